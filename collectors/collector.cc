@@ -1,0 +1,143 @@
+#include "collectors/collector.h"
+
+#include <cinttypes>
+#include <cstdio>
+#include <ctime>
+#include <stdexcept>
+
+namespace aee {
+namespace {
+
+constexpr std::array<double, 28> kLatencyBuckets = {
+    0.05, 0.1, 0.25, 0.5, 0.75, 1,   1.5, 2,   3,    5,    7.5,  10,   15,   20,
+    30,   45,  60,   90,  120,  180, 300, 450, 600, 900, 1200, 1800, 2700, 3600};
+
+}  // namespace
+
+size_t FamilySpec::label_count() const {
+  size_t n = 0;
+  while (n < labels.size() && !labels[n].empty()) ++n;
+  return n;
+}
+
+FamilyBuilder::FamilyBuilder(const FamilySpec& spec) : spec_(spec) {
+  family_.name = std::string(spec.name);
+  family_.help = std::string(spec.help);
+  family_.type = spec.type;
+}
+
+prometheus::ClientMetric& FamilyBuilder::NewMetric(std::span<const std::string_view> values) {
+  if (values.size() != spec_.label_count()) {
+    throw std::logic_error("metric " + family_.name + ": expected " +
+                           std::to_string(spec_.label_count()) + " label values, got " +
+                           std::to_string(values.size()));
+  }
+  prometheus::ClientMetric& m = family_.metric.emplace_back();
+  m.label.reserve(values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    m.label.push_back({std::string(spec_.labels[i]), std::string(values[i])});
+  }
+  return m;
+}
+
+void FamilyBuilder::Add(std::initializer_list<std::string_view> label_values, double value) {
+  prometheus::ClientMetric& m = NewMetric({label_values.begin(), label_values.size()});
+  switch (spec_.type) {
+    case prometheus::MetricType::Counter: m.counter.value = value; break;
+    case prometheus::MetricType::Gauge: m.gauge.value = value; break;
+    case prometheus::MetricType::Untyped: m.untyped.value = value; break;
+    default: throw std::logic_error("metric " + family_.name + ": not a scalar family");
+  }
+}
+
+void FamilyBuilder::AddHistogram(std::initializer_list<std::string_view> label_values,
+                                 const prometheus::ClientMetric::Histogram& histogram) {
+  if (spec_.type != prometheus::MetricType::Histogram) {
+    throw std::logic_error("metric " + family_.name + ": not a histogram family");
+  }
+  NewMetric({label_values.begin(), label_values.size()}).histogram = histogram;
+}
+
+void FamilyBuilder::AddValues(const std::vector<std::string>& label_values, double value) {
+  std::vector<std::string_view> views(label_values.begin(), label_values.end());
+  prometheus::ClientMetric& m = NewMetric(views);
+  switch (spec_.type) {
+    case prometheus::MetricType::Counter: m.counter.value = value; break;
+    case prometheus::MetricType::Gauge: m.gauge.value = value; break;
+    case prometheus::MetricType::Untyped: m.untyped.value = value; break;
+    default: throw std::logic_error("metric " + family_.name + ": not a scalar family");
+  }
+}
+
+void FamilyBuilder::AddHistogramValues(const std::vector<std::string>& label_values,
+                                       const prometheus::ClientMetric::Histogram& histogram) {
+  if (spec_.type != prometheus::MetricType::Histogram) {
+    throw std::logic_error("metric " + family_.name + ": not a histogram family");
+  }
+  std::vector<std::string_view> views(label_values.begin(), label_values.end());
+  NewMetric(views).histogram = histogram;
+}
+
+std::span<const double> LatencyBuckets() { return kLatencyBuckets; }
+
+ExactHistogram::ExactHistogram(std::span<const double> bounds)
+    : bounds_(bounds), buckets_(bounds.size(), 0) {}
+
+void ExactHistogram::Observe(double value, std::int64_t value_us) {
+  for (size_t i = 0; i < bounds_.size(); ++i) {
+    if (value <= bounds_[i]) {
+      ++buckets_[i];
+      break;
+    }
+  }
+  ++count_;
+  sum_us_ += value_us;
+}
+
+void ExactHistogram::Merge(std::uint64_t count, std::int64_t sum_us,
+                           std::span<const std::uint64_t> cumulative) {
+  if (cumulative.size() != bounds_.size()) throw std::logic_error("histogram bucket count mismatch");
+  std::uint64_t prev = 0;
+  for (size_t i = 0; i < bounds_.size(); ++i) {
+    if (cumulative[i] < prev) throw std::logic_error("histogram buckets not cumulative");
+    buckets_[i] += cumulative[i] - prev;
+    prev = cumulative[i];
+  }
+  count_ += count;
+  sum_us_ += sum_us;
+}
+
+prometheus::ClientMetric::Histogram ExactHistogram::ToClient() const {
+  prometheus::ClientMetric::Histogram h;
+  h.sample_count = count_;
+  h.sample_sum = static_cast<double>(sum_us_) / 1e6;
+  h.bucket.reserve(bounds_.size());
+  std::uint64_t cumulative = 0;
+  for (size_t i = 0; i < bounds_.size(); ++i) {
+    cumulative += buckets_[i];
+    h.bucket.push_back({cumulative, bounds_[i]});
+  }
+  return h;
+}
+
+std::string FormatTimestampUs(std::int64_t us) {
+  std::int64_t secs = us / 1000000;
+  std::int64_t frac = us % 1000000;
+  if (frac < 0) {
+    frac += 1000000;
+    --secs;
+  }
+  std::time_t t = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%06" PRId64 "+00", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+  return buf;
+}
+
+std::int64_t ToUnixMicros(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace aee

@@ -1,0 +1,105 @@
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <initializer_list>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <prometheus/metric_family.h>
+
+#include "exporter/clock.h"
+
+namespace aee {
+
+class DbSession;
+class Logger;
+
+/// What a collector publishes: complete metric families, swapped in as a whole.
+using Snapshot = std::vector<prometheus::MetricFamily>;
+
+/// One metric family declared as data: the contract users and dashboards rely on.
+struct FamilySpec {
+  std::string_view name;
+  prometheus::MetricType type;
+  std::string_view help;
+  std::array<std::string_view, 4> labels{};  // unused slots stay empty
+
+  size_t label_count() const;
+};
+
+/// Everything a collector needs from the process, fixed at construction.
+struct CollectorContext {
+  std::string quoted_schema;  // already quoted, e.g. "public"
+  const Clock* clock = nullptr;
+  std::chrono::milliseconds timeout{10000};
+  Logger* logger = nullptr;  // may be null in tests
+};
+
+/// A source of metrics sampled from the database on its own schedule.
+///
+/// Collect() runs on the collector's own thread with its own session; it either
+/// returns a complete snapshot or throws, in which case the scheduler keeps
+/// publishing the previous snapshot. Counters and histograms live inside the
+/// collector that owns them, so a failed cycle loses nothing.
+class Collector {
+ public:
+  virtual ~Collector() = default;
+  virtual Snapshot Collect(DbSession& db) = 0;
+};
+
+/// Fills one family from label values, checking them against its spec.
+class FamilyBuilder {
+ public:
+  explicit FamilyBuilder(const FamilySpec& spec);
+  void Add(std::initializer_list<std::string_view> label_values, double value);
+  void AddHistogram(std::initializer_list<std::string_view> label_values,
+                    const prometheus::ClientMetric::Histogram& histogram);
+  /// Same as Add/AddHistogram with label values in a vector (dynamic label sets).
+  void AddValues(const std::vector<std::string>& label_values, double value);
+  void AddHistogramValues(const std::vector<std::string>& label_values,
+                          const prometheus::ClientMetric::Histogram& histogram);
+  prometheus::MetricFamily Take() { return std::move(family_); }
+
+ private:
+  prometheus::ClientMetric& NewMetric(std::span<const std::string_view> values);
+  const FamilySpec& spec_;
+  prometheus::MetricFamily family_;
+};
+
+/// Latency histogram buckets (seconds) shared by the run histograms.
+///
+/// They contain 1, 5, 10, 30 and 60 so the spec's distribution (0-1s, 1-5s, 5-10s,
+/// 10-30s, 30-60s, 60s+) is read off the buckets exactly, span 50 ms to 1 h, and grow
+/// by at most 2x (mostly 1.5x) so histogram_quantile stays close to the exact
+/// percentile (docs/metrics.md gives the measured error).
+std::span<const double> LatencyBuckets();
+
+/// A non-cumulative histogram with exact integer sums (microseconds), so two
+/// exporters that saw the same rows in different orders expose identical values.
+class ExactHistogram {
+ public:
+  explicit ExactHistogram(std::span<const double> bounds);
+  void Observe(double value, std::int64_t value_us);
+  /// Adds pre-aggregated data: cumulative bucket counts for each bound.
+  void Merge(std::uint64_t count, std::int64_t sum_us, std::span<const std::uint64_t> cumulative);
+  prometheus::ClientMetric::Histogram ToClient() const;
+  std::uint64_t count() const { return count_; }
+  std::int64_t sum_us() const { return sum_us_; }
+
+ private:
+  std::span<const double> bounds_;
+  std::vector<std::uint64_t> buckets_;  // per bound, non-cumulative
+  std::uint64_t count_ = 0;
+  std::int64_t sum_us_ = 0;
+};
+
+/// Formats microseconds since the epoch as a PostgreSQL timestamptz literal (UTC).
+std::string FormatTimestampUs(std::int64_t us);
+/// Microseconds since the epoch of a clock time point.
+std::int64_t ToUnixMicros(Clock::time_point t);
+
+}  // namespace aee

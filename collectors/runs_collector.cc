@@ -1,0 +1,446 @@
+#include "collectors/runs_collector.h"
+
+#include <algorithm>
+#include <set>
+
+#include <pqxx/pqxx>
+
+#include "exporter/db.h"
+#include "exporter/log.h"
+
+namespace aee {
+namespace {
+
+using prometheus::MetricType;
+using std::chrono::duration_cast;
+using std::chrono::microseconds;
+
+constexpr std::int64_t kDayUs = 86'400'000'000;
+// Slack for clock differences between the exporter, the database and the
+// application servers that stamp finished_at.
+constexpr std::int64_t kClockSlackUs = 2'000'000;
+
+constexpr FamilySpec kFinished{"agent_runs_finished_total", MetricType::Counter,
+                               "Runs that reached a terminal status since 00:00 UTC today, by status.",
+                               {"workspace_id", "agent_id", "status"}};
+constexpr FamilySpec kRuntime{"agent_run_runtime_seconds_total", MetricType::Counter,
+                              "Summed runtime of runs finished since 00:00 UTC today.",
+                              {"workspace_id", "agent_id"}};
+constexpr FamilySpec kQueueWait{"agent_run_queue_wait_seconds", MetricType::Histogram,
+                                "Queue wait (queued to started) of runs finished since 00:00 UTC today.",
+                                {"workspace_id"}};
+constexpr FamilySpec kDuration{"agent_run_duration_seconds", MetricType::Histogram,
+                               "Runtime (started to finished) of runs finished since 00:00 UTC today.",
+                               {"workspace_id"}};
+constexpr FamilySpec kEndToEnd{"agent_run_end_to_end_seconds", MetricType::Histogram,
+                               "End-to-end latency (queued to finished) of runs finished since 00:00 UTC today.",
+                               {"workspace_id"}};
+constexpr FamilySpec kQueueWaitByAgent{kQueueWait.name, MetricType::Histogram, kQueueWait.help,
+                                       {"workspace_id", "agent_id"}};
+constexpr FamilySpec kDurationByAgent{kDuration.name, MetricType::Histogram, kDuration.help,
+                                      {"workspace_id", "agent_id"}};
+constexpr FamilySpec kEndToEndByAgent{kEndToEnd.name, MetricType::Histogram, kEndToEnd.help,
+                                      {"workspace_id", "agent_id"}};
+constexpr FamilySpec kCountingSince{"agent_runs_counting_since_timestamp_seconds", MetricType::Gauge,
+                                    "Start of the period the finished-run counters cover (00:00 UTC today).",
+                                    {}};
+constexpr FamilySpec kSkipped{"agent_exporter_rows_skipped_total", MetricType::Counter,
+                              "Rows or observations skipped because they were inconsistent, by reason.",
+                              {"collector", "reason"}};
+constexpr FamilySpec kLedger{"agent_exporter_runs_ledger_entries", MetricType::Gauge,
+                             "Run ids remembered to count late-committing runs exactly once.", {}};
+constexpr FamilySpec kRowsRead{"agent_exporter_runs_rows_read_total", MetricType::Counter,
+                               "Rows the runs collector read from agent_runs, by kind of scan.",
+                               {"scan"}};
+
+constexpr std::array<FamilySpec, 9> kFamilies = {kFinished, kRuntime,       kQueueWait,
+                                                 kDuration, kEndToEnd,      kCountingSince,
+                                                 kSkipped,  kLedger,        kRowsRead};
+
+// The three observed latencies, in the order of the SQL columns below.
+constexpr std::array<std::string_view, 3> kLatencies = {"queue_wait", "runtime", "end_to_end"};
+
+// Every finished row, classified once, here, for both the start-up aggregate and
+// the incremental reads: what is skipped and why is decided by this SQL alone.
+// Missing latency columns are derived from the timestamps; runs that never started
+// (cancelled while queued) are counted but observe no latency.
+constexpr std::string_view kClassifiedRows = R"SQL(
+WITH raw AS (
+  SELECT r.run_id::text AS run_id,
+         r.workspace_id::text AS workspace_id,
+         r.agent_id::text AS agent_id,
+         r.status,
+         (extract(epoch FROM r.finished_at) * 1000000)::bigint AS finished_us,
+         (r.started_at IS NOT NULL OR r.runtime_seconds IS NOT NULL) AS started,
+         CASE WHEN r.workspace_id IS NULL THEN 'missing_workspace'
+              WHEN r.agent_id IS NULL THEN 'missing_agent'
+              WHEN coalesce(r.status, '') NOT IN ('completed', 'failed', 'cancelled') THEN 'unknown_status'
+         END AS row_skip,
+         coalesce(r.queue_wait_seconds, extract(epoch FROM r.started_at - r.queued_at)::float8) AS queue_wait,
+         coalesce(r.runtime_seconds, extract(epoch FROM r.finished_at - r.started_at)::float8) AS runtime,
+         coalesce(r.total_latency_seconds, extract(epoch FROM r.finished_at - r.queued_at)::float8) AS end_to_end
+  FROM {schema}.agent_runs r
+  WHERE r.finished_at >= $1::timestamptz AND r.finished_at < $2::timestamptz
+), checked AS (
+  SELECT raw.*, {checks} FROM raw
+), c AS (
+  SELECT checked.*, {micros} FROM checked
+)
+)SQL";
+
+std::string CheckExpr(std::string_view v) {
+  std::string s = "CASE WHEN row_skip IS NOT NULL OR NOT started THEN 'none' WHEN ";
+  s += v;
+  s += " IS NULL THEN 'missing_timestamp' WHEN ";
+  s += v;
+  s += " = 'NaN'::float8 OR ";
+  s += v;
+  s += " > 1e12 THEN 'invalid_value' WHEN ";
+  s += v;
+  s += " < 0 THEN 'negative_duration' ELSE 'ok' END AS ";
+  s += v;
+  s += "_check";
+  return s;
+}
+
+std::string MicrosExpr(std::string_view v) {
+  return "CASE WHEN " + std::string(v) + "_check = 'ok' THEN round(" + std::string(v) +
+         " * 1000000)::bigint END AS " + std::string(v) + "_us";
+}
+
+std::string Join(const std::vector<std::string>& parts, std::string_view sep) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i > 0) out += sep;
+    out += parts[i];
+  }
+  return out;
+}
+
+std::string ClassifiedRowsSql(std::string_view quoted_schema) {
+  std::vector<std::string> checks, micros;
+  for (auto v : kLatencies) {
+    checks.push_back(CheckExpr(v));
+    micros.push_back(MicrosExpr(v));
+  }
+  std::string sql(kClassifiedRows);
+  sql.replace(sql.find("{checks}"), 8, Join(checks, ", "));
+  sql.replace(sql.find("{micros}"), 8, Join(micros, ", "));
+  return WithSchema(sql, quoted_schema);
+}
+
+std::string FormatBound(double b) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", b);
+  return buf;
+}
+
+// Column layout of the aggregate query, per latency.
+constexpr int kAggFixed = 5;  // workspace_id, agent_id, status, row_skip, rows
+int LatencyColumns() { return 5 + static_cast<int>(LatencyBuckets().size()); }
+
+std::string AggregateSql(std::string_view quoted_schema) {
+  std::vector<std::string> cols = {"workspace_id", "agent_id", "status", "row_skip", "count(*)"};
+  for (auto v : kLatencies) {
+    std::string ok = "(WHERE " + std::string(v) + "_check = 'ok'";
+    cols.push_back("count(*) FILTER " + ok + ")");
+    cols.push_back("coalesce(sum(" + std::string(v) + "_us) FILTER " + ok + "), 0)::bigint");
+    for (std::string_view reason : {"missing_timestamp", "invalid_value", "negative_duration"}) {
+      cols.push_back("count(*) FILTER (WHERE " + std::string(v) + "_check = '" + std::string(reason) + "')");
+    }
+    for (double b : LatencyBuckets()) {
+      cols.push_back("count(*) FILTER " + ok + " AND " + std::string(v) + " <= " + FormatBound(b) + "::float8)");
+    }
+  }
+  return ClassifiedRowsSql(quoted_schema) + "SELECT " + Join(cols, ", ") + " FROM c GROUP BY 1, 2, 3, 4";
+}
+
+std::string RowsSql(std::string_view quoted_schema) {
+  std::vector<std::string> cols = {"run_id", "workspace_id", "agent_id", "status", "finished_us", "row_skip"};
+  for (auto v : kLatencies) {
+    cols.push_back(std::string(v) + "_check");
+    cols.push_back(std::string(v));
+    cols.push_back(std::string(v) + "_us");
+  }
+  return ClassifiedRowsSql(quoted_schema) + "SELECT " + Join(cols, ", ") + " FROM c";
+}
+
+std::string LedgerSql(std::string_view quoted_schema) {
+  return WithSchema(
+      "SELECT run_id::text, (extract(epoch FROM finished_at) * 1000000)::bigint FROM {schema}.agent_runs "
+      "WHERE finished_at >= $1::timestamptz AND finished_at < $2::timestamptz",
+      quoted_schema);
+}
+
+// The oldest start of any other open transaction in this database. A row that is
+// invisible to the snapshot taken after this read was written by a transaction
+// open now or started later, so a finished_at stamped by the database (now(),
+// clock_timestamp()) cannot be older than this.
+constexpr std::string_view kBoundSql = R"SQL(
+SELECT (extract(epoch FROM min(xact_start)) * 1000000)::bigint,
+       coalesce(bool_or(state IS NULL), false)
+FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+)SQL";
+
+std::int64_t DayStart(std::int64_t us) {
+  std::int64_t d = us / kDayUs;
+  if (us < 0 && us % kDayUs != 0) --d;
+  return d * kDayUs;
+}
+
+}  // namespace
+
+RunsCollector::Histograms::Histograms()
+    : queue_wait(LatencyBuckets()), runtime(LatencyBuckets()), end_to_end(LatencyBuckets()) {}
+
+RunsCollector::RunsCollector(CollectorContext ctx, RunsCollectorOptions options)
+    : ctx_(std::move(ctx)),
+      options_(options),
+      rows_sql_(RowsSql(ctx_.quoted_schema)),
+      aggregate_sql_(AggregateSql(ctx_.quoted_schema)),
+      ledger_sql_(LedgerSql(ctx_.quoted_schema)),
+      agents_sql_(WithSchema("SELECT workspace_id::text, id::text FROM {schema}.agents "
+                             "WHERE workspace_id IS NOT NULL",
+                             ctx_.quoted_schema)) {}
+
+std::span<const FamilySpec> RunsCollector::Families() { return kFamilies; }
+
+RunsCollector::Key RunsCollector::HistogramKey(const std::string& workspace,
+                                               const std::string& agent) const {
+  return {workspace, options_.agent_histograms ? agent : std::string()};
+}
+
+Snapshot RunsCollector::Collect(DbSession& db) {
+  const std::int64_t now_us = ToUnixMicros(ctx_.clock->Now());
+  const std::int64_t day_start = DayStart(now_us);
+  if (!initialized_ || day_start != day_.day_start_us) {
+    Initialize(db, now_us, day_start);
+  } else {
+    Advance(db, now_us);
+  }
+  return BuildSnapshot();
+}
+
+RunsCollector::Bound RunsCollector::ReadBound(pqxx::transaction_base& tx) {
+  pqxx::row r = tx.exec1(std::string(kBoundSql));
+  Bound b;
+  if (!r[0].is_null()) b.oldest_xact_us = r[0].as<std::int64_t>();
+  b.hidden_sessions = r[1].as<bool>();
+  if (b.hidden_sessions && !warned_hidden_ && ctx_.logger != nullptr) {
+    warned_hidden_ = true;
+    ctx_.logger->Log(LogLevel::kInfo,
+                     "pg_stat_activity hides other roles' transactions; late commits are counted "
+                     "by the periodic sweep instead of at once (grant pg_read_all_stats to the "
+                     "exporter's role to count them at once)",
+                     {{"collector", "runs"}});
+  }
+  return b;
+}
+
+std::int64_t RunsCollector::NextBound(const Bound& bound, std::int64_t now_us) {
+  if (bound.hidden_sessions || bound.oldest_xact_us == 0) return now_us;
+  return std::min(bound.oldest_xact_us, now_us);
+}
+
+void RunsCollector::ReadKnownAgents(pqxx::transaction_base& tx) {
+  std::vector<Key> agents;
+  for (const auto& row : tx.exec(agents_sql_)) {
+    agents.emplace_back(row[0].as<std::string>(), row[1].as<std::string>());
+  }
+  known_agents_ = std::move(agents);
+}
+
+void RunsCollector::Initialize(DbSession& db, std::int64_t now_us, std::int64_t day_start_us) {
+  pqxx::connection& conn = db.Get();
+  Bound bound;
+  {
+    pqxx::read_transaction tx(conn);
+    SetStatementTimeout(tx, ctx_.timeout);
+    bound = ReadBound(tx);
+    tx.commit();
+  }
+  DayState day;
+  day.day_start_us = day_start_us;
+  const std::string from = FormatTimestampUs(day_start_us);
+  const std::string to = FormatTimestampUs(day_start_us + kDayUs);
+  const std::int64_t horizon_us =
+      duration_cast<microseconds>(options_.lateness + options_.sweep_interval).count() + 2 * kClockSlackUs;
+  const std::int64_t ledger_from = std::max(day_start_us, now_us - horizon_us);
+
+  // One snapshot for the aggregate and the ledger, so every run in the ledger is
+  // exactly one the aggregate counted.
+  pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(conn);
+  SetStatementTimeout(tx, ctx_.timeout);
+  pqxx::result agg = tx.exec_params(aggregate_sql_, from, to);
+  pqxx::result ledger = tx.exec_params(ledger_sql_, FormatTimestampUs(ledger_from), to);
+  ReadKnownAgents(tx);
+  tx.commit();
+
+  std::uint64_t rows = 0;
+  for (const auto& row : agg) {
+    ApplyAggregate(day, row);
+    rows += row[4].as<std::uint64_t>();
+  }
+  for (const auto& row : ledger) {
+    day.ledger.Insert(row[0].c_str(), row[1].as<std::int64_t>());
+  }
+  day.last_read_us = now_us;
+  day.bound_us = NextBound(bound, now_us);
+  day.last_sweep_us = now_us;
+  day_ = std::move(day);
+  initialized_ = true;
+  rows_read_startup_ += rows;
+}
+
+void RunsCollector::Advance(DbSession& db, std::int64_t now_us) {
+  const std::int64_t lateness_us = duration_cast<microseconds>(options_.lateness).count();
+  const std::int64_t day_end = day_.day_start_us + kDayUs;
+  // Fast path: everything that was invisible at the last read is at or after its
+  // bound (clamped to the lateness window, so a forgotten open session cannot make
+  // every cycle read hours of rows).
+  std::int64_t from = std::max(day_.bound_us, day_.last_read_us - lateness_us) - kClockSlackUs;
+  const bool sweep = options_.sweep_interval.count() > 0 &&
+                     now_us - day_.last_sweep_us >= duration_cast<microseconds>(options_.sweep_interval).count();
+  if (sweep) from = std::min(from, day_.last_sweep_us - lateness_us - kClockSlackUs);
+  from = std::max(from, day_.day_start_us);
+
+  pqxx::connection& conn = db.Get();
+  pqxx::read_transaction tx(conn);
+  SetStatementTimeout(tx, ctx_.timeout);
+  Bound bound = ReadBound(tx);  // before the rows' snapshot: see kBoundSql
+  pqxx::result rows = tx.exec_params(rows_sql_, FormatTimestampUs(from), FormatTimestampUs(day_end));
+  ReadKnownAgents(tx);
+  tx.commit();
+
+  for (const auto& row : rows) {
+    if (day_.ledger.Insert(row[0].c_str(), row[4].as<std::int64_t>())) ApplyRow(day_, row);
+  }
+  (sweep ? rows_read_sweep_ : rows_read_incremental_) += rows.size();
+  day_.last_read_us = now_us;
+  day_.bound_us = NextBound(bound, now_us);
+  if (sweep) day_.last_sweep_us = now_us;
+  day_.ledger.EvictBefore(std::min(day_.last_read_us, day_.last_sweep_us) - lateness_us - 2 * kClockSlackUs);
+}
+
+void RunsCollector::ApplyRow(DayState& day, const pqxx::row& row) {
+  if (!row[5].is_null()) {
+    ++skipped_[row[5].as<std::string>()];
+    return;
+  }
+  const std::string workspace = row[1].as<std::string>();
+  const std::string agent = row[2].as<std::string>();
+  const std::string status = row[3].as<std::string>();
+  AgentCounts& counts = day.agents[{workspace, agent}];
+  if (status == "completed") ++counts.completed;
+  else if (status == "failed") ++counts.failed;
+  else ++counts.cancelled;
+
+  Histograms& h = day.histograms.try_emplace(HistogramKey(workspace, agent)).first->second;
+  ExactHistogram* targets[] = {&h.queue_wait, &h.runtime, &h.end_to_end};
+  for (size_t i = 0; i < kLatencies.size(); ++i) {
+    const int base = 6 + static_cast<int>(i) * 3;
+    const std::string check = row[base].as<std::string>();
+    if (check == "none") continue;
+    if (check != "ok") {
+      ++skipped_[check];
+      continue;
+    }
+    const std::int64_t us = row[base + 2].as<std::int64_t>();
+    targets[i]->Observe(row[base + 1].as<double>(), us);
+    if (kLatencies[i] == "runtime") counts.runtime_us += us;
+  }
+}
+
+void RunsCollector::ApplyAggregate(DayState& day, const pqxx::row& row) {
+  const std::uint64_t n = row[4].as<std::uint64_t>();
+  if (!row[3].is_null()) {
+    skipped_[row[3].as<std::string>()] += n;
+    return;
+  }
+  const std::string workspace = row[0].as<std::string>();
+  const std::string agent = row[1].as<std::string>();
+  const std::string status = row[2].as<std::string>();
+  AgentCounts& counts = day.agents[{workspace, agent}];
+  if (status == "completed") counts.completed += n;
+  else if (status == "failed") counts.failed += n;
+  else counts.cancelled += n;
+
+  Histograms& h = day.histograms.try_emplace(HistogramKey(workspace, agent)).first->second;
+  ExactHistogram* targets[] = {&h.queue_wait, &h.runtime, &h.end_to_end};
+  const size_t nb = LatencyBuckets().size();
+  std::vector<std::uint64_t> cumulative(nb);
+  for (size_t i = 0; i < kLatencies.size(); ++i) {
+    const int base = kAggFixed + static_cast<int>(i) * LatencyColumns();
+    const std::uint64_t ok = row[base].as<std::uint64_t>();
+    const std::int64_t sum_us = row[base + 1].as<std::int64_t>();
+    const char* reasons[] = {"missing_timestamp", "invalid_value", "negative_duration"};
+    for (int r = 0; r < 3; ++r) {
+      const std::uint64_t skipped = row[base + 2 + r].as<std::uint64_t>();
+      if (skipped > 0) skipped_[reasons[r]] += skipped;
+    }
+    for (size_t b = 0; b < nb; ++b) cumulative[b] = row[base + 5 + static_cast<int>(b)].as<std::uint64_t>();
+    targets[i]->Merge(ok, sum_us, cumulative);
+    if (kLatencies[i] == "runtime") counts.runtime_us += sum_us;
+  }
+}
+
+Snapshot RunsCollector::BuildSnapshot() const {
+  // Known agents with no finished run yet are exposed at 0, so the first run of
+  // the day shows up in rate()/increase() instead of being the series' first sample.
+  std::map<Key, AgentCounts> agents = day_.agents;
+  std::set<Key> hist_keys;
+  for (const auto& [key, unused] : day_.histograms) hist_keys.insert(key);
+  for (const auto& key : known_agents_) {
+    agents.try_emplace(key);
+    hist_keys.insert(HistogramKey(key.first, key.second));
+  }
+
+  FamilyBuilder finished(kFinished);
+  FamilyBuilder runtime(kRuntime);
+  for (const auto& [key, c] : agents) {
+    finished.Add({key.first, key.second, "completed"}, static_cast<double>(c.completed));
+    finished.Add({key.first, key.second, "failed"}, static_cast<double>(c.failed));
+    finished.Add({key.first, key.second, "cancelled"}, static_cast<double>(c.cancelled));
+    runtime.Add({key.first, key.second}, static_cast<double>(c.runtime_us) / 1e6);
+  }
+
+  const bool by_agent = options_.agent_histograms;
+  FamilyBuilder queue_wait(by_agent ? kQueueWaitByAgent : kQueueWait);
+  FamilyBuilder duration(by_agent ? kDurationByAgent : kDuration);
+  FamilyBuilder end_to_end(by_agent ? kEndToEndByAgent : kEndToEnd);
+  const Histograms empty;
+  for (const auto& key : hist_keys) {
+    auto it = day_.histograms.find(key);
+    const Histograms& h = it == day_.histograms.end() ? empty : it->second;
+    if (by_agent) {
+      queue_wait.AddHistogram({key.first, key.second}, h.queue_wait.ToClient());
+      duration.AddHistogram({key.first, key.second}, h.runtime.ToClient());
+      end_to_end.AddHistogram({key.first, key.second}, h.end_to_end.ToClient());
+    } else {
+      queue_wait.AddHistogram({key.first}, h.queue_wait.ToClient());
+      duration.AddHistogram({key.first}, h.runtime.ToClient());
+      end_to_end.AddHistogram({key.first}, h.end_to_end.ToClient());
+    }
+  }
+
+  FamilyBuilder since(kCountingSince);
+  since.Add({}, static_cast<double>(day_.day_start_us) / 1e6);
+  FamilyBuilder skipped(kSkipped);
+  for (const auto& [reason, n] : skipped_) skipped.Add({"runs", reason}, static_cast<double>(n));
+  FamilyBuilder ledger(kLedger);
+  ledger.Add({}, static_cast<double>(day_.ledger.size()));
+  FamilyBuilder rows_read(kRowsRead);
+  rows_read.Add({"startup"}, static_cast<double>(rows_read_startup_));
+  rows_read.Add({"incremental"}, static_cast<double>(rows_read_incremental_));
+  rows_read.Add({"sweep"}, static_cast<double>(rows_read_sweep_));
+
+  Snapshot out;
+  for (FamilyBuilder* b : {&finished, &runtime, &queue_wait, &duration, &end_to_end, &since, &skipped,
+                           &ledger, &rows_read}) {
+    out.push_back(b->Take());
+  }
+  return out;
+}
+
+}  // namespace aee

@@ -1,0 +1,146 @@
+#include "exporter/app.h"
+
+#include "collectors/registry.h"
+#include "exporter/exposition.h"
+#include "exporter/process_metrics.h"
+
+namespace aee {
+namespace {
+
+using prometheus::MetricType;
+
+constexpr FamilySpec kBuildInfo{"agent_exporter_build_info", MetricType::Gauge,
+                                "Version and git revision of the exporter; value is always 1.",
+                                {"version", "revision"}};
+constexpr FamilySpec kProcessFamilies[] = {
+    {"process_cpu_seconds_total", MetricType::Counter, "", {}},
+    {"process_resident_memory_bytes", MetricType::Gauge, "", {}},
+    {"process_virtual_memory_bytes", MetricType::Gauge, "", {}},
+    {"process_start_time_seconds", MetricType::Gauge, "", {}},
+    {"process_open_fds", MetricType::Gauge, "", {}},
+    {"process_max_fds", MetricType::Gauge, "", {}},
+};
+
+std::string HtmlEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<FamilySpec> AllFamilies() {
+  std::vector<FamilySpec> out;
+  for (const auto& e : CollectorTable()) {
+    for (const auto& f : e.families()) out.push_back(f);
+  }
+  for (const auto& f : Scheduler::Families()) out.push_back(f);
+  for (const auto& f : kProcessFamilies) out.push_back(f);
+  out.push_back(kBuildInfo);
+  return out;
+}
+
+Exporter::Exporter(Config config, const Clock& clock, Logger& logger)
+    : config_(std::move(config)), clock_(clock), logger_(logger) {
+  std::vector<ScheduledCollector> scheduled;
+  for (const auto& entry : CollectorTable()) {
+    const CollectorSchedule& schedule = config_.collectors.at(std::string(entry.name));
+    if (!schedule.enabled) continue;
+    CollectorContext ctx;
+    ctx.quoted_schema = QuoteIdentifier(config_.db_schema);
+    ctx.clock = &clock_;
+    ctx.timeout = schedule.timeout;
+    ctx.logger = &logger_;
+    ScheduledCollector sc;
+    sc.name = std::string(entry.name);
+    sc.schedule = schedule;
+    sc.collector = entry.create(ctx, config_);
+    sc.db = std::make_unique<DbSession>(config_.db_url, "agent_execution_exporter/" + sc.name);
+    scheduled.push_back(std::move(sc));
+  }
+  scheduler_ = std::make_unique<Scheduler>(std::move(scheduled), clock_, logger_);
+  HttpOptions http;
+  http.listen_address = config_.listen_address;
+  http_ = std::make_unique<HttpServer>(http, logger_);
+  http_->Handle(config_.telemetry_path, [this](const HttpRequest& r) { return Metrics(r); });
+  http_->Handle("/", [this](const HttpRequest&) { return Landing(); });
+  http_->Handle("/healthz", [](const HttpRequest&) {
+    HttpResponse r;
+    r.body = "OK\n";
+    return r;
+  });
+  http_->Handle("/readyz", [this](const HttpRequest&) { return Readiness(); });
+}
+
+Exporter::~Exporter() { Stop(); }
+
+bool Exporter::Start(std::string* error, bool start_collectors) {
+  if (!http_->Start(error)) return false;
+  if (start_collectors) scheduler_->Start();
+  return true;
+}
+
+void Exporter::Stop() {
+  if (http_) http_->Stop();
+  if (scheduler_) scheduler_->Stop();
+}
+
+int Exporter::port() const {
+  auto ports = http_->Ports();
+  return ports.empty() ? 0 : ports.front();
+}
+
+std::string Exporter::MetricsText() const {
+  std::vector<prometheus::MetricFamily> families = scheduler_->Gather();
+  for (auto& f : ProcessMetrics()) families.push_back(std::move(f));
+  FamilyBuilder build(kBuildInfo);
+  build.Add({AEE_VERSION, AEE_REVISION}, 1);
+  families.push_back(build.Take());
+  return SerializeText(MergeFamilies(std::move(families)));
+}
+
+HttpResponse Exporter::Metrics(const HttpRequest& req) const {
+  HttpResponse r;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  r.body = MetricsText();
+  r.headers.emplace_back("Vary", "Accept-Encoding");
+  if (AcceptsGzip(req.accept_encoding)) {
+    r.body = GzipCompress(r.body);
+    r.headers.emplace_back("Content-Encoding", "gzip");
+  }
+  return r;
+}
+
+HttpResponse Exporter::Readiness() const {
+  HttpResponse r;
+  r.content_type = "application/json";
+  r.status = scheduler_->Ready(&r.body) ? 200 : 503;
+  r.body += "\n";
+  return r;
+}
+
+HttpResponse Exporter::Landing() const {
+  HttpResponse r;
+  r.content_type = "text/html; charset=utf-8";
+  std::string path = HtmlEscape(config_.telemetry_path);
+  r.body = "<!DOCTYPE html>\n<html><head><title>Agent Execution Exporter</title></head><body>\n"
+           "<h1>Agent Execution Exporter</h1>\n<p>Version " AEE_VERSION " (" AEE_REVISION ")</p>\n<ul>\n"
+           "<li><a href=\"" + path + "\">Metrics</a></li>\n"
+           "<li><a href=\"/healthz\">Health</a></li>\n"
+           "<li><a href=\"/readyz\">Readiness</a></li>\n</ul>\n<h2>Collectors</h2>\n<ul>\n";
+  for (const auto& s : scheduler_->Status()) {
+    r.body += "<li>" + HtmlEscape(s.name) + ": " + (s.up ? "up" : "down") + "</li>\n";
+  }
+  r.body += "</ul>\n</body></html>\n";
+  return r;
+}
+
+}  // namespace aee

@@ -1,0 +1,48 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "collectors/collector.h"
+#include "exporter/clock.h"
+#include "exporter/config.h"
+#include "exporter/http_server.h"
+#include "exporter/log.h"
+#include "exporter/scheduler.h"
+
+namespace aee {
+
+/// The whole exporter: collectors on their schedules behind the HTTP endpoints.
+class Exporter {
+ public:
+  Exporter(Config config, const Clock& clock, Logger& logger);
+  ~Exporter();
+
+  /// Binds the HTTP port and starts the collector threads (start_collectors=false
+  /// leaves them to RunOnce() calls, for tests).
+  bool Start(std::string* error, bool start_collectors = true);
+  void Stop();
+
+  Scheduler& scheduler() { return *scheduler_; }
+  /// The first bound HTTP port.
+  int port() const;
+  /// The /metrics body (uncompressed).
+  std::string MetricsText() const;
+
+ private:
+  HttpResponse Metrics(const HttpRequest& req) const;
+  HttpResponse Landing() const;
+  HttpResponse Readiness() const;
+
+  Config config_;
+  const Clock& clock_;
+  Logger& logger_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<HttpServer> http_;
+};
+
+/// Every family the exporter can expose: collectors' and its own.
+std::vector<FamilySpec> AllFamilies();
+
+}  // namespace aee

@@ -1,0 +1,330 @@
+#include "exporter/config.h"
+
+#include <cctype>
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+#include "collectors/registry.h"
+
+namespace aee {
+namespace {
+
+using std::chrono::milliseconds;
+
+enum class Kind { kString, kDuration, kInt, kBool };
+
+// The process-wide flags as data: parsing, --help and docs/configuration.md (a test
+// checks it lists every flag) come from this table and the collector table.
+struct FlagSpec {
+  std::string_view name;
+  Kind kind;
+  std::string_view default_text;
+  std::string_view help;
+};
+
+constexpr FlagSpec kFlags[] = {
+    {"web.listen-address", Kind::kString, ":9477", "Address to listen on for HTTP (host:port, :port, [ipv6]:port)."},
+    {"web.telemetry-path", Kind::kString, "/metrics", "Path under which to expose metrics."},
+    {"db.url", Kind::kString, "", "libpq URI or keyword string of the platform database (visible in process listings: prefer --db.url-file or AGENT_EXPORTER_DB_URL)."},
+    {"db.url-file", Kind::kString, "", "File holding the libpq URI or keyword string."},
+    {"db.schema", Kind::kString, "public", "Schema holding the platform tables."},
+    {"collector.realtime.top-runs", Kind::kInt, "10", "Longest-running runs per workspace exposed with run_id (0 turns agent_run_elapsed_seconds off)."},
+    {"collector.runs.lateness", Kind::kDuration, "5m", "How much later than its finished_at a run may commit and still be counted."},
+    {"collector.runs.sweep-interval", Kind::kDuration, "5m", "How often the whole lateness window is re-read for application-stamped late commits (0 = never)."},
+    {"collector.runs.agent-histograms", Kind::kBool, "false", "Add agent_id to the run latency histograms (cardinality x agents)."},
+    {"log.level", Kind::kString, "info", "Minimum log level: debug, info, warn, error."},
+    {"log.format", Kind::kString, "logfmt", "Log format: logfmt or json."},
+};
+
+const FlagSpec* FindFlag(std::string_view name) {
+  for (const auto& f : kFlags) {
+    if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+std::string Trim(std::string s) {
+  size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return s.substr(b, e - b);
+}
+
+bool ParseInt(std::string_view text, int* out) {
+  int v = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || ptr != text.data() + text.size()) return false;
+  *out = v;
+  return true;
+}
+
+bool ParseBool(std::string_view text, bool* out) {
+  if (text == "true" || text == "1") *out = true;
+  else if (text == "false" || text == "0") *out = false;
+  else return false;
+  return true;
+}
+
+bool ValidListenAddress(std::string_view addr) {
+  size_t colon = addr.rfind(':');
+  if (colon == std::string_view::npos) return false;
+  std::string_view host = addr.substr(0, colon);
+  if (!host.empty() && host.front() == '[' && host.back() != ']') return false;
+  int port = 0;
+  return ParseInt(addr.substr(colon + 1), &port) && port >= 0 && port <= 65535;
+}
+
+struct Parser {
+  const EnvLookup& getenv;
+  Config* cfg;
+  std::string* error;
+  std::string db_url_file;
+  bool db_url_set = false;
+
+  bool Fail(std::string_view flag, const std::string& why) {
+    *error = "--" + std::string(flag) + ": " + why;
+    return false;
+  }
+
+  bool Duration(std::string_view flag, std::string_view value, milliseconds* out, bool allow_zero) {
+    if (!ParseDuration(value, out)) return Fail(flag, "invalid duration \"" + std::string(value) + "\" (use e.g. 500ms, 5s, 1m)");
+    if (!allow_zero && out->count() <= 0) return Fail(flag, "must be greater than 0");
+    return true;
+  }
+
+  // Collector flags: collector.<name>.interval / .timeout.
+  bool CollectorSetting(std::string_view flag, std::string_view value, bool has_value) {
+    std::string_view rest = flag.substr(std::string_view("collector.").size());
+    size_t dot = rest.find('.');
+    if (dot == std::string_view::npos) return Fail(flag, "unknown flag");
+    std::string_view name = rest.substr(0, dot), setting = rest.substr(dot + 1);
+    auto it = cfg->collectors.find(name);
+    if (it == cfg->collectors.end()) return Fail(flag, "unknown collector \"" + std::string(name) + "\"");
+    if (!has_value) return Fail(flag, "missing value");
+    if (setting == "interval") {
+      if (!Duration(flag, value, &it->second.interval, false)) return false;
+      if (it->second.interval < milliseconds(10)) return Fail(flag, "must be at least 10ms");
+      return true;
+    }
+    if (setting == "timeout") return Duration(flag, value, &it->second.timeout, false);
+    return Fail(flag, "unknown flag");
+  }
+
+  bool Set(const FlagSpec& f, std::string_view v) {
+    std::string_view n = f.name;
+    if (n == "web.listen-address") {
+      if (!ValidListenAddress(v)) return Fail(n, "invalid address \"" + std::string(v) + "\" (want host:port)");
+      cfg->listen_address = v;
+    } else if (n == "web.telemetry-path") {
+      if (v.empty() || v.front() != '/' || v == "/") return Fail(n, "must start with / and not be /");
+      cfg->telemetry_path = v;
+    } else if (n == "db.url") {
+      cfg->db_url = v;
+      cfg->db_url_from_flag = true;
+      db_url_set = true;
+    } else if (n == "db.url-file") {
+      db_url_file = v;
+    } else if (n == "db.schema") {
+      if (v.empty()) return Fail(n, "must not be empty");
+      cfg->db_schema = v;
+    } else if (n == "collector.realtime.top-runs") {
+      int k = 0;
+      if (!ParseInt(v, &k) || k < 0 || k > 1000) return Fail(n, "want an integer from 0 to 1000, got \"" + std::string(v) + "\"");
+      cfg->realtime.top_runs = k;
+    } else if (n == "collector.runs.lateness") {
+      return Duration(n, v, &cfg->runs.lateness, true);
+    } else if (n == "collector.runs.sweep-interval") {
+      return Duration(n, v, &cfg->runs.sweep_interval, true);
+    } else if (n == "collector.runs.agent-histograms") {
+      if (!ParseBool(v, &cfg->runs.agent_histograms)) return Fail(n, "want true or false");
+    } else if (n == "log.level") {
+      if (!ParseLogLevel(v, &cfg->log_level)) return Fail(n, "want debug, info, warn or error, got \"" + std::string(v) + "\"");
+    } else if (n == "log.format") {
+      if (!ParseLogFormat(v, &cfg->log_format)) return Fail(n, "want logfmt or json, got \"" + std::string(v) + "\"");
+    }
+    return true;
+  }
+
+  bool Run(const std::vector<std::string>& args) {
+    for (size_t i = 0; i < args.size(); ++i) {
+      std::string_view arg = args[i];
+      if (arg == "-h" || arg == "--help") {
+        cfg->show_help = true;
+        continue;
+      }
+      if (arg == "--version") {
+        cfg->show_version = true;
+        continue;
+      }
+      if (arg.substr(0, 2) != "--") {
+        *error = "unexpected argument \"" + std::string(arg) + "\" (flags start with --)";
+        return false;
+      }
+      std::string_view body = arg.substr(2);
+      std::string_view name = body, value;
+      bool has_value = false;
+      if (size_t eq = body.find('='); eq != std::string_view::npos) {
+        name = body.substr(0, eq);
+        value = body.substr(eq + 1);
+        has_value = true;
+      }
+      // --collector.<name> / --no-collector.<name>
+      bool negated = name.substr(0, 3) == "no-";
+      std::string_view plain = negated ? name.substr(3) : name;
+      if (plain.substr(0, 10) == "collector.") {
+        if (auto it = cfg->collectors.find(plain.substr(10)); it != cfg->collectors.end()) {
+          if (has_value) return Fail(name, "takes no value");
+          it->second.enabled = !negated;
+          continue;
+        }
+      }
+      const FlagSpec* spec = FindFlag(plain);
+      if (spec != nullptr && spec->kind == Kind::kBool) {
+        if (negated) {
+          if (has_value) return Fail(name, "takes no value");
+          if (!Set(*spec, "false")) return false;
+        } else if (!Set(*spec, has_value ? value : "true")) {
+          return false;
+        }
+        continue;
+      }
+      if (negated) return Fail(name, "unknown flag");
+      if (!has_value) {
+        if (i + 1 >= args.size()) return Fail(name, "missing value");
+        value = args[++i];
+        has_value = true;
+      }
+      if (spec != nullptr) {
+        if (!Set(*spec, value)) return false;
+        continue;
+      }
+      if (name.substr(0, 10) == "collector.") {
+        if (!CollectorSetting(name, value, has_value)) return false;
+        continue;
+      }
+      return Fail(name, "unknown flag");
+    }
+    return Finish();
+  }
+
+  bool Finish() {
+    if (!db_url_file.empty()) {
+      if (db_url_set) return Fail("db.url-file", "cannot be combined with --db.url");
+      std::ifstream in(db_url_file);
+      if (!in) return Fail("db.url-file", "cannot read \"" + db_url_file + "\"");
+      std::stringstream ss;
+      ss << in.rdbuf();
+      cfg->db_url = Trim(ss.str());
+      if (cfg->db_url.empty()) return Fail("db.url-file", "file \"" + db_url_file + "\" is empty");
+    } else if (!db_url_set) {
+      if (const char* env = getenv("AGENT_EXPORTER_DB_URL"); env != nullptr) cfg->db_url = env;
+    }
+    return true;
+  }
+};
+
+}  // namespace
+
+bool ParseDuration(std::string_view text, milliseconds* out) {
+  if (text.empty()) return false;
+  if (text == "0") {
+    *out = milliseconds(0);
+    return true;
+  }
+  double total_ms = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t start = i;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+    if (i == start) return false;
+    double number = 0;
+    auto [ptr, ec] = std::from_chars(text.data() + start, text.data() + i, number);
+    if (ec != std::errc() || ptr != text.data() + i) return false;
+    size_t unit_start = i;
+    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
+    std::string_view unit = text.substr(unit_start, i - unit_start);
+    double scale = 0;
+    if (unit == "ms") scale = 1;
+    else if (unit == "s") scale = 1000;
+    else if (unit == "m") scale = 60'000;
+    else if (unit == "h") scale = 3'600'000;
+    else if (unit == "d") scale = 86'400'000;
+    else return false;
+    total_ms += number * scale;
+  }
+  if (total_ms > 365.0 * 86'400'000) return false;
+  *out = milliseconds(static_cast<long long>(total_ms + 0.5));
+  return true;
+}
+
+std::string FormatDuration(milliseconds d) {
+  long long ms = d.count();
+  if (ms == 0) return "0s";
+  std::string out;
+  if (ms % 1000 != 0) return std::to_string(ms) + "ms";
+  long long s = ms / 1000;
+  if (s >= 3600) {
+    out += std::to_string(s / 3600) + "h";
+    s %= 3600;
+  }
+  if (s >= 60) {
+    out += std::to_string(s / 60) + "m";
+    s %= 60;
+  }
+  if (s > 0) out += std::to_string(s) + "s";
+  return out;
+}
+
+std::string QuoteIdentifier(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+bool ParseFlags(const std::vector<std::string>& args, const EnvLookup& getenv, Config* out,
+                std::string* error) {
+  Config cfg;
+  for (const auto& e : CollectorTable()) {
+    cfg.collectors[std::string(e.name)] = CollectorSchedule{e.enabled_by_default, e.default_interval,
+                                                            milliseconds(10000)};
+  }
+  Parser p{getenv, &cfg, error, {}, false};
+  if (!p.Run(args)) return false;
+  *out = std::move(cfg);
+  return true;
+}
+
+std::string HelpText() {
+  std::ostringstream o;
+  o << "usage: agent_execution_exporter [flags]\n\n"
+       "Prometheus exporter for the run and queue tables of an AI-agent execution platform.\n\n"
+       "Flags:\n"
+       "  -h, --help                      Show this help and exit.\n"
+       "      --version                   Show version and exit.\n";
+  for (const auto& f : kFlags) {
+    std::string left = "--" + std::string(f.name);
+    if (f.kind != Kind::kBool) left += "=" + std::string(f.kind == Kind::kDuration ? "DURATION" : f.kind == Kind::kInt ? "N" : "VALUE");
+    o << "      " << left;
+    for (size_t pad = left.size(); pad < 32; ++pad) o << ' ';
+    o << ' ' << f.help;
+    if (!f.default_text.empty()) o << " (default: " << f.default_text << ")";
+    o << "\n";
+  }
+  o << "\nCollectors (enable with --collector.<name>, disable with --no-collector.<name>):\n";
+  for (const auto& e : CollectorTable()) {
+    o << "      --collector." << e.name << "  " << e.help << " (default: "
+      << (e.enabled_by_default ? "enabled" : "disabled") << ")\n";
+    o << "      --collector." << e.name << ".interval=DURATION  Sampling interval (default: "
+      << FormatDuration(e.default_interval) << ")\n";
+    o << "      --collector." << e.name << ".timeout=DURATION  Statement timeout of each cycle (default: 10s)\n";
+  }
+  o << "\nEnvironment:\n  AGENT_EXPORTER_DB_URL  Database URL when neither --db.url nor --db.url-file is given.\n";
+  return o.str();
+}
+
+}  // namespace aee

@@ -1,0 +1,58 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "collectors/realtime_collector.h"
+#include "collectors/runs_collector.h"
+#include "exporter/log.h"
+
+namespace aee {
+
+/// When and whether one collector runs.
+struct CollectorSchedule {
+  bool enabled = true;
+  std::chrono::milliseconds interval{1000};
+  std::chrono::milliseconds timeout{10000};
+};
+
+/// The whole process configuration, from flags and environment.
+struct Config {
+  std::string listen_address = ":9477";
+  std::string telemetry_path = "/metrics";
+  std::string db_url;      // secret: log only RedactSecrets(db_url)
+  bool db_url_from_flag = false;  // --db.url puts the password in process listings
+  std::string db_schema = "public";
+  std::map<std::string, CollectorSchedule, std::less<>> collectors;
+  RealtimeCollectorOptions realtime;
+  RunsCollectorOptions runs;
+  LogLevel log_level = LogLevel::kInfo;
+  LogFormat log_format = LogFormat::kLogfmt;
+  bool show_version = false;
+  bool show_help = false;
+};
+
+using EnvLookup = std::function<const char*(const char*)>;
+
+/// Parses command-line arguments (without argv[0]). On failure returns false and
+/// sets *error to one line naming the offending flag.
+bool ParseFlags(const std::vector<std::string>& args, const EnvLookup& getenv, Config* out,
+                std::string* error);
+
+/// The --help text, generated from the flag table and the collector table.
+std::string HelpText();
+
+/// Parses Prometheus durations: "500ms", "1s", "1m30s", "2h"; false on anything else.
+bool ParseDuration(std::string_view text, std::chrono::milliseconds* out);
+
+/// Formats a duration the way ParseDuration reads it ("1m30s", "500ms").
+std::string FormatDuration(std::chrono::milliseconds d);
+
+/// Quotes a PostgreSQL identifier ("my""schema").
+std::string QuoteIdentifier(std::string_view name);
+
+}  // namespace aee

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <pqxx/pqxx>
+
+namespace aee {
+
+/// Returns text with every libpq password (URI user:password@ and keyword
+/// password=...) replaced by "xxxxx". Applied to everything we log or serve.
+std::string RedactSecrets(std::string_view text);
+
+/// Replaces every "{schema}" in sql_template with the quoted schema name.
+std::string WithSchema(std::string_view sql_template, std::string_view quoted_schema);
+
+/// A lazily (re)connected PostgreSQL session owned by one collector.
+///
+/// Every session sets application_name so DBAs can tell the exporter's queries
+/// apart, and is dropped after any error so the next cycle starts from a fresh one.
+class DbSession {
+ public:
+  DbSession(std::string url, std::string application_name);
+  ~DbSession();
+  DbSession(const DbSession&) = delete;
+  DbSession& operator=(const DbSession&) = delete;
+
+  /// The live connection, connecting first if needed. Throws pqxx exceptions.
+  pqxx::connection& Get();
+  /// Drops the connection (after an error); the next Get() reconnects.
+  void Reset();
+  bool connected() const { return conn_ != nullptr; }
+
+ private:
+  std::string url_;
+  std::string application_name_;
+  std::unique_ptr<pqxx::connection> conn_;
+};
+
+/// Makes the statements of tx fail after timeout (SET LOCAL statement_timeout).
+void SetStatementTimeout(pqxx::transaction_base& tx, std::chrono::milliseconds timeout);
+
+}  // namespace aee

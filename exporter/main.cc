@@ -1,0 +1,72 @@
+// agent_execution_exporter: Prometheus exporter for an AI-agent platform's
+// run and queue tables. See README.md and docs/.
+#include <pthread.h>
+#include <signal.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "exporter/app.h"
+#include "exporter/config.h"
+#include "exporter/db.h"
+#include "exporter/log.h"
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  aee::Config config;
+  std::string error;
+  if (!aee::ParseFlags(args, [](const char* name) { return std::getenv(name); }, &config, &error)) {
+    std::cerr << "agent_execution_exporter: " << aee::RedactSecrets(error) << "\n";
+    return 2;
+  }
+  if (config.show_help) {
+    std::cout << aee::HelpText();
+    return 0;
+  }
+  if (config.show_version) {
+    std::cout << "agent_execution_exporter version " AEE_VERSION " (revision " AEE_REVISION ")\n";
+    return 0;
+  }
+  // A connection attempt to a black-holed host must not stall a collector for
+  // minutes; libpq reads this when the URL does not set connect_timeout itself.
+  setenv("PGCONNECT_TIMEOUT", "5", 0);
+
+  // Block the stop signals before any thread starts (threads inherit the mask),
+  // then wait for them synchronously here.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  aee::Logger logger(config.log_level, config.log_format);
+  aee::SystemClock clock;
+  aee::Exporter exporter(config, clock, logger);
+  if (!exporter.Start(&error)) {
+    logger.Log(aee::LogLevel::kError, "cannot start", {{"err", error}});
+    return 1;
+  }
+  std::string collectors;
+  for (const auto& s : exporter.scheduler().Status()) collectors += (collectors.empty() ? "" : ",") + s.name;
+  logger.Log(aee::LogLevel::kInfo, "listening",
+             {{"address", config.listen_address},
+              {"port", std::to_string(exporter.port())},
+              {"db", aee::RedactSecrets(config.db_url.empty() ? "(libpq defaults)" : config.db_url)},
+              {"schema", config.db_schema},
+              {"collectors", collectors},
+              {"version", AEE_VERSION}});
+  if (config.db_url_from_flag && aee::RedactSecrets(config.db_url) != config.db_url) {
+    logger.Log(aee::LogLevel::kWarn,
+               "--db.url holds a password that process listings show; use --db.url-file or AGENT_EXPORTER_DB_URL");
+  }
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  logger.Log(aee::LogLevel::kInfo, "shutting down", {{"signal", std::to_string(signal_number)}});
+  exporter.Stop();
+  return 0;
+}

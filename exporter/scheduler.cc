@@ -1,0 +1,189 @@
+#include "exporter/scheduler.h"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+namespace aee {
+namespace {
+
+using prometheus::MetricType;
+using std::chrono::milliseconds;
+
+constexpr FamilySpec kUp{"agent_exporter_collector_up", MetricType::Gauge,
+                         "1 if the collector's last cycle succeeded, 0 if it failed.", {"collector"}};
+constexpr FamilySpec kDuration{"agent_exporter_collector_duration_seconds", MetricType::Gauge,
+                               "Duration of the collector's last cycle.", {"collector"}};
+constexpr FamilySpec kErrors{"agent_exporter_collector_errors_total", MetricType::Counter,
+                             "Failed collector cycles.", {"collector"}};
+constexpr FamilySpec kLastSuccess{"agent_exporter_collector_last_success_timestamp_seconds", MetricType::Gauge,
+                                  "Time of the collector's last successful cycle (0 before the first).",
+                                  {"collector"}};
+constexpr FamilySpec kInterval{"agent_exporter_collector_interval_seconds", MetricType::Gauge,
+                               "Configured sampling interval of the collector.", {"collector"}};
+constexpr std::array<FamilySpec, 5> kFamilies = {kUp, kDuration, kErrors, kLastSuccess, kInterval};
+
+constexpr milliseconds kMaxBackoff{30000};
+
+}  // namespace
+
+Scheduler::Scheduler(std::vector<ScheduledCollector> collectors, const Clock& clock, Logger& logger)
+    : clock_(clock), logger_(logger) {
+  for (auto& c : collectors) {
+    auto slot = std::make_unique<Slot>();
+    slot->status.name = c.name;
+    slot->status.interval = c.schedule.interval;
+    slot->c = std::move(c);
+    slots_.push_back(std::move(slot));
+  }
+}
+
+Scheduler::~Scheduler() { Stop(); }
+
+std::span<const FamilySpec> Scheduler::Families() { return kFamilies; }
+
+void Scheduler::Start() {
+  for (size_t i = 0; i < slots_.size(); ++i) threads_.emplace_back([this, i] { Loop(i); });
+}
+
+void Scheduler::Stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+milliseconds Scheduler::Backoff(const Slot& slot) const {
+  milliseconds wait = slot.c.schedule.interval;
+  for (int i = 1; i < slot.consecutive_failures && wait < kMaxBackoff; ++i) wait *= 2;
+  return std::min(wait, std::max(kMaxBackoff, slot.c.schedule.interval));
+}
+
+void Scheduler::Loop(size_t index) {
+  Slot& slot = *slots_[index];
+  while (true) {
+    const auto started = std::chrono::steady_clock::now();
+    const bool ok = RunOnce(index);
+    const auto next = ok ? started + slot.c.schedule.interval : std::chrono::steady_clock::now() + Backoff(slot);
+    std::unique_lock lock(mutex_);
+    if (wake_.wait_until(lock, next, [this] { return stopping_; })) return;
+  }
+}
+
+bool Scheduler::RunOnce(size_t index) {
+  Slot& slot = *slots_[index];
+  const auto started = std::chrono::steady_clock::now();
+  std::shared_ptr<const Snapshot> fresh;
+  std::string error;
+  try {
+    fresh = std::make_shared<const Snapshot>(slot.c.collector->Collect(*slot.c.db));
+  } catch (const std::exception& e) {
+    error = RedactSecrets(e.what());
+    while (!error.empty() && (error.back() == '\n' || error.back() == ' ')) error.pop_back();
+    slot.c.db->Reset();
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const auto now = clock_.Now();
+  bool had_succeeded;
+  {
+    std::lock_guard lock(mutex_);
+    CollectorStatus& s = slot.status;
+    had_succeeded = s.ever_succeeded;
+    s.last_duration_seconds = seconds;
+    if (fresh) {
+      slot.snapshot = std::move(fresh);
+      s.up = true;
+      s.ever_succeeded = true;
+      s.last_success = now;
+      s.failing_since.reset();
+      s.last_error.clear();
+    } else {
+      s.up = false;
+      ++s.errors;
+      if (!s.failing_since) s.failing_since = now;
+      s.last_error = error;
+    }
+  }
+  const std::string duration_text = std::to_string(seconds);
+  if (!error.empty()) {
+    // Log on the change of state only; repeats go to debug.
+    if (++slot.consecutive_failures == 1) {
+      logger_.Log(LogLevel::kError, "collector failed",
+                  {{"collector", slot.c.name}, {"err", error}, {"retry_in", FormatDuration(Backoff(slot))}});
+    } else {
+      logger_.Log(LogLevel::kDebug, "collector still failing", {{"collector", slot.c.name}, {"err", error}});
+    }
+    return false;
+  }
+  if (slot.consecutive_failures > 0 || !had_succeeded) {
+    logger_.Log(LogLevel::kInfo, had_succeeded ? "collector recovered" : "collector up",
+                {{"collector", slot.c.name}, {"duration_seconds", duration_text}});
+  }
+  slot.consecutive_failures = 0;
+  return true;
+}
+
+std::vector<prometheus::MetricFamily> Scheduler::Gather() const {
+  std::vector<prometheus::MetricFamily> out;
+  FamilyBuilder up(kUp), duration(kDuration), errors(kErrors), last(kLastSuccess), interval(kInterval);
+  std::lock_guard lock(mutex_);
+  for (const auto& slot : slots_) {
+    if (slot->snapshot) out.insert(out.end(), slot->snapshot->begin(), slot->snapshot->end());
+    const CollectorStatus& s = slot->status;
+    up.Add({s.name}, s.up ? 1 : 0);
+    duration.Add({s.name}, s.last_duration_seconds);
+    errors.Add({s.name}, static_cast<double>(s.errors));
+    last.Add({s.name}, s.last_success ? ToUnixSeconds(*s.last_success) : 0);
+    interval.Add({s.name}, std::chrono::duration<double>(s.interval).count());
+  }
+  for (FamilyBuilder* b : {&up, &duration, &errors, &last, &interval}) out.push_back(b->Take());
+  return out;
+}
+
+std::vector<CollectorStatus> Scheduler::Status() const {
+  std::lock_guard lock(mutex_);
+  std::vector<CollectorStatus> out;
+  for (const auto& slot : slots_) out.push_back(slot->status);
+  return out;
+}
+
+bool Scheduler::Ready(std::string* body) const {
+  const auto now = clock_.Now();
+  bool ready = true;
+  nlohmann::ordered_json collectors = nlohmann::ordered_json::object();
+  for (const CollectorStatus& s : Status()) {
+    std::string state;
+    if (!s.ever_succeeded) {
+      state = s.failing_since ? "failing" : "starting";
+      ready = false;
+    } else if (s.up) {
+      state = "up";
+    } else if (now - *s.failing_since > 3 * s.interval) {
+      state = "failing";
+      ready = false;
+    } else {
+      state = "degraded";  // failing, but not yet for 3 intervals
+    }
+    nlohmann::ordered_json j;
+    j["state"] = state;
+    j["up"] = s.up;
+    j["errors"] = s.errors;
+    j["interval_seconds"] = std::chrono::duration<double>(s.interval).count();
+    j["last_success"] = s.last_success ? nlohmann::ordered_json(ToUnixSeconds(*s.last_success)) : nullptr;
+    if (s.failing_since) j["failing_for_seconds"] = std::chrono::duration<double>(now - *s.failing_since).count();
+    if (!s.last_error.empty()) j["last_error"] = s.last_error;
+    collectors[s.name] = std::move(j);
+  }
+  nlohmann::ordered_json root;
+  root["status"] = ready ? "ready" : "not ready";
+  root["collectors"] = std::move(collectors);
+  *body = root.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return ready;
+}
+
+}  // namespace aee

@@ -1,0 +1,87 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "collectors/collector.h"
+#include "exporter/clock.h"
+#include "exporter/config.h"
+#include "exporter/db.h"
+#include "exporter/log.h"
+
+namespace aee {
+
+/// A collector with its schedule and its own database session.
+struct ScheduledCollector {
+  std::string name;
+  CollectorSchedule schedule;
+  std::unique_ptr<Collector> collector;
+  std::unique_ptr<DbSession> db;
+};
+
+/// The state of one collector as /readyz and the self-metrics report it.
+struct CollectorStatus {
+  std::string name;
+  std::chrono::milliseconds interval{0};
+  bool up = false;
+  bool ever_succeeded = false;
+  std::uint64_t errors = 0;
+  double last_duration_seconds = 0;
+  std::optional<Clock::time_point> last_success;
+  std::optional<Clock::time_point> failing_since;
+  std::string last_error;  // redacted
+};
+
+/// Runs every collector on its own thread at its own interval and publishes the
+/// latest snapshot of each. A failing collector keeps its last snapshot, reports
+/// itself down, logs once per state change and retries with backoff; the others
+/// are not affected. Gather() never touches the database.
+class Scheduler {
+ public:
+  Scheduler(std::vector<ScheduledCollector> collectors, const Clock& clock, Logger& logger);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  void Start();
+  void Stop();
+  /// Runs one cycle of collector index on the calling thread; true on success.
+  bool RunOnce(size_t index);
+  /// Latest snapshot of every collector plus the collector self-metrics.
+  std::vector<prometheus::MetricFamily> Gather() const;
+  std::vector<CollectorStatus> Status() const;
+  /// Ready once every collector has succeeded and none has been failing for more
+  /// than 3 of its intervals. body receives the JSON state of each collector.
+  bool Ready(std::string* body) const;
+  size_t size() const { return slots_.size(); }
+
+  static std::span<const FamilySpec> Families();
+
+ private:
+  struct Slot {
+    ScheduledCollector c;
+    std::shared_ptr<const Snapshot> snapshot;  // guarded by mutex_
+    CollectorStatus status;                    // guarded by mutex_
+    int consecutive_failures = 0;              // collector thread only
+  };
+  void Loop(size_t index);
+  std::chrono::milliseconds Backoff(const Slot& slot) const;
+
+  const Clock& clock_;
+  Logger& logger_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::vector<std::thread> threads_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;  // guarded by mutex_
+};
+
+}  // namespace aee

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Throwaway PostgreSQL cluster for tests, the demo and benchmarks.
+#
+#   scripts/pg.sh start DIR [PORT]   initdb into DIR (if empty) and start on 127.0.0.1:PORT
+#   scripts/pg.sh stop DIR           fast shutdown of the cluster in DIR
+#   scripts/pg.sh url DIR            print the libpq URI of the running cluster
+#
+# Never touches the system cluster. PostgreSQL refuses to run as root, so as root the
+# server runs as user "postgres" (runuser); as any other user it runs as that user.
+# The superuser of the cluster is "postgres" without a password, reachable only over
+# loopback and the cluster's private socket directory.
+set -euo pipefail
+
+die() { echo "pg.sh: $*" >&2; exit 1; }
+
+pg_bindir() {
+  local d
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [[ -n "$d" && -x "$d/initdb" ]] || die "no PostgreSQL server found (install package postgresql)"
+  echo "$d"
+}
+
+as_owner() {
+  if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+cmd=${1:-}; dir=${2:-}
+[[ -n "$cmd" && -n "$dir" ]] || die "usage: pg.sh start|stop|url DIR [PORT]"
+bin=$(pg_bindir)
+
+case "$cmd" in
+  start)
+    port=${3:-55432}
+    mkdir -p "$dir"
+    dir=$(cd "$dir" && pwd)
+    if [[ $(id -u) -eq 0 ]]; then
+      id postgres >/dev/null 2>&1 || die "user postgres missing (install package postgresql)"
+      chown postgres: "$dir"
+      # The server needs to traverse every parent of DIR.
+      p="$dir"; while [[ "$p" != "/" ]]; do p=$(dirname "$p"); chmod o+x "$p" 2>/dev/null || true; done
+    fi
+    if [[ ! -f "$dir/data/PG_VERSION" ]]; then
+      as_owner "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C >"$dir/initdb.log" 2>&1 \
+        || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
+      as_owner mkdir -p "$dir/sock"
+      cat >>"$dir/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir/sock'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+max_connections = 200
+shared_preload_libraries = 'pg_stat_statements'
+CONF
+    fi
+    sed -i "s/^port = .*//" "$dir/data/postgresql.conf"
+    echo "port = $port" >>"$dir/data/postgresql.conf"
+    echo "$port" >"$dir/port"
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/data/server.log" -w -t 60 start >/dev/null \
+      || { tail -n 20 "$dir/data/server.log" >&2; die "server did not start"; }
+    echo "postgresql://postgres@127.0.0.1:$port/postgres"
+    ;;
+  stop)
+    [[ -f "$dir/data/PG_VERSION" ]] || exit 0
+    as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+    ;;
+  url)
+    echo "postgresql://postgres@127.0.0.1:$(cat "$dir/port")/postgres"
+    ;;
+  *) die "unknown command $cmd" ;;
+esac
