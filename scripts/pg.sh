@@ -3,6 +3,7 @@
 #
 #   scripts/pg.sh start DIR [PORT]   initdb into DIR (if empty) and start on 127.0.0.1:PORT
 #   scripts/pg.sh stop DIR           fast shutdown of the cluster in DIR
+#   scripts/pg.sh stop-immediate DIR crash-like shutdown (no checkpoint), for fault tests
 #   scripts/pg.sh url DIR            print the libpq URI of the running cluster
 #
 # Never touches the system cluster. PostgreSQL refuses to run as root, so as root the
@@ -53,6 +54,10 @@ max_connections = 200
 shared_preload_libraries = 'pg_stat_statements'
 CONF
     fi
+    # A server left running by an interrupted run: stop it, start afresh.
+    if as_owner "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+      as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+    fi
     sed -i "s/^port = .*//" "$dir/data/postgresql.conf"
     echo "port = $port" >>"$dir/data/postgresql.conf"
     echo "$port" >"$dir/port"
@@ -60,9 +65,10 @@ CONF
       || { tail -n 20 "$dir/data/server.log" >&2; die "server did not start"; }
     echo "postgresql://postgres@127.0.0.1:$port/postgres"
     ;;
-  stop)
+  stop|stop-fast|stop-immediate)
     [[ -f "$dir/data/PG_VERSION" ]] || exit 0
-    as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+    mode=fast; [[ "$cmd" == stop-immediate ]] && mode=immediate
+    as_owner "$bin/pg_ctl" -D "$dir/data" -m "$mode" -w stop >/dev/null 2>&1 || true
     ;;
   url)
     echo "postgresql://postgres@127.0.0.1:$(cat "$dir/port")/postgres"

@@ -1,0 +1,122 @@
+// Integration tests of the realtime collector against a real PostgreSQL.
+#include "collectors/realtime_collector.h"
+
+#include <gtest/gtest.h>
+
+#include "exporter/config.h"
+#include "exporter/db.h"
+#include "tests/support/run_data.h"
+#include "tests/support/snapshot.h"
+#include "tests/support/test_db.h"
+
+namespace aee {
+namespace {
+
+using std::chrono::seconds;
+using testing::kAgent1;
+using testing::kAgent2;
+using testing::kAgent3;
+using testing::kWs1;
+using testing::kWs2;
+using testing::SeriesCount;
+using testing::Value;
+
+const Clock::time_point kNoon = Clock::time_point(seconds(1773144000));  // 2026-03-10 12:00:00 UTC
+std::string At(const std::string& offset) { return "'2026-03-10 12:00:00+00'::timestamptz + interval '" + offset + "'"; }
+
+class RealtimeCollectorTest : public ::testing::Test {
+ protected:
+  void SetUp() override { testing::InsertWorkspacesAndAgents(db_); }
+  Snapshot Collect(int top_runs = 10) {
+    CollectorContext ctx;
+    ctx.quoted_schema = "\"public\"";
+    ctx.clock = &clock_;
+    RealtimeCollector c(ctx, {top_runs});
+    DbSession s(db_.url(), "test");
+    return c.Collect(s);
+  }
+  void Running(const char* ws, const char* agent, const std::string& started, const char* id) {
+    db_.Exec(std::string("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, queued_at, started_at) VALUES ('") +
+             id + "', '" + ws + "', '" + agent + "', 'running', " + started + ", " + started + ")");
+  }
+  void Queued(const char* ws, const std::string& queued_at, const char* status = "queued") {
+    db_.Exec(std::string("INSERT INTO execution_queue (queue_id, workspace_id, agent_id, priority, status, queued_at) VALUES "
+                         "(gen_random_uuid(), '") + ws + "', '" + kAgent1 + "', 1, '" + status + "', " + queued_at + ")");
+  }
+  testing::TestDb db_;
+  FakeClock clock_{kNoon};
+};
+
+TEST_F(RealtimeCollectorTest, IdleWorkspacesReportZero) {
+  auto snap = Collect();
+  for (const char* ws : {kWs1, kWs2}) {
+    EXPECT_EQ(Value(snap, "agent_runs_running", {{"workspace_id", ws}}), 0);
+    EXPECT_EQ(Value(snap, "agent_queue_depth", {{"workspace_id", ws}}), 0);
+    EXPECT_EQ(Value(snap, "agent_queue_wait_seconds_avg", {{"workspace_id", ws}}), 0);
+    EXPECT_EQ(Value(snap, "agent_queue_oldest_age_seconds", {{"workspace_id", ws}}), 0);
+  }
+  EXPECT_EQ(SeriesCount(snap, "agent_run_elapsed_seconds"), 0u);
+}
+
+TEST_F(RealtimeCollectorTest, CountsRunningAndQueuedExactly) {
+  Running(kWs1, kAgent1, At("-100 seconds"), "00000000-0000-0000-0000-000000000001");
+  Running(kWs1, kAgent2, At("-10 seconds"), "00000000-0000-0000-0000-000000000002");
+  Running(kWs2, kAgent3, At("-1 second"), "00000000-0000-0000-0000-000000000003");
+  db_.Exec(std::string("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, finished_at) VALUES "
+                       "(gen_random_uuid(), '") + kWs1 + "', '" + kAgent1 + "', 'completed', " + At("-1 second") + ")");
+  Queued(kWs1, At("-30 seconds"));
+  Queued(kWs1, At("-10 seconds"));
+  Queued(kWs1, At("-5 seconds"), "dispatched");  // not waiting
+  Queued(kWs2, At("5 seconds"));                 // clock skew: age clamps at 0
+  auto snap = Collect();
+  EXPECT_EQ(Value(snap, "agent_runs_running", {{"workspace_id", kWs1}}), 2);
+  EXPECT_EQ(Value(snap, "agent_runs_running", {{"workspace_id", kWs2}}), 1);
+  EXPECT_EQ(Value(snap, "agent_queue_depth", {{"workspace_id", kWs1}}), 2);
+  EXPECT_DOUBLE_EQ(Value(snap, "agent_queue_wait_seconds_avg", {{"workspace_id", kWs1}}), 20);
+  EXPECT_DOUBLE_EQ(Value(snap, "agent_queue_oldest_age_seconds", {{"workspace_id", kWs1}}), 30);
+  EXPECT_EQ(Value(snap, "agent_queue_depth", {{"workspace_id", kWs2}}), 1);
+  EXPECT_EQ(Value(snap, "agent_queue_oldest_age_seconds", {{"workspace_id", kWs2}}), 0);
+  EXPECT_DOUBLE_EQ(Value(snap, "agent_run_elapsed_seconds",
+                         {{"workspace_id", kWs1}, {"agent_id", kAgent1}, {"run_id", "00000000-0000-0000-0000-000000000001"}}),
+                   100);
+}
+
+TEST_F(RealtimeCollectorTest, TopRunsKeepsTheLongestPerWorkspaceAndCanBeOff) {
+  for (int i = 0; i < 5; ++i) {
+    std::string id = "00000000-0000-0000-0000-00000000000" + std::to_string(i);
+    Running(kWs1, kAgent1, At("-" + std::to_string(10 * (i + 1)) + " seconds"), id.c_str());
+  }
+  Running(kWs2, kAgent3, At("-1 second"), "00000000-0000-0000-0000-000000000009");
+  auto snap = Collect(2);
+  EXPECT_EQ(SeriesCount(snap, "agent_run_elapsed_seconds"), 3u);
+  EXPECT_DOUBLE_EQ(Value(snap, "agent_run_elapsed_seconds",
+                         {{"workspace_id", kWs1}, {"agent_id", kAgent1}, {"run_id", "00000000-0000-0000-0000-000000000004"}}),
+                   50);
+  EXPECT_DOUBLE_EQ(Value(snap, "agent_run_elapsed_seconds",
+                         {{"workspace_id", kWs1}, {"agent_id", kAgent1}, {"run_id", "00000000-0000-0000-0000-000000000003"}}),
+                   40);
+  EXPECT_EQ(SeriesCount(Collect(0), "agent_run_elapsed_seconds"), 0u);
+}
+
+TEST_F(RealtimeCollectorTest, DeletedWorkspaceSeriesGoAway) {
+  Running(kWs2, kAgent3, At("-1 second"), "00000000-0000-0000-0000-000000000009");
+  EXPECT_EQ(SeriesCount(Collect(), "agent_runs_running"), 2u);
+  db_.Exec(std::string("DELETE FROM workspaces WHERE id = '") + kWs2 + "'");
+  auto snap = Collect();
+  EXPECT_EQ(SeriesCount(snap, "agent_runs_running"), 1u);
+  EXPECT_FALSE(testing::Find(snap, "agent_queue_depth", {{"workspace_id", kWs2}}));
+  EXPECT_EQ(SeriesCount(snap, "agent_run_elapsed_seconds"), 0u);
+}
+
+TEST_F(RealtimeCollectorTest, MissingTableFailsWithAClearError) {
+  db_.Exec("DROP TABLE execution_queue");
+  try {
+    Collect();
+    FAIL() << "expected an error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("execution_queue"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace aee

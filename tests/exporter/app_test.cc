@@ -1,0 +1,117 @@
+// The exporter in-process: HTTP endpoints over a real PostgreSQL, and the docs check.
+#include "exporter/app.h"
+
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <set>
+
+#include "tests/support/http_client.h"
+#include "tests/support/run_data.h"
+#include "tests/support/test_db.h"
+
+namespace aee {
+namespace {
+
+using testing::HttpGet;
+
+class AppTest : public ::testing::Test {
+ protected:
+  void SetUp() override { testing::InsertWorkspacesAndAgents(db_); }
+  std::unique_ptr<Exporter> Start(const std::string& url) {
+    Config cfg;
+    std::string err;
+    EXPECT_TRUE(ParseFlags({"--web.listen-address=127.0.0.1:0"}, [](const char*) -> const char* { return nullptr; }, &cfg, &err));
+    cfg.db_url = url;
+    logger_.SetSinkForTest(&log_);
+    auto e = std::make_unique<Exporter>(cfg, clock_, logger_);
+    EXPECT_TRUE(e->Start(&err, /*start_collectors=*/false)) << err;
+    return e;
+  }
+  testing::TestDb db_;
+  SystemClock clock_;
+  Logger logger_{LogLevel::kDebug, LogFormat::kLogfmt};
+  std::string log_;
+};
+
+TEST_F(AppTest, ServesEveryEndpoint) {
+  testing::InsertFinishedRuns(db_, 100, "date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'", "now()", 0.3);
+  auto e = Start(db_.url());
+  const int port = e->port();
+  ASSERT_GT(port, 0);
+
+  auto ready = HttpGet(port, "/readyz");
+  EXPECT_EQ(ready.status, 503);
+  EXPECT_NE(ready.body.find("\"runs\":{\"state\":\"starting\""), std::string::npos) << ready.body;
+  for (size_t i = 0; i < e->scheduler().size(); ++i) ASSERT_TRUE(e->scheduler().RunOnce(i)) << log_;
+  ready = HttpGet(port, "/readyz");
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  EXPECT_EQ(ready.headers["content-type"], "application/json");
+
+  auto metrics = HttpGet(port, "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_EQ(metrics.headers["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(metrics.body.find("agent_runs_finished_total{"), std::string::npos);
+  EXPECT_NE(metrics.body.find("agent_exporter_build_info{version=\"" AEE_VERSION "\""), std::string::npos);
+  EXPECT_NE(metrics.body.find("process_resident_memory_bytes "), std::string::npos);
+  EXPECT_NE(metrics.body.find("agent_exporter_collector_up{collector=\"runs\"} 1"), std::string::npos);
+
+  auto gz = HttpGet(port, "/metrics", {{"Accept-Encoding", "gzip"}});
+  EXPECT_EQ(gz.headers["content-encoding"], "gzip");
+  const std::string unzipped = testing::Gunzip(gz.body);
+  // Same families (process CPU and timings move between scrapes).
+  EXPECT_NE(unzipped.find("agent_runs_finished_total{"), std::string::npos);
+
+  EXPECT_EQ(HttpGet(port, "/healthz").status, 200);
+  auto landing = HttpGet(port, "/");
+  EXPECT_EQ(landing.status, 200);
+  for (const char* link : {"href=\"/metrics\"", "href=\"/healthz\"", "href=\"/readyz\""}) {
+    EXPECT_NE(landing.body.find(link), std::string::npos) << link;
+  }
+  EXPECT_EQ(HttpGet(port, "/nope").status, 404);
+  EXPECT_EQ(HttpGet(port, "/metrics", {}, "POST").status, 405);
+  auto head = HttpGet(port, "/metrics", {}, "HEAD");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_TRUE(head.body.empty());
+}
+
+TEST_F(AppTest, DatabaseDownKeepsServingAndHidesThePassword) {
+  // Nothing listens on port 1; the password must appear nowhere.
+  auto e = Start("postgresql://app:hunter2@127.0.0.1:1/platform?connect_timeout=2");
+  for (size_t i = 0; i < e->scheduler().size(); ++i) EXPECT_FALSE(e->scheduler().RunOnce(i));
+  auto metrics = HttpGet(e->port(), "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("agent_exporter_collector_up{collector=\"runs\"} 0"), std::string::npos);
+  EXPECT_NE(metrics.body.find("agent_exporter_collector_errors_total{collector=\"runs\"} 1"), std::string::npos);
+  auto ready = HttpGet(e->port(), "/readyz");
+  EXPECT_EQ(ready.status, 503);
+  EXPECT_NE(ready.body.find("\"realtime\":{\"state\":\"failing\""), std::string::npos) << ready.body;
+  EXPECT_NE(ready.body.find("last_error"), std::string::npos) << ready.body;
+  for (const std::string& text : {metrics.body, ready.body, HttpGet(e->port(), "/").body, log_}) {
+    EXPECT_EQ(text.find("hunter2"), std::string::npos) << text;
+  }
+}
+
+// Every family the exporter can expose, and every family a real scrape shows,
+// is documented in docs/metrics.md.
+TEST_F(AppTest, MetricsDocListsEveryFamily) {
+  const std::string doc = testing::ReadSourceFile("docs/metrics.md");
+  for (const auto& f : AllFamilies()) {
+    EXPECT_NE(doc.find("`" + std::string(f.name) + "`"), std::string::npos) << f.name << " missing from docs/metrics.md";
+  }
+  auto e = Start(db_.url());
+  for (size_t i = 0; i < e->scheduler().size(); ++i) ASSERT_TRUE(e->scheduler().RunOnce(i));
+  const std::string body = HttpGet(e->port(), "/metrics").body;
+  std::set<std::string> families;
+  std::regex type_line("# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) ");
+  for (auto it = std::sregex_iterator(body.begin(), body.end(), type_line); it != std::sregex_iterator(); ++it) {
+    families.insert((*it)[1]);
+  }
+  EXPECT_GT(families.size(), 20u);
+  for (const auto& name : families) {
+    EXPECT_NE(doc.find("`" + name + "`"), std::string::npos) << name << " missing from docs/metrics.md";
+  }
+}
+
+}  // namespace
+}  // namespace aee

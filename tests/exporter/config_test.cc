@@ -1,0 +1,173 @@
+#include "exporter/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "collectors/registry.h"
+#include "tests/support/test_db.h"
+
+namespace aee {
+namespace {
+
+using std::chrono::milliseconds;
+
+const char* NoEnv(const char*) { return nullptr; }
+
+bool Parse(std::vector<std::string> args, Config* cfg, std::string* err, const EnvLookup& env = NoEnv) {
+  return ParseFlags(args, env, cfg, err);
+}
+
+TEST(ParseDurationTest, AcceptsPrometheusDurations) {
+  milliseconds d;
+  ASSERT_TRUE(ParseDuration("500ms", &d));
+  EXPECT_EQ(d, milliseconds(500));
+  ASSERT_TRUE(ParseDuration("1s", &d));
+  EXPECT_EQ(d, milliseconds(1000));
+  ASSERT_TRUE(ParseDuration("1m30s", &d));
+  EXPECT_EQ(d, milliseconds(90000));
+  ASSERT_TRUE(ParseDuration("2h", &d));
+  EXPECT_EQ(d, milliseconds(7200000));
+  ASSERT_TRUE(ParseDuration("1.5s", &d));
+  EXPECT_EQ(d, milliseconds(1500));
+  ASSERT_TRUE(ParseDuration("0", &d));
+  EXPECT_EQ(d, milliseconds(0));
+}
+
+TEST(ParseDurationTest, RejectsGarbage) {
+  milliseconds d;
+  for (const char* bad : {"", "5", "5x", "s", "-1s", "1s2", "ms", "1 s", "9999d"}) {
+    EXPECT_FALSE(ParseDuration(bad, &d)) << bad;
+  }
+}
+
+TEST(FormatDurationTest, RoundTrips) {
+  for (long long ms : {500LL, 1000LL, 5000LL, 90000LL, 300000LL, 3723000LL}) {
+    milliseconds back;
+    ASSERT_TRUE(ParseDuration(FormatDuration(milliseconds(ms)), &back)) << FormatDuration(milliseconds(ms));
+    EXPECT_EQ(back.count(), ms);
+  }
+}
+
+TEST(ParseFlagsTest, DefaultsComeFromTheCollectorTable) {
+  Config cfg;
+  std::string err;
+  ASSERT_TRUE(Parse({}, &cfg, &err)) << err;
+  EXPECT_EQ(cfg.listen_address, ":9477");
+  EXPECT_EQ(cfg.db_schema, "public");
+  for (const auto& e : CollectorTable()) {
+    const auto& s = cfg.collectors.at(std::string(e.name));
+    EXPECT_EQ(s.enabled, e.enabled_by_default);
+    EXPECT_EQ(s.interval, e.default_interval);
+  }
+  EXPECT_EQ(cfg.collectors.at("realtime").interval, milliseconds(1000));
+  EXPECT_EQ(cfg.collectors.at("runs").interval, milliseconds(5000));
+  EXPECT_EQ(cfg.realtime.top_runs, 10);
+  EXPECT_EQ(cfg.runs.lateness, std::chrono::minutes(5));
+}
+
+TEST(ParseFlagsTest, ParsesEveryFlagKind) {
+  Config cfg;
+  std::string err;
+  ASSERT_TRUE(Parse({"--web.listen-address=127.0.0.1:9000", "--db.schema", "platform", "--no-collector.info",
+                     "--collector.realtime.interval=500ms", "--collector.runs.timeout", "3s",
+                     "--collector.realtime.top-runs=0", "--collector.runs.lateness=10m",
+                     "--collector.runs.sweep-interval=0", "--collector.runs.agent-histograms",
+                     "--log.level=debug", "--log.format=json", "--db.url=postgresql://u@h/db"},
+                    &cfg, &err))
+      << err;
+  EXPECT_EQ(cfg.listen_address, "127.0.0.1:9000");
+  EXPECT_EQ(cfg.db_schema, "platform");
+  EXPECT_FALSE(cfg.collectors.at("info").enabled);
+  EXPECT_EQ(cfg.collectors.at("realtime").interval, milliseconds(500));
+  EXPECT_EQ(cfg.collectors.at("runs").timeout, milliseconds(3000));
+  EXPECT_EQ(cfg.realtime.top_runs, 0);
+  EXPECT_EQ(cfg.runs.lateness, std::chrono::minutes(10));
+  EXPECT_EQ(cfg.runs.sweep_interval, milliseconds(0));
+  EXPECT_TRUE(cfg.runs.agent_histograms);
+  EXPECT_EQ(cfg.log_level, LogLevel::kDebug);
+  EXPECT_EQ(cfg.log_format, LogFormat::kJson);
+  EXPECT_EQ(cfg.db_url, "postgresql://u@h/db");
+  EXPECT_TRUE(cfg.db_url_from_flag);
+}
+
+TEST(ParseFlagsTest, ErrorsNameTheFlag) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string expect;
+  };
+  const Case cases[] = {
+      {{"--bogus"}, "--bogus"},
+      {{"--collector.runs.interval=5x"}, "--collector.runs.interval"},
+      {{"--collector.runs.interval=0"}, "--collector.runs.interval"},
+      {{"--collector.nosuch.interval=1s"}, "unknown collector \"nosuch\""},
+      {{"--no-collector.nosuch"}, "--no-collector.nosuch"},
+      {{"--web.listen-address=nonsense"}, "--web.listen-address"},
+      {{"--web.listen-address=:99999"}, "--web.listen-address"},
+      {{"--log.level=loud"}, "--log.level"},
+      {{"--log.format=xml"}, "--log.format"},
+      {{"--collector.realtime.top-runs=-1"}, "--collector.realtime.top-runs"},
+      {{"--db.schema="}, "--db.schema"},
+      {{"--db.url"}, "--db.url: missing value"},
+      {{"--db.url-file=/nonexistent/file"}, "--db.url-file"},
+      {{"stray"}, "unexpected argument"},
+      {{"--collector.runs=yes"}, "--collector.runs: takes no value"},
+  };
+  for (const auto& c : cases) {
+    Config cfg;
+    std::string err;
+    EXPECT_FALSE(Parse(c.args, &cfg, &err)) << c.args[0];
+    EXPECT_NE(err.find(c.expect), std::string::npos) << "error \"" << err << "\" lacks \"" << c.expect << "\"";
+    EXPECT_EQ(err.find('\n'), std::string::npos) << "one line: " << err;
+  }
+}
+
+TEST(ParseFlagsTest, DbUrlFromEnvironmentAndFile) {
+  Config cfg;
+  std::string err;
+  auto env = [](const char* name) -> const char* {
+    return std::string(name) == "AGENT_EXPORTER_DB_URL" ? "postgresql://env@h/db" : nullptr;
+  };
+  ASSERT_TRUE(Parse({}, &cfg, &err, env));
+  EXPECT_EQ(cfg.db_url, "postgresql://env@h/db");
+  EXPECT_FALSE(cfg.db_url_from_flag);
+
+  const std::string path = ::testing::TempDir() + "/db_url_" + std::to_string(getpid());
+  std::ofstream(path) << "  postgresql://file:secret@h/db\n";
+  ASSERT_TRUE(Parse({"--db.url-file=" + path}, &cfg, &err, env));
+  EXPECT_EQ(cfg.db_url, "postgresql://file:secret@h/db");  // file beats env
+  EXPECT_FALSE(Parse({"--db.url-file=" + path, "--db.url=x"}, &cfg, &err));
+  EXPECT_NE(err.find("--db.url-file"), std::string::npos);
+  std::remove(path.c_str());
+}
+
+TEST(HelpTextTest, ListsEveryCollectorFlag) {
+  const std::string help = HelpText();
+  for (const auto& e : CollectorTable()) {
+    EXPECT_NE(help.find("--collector." + std::string(e.name) + ".interval"), std::string::npos);
+  }
+  EXPECT_NE(help.find("--web.listen-address"), std::string::npos);
+}
+
+TEST(ConfigurationDocTest, DocumentsEveryFlag) {
+  // Every flag --help prints must appear in docs/configuration.md.
+  const std::string doc = testing::ReadSourceFile("docs/configuration.md");
+  const std::string help = HelpText();
+  size_t pos = 0;
+  while ((pos = help.find("--", pos)) != std::string::npos) {
+    size_t end = help.find_first_of(" =\n", pos);
+    std::string flag = help.substr(pos, end - pos);
+    pos = end;
+    if (flag.find("<name>") != std::string::npos || flag == "--") continue;
+    EXPECT_NE(doc.find("`" + flag), std::string::npos) << flag << " missing from docs/configuration.md";
+  }
+}
+
+TEST(QuoteIdentifierTest, DoublesQuotes) {
+  EXPECT_EQ(QuoteIdentifier("public"), "\"public\"");
+  EXPECT_EQ(QuoteIdentifier("we\"ird"), "\"we\"\"ird\"");
+}
+
+}  // namespace
+}  // namespace aee

@@ -1,0 +1,118 @@
+#include "exporter/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+
+#include "tests/support/snapshot.h"
+
+namespace aee {
+namespace {
+
+using prometheus::MetricType;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr FamilySpec kValue{"stub_value", MetricType::Gauge, "h", {}};
+
+// Scripted collector: each Collect() pops the next outcome (value or failure).
+class StubCollector final : public Collector {
+ public:
+  explicit StubCollector(std::vector<double> outcomes) : outcomes_(std::move(outcomes)) {}
+  Snapshot Collect(DbSession&) override {
+    double v = outcomes_.at(next_++);
+    if (v < 0) throw std::runtime_error("connection to postgresql://u:hunter2@db failed");
+    FamilyBuilder b(kValue);
+    b.Add({}, v);
+    Snapshot s;
+    s.push_back(b.Take());
+    return s;
+  }
+
+ private:
+  std::vector<double> outcomes_;
+  size_t next_ = 0;
+};
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Scheduler> Make(std::vector<double> outcomes) {
+    std::vector<ScheduledCollector> v;
+    ScheduledCollector c;
+    c.name = "stub";
+    c.schedule.interval = seconds(1);
+    c.collector = std::make_unique<StubCollector>(std::move(outcomes));
+    c.db = std::make_unique<DbSession>("postgresql://nowhere.invalid/x", "test");
+    v.push_back(std::move(c));
+    logger_.SetSinkForTest(&log_);
+    return std::make_unique<Scheduler>(std::move(v), clock_, logger_);
+  }
+  FakeClock clock_{FakeClock::time_point(seconds(1'000'000))};
+  Logger logger_{LogLevel::kInfo, LogFormat::kLogfmt};
+  std::string log_;
+};
+
+TEST_F(SchedulerTest, KeepsLastSnapshotWhileFailing) {
+  auto s = Make({7, -1, -1, 9});
+  EXPECT_TRUE(s->RunOnce(0));
+  EXPECT_FALSE(s->RunOnce(0));
+  auto g = s->Gather();
+  EXPECT_EQ(testing::Value(g, "stub_value", {}), 7);  // last good value kept
+  EXPECT_EQ(testing::Value(g, "agent_exporter_collector_up", {{"collector", "stub"}}), 0);
+  EXPECT_EQ(testing::Value(g, "agent_exporter_collector_errors_total", {{"collector", "stub"}}), 1);
+  EXPECT_FALSE(s->RunOnce(0));
+  EXPECT_TRUE(s->RunOnce(0));
+  g = s->Gather();
+  EXPECT_EQ(testing::Value(g, "stub_value", {}), 9);
+  EXPECT_EQ(testing::Value(g, "agent_exporter_collector_up", {{"collector", "stub"}}), 1);
+  EXPECT_EQ(testing::Value(g, "agent_exporter_collector_errors_total", {{"collector", "stub"}}), 2);
+  EXPECT_EQ(testing::Value(g, "agent_exporter_collector_last_success_timestamp_seconds", {{"collector", "stub"}}),
+            1'000'000);
+}
+
+TEST_F(SchedulerTest, LogsOncePerStateChangeAndRedacts) {
+  auto s = Make({1, -1, -1, -1, 2});
+  for (int i = 0; i < 5; ++i) s->RunOnce(0);
+  auto count = [&](const std::string& needle) {
+    size_t n = 0, pos = 0;
+    while ((pos = log_.find(needle, pos)) != std::string::npos) ++n, ++pos;
+    return n;
+  };
+  EXPECT_EQ(count("\"collector failed\""), 1u) << log_;
+  EXPECT_EQ(count("\"collector recovered\""), 1u) << log_;
+  EXPECT_EQ(log_.find("hunter2"), std::string::npos) << log_;
+}
+
+TEST_F(SchedulerTest, ReadinessFollowsTheThreeIntervalRule) {
+  auto s = Make({-1, 5, -1, -1});
+  std::string body;
+  EXPECT_FALSE(s->Ready(&body));  // never sampled
+  EXPECT_NE(body.find("\"starting\""), std::string::npos) << body;
+  s->RunOnce(0);
+  EXPECT_FALSE(s->Ready(&body));  // failed first
+  EXPECT_NE(body.find("\"failing\""), std::string::npos) << body;
+  EXPECT_EQ(body.find("hunter2"), std::string::npos) << body;
+  s->RunOnce(0);
+  EXPECT_TRUE(s->Ready(&body)) << body;
+  s->RunOnce(0);  // fails at t0
+  clock_.Advance(seconds(3));
+  EXPECT_TRUE(s->Ready(&body)) << body;  // failing for exactly 3 intervals: still ready
+  EXPECT_NE(body.find("\"degraded\""), std::string::npos) << body;
+  clock_.Advance(milliseconds(1));
+  EXPECT_FALSE(s->Ready(&body)) << body;
+  EXPECT_NE(body.find("\"stub\""), std::string::npos) << body;
+}
+
+TEST_F(SchedulerTest, ThreadsRunAndStop) {
+  std::vector<double> many(1000, 4);
+  auto s = Make(many);
+  s->Start();
+  for (int i = 0; i < 200 && s->Status()[0].last_success == std::nullopt; ++i) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  s->Stop();
+  EXPECT_TRUE(s->Status()[0].ever_succeeded);
+}
+
+}  // namespace
+}  // namespace aee

@@ -1,0 +1,34 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <prometheus/metric_family.h>
+
+#include "tests/support/test_db.h"
+
+namespace aee::testing {
+
+/// Inserts 2 workspaces and 3 agents (2 in the first) with fixed ids.
+void InsertWorkspacesAndAgents(TestDb& db);
+
+inline constexpr const char* kWs1 = "11111111-1111-1111-1111-111111111111";
+inline constexpr const char* kWs2 = "22222222-2222-2222-2222-222222222222";
+inline constexpr const char* kAgent1 = "aaaaaaaa-0000-0000-0000-000000000001";
+inline constexpr const char* kAgent2 = "aaaaaaaa-0000-0000-0000-000000000002";
+inline constexpr const char* kAgent3 = "aaaaaaaa-0000-0000-0000-000000000003";
+
+/// Inserts n finished runs with finished_at uniformly in [lo, hi) (timestamptz
+/// SQL expressions): lognormal runtimes and queue waits, 80/15/5 % completed /
+/// failed / cancelled, 2 % cancelled before starting, 10 % with the latency
+/// columns NULL (derived from the timestamps). Deterministic for a seed.
+void InsertFinishedRuns(TestDb& db, int n, const std::string& lo, const std::string& hi, double seed);
+
+/// Checks that the runs collector's families equal SQL over the rows finished in
+/// [lo, hi): counts per workspace/agent/status, runtime sums, and every bucket,
+/// count and sum of the three histograms.
+void ExpectRunsMatchSql(TestDb& db, const std::vector<prometheus::MetricFamily>& snapshot, const std::string& lo,
+                        const std::string& hi);
+
+}  // namespace aee::testing
