@@ -120,3 +120,32 @@ TEST_F(RealtimeCollectorTest, MissingTableFailsWithAClearError) {
 
 }  // namespace
 }  // namespace aee
+
+namespace aee {
+namespace {
+
+// A blocked query ends at the collector's statement timeout instead of hanging the
+// cycle, and the session announces itself through application_name.
+TEST_F(RealtimeCollectorTest, StatementTimeoutEndsABlockedCycle) {
+  pqxx::connection locker(db_.url());
+  pqxx::work lock(locker);
+  lock.exec("LOCK TABLE agent_runs IN ACCESS EXCLUSIVE MODE");
+  CollectorContext ctx;
+  ctx.quoted_schema = "\"public\"";
+  ctx.clock = &clock_;
+  ctx.timeout = std::chrono::milliseconds(300);
+  RealtimeCollector c(ctx, {10});
+  DbSession s(db_.url(), "agent_execution_exporter/realtime");
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    c.Collect(s);
+    FAIL() << "expected a statement timeout";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("statement timeout"), std::string::npos) << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(db_.Scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'agent_execution_exporter/realtime'"), "1");
+}
+
+}  // namespace
+}  // namespace aee

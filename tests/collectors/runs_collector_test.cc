@@ -345,3 +345,47 @@ TEST(RunsCollectorLateCommitTest, DatabaseStampedLateCommitIsCountedAtOnceWithou
 
 }  // namespace
 }  // namespace aee
+
+namespace aee {
+namespace {
+
+// An exporter role without pg_read_all_stats cannot see the platform's open
+// transactions: it says so once and the sweep still counts the late commit once.
+TEST(RunsCollectorLateCommitTest, WithoutStatsPrivilegeTheSweepCountsLateCommits) {
+  testing::TestDb db;
+  InsertWorkspacesAndAgents(db);
+  const std::string role = "exporter_" + db.name();
+  db.Exec("CREATE ROLE " + role + " LOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO " + role);
+  const std::string url = db.url().substr(0, db.url().find("postgres@")) + role + "@" + db.url().substr(db.url().find('@') + 1);
+  SystemClock clock;
+  Logger logger(LogLevel::kInfo, LogFormat::kLogfmt);
+  std::string log;
+  logger.SetSinkForTest(&log);
+  CollectorContext ctx = Ctx(clock);
+  ctx.logger = &logger;
+  RunsCollectorOptions opts;
+  opts.sweep_interval = milliseconds(2500);
+  RunsCollector c(ctx, opts);
+  DbSession s(url, "test");
+  c.Collect(s);
+  pqxx::connection writer(db.url());
+  pqxx::work late(writer);
+  late.exec(std::string("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, queued_at, started_at, finished_at) "
+                        "VALUES (gen_random_uuid(), '") + kWs1 + "', '" + kAgent1 + "', 'failed', now(), now(), now())");
+  std::this_thread::sleep_for(milliseconds(2600));
+  c.Collect(s);  // reads past the late row's finished_at
+  late.commit();
+  for (int i = 0; i < 3; ++i) {
+    std::this_thread::sleep_for(milliseconds(1000));
+    c.Collect(s);
+  }
+  auto snap = c.Collect(s);
+  EXPECT_EQ(Value(snap, "agent_runs_finished_total", {{"workspace_id", kWs1}, {"agent_id", kAgent1}, {"status", "failed"}}), 1);
+  EXPECT_GT(Value(snap, "agent_exporter_runs_rows_read_total", {{"scan", "sweep"}}), 0);
+  EXPECT_NE(log.find("pg_read_all_stats"), std::string::npos) << log;
+  s.Reset();
+  db.Exec("DROP OWNED BY " + role + "; DROP ROLE " + role);
+}
+
+}  // namespace
+}  // namespace aee

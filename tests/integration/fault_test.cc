@@ -102,6 +102,14 @@ std::string InsertNow(int n) {
 
 TEST(FaultTest, PostgresCrashAndRestartLoseAndDoubleNothing) {
   PrivateCluster pg;
+  // The shared test cluster trades durability for speed; a crash test needs
+  // commits that survive the crash, as on a real server.
+  {
+    pqxx::connection c(pg.url());
+    pqxx::nontransaction tx(c);
+    tx.exec("ALTER SYSTEM SET synchronous_commit = on");
+    tx.exec("SELECT pg_reload_conf()");
+  }
   LoadSchema(pg.url());
   Exec(pg.url(), std::string("INSERT INTO workspaces VALUES ('") + testing::kWs1 + "', 'A'); INSERT INTO agents VALUES ('" +
                      testing::kAgent1 + "', '" + testing::kWs1 + "', 'x')");

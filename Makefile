@@ -1,0 +1,43 @@
+# agent_execution_exporter — the two front-door commands:
+#   make demo   throwaway PostgreSQL + schema + data + exporter (foreground)
+#   make test   install what is missing, build, run every test (plain and ASan+UBSan)
+# Everything else is a helper of these.
+
+JOBS       ?= $(shell nproc)
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+CMAKE_ARGS ?=
+
+.PHONY: all deps build build-asan test test-plain test-asan demo clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+build-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DAEE_SANITIZE=ON -DAEE_TEST_PG_PORT=55433 $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+test: test-plain test-asan
+
+test-plain: build
+	@echo "== tests (RelWithDebInfo) =="
+	@ctest --test-dir $(BUILD) --output-on-failure -j 2
+
+test-asan: build-asan
+	@echo "== tests (AddressSanitizer + UndefinedBehaviorSanitizer) =="
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
+	 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	 ctest --test-dir $(ASAN_BUILD) --output-on-failure -j 2
+
+demo: build
+	@scripts/demo.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) .state
