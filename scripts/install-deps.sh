@@ -9,7 +9,7 @@ packages=(
   prometheus-cpp-dev libcivetweb-dev libpqxx-dev nlohmann-json3-dev zlib1g-dev
   libgtest-dev libgmock-dev
   postgresql postgresql-contrib
-  prometheus prometheus-alertmanager
+  prometheus prometheus-alertmanager jsonnet
 )
 
 missing=()
