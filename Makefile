@@ -8,7 +8,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 CMAKE_ARGS ?=
 
-.PHONY: all deps build build-asan test test-plain test-asan demo clean
+.PHONY: all deps build build-asan test test-plain test-asan test-rules rules demo clean
 
 all: build
 
@@ -23,7 +23,14 @@ build-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DAEE_SANITIZE=ON -DAEE_TEST_PG_PORT=55433 $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-test: test-plain test-asan
+test: test-rules test-plain test-asan
+
+test-rules: deps
+	@echo "== rule pack (promtool) =="
+	@alerts/check.sh
+
+rules:
+	@jsonnet -S -m alerts alerts/render.jsonnet
 
 test-plain: build
 	@echo "== tests (RelWithDebInfo) =="

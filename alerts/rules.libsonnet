@@ -1,0 +1,158 @@
+// Recording rules: level:metric:operation. Exporter replicas are deduplicated with
+// max without (replica labels) before anything is summed, so an HA pair never
+// doubles a rate.
+local c = import 'config.libsonnet';
+
+{
+  local cfg = $._config,
+  local sel = cfg.selector,
+  local dedup(expr) = 'max without (%s) (%s)' % [std.join(', ', cfg.replicaLabels), expr],
+  local m(name) = '%s{%s}' % [name, sel],
+  local rule(record, expr, labels={}) = { record: record, expr: expr } + (if labels == {} then {} else { labels: labels }),
+  local latencies = [
+    { name: 'queue_wait', metric: 'agent_run_queue_wait_seconds' },
+    { name: 'duration', metric: 'agent_run_duration_seconds' },
+    { name: 'end_to_end', metric: 'agent_run_end_to_end_seconds' },
+  ],
+  local quantiles = ['0.5', '0.75', '0.9', '0.95', '0.99'],
+  // The spec's latency distribution; each bound is a bucket boundary.
+  local distribution = [
+    { bucket: '0-1s', lo: null, hi: '1' },
+    { bucket: '1-5s', lo: '1', hi: '5' },
+    { bucket: '5-10s', lo: '5', hi: '10' },
+    { bucket: '10-30s', lo: '10', hi: '30' },
+    { bucket: '30-60s', lo: '30', hi: '60' },
+    { bucket: '60s+', lo: '60', hi: '+Inf' },
+  ],
+  local bucketIncrease(le) =
+    'sum by (workspace_id) (%s)' % dedup('increase(agent_run_duration_seconds_bucket{%s}[1h])' % std.join(', ', std.filter(function(s) s != '', [sel, 'le="%s"' % le]))),
+  local baseline(expr) =
+    // Same time last week, else same time yesterday: an hour centred on that moment.
+    '(avg_over_time(%s[1h] offset 6d23h30m) or avg_over_time(%s[1h] offset 23h30m))' % [expr, expr],
+
+  _config+:: c._config,
+
+  prometheusRules+:: {
+    groups+: [
+      {
+        name: 'agent_execution_throughput',
+        rules: [
+          rule('workspace_agent_status:agent_runs_finished:rate5m',
+               'sum by (workspace_id, agent_id, status) (%s)' % dedup('rate(%s[5m])' % m('agent_runs_finished_total'))),
+          rule('workspace_status:agent_runs_finished:rate5m',
+               'sum by (workspace_id, status) (workspace_agent_status:agent_runs_finished:rate5m)'),
+          rule('workspace:agent_runs_finished:rate5m', 'sum by (workspace_id) (workspace_status:agent_runs_finished:rate5m)'),
+          rule(':agent_runs_finished:rate5m', 'sum(workspace:agent_runs_finished:rate5m)'),
+          rule('workspace:agent_runs_finished:rate1m',
+               'sum by (workspace_id) (%s)' % dedup('rate(%s[1m])' % m('agent_runs_finished_total'))),
+          rule('workspace_status:agent_runs_finished:rate10m',
+               'sum by (workspace_id, status) (%s)' % dedup('rate(%s[10m])' % m('agent_runs_finished_total'))),
+          rule('workspace:agent_executions_per_minute:rate5m', 'workspace:agent_runs_finished:rate5m * 60'),
+          rule(':agent_executions_per_minute:rate5m', ':agent_runs_finished:rate5m * 60'),
+          rule('workspace_status:agent_runs_finished:increase1h',
+               'sum by (workspace_id, status) (%s)' % dedup('increase(%s[1h])' % m('agent_runs_finished_total'))),
+          rule('workspace:agent_runs_finished:increase1h', 'sum by (workspace_id) (workspace_status:agent_runs_finished:increase1h)'),
+          rule('workspace:agent_runs_finished:increase1d',
+               'sum by (workspace_id) (%s)' % dedup('increase(%s[1d])' % m('agent_runs_finished_total'))),
+          rule('workspace:agent_runs_finished:peak_rate5m_1d', 'max_over_time(workspace:agent_runs_finished:rate5m[1d])'),
+          rule(':agent_runs_finished:peak_rate5m_1d', 'max_over_time(:agent_runs_finished:rate5m[1d])'),
+        ],
+      },
+      {
+        name: 'agent_execution_outcomes',
+        rules: [
+          rule('workspace:agent_runs_%s:ratio_rate5m' % o.name,
+               'sum by (workspace_id) (workspace_status:agent_runs_finished:rate5m{status="%s"}) / (workspace:agent_runs_finished:rate5m > 0)' % o.status)
+          for o in [{ name: 'success', status: 'completed' }, { name: 'failure', status: 'failed' }, { name: 'cancellation', status: 'cancelled' }]
+        ] + [
+          rule(':agent_runs_success:ratio_rate5m',
+               'sum(workspace_status:agent_runs_finished:rate5m{status="completed"}) / (:agent_runs_finished:rate5m > 0)'),
+          rule('workspace:agent_runs_failure:ratio_rate10m',
+               'sum by (workspace_id) (workspace_status:agent_runs_finished:rate10m{status="failed"}) / (sum by (workspace_id) (workspace_status:agent_runs_finished:rate10m) > 0)'),
+          rule('workspace:agent_runs_success:ratio_1h',
+               'sum by (workspace_id) (workspace_status:agent_runs_finished:increase1h{status="completed"}) / (workspace:agent_runs_finished:increase1h > 0)'),
+          rule('workspace_agent:agent_runs_finished:rate5m',
+               'sum by (workspace_id, agent_id) (workspace_agent_status:agent_runs_finished:rate5m)'),
+          rule('workspace_agent:agent_runs_success:ratio_rate5m',
+               'sum by (workspace_id, agent_id) (workspace_agent_status:agent_runs_finished:rate5m{status="completed"}) / (workspace_agent:agent_runs_finished:rate5m > 0)'),
+          rule('workspace_agent:agent_runs_error:ratio_rate5m',
+               'sum by (workspace_id, agent_id) (workspace_agent_status:agent_runs_finished:rate5m{status="failed"}) / (workspace_agent:agent_runs_finished:rate5m > 0)'),
+          rule('workspace_agent:agent_run_runtime_seconds:avg_rate5m',
+               'sum by (workspace_id, agent_id) (%s) / (sum by (workspace_id, agent_id) (workspace_agent_status:agent_runs_finished:rate5m{status=~"completed|failed"}) > 0)' % dedup('rate(%s[5m])' % m('agent_run_runtime_seconds_total'))),
+          rule('workspace_agent:agent_runs_finished:increase1d',
+               'sum by (workspace_id, agent_id) (%s)' % dedup('increase(%s[1d])' % m('agent_runs_finished_total'))),
+        ],
+      },
+      {
+        name: 'agent_execution_latency',
+        rules: std.flattenArrays([
+          [
+            rule('workspace_le:%s_bucket:rate5m' % l.metric,
+                 'sum by (workspace_id, le) (%s)' % dedup('rate(%s[5m])' % m(l.metric + '_bucket'))),
+            rule('le:%s_bucket:rate5m' % l.metric, 'sum by (le) (workspace_le:%s_bucket:rate5m)' % l.metric),
+            rule('workspace:%s:avg_rate5m' % l.metric,
+                 'sum by (workspace_id) (%s) / (sum by (workspace_id) (%s) > 0)' % [
+                   dedup('rate(%s[5m])' % m(l.metric + '_sum')), dedup('rate(%s[5m])' % m(l.metric + '_count'))]),
+            rule('workspace:%s:avg_rate1h' % l.metric,
+                 'sum by (workspace_id) (%s) / (sum by (workspace_id) (%s) > 0)' % [
+                   dedup('rate(%s[1h])' % m(l.metric + '_sum')), dedup('rate(%s[1h])' % m(l.metric + '_count'))]),
+          ] + [
+            rule('workspace_quantile:%s:rate5m' % l.metric,
+                 'histogram_quantile(%s, workspace_le:%s_bucket:rate5m)' % [q, l.metric], { quantile: q })
+            for q in quantiles
+          ] + [
+            rule('quantile:%s:rate5m' % l.metric, 'histogram_quantile(%s, le:%s_bucket:rate5m)' % [q, l.metric], { quantile: q })
+            for q in quantiles
+          ]
+          for l in latencies
+        ]) + [
+          rule('workspace_bucket:agent_run_duration_seconds:increase1h',
+               if d.lo == null then bucketIncrease(d.hi)
+               else '%s - ignoring (le) %s' % [bucketIncrease(d.hi), bucketIncrease(d.lo)],
+               { bucket: d.bucket })
+          for d in distribution
+        ] + [
+          rule('workspace_bucket:agent_run_duration_seconds:ratio1h',
+               'workspace_bucket:agent_run_duration_seconds:increase1h / ignoring (bucket) group_left () (sum by (workspace_id) (workspace_bucket:agent_run_duration_seconds:increase1h) > 0)'),
+        ],
+      },
+      {
+        name: 'agent_execution_realtime',
+        rules: [
+          rule('workspace:agent_runs_running:sum', 'sum by (workspace_id) (%s)' % dedup(m('agent_runs_running'))),
+          rule('workspace:agent_queue_depth:sum', 'sum by (workspace_id) (%s)' % dedup(m('agent_queue_depth'))),
+          rule('workspace:agent_queue_wait_seconds_avg:max', 'max by (workspace_id) (%s)' % dedup(m('agent_queue_wait_seconds_avg'))),
+          rule('workspace:agent_queue_oldest_age_seconds:max', 'max by (workspace_id) (%s)' % dedup(m('agent_queue_oldest_age_seconds'))),
+          rule('workspace:agent_runs_overdue:sum', 'sum by (workspace_id) (%s)' % dedup(m('agent_runs_overdue'))),
+          rule(':agent_runs_running:sum', 'sum(workspace:agent_runs_running:sum)'),
+          rule(':agent_queue_depth:sum', 'sum(workspace:agent_queue_depth:sum)'),
+          rule(':agent_worker_slots:sum', 'sum(%s)' % dedup(m('agent_worker_slots'))),
+          rule(':agent_capacity_utilisation:ratio', ':agent_runs_running:sum / (:agent_worker_slots:sum > 0)'),
+          rule(':agent_capacity_utilisation:peak_1d', 'max_over_time(:agent_capacity_utilisation:ratio[1d])'),
+        ],
+      },
+      {
+        name: 'agent_execution_comparison',
+        rules: [
+          rule('workspace:agent_runs_finished:increase1h_change_ratio',
+               '(workspace:agent_runs_finished:increase1h - workspace:agent_runs_finished:increase1h offset 1h) / (workspace:agent_runs_finished:increase1h offset 1h > 0)'),
+          rule('workspace:agent_runs_success:ratio_1h_change',
+               'workspace:agent_runs_success:ratio_1h - workspace:agent_runs_success:ratio_1h offset 1h'),
+          rule('workspace:agent_run_duration_seconds:avg_rate1h_change_ratio',
+               '(workspace:agent_run_duration_seconds:avg_rate1h - workspace:agent_run_duration_seconds:avg_rate1h offset 1h) / (workspace:agent_run_duration_seconds:avg_rate1h offset 1h > 0)'),
+          rule('workspace:agent_runs_finished:increase1d_change_ratio_1w',
+               '(workspace:agent_runs_finished:increase1d - workspace:agent_runs_finished:increase1d offset 1w) / (workspace:agent_runs_finished:increase1d offset 1w > 0)'),
+        ],
+      },
+      {
+        name: 'agent_execution_baselines',
+        rules: [
+          rule('workspace:agent_runs_finished:rate5m_baseline', baseline('workspace:agent_runs_finished:rate5m')),
+          rule('workspace:agent_runs_failure:ratio_baseline', baseline('workspace:agent_runs_failure:ratio_rate5m')),
+          rule('workspace:agent_runs_finished:burst_ratio',
+               'workspace:agent_runs_finished:rate1m / clamp_min(avg_over_time(workspace:agent_runs_finished:rate5m[1h] offset 10m), %g)' % (cfg.burstMinRunsPerMinute / 60 / 2)),
+        ],
+      },
+    ],
+  },
+}
