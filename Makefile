@@ -8,7 +8,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 CMAKE_ARGS ?=
 
-.PHONY: all deps build build-asan test test-plain test-asan test-rules rules demo clean
+.PHONY: all deps build build-asan test test-plain test-asan test-rules test-e2e test-packaging rules demo clean
 
 all: build
 
@@ -23,7 +23,7 @@ build-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DAEE_SANITIZE=ON -DAEE_TEST_PG_PORT=55433 $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-test: test-rules test-plain test-asan
+test: test-rules test-plain test-asan test-e2e test-packaging
 
 test-rules: deps
 	@echo "== rule pack (promtool) =="
@@ -43,8 +43,18 @@ test-asan: build-asan
 	 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	 ctest --test-dir $(ASAN_BUILD) --output-on-failure -j 2
 
+test-e2e: build
+	@echo "== end to end: demo stack smoke test =="
+	@tests/e2e/demo_smoke.sh $(BUILD)
+	@echo "== end to end: alerts through Alertmanager, dashboards, quantiles =="
+	@tests/e2e/alerts_e2e.sh $(BUILD)
+
+test-packaging: deps
+	@echo "== packaging: the Dockerfile's build path =="
+	@tests/packaging_test.sh
+
 demo: build
 	@scripts/demo.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) .state
+	rm -rf $(BUILD) $(ASAN_BUILD) build-release .state
