@@ -28,9 +28,12 @@ test: test-rules test-plain test-asan test-e2e test-packaging
 test-rules: deps
 	@echo "== rule pack (promtool) =="
 	@alerts/check.sh
+	@echo "== dashboards (lint, up to date with grafana/*.libsonnet) =="
+	@python3 tests/e2e/check_dashboards.py lint grafana/dashboards
 
 rules:
 	@jsonnet -S -m alerts alerts/render.jsonnet
+	@jsonnet -S -m grafana/dashboards grafana/dashboards.jsonnet
 
 test-plain: build
 	@echo "== tests (RelWithDebInfo) =="

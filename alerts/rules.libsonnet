@@ -149,8 +149,10 @@ local c = import 'config.libsonnet';
         rules: [
           rule('workspace:agent_runs_finished:rate5m_baseline', baseline('workspace:agent_runs_finished:rate5m')),
           rule('workspace:agent_runs_failure:ratio_baseline', baseline('workspace:agent_runs_failure:ratio_rate5m')),
+          // Only once a whole hour of history exists: on a fresh Prometheus the first
+          // minutes' partial rates would make any load look like a burst.
           rule('workspace:agent_runs_finished:burst_ratio',
-               'workspace:agent_runs_finished:rate1m / clamp_min(avg_over_time(workspace:agent_runs_finished:rate5m[1h] offset 10m), %g)' % (cfg.burstMinRunsPerMinute / 60 / 2)),
+               '(workspace:agent_runs_finished:rate1m / clamp_min(avg_over_time(workspace:agent_runs_finished:rate5m[1h] offset 10m), %g)) and on (workspace_id) (workspace:agent_runs_finished:rate5m offset 70m)' % (cfg.burstMinRunsPerMinute / 60 / 2)),
         ],
       },
     ],

@@ -5,6 +5,8 @@
 #include <ctime>
 #include <stdexcept>
 
+#include <pqxx/pqxx>
+
 namespace aee {
 namespace {
 
@@ -76,6 +78,12 @@ void FamilyBuilder::AddHistogramValues(const std::vector<std::string>& label_val
   }
   std::vector<std::string_view> views(label_values.begin(), label_values.end());
   NewMetric(views).histogram = histogram;
+}
+
+void RequireTable(pqxx::transaction_base& tx, std::string_view quoted_schema, std::string_view table) {
+  const std::string name = std::string(quoted_schema) + "." + std::string(table);
+  if (tx.exec_params1("SELECT to_regclass($1) IS NOT NULL", name)[0].as<bool>()) return;
+  throw CollectorUnavailable("table " + name + " does not exist");
 }
 
 std::span<const double> LatencyBuckets() { return kLatencyBuckets; }

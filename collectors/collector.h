@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,6 +13,10 @@
 #include <prometheus/metric_family.h>
 
 #include "exporter/clock.h"
+
+namespace pqxx {
+class transaction_base;
+}
 
 namespace aee {
 
@@ -50,6 +55,18 @@ class Collector {
   virtual ~Collector() = default;
   virtual Snapshot Collect(DbSession& db) = 0;
 };
+
+/// Thrown by Collect() when an optional source (a table, an extension) does not
+/// exist. The scheduler reports the collector down and retries, logs once, and
+/// does not let it hold /readyz back: the platform simply lacks that part.
+class CollectorUnavailable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Throws CollectorUnavailable unless table exists in quoted_schema (checked
+/// with to_regclass, so a missing table never aborts the transaction).
+void RequireTable(pqxx::transaction_base& tx, std::string_view quoted_schema, std::string_view table);
 
 /// Fills one family from label values, checking them against its spec.
 class FamilyBuilder {

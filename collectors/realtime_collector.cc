@@ -26,12 +26,23 @@ constexpr FamilySpec kElapsed{"agent_run_elapsed_seconds", MetricType::Gauge,
                               "(--collector.realtime.top-runs per workspace).",
                               {"workspace_id", "agent_id", "run_id"}};
 
-constexpr std::array<FamilySpec, 5> kFamilies = {kRunning, kQueueDepth, kQueueWaitAvg, kQueueOldest,
-                                                 kElapsed};
+constexpr FamilySpec kEstimated{"agent_run_estimated_runtime_seconds", MetricType::Gauge,
+                                "estimated_runtime of the runs listed in agent_run_elapsed_seconds (when set).",
+                                {"workspace_id", "agent_id", "run_id"}};
+constexpr FamilySpec kOverdue{"agent_runs_overdue", MetricType::Gauge,
+                              "Running runs that have run longer than --collector.realtime.overdue-factor "
+                              "times their estimated_runtime.",
+                              {"workspace_id"}};
+
+constexpr std::array<FamilySpec, 7> kFamilies = {kRunning, kQueueDepth, kQueueWaitAvg, kQueueOldest,
+                                                 kElapsed, kEstimated, kOverdue};
 
 constexpr std::string_view kWorkspacesSql = "SELECT id::text FROM {schema}.workspaces";
 constexpr std::string_view kRunningSql = R"SQL(
-SELECT workspace_id::text, count(*) FROM {schema}.agent_runs
+SELECT workspace_id::text, count(*),
+       count(*) FILTER (WHERE estimated_runtime > 0 AND started_at IS NOT NULL
+                        AND extract(epoch FROM $1::timestamptz - started_at) > $2 * estimated_runtime)
+FROM {schema}.agent_runs
 WHERE status = 'running' AND workspace_id IS NOT NULL GROUP BY 1
 )SQL";
 constexpr std::string_view kQueueSql = R"SQL(
@@ -43,8 +54,8 @@ WHERE status = 'queued' AND workspace_id IS NOT NULL GROUP BY 1
 )SQL";
 constexpr std::string_view kTopRunsSql = R"SQL(
 SELECT workspace_id::text, coalesce(agent_id::text, ''), run_id::text,
-       greatest(extract(epoch FROM $1::timestamptz - started_at), 0)::float8
-FROM (SELECT workspace_id, agent_id, run_id, started_at,
+       greatest(extract(epoch FROM $1::timestamptz - started_at), 0)::float8, estimated_runtime
+FROM (SELECT workspace_id, agent_id, run_id, started_at, estimated_runtime,
              row_number() OVER (PARTITION BY workspace_id ORDER BY started_at, run_id) AS rank
       FROM {schema}.agent_runs
       WHERE status = 'running' AND workspace_id IS NOT NULL AND started_at IS NOT NULL) t
@@ -72,6 +83,7 @@ std::span<const FamilySpec> RealtimeCollector::Families() { return kFamilies; }
 Snapshot RealtimeCollector::Collect(DbSession& db) {
   const std::string now = FormatTimestampUs(ToUnixMicros(ctx_.clock->Now()));
   std::map<std::string, double> running;
+  std::map<std::string, double> overdue;
   std::map<std::string, QueueStats> queue;
   pqxx::result top;
   {
@@ -81,11 +93,14 @@ Snapshot RealtimeCollector::Collect(DbSession& db) {
     SetStatementTimeout(tx, ctx_.timeout);
     for (const auto& row : tx.exec(workspaces_sql_)) {
       running[row[0].as<std::string>()] = 0;
+      overdue[row[0].as<std::string>()] = 0;
       queue[row[0].as<std::string>()] = {};
     }
-    for (const auto& row : tx.exec(running_sql_)) {
+    for (const auto& row : tx.exec_params(running_sql_, now, options_.overdue_factor)) {
       auto it = running.find(row[0].as<std::string>());
-      if (it != running.end()) it->second = row[1].as<double>();
+      if (it == running.end()) continue;
+      it->second = row[1].as<double>();
+      overdue[it->first] = row[2].as<double>();
     }
     for (const auto& row : tx.exec_params(queue_sql_, now)) {
       auto it = queue.find(row[0].as<std::string>());
@@ -96,8 +111,9 @@ Snapshot RealtimeCollector::Collect(DbSession& db) {
   }
 
   FamilyBuilder running_f(kRunning), depth(kQueueDepth), wait(kQueueWaitAvg), oldest(kQueueOldest),
-      elapsed(kElapsed);
+      elapsed(kElapsed), estimated(kEstimated), overdue_f(kOverdue);
   for (const auto& [ws, n] : running) running_f.Add({ws}, n);
+  for (const auto& [ws, n] : overdue) overdue_f.Add({ws}, n);
   for (const auto& [ws, q] : queue) {
     depth.Add({ws}, q.depth);
     wait.Add({ws}, q.wait_avg);
@@ -107,9 +123,14 @@ Snapshot RealtimeCollector::Collect(DbSession& db) {
     const std::string ws = row[0].as<std::string>();
     if (!running.contains(ws)) continue;  // workspace deleted: its series go away
     elapsed.Add({ws, row[1].c_str(), row[2].c_str()}, row[3].as<double>());
+    if (!row[4].is_null() && row[4].as<double>() > 0) {
+      estimated.Add({ws, row[1].c_str(), row[2].c_str()}, row[4].as<double>());
+    }
   }
   Snapshot out;
-  for (FamilyBuilder* b : {&running_f, &depth, &wait, &oldest, &elapsed}) out.push_back(b->Take());
+  for (FamilyBuilder* b : {&running_f, &depth, &wait, &oldest, &elapsed, &estimated, &overdue_f}) {
+    out.push_back(b->Take());
+  }
   return out;
 }
 

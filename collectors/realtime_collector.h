@@ -11,6 +11,8 @@ namespace aee {
 struct RealtimeCollectorOptions {
   /// Longest-running runs per workspace exposed with their run_id; 0 = none.
   int top_runs = 10;
+  /// A running run is overdue once it has run this many times its estimated_runtime.
+  double overdue_factor = 3.0;
 };
 
 /// What is running and queued right now, per workspace.

@@ -39,14 +39,27 @@ RunLedger::Key RunLedger::ToKey(std::string_view run_id) {
   return Key{h(run_id), h(std::string(run_id) + "#")};
 }
 
-bool RunLedger::Insert(std::string_view run_id, std::int64_t finished_us) {
-  Key key = ToKey(run_id);
+RunLedger::Key RunLedger::ToKey(std::int64_t id) {
+  // hi = all ones is the nil-complement uuid's prefix, which no real uuid (version
+  // nibble 1-8) has, so integer and uuid keys never meet.
+  return Key{~std::uint64_t{0}, static_cast<std::uint64_t>(id)};
+}
+
+bool RunLedger::InsertKey(const Key& key, std::int64_t finished_us) {
   if (!ids_.insert(key).second) return false;
   by_finish_.emplace(finished_us, key);
   return true;
 }
 
+bool RunLedger::Insert(std::string_view run_id, std::int64_t finished_us) {
+  return InsertKey(ToKey(run_id), finished_us);
+}
+
+bool RunLedger::Insert(std::int64_t id, std::int64_t finished_us) { return InsertKey(ToKey(id), finished_us); }
+
 bool RunLedger::Contains(std::string_view run_id) const { return ids_.contains(ToKey(run_id)); }
+
+bool RunLedger::Contains(std::int64_t id) const { return ids_.contains(ToKey(id)); }
 
 void RunLedger::EvictBefore(std::int64_t cutoff_us) {
   while (!by_finish_.empty() && by_finish_.top().first < cutoff_us) {

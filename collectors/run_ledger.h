@@ -13,13 +13,17 @@ namespace aee {
 /// The run ids already counted whose finished_at is still inside the window that
 /// later scans may re-read. It is what makes overlapping scans count a run once.
 ///
-/// Ids are stored as 128-bit values (a uuid's bytes), so the ledger of a platform
-/// finishing 100 runs/s over a 10-minute window stays around 3 MB.
+/// Ids are stored as 128-bit values (a uuid's bytes, or a bigint id in a range no
+/// uuid key uses), so the ledger of a platform finishing 100 runs/s over a
+/// 10-minute window stays around 3 MB.
 class RunLedger {
  public:
   /// Records run_id; returns false if it was already recorded.
   bool Insert(std::string_view run_id, std::int64_t finished_us);
   bool Contains(std::string_view run_id) const;
+  /// Same for integer ids (bigserial keys such as model_calls.id).
+  bool Insert(std::int64_t id, std::int64_t finished_us);
+  bool Contains(std::int64_t id) const;
   /// Forgets runs that finished before cutoff_us (no scan reaches them any more).
   void EvictBefore(std::int64_t cutoff_us);
   void Clear();
@@ -39,6 +43,8 @@ class RunLedger {
     bool operator()(const Entry& a, const Entry& b) const { return a.first > b.first; }
   };
   static Key ToKey(std::string_view run_id);
+  static Key ToKey(std::int64_t id);
+  bool InsertKey(const Key& key, std::int64_t finished_us);
 
   std::unordered_set<Key, KeyHash> ids_;
   std::priority_queue<Entry, std::vector<Entry>, Later> by_finish_;  // oldest on top

@@ -12,13 +12,8 @@ namespace aee {
 namespace {
 
 using prometheus::MetricType;
-using std::chrono::duration_cast;
-using std::chrono::microseconds;
 
-constexpr std::int64_t kDayUs = 86'400'000'000;
-// Slack for clock differences between the exporter, the database and the
-// application servers that stamp finished_at.
-constexpr std::int64_t kClockSlackUs = 2'000'000;
+constexpr std::int64_t kDayUs = DailyWindow::kDayUs;
 
 constexpr FamilySpec kFinished{"agent_runs_finished_total", MetricType::Counter,
                                "Runs that reached a terminal status since 00:00 UTC today, by status.",
@@ -172,24 +167,6 @@ std::string LedgerSql(std::string_view quoted_schema) {
       quoted_schema);
 }
 
-// The oldest start of any other open transaction in this database. A row that is
-// invisible to the snapshot taken after this read was written by a transaction
-// open now or started later, so a finished_at stamped by the database (now(),
-// clock_timestamp()) cannot be older than this. Without pg_read_all_stats other
-// roles' xact_start reads as NULL, so the bound is only trusted with it.
-constexpr std::string_view kBoundSql = R"SQL(
-SELECT (extract(epoch FROM min(xact_start)) * 1000000)::bigint,
-       NOT pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER')
-FROM pg_stat_activity
-WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
-)SQL";
-
-std::int64_t DayStart(std::int64_t us) {
-  std::int64_t d = us / kDayUs;
-  if (us < 0 && us % kDayUs != 0) --d;
-  return d * kDayUs;
-}
-
 }  // namespace
 
 RunsCollector::Histograms::Histograms()
@@ -198,6 +175,7 @@ RunsCollector::Histograms::Histograms()
 RunsCollector::RunsCollector(CollectorContext ctx, RunsCollectorOptions options)
     : ctx_(std::move(ctx)),
       options_(options),
+      window_("runs", {options.lateness, options.sweep_interval}, ctx_.logger),
       rows_sql_(RowsSql(ctx_.quoted_schema)),
       aggregate_sql_(AggregateSql(ctx_.quoted_schema)),
       ledger_sql_(LedgerSql(ctx_.quoted_schema)),
@@ -214,34 +192,12 @@ RunsCollector::Key RunsCollector::HistogramKey(const std::string& workspace,
 
 Snapshot RunsCollector::Collect(DbSession& db) {
   const std::int64_t now_us = ToUnixMicros(ctx_.clock->Now());
-  const std::int64_t day_start = DayStart(now_us);
-  if (!initialized_ || day_start != day_.day_start_us) {
-    Initialize(db, now_us, day_start);
+  if (window_.NeedsStart(now_us)) {
+    Initialize(db, now_us);
   } else {
     Advance(db, now_us);
   }
   return BuildSnapshot();
-}
-
-RunsCollector::Bound RunsCollector::ReadBound(pqxx::transaction_base& tx) {
-  pqxx::row r = tx.exec1(std::string(kBoundSql));
-  Bound b;
-  if (!r[0].is_null()) b.oldest_xact_us = r[0].as<std::int64_t>();
-  b.hidden_sessions = r[1].as<bool>();
-  if (b.hidden_sessions && !warned_hidden_ && ctx_.logger != nullptr) {
-    warned_hidden_ = true;
-    ctx_.logger->Log(LogLevel::kInfo,
-                     "pg_stat_activity hides other roles' transactions; late commits are counted "
-                     "by the periodic sweep instead of at once (grant pg_read_all_stats to the "
-                     "exporter's role to count them at once)",
-                     {{"collector", "runs"}});
-  }
-  return b;
-}
-
-std::int64_t RunsCollector::NextBound(const Bound& bound, std::int64_t now_us) {
-  if (bound.hidden_sessions || bound.oldest_xact_us == 0) return now_us;
-  return std::min(bound.oldest_xact_us, now_us);
 }
 
 void RunsCollector::ReadKnownAgents(pqxx::transaction_base& tx) {
@@ -252,29 +208,26 @@ void RunsCollector::ReadKnownAgents(pqxx::transaction_base& tx) {
   known_agents_ = std::move(agents);
 }
 
-void RunsCollector::Initialize(DbSession& db, std::int64_t now_us, std::int64_t day_start_us) {
+void RunsCollector::Initialize(DbSession& db, std::int64_t now_us) {
   pqxx::connection& conn = db.Get();
-  Bound bound;
+  DailyWindow::Bound bound;
   {
     pqxx::read_transaction tx(conn);
     SetStatementTimeout(tx, ctx_.timeout);
-    bound = ReadBound(tx);
+    bound = window_.ReadBound(tx);
     tx.commit();
   }
   DayState day;
-  day.day_start_us = day_start_us;
+  const std::int64_t day_start_us = DailyWindow::DayStart(now_us);
   const std::string from = FormatTimestampUs(day_start_us);
   const std::string to = FormatTimestampUs(day_start_us + kDayUs);
-  const std::int64_t horizon_us =
-      duration_cast<microseconds>(options_.lateness + options_.sweep_interval).count() + 2 * kClockSlackUs;
-  const std::int64_t ledger_from = std::max(day_start_us, now_us - horizon_us);
 
   // One snapshot for the aggregate and the ledger, so every run in the ledger is
   // exactly one the aggregate counted.
   pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(conn);
   SetStatementTimeout(tx, ctx_.timeout);
   pqxx::result agg = tx.exec_params(aggregate_sql_, from, to);
-  pqxx::result ledger = tx.exec_params(ledger_sql_, FormatTimestampUs(ledger_from), to);
+  pqxx::result ledger_rows = tx.exec_params(ledger_sql_, FormatTimestampUs(window_.LedgerFrom(now_us)), to);
   ReadKnownAgents(tx);
   tx.commit();
 
@@ -283,45 +236,28 @@ void RunsCollector::Initialize(DbSession& db, std::int64_t now_us, std::int64_t 
     ApplyAggregate(day, row);
     rows += row[4].as<std::uint64_t>();
   }
-  for (const auto& row : ledger) {
-    day.ledger.Insert(row[0].c_str(), row[1].as<std::int64_t>());
-  }
-  day.last_read_us = now_us;
-  day.bound_us = NextBound(bound, now_us);
-  day.last_sweep_us = now_us;
+  RunLedger ledger;
+  for (const auto& row : ledger_rows) ledger.Insert(row[0].c_str(), row[1].as<std::int64_t>());
+  window_.Start(now_us, bound, std::move(ledger));
   day_ = std::move(day);
-  initialized_ = true;
   rows_read_startup_ += rows;
 }
 
 void RunsCollector::Advance(DbSession& db, std::int64_t now_us) {
-  const std::int64_t lateness_us = duration_cast<microseconds>(options_.lateness).count();
-  const std::int64_t day_end = day_.day_start_us + kDayUs;
-  // Fast path: everything that was invisible at the last read is at or after its
-  // bound (clamped to the lateness window, so a forgotten open session cannot make
-  // every cycle read hours of rows).
-  std::int64_t from = std::max(day_.bound_us, day_.last_read_us - lateness_us) - kClockSlackUs;
-  const bool sweep = options_.sweep_interval.count() > 0 &&
-                     now_us - day_.last_sweep_us >= duration_cast<microseconds>(options_.sweep_interval).count();
-  if (sweep) from = std::min(from, day_.last_sweep_us - lateness_us - kClockSlackUs);
-  from = std::max(from, day_.day_start_us);
-
+  const DailyWindow::Range range = window_.NextRange(now_us);
   pqxx::connection& conn = db.Get();
   pqxx::read_transaction tx(conn);
   SetStatementTimeout(tx, ctx_.timeout);
-  Bound bound = ReadBound(tx);  // before the rows' snapshot: see kBoundSql
-  pqxx::result rows = tx.exec_params(rows_sql_, FormatTimestampUs(from), FormatTimestampUs(day_end));
+  const DailyWindow::Bound bound = window_.ReadBound(tx);  // before the rows' snapshot
+  pqxx::result rows = tx.exec_params(rows_sql_, FormatTimestampUs(range.from_us), FormatTimestampUs(range.to_us));
   ReadKnownAgents(tx);
   tx.commit();
 
   for (const auto& row : rows) {
-    if (day_.ledger.Insert(row[0].c_str(), row[4].as<std::int64_t>())) ApplyRow(day_, row);
+    if (window_.Record(row[0].c_str(), row[4].as<std::int64_t>())) ApplyRow(day_, row);
   }
-  (sweep ? rows_read_sweep_ : rows_read_incremental_) += rows.size();
-  day_.last_read_us = now_us;
-  day_.bound_us = NextBound(bound, now_us);
-  if (sweep) day_.last_sweep_us = now_us;
-  day_.ledger.EvictBefore(std::min(day_.last_read_us, day_.last_sweep_us) - lateness_us - 2 * kClockSlackUs);
+  (range.sweep ? rows_read_sweep_ : rows_read_incremental_) += rows.size();
+  window_.Finish(range, now_us, bound);
 }
 
 void RunsCollector::ApplyRow(DayState& day, const pqxx::row& row) {
@@ -426,11 +362,11 @@ Snapshot RunsCollector::BuildSnapshot() const {
   }
 
   FamilyBuilder since(kCountingSince);
-  since.Add({}, static_cast<double>(day_.day_start_us) / 1e6);
+  since.Add({}, static_cast<double>(window_.day_start_us()) / 1e6);
   FamilyBuilder skipped(kSkipped);
   for (const auto& [reason, n] : skipped_) skipped.Add({"runs", reason}, static_cast<double>(n));
   FamilyBuilder ledger(kLedger);
-  ledger.Add({}, static_cast<double>(day_.ledger.size()));
+  ledger.Add({}, static_cast<double>(window_.ledger_size()));
   FamilyBuilder rows_read(kRowsRead);
   rows_read.Add({"startup"}, static_cast<double>(rows_read_startup_));
   rows_read.Add({"incremental"}, static_cast<double>(rows_read_incremental_));

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "collectors/collector.h"
-#include "collectors/run_ledger.h"
+#include "collectors/daily_window.h"
 
 namespace pqxx {
 class row;
@@ -62,23 +62,12 @@ class RunsCollector final : public Collector {
   };
   using Key = std::pair<std::string, std::string>;  // workspace_id, agent_id
   struct DayState {
-    std::int64_t day_start_us = 0;
     std::map<Key, AgentCounts> agents;
     std::map<Key, Histograms> histograms;  // agent_id "" unless agent_histograms
-    RunLedger ledger;
-    std::int64_t last_read_us = 0;   // exporter time of the last incremental read
-    std::int64_t bound_us = 0;       // nothing invisible then finished before this
-    std::int64_t last_sweep_us = 0;  // exporter time of the last full-window read
-  };
-  struct Bound {
-    std::int64_t oldest_xact_us = 0;  // 0 when no other transaction was open
-    bool hidden_sessions = false;     // pg_stat_activity hid other roles' sessions
   };
 
-  void Initialize(DbSession& db, std::int64_t now_us, std::int64_t day_start_us);
+  void Initialize(DbSession& db, std::int64_t now_us);
   void Advance(DbSession& db, std::int64_t now_us);
-  Bound ReadBound(pqxx::transaction_base& tx);
-  std::int64_t NextBound(const Bound& bound, std::int64_t now_us);
   void ApplyRow(DayState& day, const pqxx::row& row);
   void ApplyAggregate(DayState& day, const pqxx::row& row);
   void ReadKnownAgents(pqxx::transaction_base& tx);
@@ -87,19 +76,18 @@ class RunsCollector final : public Collector {
 
   CollectorContext ctx_;
   RunsCollectorOptions options_;
+  DailyWindow window_;
   std::string rows_sql_;
   std::string aggregate_sql_;
   std::string ledger_sql_;
   std::string agents_sql_;
 
-  bool initialized_ = false;
   DayState day_;
   std::vector<Key> known_agents_;
   std::map<std::string, std::uint64_t> skipped_;  // reason -> rows (process lifetime)
   std::uint64_t rows_read_startup_ = 0;
   std::uint64_t rows_read_incremental_ = 0;
   std::uint64_t rows_read_sweep_ = 0;
-  bool warned_hidden_ = false;
 };
 
 }  // namespace aee

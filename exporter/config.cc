@@ -30,9 +30,17 @@ constexpr FlagSpec kFlags[] = {
     {"db.url-file", Kind::kString, "", "File holding the libpq URI or keyword string."},
     {"db.schema", Kind::kString, "public", "Schema holding the platform tables."},
     {"collector.realtime.top-runs", Kind::kInt, "10", "Longest-running runs per workspace exposed with run_id (0 turns agent_run_elapsed_seconds off)."},
+    {"collector.realtime.overdue-factor", Kind::kString, "3", "A running run counts in agent_runs_overdue once it has run this many times its estimated_runtime."},
     {"collector.runs.lateness", Kind::kDuration, "5m", "How much later than its finished_at a run may commit and still be counted."},
     {"collector.runs.sweep-interval", Kind::kDuration, "5m", "How often the whole lateness window is re-read for application-stamped late commits (0 = never)."},
     {"collector.runs.agent-histograms", Kind::kBool, "false", "Add agent_id to the run latency histograms (cardinality x agents)."},
+    {"collector.workers.stale-after", Kind::kDuration, "1m", "A worker whose last heartbeat is older than this counts as offline."},
+    {"collector.workers.per-worker", Kind::kBool, "false", "Also expose one series per worker (cardinality x workers)."},
+    {"collector.models.max-models", Kind::kInt, "50", "Models exposed by name per day; calls of further models count as model=\"other\"."},
+    {"collector.models.lateness", Kind::kDuration, "5m", "How much later than its created_at a model call may commit and still be counted."},
+    {"collector.models.sweep-interval", Kind::kDuration, "5m", "How often the whole lateness window of model calls is re-read (0 = never)."},
+    {"collector.patterns.lookback-days", Kind::kInt, "28", "Complete days the execution patterns look back over."},
+    {"collector.patterns.timezone", Kind::kString, "UTC", "Time zone of the days and hours of the execution patterns (e.g. Europe/Paris)."},
     {"log.level", Kind::kString, "info", "Minimum log level: debug, info, warn, error."},
     {"log.format", Kind::kString, "logfmt", "Log format: logfmt or json."},
 };
@@ -73,6 +81,18 @@ bool ValidListenAddress(std::string_view addr) {
   if (!host.empty() && host.front() == '[' && host.back() != ']') return false;
   int port = 0;
   return ParseInt(addr.substr(colon + 1), &port) && port >= 0 && port <= 65535;
+}
+
+// PostgreSQL resolves the name (an invalid one fails the patterns collector with
+// its error); this only rejects what cannot be a zone: empty, too long, odd characters.
+bool ValidTimeZoneName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '/' && c != '_' && c != '-' && c != '+' && c != ':') {
+      return false;
+    }
+  }
+  return true;
 }
 
 struct Parser {
@@ -132,12 +152,38 @@ struct Parser {
       int k = 0;
       if (!ParseInt(v, &k) || k < 0 || k > 1000) return Fail(n, "want an integer from 0 to 1000, got \"" + std::string(v) + "\"");
       cfg->realtime.top_runs = k;
+    } else if (n == "collector.realtime.overdue-factor") {
+      double factor = 0;
+      auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), factor);
+      if (ec != std::errc() || ptr != v.data() + v.size() || !(factor >= 1 && factor <= 1000)) {
+        return Fail(n, "want a number from 1 to 1000, got \"" + std::string(v) + "\"");
+      }
+      cfg->realtime.overdue_factor = factor;
     } else if (n == "collector.runs.lateness") {
       return Duration(n, v, &cfg->runs.lateness, true);
     } else if (n == "collector.runs.sweep-interval") {
       return Duration(n, v, &cfg->runs.sweep_interval, true);
     } else if (n == "collector.runs.agent-histograms") {
       if (!ParseBool(v, &cfg->runs.agent_histograms)) return Fail(n, "want true or false");
+    } else if (n == "collector.workers.stale-after") {
+      return Duration(n, v, &cfg->workers.stale_after, false);
+    } else if (n == "collector.workers.per-worker") {
+      if (!ParseBool(v, &cfg->workers.per_worker)) return Fail(n, "want true or false");
+    } else if (n == "collector.models.max-models") {
+      int k = 0;
+      if (!ParseInt(v, &k) || k < 1 || k > 10000) return Fail(n, "want an integer from 1 to 10000, got \"" + std::string(v) + "\"");
+      cfg->models.max_models = k;
+    } else if (n == "collector.models.lateness") {
+      return Duration(n, v, &cfg->models.lateness, true);
+    } else if (n == "collector.models.sweep-interval") {
+      return Duration(n, v, &cfg->models.sweep_interval, true);
+    } else if (n == "collector.patterns.lookback-days") {
+      int k = 0;
+      if (!ParseInt(v, &k) || k < 1 || k > 366) return Fail(n, "want an integer from 1 to 366, got \"" + std::string(v) + "\"");
+      cfg->patterns.lookback_days = k;
+    } else if (n == "collector.patterns.timezone") {
+      if (!ValidTimeZoneName(v)) return Fail(n, "invalid time zone name \"" + std::string(v) + "\" (want e.g. UTC, Europe/Paris, +02:00)");
+      cfg->patterns.timezone = v;
     } else if (n == "log.level") {
       if (!ParseLogLevel(v, &cfg->log_level)) return Fail(n, "want debug, info, warn or error, got \"" + std::string(v) + "\"");
     } else if (n == "log.format") {

@@ -7,8 +7,11 @@
 #include <string_view>
 #include <vector>
 
+#include "collectors/models_collector.h"
+#include "collectors/patterns_collector.h"
 #include "collectors/realtime_collector.h"
 #include "collectors/runs_collector.h"
+#include "collectors/workers_collector.h"
 #include "exporter/log.h"
 
 namespace aee {
@@ -30,6 +33,9 @@ struct Config {
   std::map<std::string, CollectorSchedule, std::less<>> collectors;
   RealtimeCollectorOptions realtime;
   RunsCollectorOptions runs;
+  WorkersCollectorOptions workers;
+  ModelsCollectorOptions models;
+  PatternsCollectorOptions patterns;
   LogLevel log_level = LogLevel::kInfo;
   LogFormat log_format = LogFormat::kLogfmt;
   bool show_version = false;

@@ -21,7 +21,13 @@ constexpr FamilySpec kLastSuccess{"agent_exporter_collector_last_success_timesta
                                   {"collector"}};
 constexpr FamilySpec kInterval{"agent_exporter_collector_interval_seconds", MetricType::Gauge,
                                "Configured sampling interval of the collector.", {"collector"}};
-constexpr std::array<FamilySpec, 5> kFamilies = {kUp, kDuration, kErrors, kLastSuccess, kInterval};
+constexpr FamilySpec kDurationTotal{"agent_exporter_collector_duration_seconds_total", MetricType::Counter,
+                                    "Time spent in the collector's cycles (its queries, mostly), summed.",
+                                    {"collector"}};
+constexpr FamilySpec kCycles{"agent_exporter_collector_cycles_total", MetricType::Counter,
+                             "Cycles the collector ran, successful or not.", {"collector"}};
+constexpr std::array<FamilySpec, 7> kFamilies = {kUp,       kDuration,     kErrors, kLastSuccess,
+                                                 kInterval, kDurationTotal, kCycles};
 
 constexpr milliseconds kMaxBackoff{30000};
 
@@ -80,8 +86,12 @@ bool Scheduler::RunOnce(size_t index) {
   const auto started = std::chrono::steady_clock::now();
   std::shared_ptr<const Snapshot> fresh;
   std::string error;
+  bool unavailable = false;
   try {
     fresh = std::make_shared<const Snapshot>(slot.c.collector->Collect(*slot.c.db));
+  } catch (const CollectorUnavailable& e) {
+    error = RedactSecrets(e.what());
+    unavailable = true;
   } catch (const std::exception& e) {
     error = RedactSecrets(e.what());
     while (!error.empty() && (error.back() == '\n' || error.back() == ' ')) error.pop_back();
@@ -95,6 +105,9 @@ bool Scheduler::RunOnce(size_t index) {
     CollectorStatus& s = slot.status;
     had_succeeded = s.ever_succeeded;
     s.last_duration_seconds = seconds;
+    s.total_duration_seconds += seconds;
+    ++s.cycles;
+    s.unavailable = unavailable;
     if (fresh) {
       slot.snapshot = std::move(fresh);
       s.up = true;
@@ -102,6 +115,12 @@ bool Scheduler::RunOnce(size_t index) {
       s.last_success = now;
       s.failing_since.reset();
       s.last_error.clear();
+    } else if (unavailable) {
+      // The platform lacks this part: publish nothing from it, count no error.
+      slot.snapshot.reset();
+      s.up = false;
+      s.failing_since.reset();
+      s.last_error = error;
     } else {
       s.up = false;
       ++s.errors;
@@ -110,6 +129,17 @@ bool Scheduler::RunOnce(size_t index) {
     }
   }
   const std::string duration_text = std::to_string(seconds);
+  if (unavailable) {
+    slot.consecutive_failures = 0;
+    if (!slot.logged_unavailable) {
+      slot.logged_unavailable = true;
+      logger_.Log(LogLevel::kWarn, "collector unavailable, will check again",
+                  {{"collector", slot.c.name}, {"reason", error}});
+    }
+    return false;
+  }
+  const bool was_unavailable = slot.logged_unavailable;
+  slot.logged_unavailable = false;
   if (!error.empty()) {
     // Log on the change of state only; repeats go to debug.
     if (++slot.consecutive_failures == 1) {
@@ -120,7 +150,7 @@ bool Scheduler::RunOnce(size_t index) {
     }
     return false;
   }
-  if (slot.consecutive_failures > 0 || !had_succeeded) {
+  if (slot.consecutive_failures > 0 || !had_succeeded || was_unavailable) {
     logger_.Log(LogLevel::kInfo, had_succeeded ? "collector recovered" : "collector up",
                 {{"collector", slot.c.name}, {"duration_seconds", duration_text}});
   }
@@ -130,7 +160,8 @@ bool Scheduler::RunOnce(size_t index) {
 
 std::vector<prometheus::MetricFamily> Scheduler::Gather() const {
   std::vector<prometheus::MetricFamily> out;
-  FamilyBuilder up(kUp), duration(kDuration), errors(kErrors), last(kLastSuccess), interval(kInterval);
+  FamilyBuilder up(kUp), duration(kDuration), errors(kErrors), last(kLastSuccess), interval(kInterval),
+      duration_total(kDurationTotal), cycles(kCycles);
   std::lock_guard lock(mutex_);
   for (const auto& slot : slots_) {
     if (slot->snapshot) out.insert(out.end(), slot->snapshot->begin(), slot->snapshot->end());
@@ -140,8 +171,12 @@ std::vector<prometheus::MetricFamily> Scheduler::Gather() const {
     errors.Add({s.name}, static_cast<double>(s.errors));
     last.Add({s.name}, s.last_success ? ToUnixSeconds(*s.last_success) : 0);
     interval.Add({s.name}, std::chrono::duration<double>(s.interval).count());
+    duration_total.Add({s.name}, s.total_duration_seconds);
+    cycles.Add({s.name}, static_cast<double>(s.cycles));
   }
-  for (FamilyBuilder* b : {&up, &duration, &errors, &last, &interval}) out.push_back(b->Take());
+  for (FamilyBuilder* b : {&up, &duration, &errors, &last, &interval, &duration_total, &cycles}) {
+    out.push_back(b->Take());
+  }
   return out;
 }
 
@@ -158,7 +193,9 @@ bool Scheduler::Ready(std::string* body) const {
   nlohmann::ordered_json collectors = nlohmann::ordered_json::object();
   for (const CollectorStatus& s : Status()) {
     std::string state;
-    if (!s.ever_succeeded) {
+    if (s.unavailable) {
+      state = "unavailable";  // optional source missing: does not hold readiness back
+    } else if (!s.ever_succeeded) {
       state = s.failing_since ? "failing" : "starting";
       ready = false;
     } else if (s.up) {

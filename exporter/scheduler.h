@@ -34,7 +34,12 @@ struct CollectorStatus {
   bool up = false;
   bool ever_succeeded = false;
   std::uint64_t errors = 0;
+  /// An optional source (table, extension) is missing: down, but not holding
+  /// /readyz back and not counted as an error.
+  bool unavailable = false;
+  std::uint64_t cycles = 0;  // every cycle, successful or not
   double last_duration_seconds = 0;
+  double total_duration_seconds = 0;
   std::optional<Clock::time_point> last_success;
   std::optional<Clock::time_point> failing_since;
   std::string last_error;  // redacted
@@ -71,6 +76,7 @@ class Scheduler {
     std::shared_ptr<const Snapshot> snapshot;  // guarded by mutex_
     CollectorStatus status;                    // guarded by mutex_
     int consecutive_failures = 0;              // collector thread only
+    bool logged_unavailable = false;           // collector thread only
   };
   void Loop(size_t index);
   std::chrono::milliseconds Backoff(const Slot& slot) const;

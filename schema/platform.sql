@@ -35,6 +35,8 @@ CREATE TABLE IF NOT EXISTS agent_runs (
 
 -- runs collector: the start-up aggregate reads today's finished rows and every cycle
 -- reads the rows finished since its frontier; both are range scans on finished_at.
+-- patterns collector: aggregates each past day once (a one-day range scan) and finds
+-- the first run with min(finished_at) (one index probe).
 CREATE INDEX IF NOT EXISTS agent_runs_finished_at_idx
     ON agent_runs (finished_at);
 
@@ -62,7 +64,9 @@ CREATE INDEX IF NOT EXISTS execution_queue_waiting_idx
     ON execution_queue (workspace_id, queued_at)
     WHERE status = 'queued';
 
--- Optional tables (the workers and models collectors disable themselves when absent).
+-- Optional tables (the workers and models collectors report themselves unavailable
+-- when absent). workers needs no index: the collector reads every row of it each cycle
+-- and the table holds one row per worker.
 
 CREATE TABLE IF NOT EXISTS workers (
     worker_id      text PRIMARY KEY,
@@ -88,6 +92,8 @@ CREATE TABLE IF NOT EXISTS model_calls (
     created_at        timestamptz NOT NULL DEFAULT now()
 );
 
--- models collector: range scans over the calls made since its frontier.
+-- models collector: the start-up aggregate reads today's calls and every cycle reads
+-- the calls created since its frontier; both are range scans on created_at (the id is
+-- a bigserial, allocated before commit, so it cannot serve as the frontier).
 CREATE INDEX IF NOT EXISTS model_calls_created_at_idx
     ON model_calls (created_at);

@@ -31,7 +31,9 @@ class RealtimeCollectorTest : public ::testing::Test {
     CollectorContext ctx;
     ctx.quoted_schema = "\"public\"";
     ctx.clock = &clock_;
-    RealtimeCollector c(ctx, {top_runs});
+    RealtimeCollectorOptions opts;
+    opts.top_runs = top_runs;
+    RealtimeCollector c(ctx, opts);
     DbSession s(db_.url(), "test");
     return c.Collect(s);
   }
@@ -98,6 +100,23 @@ TEST_F(RealtimeCollectorTest, TopRunsKeepsTheLongestPerWorkspaceAndCanBeOff) {
   EXPECT_EQ(SeriesCount(Collect(0), "agent_run_elapsed_seconds"), 0u);
 }
 
+TEST_F(RealtimeCollectorTest, OverdueRunsCountAgainstTheirEstimate) {
+  // estimated_runtime 10 s: overdue past 30 s with the default factor 3.
+  db_.Exec(std::string("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, queued_at, started_at, estimated_runtime) VALUES "
+                       "('00000000-0000-0000-0000-000000000001', '") + kWs1 + "', '" + kAgent1 + "', 'running', " + At("-100 seconds") + ", " + At("-100 seconds") + ", 10),"
+           "('00000000-0000-0000-0000-000000000002', '" + kWs1 + "', '" + kAgent1 + "', 'running', " + At("-29 seconds") + ", " + At("-29 seconds") + ", 10),"
+           "('00000000-0000-0000-0000-000000000003', '" + kWs1 + "', '" + kAgent1 + "', 'running', " + At("-999 seconds") + ", " + At("-999 seconds") + ", NULL)");
+  auto snap = Collect();
+  EXPECT_EQ(Value(snap, "agent_runs_overdue", {{"workspace_id", kWs1}}), 1);
+  EXPECT_EQ(Value(snap, "agent_runs_overdue", {{"workspace_id", kWs2}}), 0);
+  EXPECT_EQ(Value(snap, "agent_run_estimated_runtime_seconds",
+                  {{"workspace_id", kWs1}, {"agent_id", kAgent1}, {"run_id", "00000000-0000-0000-0000-000000000001"}}),
+            10);
+  // No estimate, no estimate series (and never overdue).
+  EXPECT_FALSE(testing::Find(snap, "agent_run_estimated_runtime_seconds",
+                             {{"workspace_id", kWs1}, {"agent_id", kAgent1}, {"run_id", "00000000-0000-0000-0000-000000000003"}}));
+}
+
 TEST_F(RealtimeCollectorTest, DeletedWorkspaceSeriesGoAway) {
   Running(kWs2, kAgent3, At("-1 second"), "00000000-0000-0000-0000-000000000009");
   EXPECT_EQ(SeriesCount(Collect(), "agent_runs_running"), 2u);
@@ -134,7 +153,7 @@ TEST_F(RealtimeCollectorTest, StatementTimeoutEndsABlockedCycle) {
   ctx.quoted_schema = "\"public\"";
   ctx.clock = &clock_;
   ctx.timeout = std::chrono::milliseconds(300);
-  RealtimeCollector c(ctx, {10});
+  RealtimeCollector c(ctx, RealtimeCollectorOptions{});
   DbSession s(db_.url(), "agent_execution_exporter/realtime");
   const auto start = std::chrono::steady_clock::now();
   try {

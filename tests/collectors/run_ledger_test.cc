@@ -35,3 +35,21 @@ TEST(RunLedgerTest, AcceptsNonUuidIds) {
 
 }  // namespace
 }  // namespace aee
+
+namespace aee {
+namespace {
+
+TEST(RunLedgerTest, IntegerIdsAreKeysOfTheirOwn) {
+  RunLedger l;
+  EXPECT_TRUE(l.Insert(std::int64_t{42}, 5));
+  EXPECT_FALSE(l.Insert(std::int64_t{42}, 5));
+  EXPECT_TRUE(l.Contains(std::int64_t{42}));
+  EXPECT_FALSE(l.Contains(std::int64_t{43}));
+  EXPECT_TRUE(l.Insert("42", 5));  // the text "42" is another key
+  EXPECT_TRUE(l.Insert("00000000-0000-0000-0000-00000000002a", 5));
+  l.EvictBefore(6);
+  EXPECT_EQ(l.size(), 0u);
+}
+
+}  // namespace
+}  // namespace aee

@@ -65,6 +65,42 @@ TEST(ParseFlagsTest, DefaultsComeFromTheCollectorTable) {
   EXPECT_EQ(cfg.collectors.at("runs").interval, milliseconds(5000));
   EXPECT_EQ(cfg.realtime.top_runs, 10);
   EXPECT_EQ(cfg.runs.lateness, std::chrono::minutes(5));
+  EXPECT_EQ(cfg.collectors.at("patterns").interval, std::chrono::minutes(5));
+  for (const char* name : {"workers", "models", "database", "patterns"}) {
+    EXPECT_TRUE(cfg.collectors.at(name).enabled) << name;
+  }
+  EXPECT_EQ(cfg.workers.stale_after, std::chrono::minutes(1));
+  EXPECT_FALSE(cfg.workers.per_worker);
+  EXPECT_EQ(cfg.models.max_models, 50);
+  EXPECT_EQ(cfg.models.lateness, std::chrono::minutes(5));
+  EXPECT_EQ(cfg.models.sweep_interval, std::chrono::minutes(5));
+  EXPECT_EQ(cfg.patterns.lookback_days, 28);
+  EXPECT_EQ(cfg.patterns.timezone, "UTC");
+}
+
+TEST(ParseFlagsTest, ParsesTheWorkersModelsAndPatternsOptions) {
+  Config cfg;
+  std::string err;
+  ASSERT_TRUE(Parse({"--collector.workers.stale-after=90s", "--collector.workers.per-worker",
+                     "--collector.models.max-models", "7", "--collector.models.lateness=10m",
+                     "--collector.models.sweep-interval=0", "--collector.patterns.lookback-days=14",
+                     "--collector.patterns.timezone=America/New_York", "--no-collector.database",
+                     "--collector.patterns.interval=1m"},
+                    &cfg, &err))
+      << err;
+  EXPECT_EQ(cfg.workers.stale_after, milliseconds(90000));
+  EXPECT_TRUE(cfg.workers.per_worker);
+  EXPECT_EQ(cfg.models.max_models, 7);
+  EXPECT_EQ(cfg.models.lateness, std::chrono::minutes(10));
+  EXPECT_EQ(cfg.models.sweep_interval, milliseconds(0));
+  EXPECT_EQ(cfg.patterns.lookback_days, 14);
+  EXPECT_EQ(cfg.patterns.timezone, "America/New_York");
+  EXPECT_FALSE(cfg.collectors.at("database").enabled);
+  EXPECT_EQ(cfg.collectors.at("patterns").interval, std::chrono::minutes(1));
+  ASSERT_TRUE(Parse({"--collector.workers.per-worker", "--no-collector.workers.per-worker",
+                     "--collector.patterns.timezone=+02:00"}, &cfg, &err)) << err;
+  EXPECT_FALSE(cfg.workers.per_worker);
+  EXPECT_EQ(cfg.patterns.timezone, "+02:00");
 }
 
 TEST(ParseFlagsTest, ParsesEveryFlagKind) {
@@ -108,11 +144,23 @@ TEST(ParseFlagsTest, ErrorsNameTheFlag) {
       {{"--log.level=loud"}, "--log.level"},
       {{"--log.format=xml"}, "--log.format"},
       {{"--collector.realtime.top-runs=-1"}, "--collector.realtime.top-runs"},
+      {{"--collector.realtime.overdue-factor=0.5"}, "--collector.realtime.overdue-factor"},
+      {{"--collector.realtime.overdue-factor=x"}, "--collector.realtime.overdue-factor"},
       {{"--db.schema="}, "--db.schema"},
       {{"--db.url"}, "--db.url: missing value"},
       {{"--db.url-file=/nonexistent/file"}, "--db.url-file"},
       {{"stray"}, "unexpected argument"},
       {{"--collector.runs=yes"}, "--collector.runs: takes no value"},
+      {{"--collector.workers.stale-after=0"}, "--collector.workers.stale-after"},
+      {{"--collector.workers.stale-after=soon"}, "--collector.workers.stale-after"},
+      {{"--collector.workers.per-worker=maybe"}, "--collector.workers.per-worker"},
+      {{"--collector.models.max-models=0"}, "--collector.models.max-models"},
+      {{"--collector.models.max-models=lots"}, "--collector.models.max-models"},
+      {{"--collector.models.lateness=-1s"}, "--collector.models.lateness"},
+      {{"--collector.patterns.lookback-days=0"}, "--collector.patterns.lookback-days"},
+      {{"--collector.patterns.lookback-days=400"}, "--collector.patterns.lookback-days"},
+      {{"--collector.patterns.timezone=Europe/Paris; DROP"}, "--collector.patterns.timezone"},
+      {{"--collector.patterns.timezone="}, "--collector.patterns.timezone"},
   };
   for (const auto& c : cases) {
     Config cfg;

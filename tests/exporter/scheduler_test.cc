@@ -21,6 +21,7 @@ class StubCollector final : public Collector {
   explicit StubCollector(std::vector<double> outcomes) : outcomes_(std::move(outcomes)) {}
   Snapshot Collect(DbSession&) override {
     double v = outcomes_.at(next_++);
+    if (v == -2) throw CollectorUnavailable("table \"public\".workers does not exist");
     if (v < 0) throw std::runtime_error("connection to postgresql://u:hunter2@db failed");
     FamilyBuilder b(kValue);
     b.Add({}, v);
@@ -101,6 +102,43 @@ TEST_F(SchedulerTest, ReadinessFollowsTheThreeIntervalRule) {
   clock_.Advance(milliseconds(1));
   EXPECT_FALSE(s->Ready(&body)) << body;
   EXPECT_NE(body.find("\"stub\""), std::string::npos) << body;
+}
+
+// Outcome -2: an optional table is missing.
+TEST_F(SchedulerTest, UnavailableCollectorIsDownButNeitherAnErrorNorHoldingReadiness) {
+  auto s = Make({-2, -2, -2, 3, -2});
+  std::string body;
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(s->RunOnce(0));
+  auto g = s->Gather();
+  EXPECT_EQ(testing::Value(g, "agent_exporter_collector_up", {{"collector", "stub"}}), 0);
+  EXPECT_EQ(testing::Value(g, "agent_exporter_collector_errors_total", {{"collector", "stub"}}), 0);
+  EXPECT_EQ(testing::Value(g, "agent_exporter_collector_cycles_total", {{"collector", "stub"}}), 3);
+  EXPECT_EQ(testing::SeriesCount(g, "stub_value"), 0u);
+  clock_.Advance(seconds(60));
+  EXPECT_TRUE(s->Ready(&body)) << body;
+  EXPECT_NE(body.find("\"unavailable\""), std::string::npos) << body;
+  EXPECT_NE(body.find("workers does not exist"), std::string::npos) << body;
+  EXPECT_TRUE(s->RunOnce(0));  // the table appeared
+  EXPECT_EQ(testing::Value(s->Gather(), "stub_value", {}), 3);
+  EXPECT_FALSE(s->RunOnce(0));  // and went away again: its series go with it
+  EXPECT_EQ(testing::SeriesCount(s->Gather(), "stub_value"), 0u);
+  auto count = [&](const std::string& needle) {
+    size_t n = 0, pos = 0;
+    while ((pos = log_.find(needle, pos)) != std::string::npos) ++n, ++pos;
+    return n;
+  };
+  EXPECT_EQ(count("collector unavailable"), 2u) << log_;  // once per state change
+  EXPECT_EQ(count("\"collector up\""), 1u) << log_;
+  EXPECT_EQ(count("collector failed"), 0u) << log_;
+}
+
+TEST_F(SchedulerTest, CountsCyclesAndTheirTime) {
+  auto s = Make({1, -1, 2});
+  for (int i = 0; i < 3; ++i) s->RunOnce(0);
+  auto g = s->Gather();
+  EXPECT_EQ(testing::Value(g, "agent_exporter_collector_cycles_total", {{"collector", "stub"}}), 3);
+  EXPECT_GE(testing::Value(g, "agent_exporter_collector_duration_seconds_total", {{"collector", "stub"}}),
+            testing::Value(g, "agent_exporter_collector_duration_seconds", {{"collector", "stub"}}));
 }
 
 TEST_F(SchedulerTest, ThreadsRunAndStop) {

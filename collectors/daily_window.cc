@@ -1,0 +1,97 @@
+#include "collectors/daily_window.h"
+
+#include <algorithm>
+
+#include <pqxx/pqxx>
+
+#include "exporter/log.h"
+
+namespace aee {
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::microseconds;
+
+// The oldest start of any other open transaction in this database. A row that is
+// invisible to the snapshot taken after this read was written by a transaction
+// open now or started later, so a timestamp stamped by the database (now(),
+// clock_timestamp()) cannot be older than this. Without pg_read_all_stats other
+// roles' xact_start reads as NULL, so the bound is only trusted with it.
+constexpr std::string_view kBoundSql = R"SQL(
+SELECT (extract(epoch FROM min(xact_start)) * 1000000)::bigint,
+       NOT pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER')
+FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+)SQL";
+
+}  // namespace
+
+DailyWindow::DailyWindow(std::string collector, Options options, Logger* logger)
+    : collector_(std::move(collector)), options_(options), logger_(logger) {}
+
+std::int64_t DailyWindow::DayStart(std::int64_t us) {
+  std::int64_t d = us / kDayUs;
+  if (us < 0 && us % kDayUs != 0) --d;
+  return d * kDayUs;
+}
+
+DailyWindow::Bound DailyWindow::ReadBound(pqxx::transaction_base& tx) {
+  pqxx::row r = tx.exec1(std::string(kBoundSql));
+  Bound b;
+  if (!r[0].is_null()) b.oldest_xact_us = r[0].as<std::int64_t>();
+  b.hidden_sessions = r[1].as<bool>();
+  if (b.hidden_sessions && !warned_hidden_ && logger_ != nullptr) {
+    warned_hidden_ = true;
+    logger_->Log(LogLevel::kInfo,
+                 "pg_stat_activity hides other roles' transactions; late commits are counted "
+                 "by the periodic sweep instead of at once (grant pg_read_all_stats to the "
+                 "exporter's role to count them at once)",
+                 {{"collector", collector_}});
+  }
+  return b;
+}
+
+std::int64_t DailyWindow::NextBound(const Bound& bound, std::int64_t now_us) const {
+  if (bound.hidden_sessions || bound.oldest_xact_us == 0) return now_us;
+  return std::min(bound.oldest_xact_us, now_us);
+}
+
+std::int64_t DailyWindow::LedgerFrom(std::int64_t now_us) const {
+  const std::int64_t horizon_us =
+      duration_cast<microseconds>(options_.lateness + options_.sweep_interval).count() + 2 * kClockSlackUs;
+  return std::max(DayStart(now_us), now_us - horizon_us);
+}
+
+void DailyWindow::Start(std::int64_t now_us, const Bound& bound, RunLedger ledger) {
+  day_start_us_ = DayStart(now_us);
+  ledger_ = std::move(ledger);
+  last_read_us_ = now_us;
+  bound_us_ = NextBound(bound, now_us);
+  last_sweep_us_ = now_us;
+  started_ = true;
+}
+
+DailyWindow::Range DailyWindow::NextRange(std::int64_t now_us) const {
+  const std::int64_t lateness_us = duration_cast<microseconds>(options_.lateness).count();
+  Range r;
+  // Fast path: everything that was invisible at the last read is at or after its
+  // bound (clamped to the lateness window, so a forgotten open session cannot make
+  // every cycle read hours of rows).
+  r.from_us = std::max(bound_us_, last_read_us_ - lateness_us) - kClockSlackUs;
+  r.sweep = options_.sweep_interval.count() > 0 &&
+            now_us - last_sweep_us_ >= duration_cast<microseconds>(options_.sweep_interval).count();
+  if (r.sweep) r.from_us = std::min(r.from_us, last_sweep_us_ - lateness_us - kClockSlackUs);
+  r.from_us = std::max(r.from_us, day_start_us_);
+  r.to_us = day_start_us_ + kDayUs;
+  return r;
+}
+
+void DailyWindow::Finish(const Range& range, std::int64_t now_us, const Bound& bound) {
+  const std::int64_t lateness_us = duration_cast<microseconds>(options_.lateness).count();
+  last_read_us_ = now_us;
+  bound_us_ = NextBound(bound, now_us);
+  if (range.sweep) last_sweep_us_ = now_us;
+  ledger_.EvictBefore(std::min(last_read_us_, last_sweep_us_) - lateness_us - 2 * kClockSlackUs);
+}
+
+}  // namespace aee

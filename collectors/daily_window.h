@@ -1,0 +1,100 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "collectors/run_ledger.h"
+
+namespace pqxx {
+class transaction_base;
+}
+
+namespace aee {
+
+class Logger;
+
+/// The bookkeeping shared by the daily-anchored, exactly-once counters (runs,
+/// model calls): which UTC day is counted, which time range the next cycle must
+/// read, and the ledger of ids already counted inside the lateness window.
+///
+/// A cycle reads the rows whose timestamp is at or after a frontier: the start of
+/// the oldest other transaction that was open when the previous cycle read (a row
+/// stamped by the database inside a then-open transaction cannot be older), clamped
+/// to the lateness window and moved back by a clock slack. A periodic sweep
+/// re-reads the whole lateness window for application-stamped timestamps. The
+/// ledger makes the overlap between reads count each id once. The window changes
+/// state only in Start() and Finish(), after the cycle's reads succeeded, so a
+/// failed cycle loses and doubles nothing.
+class DailyWindow {
+ public:
+  struct Options {
+    /// How much later than its timestamp a row may commit and still be counted.
+    std::chrono::milliseconds lateness{std::chrono::minutes(5)};
+    /// How often the whole lateness window is re-read; 0 = never.
+    std::chrono::milliseconds sweep_interval{std::chrono::minutes(5)};
+  };
+  /// What pg_stat_activity said about other open transactions.
+  struct Bound {
+    std::int64_t oldest_xact_us = 0;  // 0 when no other transaction was open
+    bool hidden_sessions = false;     // other roles' sessions were hidden
+  };
+  /// The timestamp range [from_us, to_us) the next incremental read covers.
+  struct Range {
+    std::int64_t from_us = 0;
+    std::int64_t to_us = 0;
+    bool sweep = false;
+  };
+
+  static constexpr std::int64_t kDayUs = 86'400'000'000;
+  /// Slack for clock differences between the exporter, the database and the
+  /// application servers that stamp the timestamps.
+  static constexpr std::int64_t kClockSlackUs = 2'000'000;
+
+  DailyWindow(std::string collector, Options options, Logger* logger);
+
+  /// Start of the UTC day holding us.
+  static std::int64_t DayStart(std::int64_t us);
+
+  /// True when the next cycle must (re)compute the day from scratch: first cycle,
+  /// or the UTC day changed.
+  bool NeedsStart(std::int64_t now_us) const { return !started_ || DayStart(now_us) != day_start_us_; }
+  std::int64_t day_start_us() const { return day_start_us_; }
+
+  /// Reads the frontier; call inside the cycle's transaction before reading rows.
+  /// Logs once when the role cannot see other roles' transactions.
+  Bound ReadBound(pqxx::transaction_base& tx);
+
+  /// Oldest timestamp whose ids a (re)start must put in the ledger.
+  std::int64_t LedgerFrom(std::int64_t now_us) const;
+  /// Commits a (re)start at now_us: the day of now_us, with ledger holding the ids
+  /// the start-up aggregate counted since LedgerFrom(now_us).
+  void Start(std::int64_t now_us, const Bound& bound, RunLedger ledger);
+
+  /// The range the next incremental cycle must read.
+  Range NextRange(std::int64_t now_us) const;
+  /// Records an id read by the current cycle; true when it was not counted yet.
+  bool Record(std::string_view id, std::int64_t ts_us) { return ledger_.Insert(id, ts_us); }
+  bool Record(std::int64_t id, std::int64_t ts_us) { return ledger_.Insert(id, ts_us); }
+  /// Commits an incremental cycle that read range at now_us.
+  void Finish(const Range& range, std::int64_t now_us, const Bound& bound);
+
+  size_t ledger_size() const { return ledger_.size(); }
+
+ private:
+  std::int64_t NextBound(const Bound& bound, std::int64_t now_us) const;
+
+  std::string collector_;
+  Options options_;
+  Logger* logger_;
+  bool started_ = false;
+  bool warned_hidden_ = false;
+  std::int64_t day_start_us_ = 0;
+  RunLedger ledger_;
+  std::int64_t last_read_us_ = 0;   // exporter time of the last incremental read
+  std::int64_t bound_us_ = 0;       // nothing invisible then was stamped before this
+  std::int64_t last_sweep_us_ = 0;  // exporter time of the last full-window read
+};
+
+}  // namespace aee

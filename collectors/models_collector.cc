@@ -1,0 +1,276 @@
+#include "collectors/models_collector.h"
+
+#include <algorithm>
+#include <tuple>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "exporter/db.h"
+
+namespace aee {
+namespace {
+
+using prometheus::MetricType;
+
+constexpr FamilySpec kCalls{"agent_model_calls_total", MetricType::Counter,
+                            "Model calls made since 00:00 UTC today (models past the cap as model=\"other\").",
+                            {"workspace_id", "model"}};
+constexpr FamilySpec kTokens{"agent_model_tokens_total", MetricType::Counter,
+                             "Tokens of the model calls made since 00:00 UTC today, by type (prompt, completion).",
+                             {"workspace_id", "model", "type"}};
+constexpr FamilySpec kCost{"agent_model_cost_dollars_total", MetricType::Counter,
+                           "Cost in US dollars of the model calls made since 00:00 UTC today.",
+                           {"workspace_id", "model"}};
+constexpr FamilySpec kLatency{"agent_model_call_duration_seconds", MetricType::Histogram,
+                              "Latency of the model calls made since 00:00 UTC today.", {"model"}};
+constexpr FamilySpec kCountingSince{"agent_model_calls_counting_since_timestamp_seconds", MetricType::Gauge,
+                                    "Start of the period the model counters cover (00:00 UTC today).", {}};
+constexpr FamilySpec kSkipped{"agent_exporter_rows_skipped_total", MetricType::Counter,
+                              "Rows or observations skipped because they were inconsistent, by reason.",
+                              {"collector", "reason"}};
+constexpr FamilySpec kLedger{"agent_exporter_models_ledger_entries", MetricType::Gauge,
+                             "Model call ids remembered to count late-committing calls exactly once.", {}};
+constexpr FamilySpec kRowsRead{"agent_exporter_models_rows_read_total", MetricType::Counter,
+                               "Rows the models collector read from model_calls, by kind of scan.", {"scan"}};
+
+constexpr std::array<FamilySpec, 8> kFamilies = {kCalls,   kTokens,        kCost,  kLatency,
+                                                 kCountingSince, kSkipped, kLedger, kRowsRead};
+
+// Every call of the range, classified once, here, for both the start-up aggregate
+// and the incremental reads. NULL tokens and cost count as 0 (calls that have
+// none); a row with a negative or absurd value is skipped whole; a missing or
+// invalid latency only skips the latency observation. Values are integers
+// (tokens, nanodollars, microseconds) so sums are exact and replicas identical.
+constexpr std::string_view kClassifiedRows = R"SQL(
+WITH raw AS (
+  SELECT m.id,
+         m.workspace_id::text AS workspace_id,
+         m.model,
+         (extract(epoch FROM m.created_at) * 1000000)::bigint AS created_us,
+         CASE WHEN m.workspace_id IS NULL THEN 'missing_workspace'
+              WHEN coalesce(m.model, '') = '' THEN 'missing_model'
+              WHEN m.prompt_tokens < 0 OR m.completion_tokens < 0 OR m.cost_usd < 0 THEN 'negative_value'
+              WHEN m.cost_usd > 1000000 THEN 'invalid_value'
+         END AS row_skip,
+         coalesce(m.prompt_tokens, 0)::bigint AS prompt_tokens,
+         coalesce(m.completion_tokens, 0)::bigint AS completion_tokens,
+         m.cost_usd,
+         m.latency_seconds AS latency
+  FROM {schema}.model_calls m
+  WHERE m.created_at >= $1::timestamptz AND m.created_at < $2::timestamptz
+), c AS (
+  SELECT raw.*,
+         CASE WHEN row_skip IS NULL THEN coalesce(round(cost_usd * 1000000000), 0)::bigint END AS cost_nano,
+         CASE WHEN row_skip IS NOT NULL THEN 'none'
+              WHEN latency IS NULL THEN 'missing_value'
+              WHEN latency = 'NaN'::float8 OR latency > 1e12 THEN 'invalid_value'
+              WHEN latency < 0 THEN 'negative_duration'
+              ELSE 'ok' END AS latency_check
+  FROM raw
+), v AS (
+  SELECT c.*, CASE WHEN latency_check = 'ok' THEN round(latency * 1000000)::bigint END AS latency_us FROM c
+)
+)SQL";
+
+constexpr std::array<std::string_view, 3> kLatencySkips = {"missing_value", "invalid_value", "negative_duration"};
+
+std::string FormatBound(double b) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", b);
+  return buf;
+}
+
+// Aggregate columns: 0 workspace_id, 1 model, 2 row_skip, 3 calls, 4 first created_us,
+// 5 prompt, 6 completion, 7 cost_nano, 8 latency ok, 9 latency sum_us,
+// 10-12 latency skips (kLatencySkips), 13.. cumulative buckets.
+constexpr int kAggBuckets = 13;
+
+std::string AggregateSql(std::string_view quoted_schema) {
+  std::string sql = std::string(kClassifiedRows) +
+                    "SELECT workspace_id, model, row_skip, count(*), min(created_us), "
+                    "coalesce(sum(prompt_tokens), 0)::bigint, coalesce(sum(completion_tokens), 0)::bigint, "
+                    "coalesce(sum(cost_nano), 0)::bigint, count(*) FILTER (WHERE latency_check = 'ok'), "
+                    "coalesce(sum(latency_us), 0)::bigint";
+  for (std::string_view reason : kLatencySkips) {
+    sql += ", count(*) FILTER (WHERE latency_check = '" + std::string(reason) + "')";
+  }
+  for (double b : LatencyBuckets()) {
+    sql += ", count(*) FILTER (WHERE latency_check = 'ok' AND latency <= " + FormatBound(b) + "::float8)";
+  }
+  sql += " FROM v GROUP BY 1, 2, 3";
+  return WithSchema(sql, quoted_schema);
+}
+
+// Row columns: 0 id, 1 workspace_id, 2 model, 3 created_us, 4 row_skip, 5 prompt,
+// 6 completion, 7 cost_nano, 8 latency_check, 9 latency, 10 latency_us.
+std::string RowsSql(std::string_view quoted_schema) {
+  return WithSchema(std::string(kClassifiedRows) +
+                        "SELECT id, workspace_id, model, created_us, row_skip, prompt_tokens, completion_tokens, "
+                        "cost_nano, latency_check, latency, latency_us FROM v ORDER BY created_us, model, id",
+                    quoted_schema);
+}
+
+}  // namespace
+
+ModelsCollector::ModelsCollector(CollectorContext ctx, ModelsCollectorOptions options)
+    : ctx_(std::move(ctx)),
+      options_(options),
+      window_("models", {options.lateness, options.sweep_interval}, ctx_.logger),
+      rows_sql_(RowsSql(ctx_.quoted_schema)),
+      aggregate_sql_(AggregateSql(ctx_.quoted_schema)),
+      ledger_sql_(WithSchema("SELECT id, (extract(epoch FROM created_at) * 1000000)::bigint FROM {schema}.model_calls "
+                             "WHERE created_at >= $1::timestamptz AND created_at < $2::timestamptz",
+                             ctx_.quoted_schema)) {}
+
+std::span<const FamilySpec> ModelsCollector::Families() { return kFamilies; }
+
+Snapshot ModelsCollector::Collect(DbSession& db) {
+  const std::int64_t now_us = ToUnixMicros(ctx_.clock->Now());
+  if (window_.NeedsStart(now_us)) {
+    Initialize(db, now_us);
+  } else {
+    Advance(db, now_us);
+  }
+  return BuildSnapshot();
+}
+
+const std::string& ModelsCollector::Label(DayState& day, const std::string& model) const {
+  static const std::string other(kOther);
+  auto it = day.named.find(model);
+  if (it != day.named.end()) return *it;
+  if (day.named.size() < static_cast<size_t>(std::max(options_.max_models, 0))) return *day.named.insert(model).first;
+  return other;
+}
+
+ExactHistogram& ModelsCollector::Latency(DayState& day, const std::string& label) const {
+  return day.latency.try_emplace(label, LatencyBuckets()).first->second;
+}
+
+void ModelsCollector::Initialize(DbSession& db, std::int64_t now_us) {
+  pqxx::connection& conn = db.Get();
+  DailyWindow::Bound bound;
+  {
+    pqxx::read_transaction tx(conn);
+    SetStatementTimeout(tx, ctx_.timeout);
+    RequireTable(tx, ctx_.quoted_schema, "model_calls");
+    bound = window_.ReadBound(tx);
+    tx.commit();
+  }
+  const std::int64_t day_start_us = DailyWindow::DayStart(now_us);
+  const std::string from = FormatTimestampUs(day_start_us);
+  const std::string to = FormatTimestampUs(day_start_us + DailyWindow::kDayUs);
+  // One snapshot for the aggregate and the ledger, so every id in the ledger is
+  // exactly one the aggregate counted.
+  pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(conn);
+  SetStatementTimeout(tx, ctx_.timeout);
+  pqxx::result agg = tx.exec_params(aggregate_sql_, from, to);
+  pqxx::result ledger_rows = tx.exec_params(ledger_sql_, FormatTimestampUs(window_.LedgerFrom(now_us)), to);
+  tx.commit();
+
+  // The models named today: the first max_models by first call (then name), as an
+  // exporter that had been running since midnight would have admitted them.
+  DayState day;
+  std::map<std::string, std::int64_t> first_call;
+  std::uint64_t rows = 0;
+  for (const auto& row : agg) {
+    rows += row[3].as<std::uint64_t>();
+    if (!row[2].is_null()) continue;
+    const std::string model = row[1].as<std::string>();
+    const std::int64_t first = row[4].as<std::int64_t>();
+    auto [it, inserted] = first_call.try_emplace(model, first);
+    if (!inserted) it->second = std::min(it->second, first);
+  }
+  std::vector<std::pair<std::int64_t, std::string>> order;
+  for (const auto& [model, first] : first_call) order.emplace_back(first, model);
+  std::sort(order.begin(), order.end());
+  for (const auto& [first, model] : order) Label(day, model);
+
+  const size_t nb = LatencyBuckets().size();
+  std::vector<std::uint64_t> cumulative(nb);
+  for (const auto& row : agg) {
+    const std::uint64_t n = row[3].as<std::uint64_t>();
+    if (!row[2].is_null()) {
+      skipped_[row[2].as<std::string>()] += n;
+      continue;
+    }
+    const std::string& label = Label(day, row[1].as<std::string>());
+    Counts& c = day.counts[{row[0].as<std::string>(), label}];
+    c.calls += n;
+    c.prompt_tokens += row[5].as<std::uint64_t>();
+    c.completion_tokens += row[6].as<std::uint64_t>();
+    c.cost_nanodollars += row[7].as<std::int64_t>();
+    for (size_t r = 0; r < kLatencySkips.size(); ++r) {
+      const std::uint64_t skipped = row[10 + static_cast<int>(r)].as<std::uint64_t>();
+      if (skipped > 0) skipped_[std::string(kLatencySkips[r])] += skipped;
+    }
+    for (size_t b = 0; b < nb; ++b) cumulative[b] = row[kAggBuckets + static_cast<int>(b)].as<std::uint64_t>();
+    Latency(day, label).Merge(row[8].as<std::uint64_t>(), row[9].as<std::int64_t>(), cumulative);
+  }
+  RunLedger ledger;
+  for (const auto& row : ledger_rows) ledger.Insert(row[0].as<std::int64_t>(), row[1].as<std::int64_t>());
+  window_.Start(now_us, bound, std::move(ledger));
+  day_ = std::move(day);
+  rows_read_startup_ += rows;
+}
+
+void ModelsCollector::Advance(DbSession& db, std::int64_t now_us) {
+  const DailyWindow::Range range = window_.NextRange(now_us);
+  pqxx::read_transaction tx(db.Get());
+  SetStatementTimeout(tx, ctx_.timeout);
+  RequireTable(tx, ctx_.quoted_schema, "model_calls");
+  const DailyWindow::Bound bound = window_.ReadBound(tx);  // before the rows' snapshot
+  pqxx::result rows = tx.exec_params(rows_sql_, FormatTimestampUs(range.from_us), FormatTimestampUs(range.to_us));
+  tx.commit();
+
+  for (const auto& row : rows) {
+    if (window_.Record(row[0].as<std::int64_t>(), row[3].as<std::int64_t>())) ApplyRow(day_, row);
+  }
+  (range.sweep ? rows_read_sweep_ : rows_read_incremental_) += rows.size();
+  window_.Finish(range, now_us, bound);
+}
+
+void ModelsCollector::ApplyRow(DayState& day, const pqxx::row& row) {
+  if (!row[4].is_null()) {
+    ++skipped_[row[4].as<std::string>()];
+    return;
+  }
+  const std::string& label = Label(day, row[2].as<std::string>());
+  Counts& c = day.counts[{row[1].as<std::string>(), label}];
+  ++c.calls;
+  c.prompt_tokens += row[5].as<std::uint64_t>();
+  c.completion_tokens += row[6].as<std::uint64_t>();
+  c.cost_nanodollars += row[7].as<std::int64_t>();
+  const std::string check = row[8].as<std::string>();
+  ExactHistogram& h = Latency(day, label);  // the model's histogram exists from its first call
+  if (check == "ok") {
+    h.Observe(row[9].as<double>(), row[10].as<std::int64_t>());
+  } else {
+    ++skipped_[check];
+  }
+}
+
+Snapshot ModelsCollector::BuildSnapshot() const {
+  FamilyBuilder calls(kCalls), tokens(kTokens), cost(kCost), latency(kLatency), since(kCountingSince),
+      skipped(kSkipped), ledger(kLedger), rows_read(kRowsRead);
+  for (const auto& [key, c] : day_.counts) {
+    calls.Add({key.first, key.second}, static_cast<double>(c.calls));
+    tokens.Add({key.first, key.second, "prompt"}, static_cast<double>(c.prompt_tokens));
+    tokens.Add({key.first, key.second, "completion"}, static_cast<double>(c.completion_tokens));
+    cost.Add({key.first, key.second}, static_cast<double>(c.cost_nanodollars) / 1e9);
+  }
+  for (const auto& [model, h] : day_.latency) latency.AddHistogram({model}, h.ToClient());
+  since.Add({}, static_cast<double>(window_.day_start_us()) / 1e6);
+  for (const auto& [reason, n] : skipped_) skipped.Add({"models", reason}, static_cast<double>(n));
+  ledger.Add({}, static_cast<double>(window_.ledger_size()));
+  rows_read.Add({"startup"}, static_cast<double>(rows_read_startup_));
+  rows_read.Add({"incremental"}, static_cast<double>(rows_read_incremental_));
+  rows_read.Add({"sweep"}, static_cast<double>(rows_read_sweep_));
+  Snapshot out;
+  for (FamilyBuilder* b : {&calls, &tokens, &cost, &latency, &since, &skipped, &ledger, &rows_read}) {
+    out.push_back(b->Take());
+  }
+  return out;
+}
+
+}  // namespace aee

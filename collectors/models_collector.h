@@ -1,0 +1,81 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <span>
+#include <string>
+#include <utility>
+
+#include "collectors/collector.h"
+#include "collectors/daily_window.h"
+
+namespace pqxx {
+class row;
+}
+
+namespace aee {
+
+/// Options of the models collector (flags --collector.models.*).
+struct ModelsCollectorOptions {
+  /// Models exposed by name each day; calls of further models count as model="other".
+  int max_models = 50;
+  /// How much later than its created_at a call may commit and still be counted.
+  std::chrono::milliseconds lateness{std::chrono::minutes(5)};
+  /// How often the whole lateness window is re-read (application-stamped created_at); 0 = never.
+  std::chrono::milliseconds sweep_interval{std::chrono::minutes(5)};
+};
+
+/// Model calls, tokens, cost and call latency since 00:00 UTC, counted exactly
+/// once from model_calls with the same frontier, sweep and ledger as the runs
+/// collector (DailyWindow), keyed by created_at and the bigint id.
+///
+/// The models named in the day are the first max_models by first call of the day
+/// (created_at, then name); later ones are folded into model="other" for the rest
+/// of the day, so the series set is bounded and the same on every replica.
+class ModelsCollector final : public Collector {
+ public:
+  ModelsCollector(CollectorContext ctx, ModelsCollectorOptions options);
+  Snapshot Collect(DbSession& db) override;
+  static std::span<const FamilySpec> Families();
+
+  /// The label value of the calls of models past the cap.
+  static constexpr std::string_view kOther = "other";
+
+ private:
+  struct Counts {
+    std::uint64_t calls = 0;
+    std::uint64_t prompt_tokens = 0;
+    std::uint64_t completion_tokens = 0;
+    std::int64_t cost_nanodollars = 0;
+  };
+  using Key = std::pair<std::string, std::string>;  // workspace_id, model label
+  struct DayState {
+    std::map<Key, Counts> counts;
+    std::map<std::string, ExactHistogram> latency;  // by model label
+    std::set<std::string> named;                    // models exposed by name today
+  };
+
+  void Initialize(DbSession& db, std::int64_t now_us);
+  void Advance(DbSession& db, std::int64_t now_us);
+  const std::string& Label(DayState& day, const std::string& model) const;
+  ExactHistogram& Latency(DayState& day, const std::string& label) const;
+  void ApplyRow(DayState& day, const pqxx::row& row);
+  Snapshot BuildSnapshot() const;
+
+  CollectorContext ctx_;
+  ModelsCollectorOptions options_;
+  DailyWindow window_;
+  std::string rows_sql_;
+  std::string aggregate_sql_;
+  std::string ledger_sql_;
+
+  DayState day_;
+  std::map<std::string, std::uint64_t> skipped_;  // reason -> rows (process lifetime)
+  std::uint64_t rows_read_startup_ = 0;
+  std::uint64_t rows_read_incremental_ = 0;
+  std::uint64_t rows_read_sweep_ = 0;
+};
+
+}  // namespace aee

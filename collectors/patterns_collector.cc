@@ -1,0 +1,210 @@
+#include "collectors/patterns_collector.h"
+
+#include <algorithm>
+#include <set>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "exporter/db.h"
+
+namespace aee {
+namespace {
+
+using prometheus::MetricType;
+
+constexpr FamilySpec kHourAvg{"agent_executions_hour_of_day_average", MetricType::Gauge,
+                              "Runs finished in this hour of the day over the lookback days, divided by the days.",
+                              {"workspace_id", "hour"}};
+constexpr FamilySpec kDailyAvg{"agent_executions_daily_average", MetricType::Gauge,
+                               "Runs finished over the lookback days, divided by the days.", {"workspace_id"}};
+constexpr FamilySpec kWeekdayAvg{"agent_executions_weekday_average", MetricType::Gauge,
+                                 "Runs finished on the Monday-Friday days of the lookback, divided by those days.",
+                                 {"workspace_id"}};
+constexpr FamilySpec kWeekendAvg{"agent_executions_weekend_average", MetricType::Gauge,
+                                 "Runs finished on the Saturdays and Sundays of the lookback, divided by those days.",
+                                 {"workspace_id"}};
+constexpr FamilySpec kPeakHour{"agent_executions_peak_hour", MetricType::Gauge,
+                               "The busiest hours of the day (rank 1 = busiest); value = their hourly average.",
+                               {"workspace_id", "hour", "rank"}};
+constexpr FamilySpec kQuietHour{"agent_executions_quiet_hour", MetricType::Gauge,
+                                "The quietest hours of the day (rank 1 = quietest); value = their hourly average.",
+                                {"workspace_id", "hour", "rank"}};
+constexpr FamilySpec kHourSuccess{"agent_executions_hour_of_day_success_ratio", MetricType::Gauge,
+                                  "Completed / finished runs in this hour of the day over the lookback days.",
+                                  {"workspace_id", "hour"}};
+constexpr FamilySpec kHourLatency{"agent_executions_hour_of_day_latency_seconds_avg", MetricType::Gauge,
+                                  "Mean end-to-end latency of the runs finished in this hour of the day over the "
+                                  "lookback days.",
+                                  {"workspace_id", "hour"}};
+constexpr FamilySpec kWindowDays{"agent_executions_pattern_window_seconds", MetricType::Gauge,
+                                 "Length of the window the pattern averages cover: the complete days they divide by "
+                                 "(the lookback, or fewer while the history is shorter) x 86400.",
+                                 {}};
+constexpr FamilySpec kRowsRead{"agent_exporter_patterns_rows_read_total", MetricType::Counter,
+                               "Finished runs the patterns collector aggregated (each past day once).", {}};
+constexpr std::array<FamilySpec, 10> kFamilies = {kHourAvg,     kDailyAvg,    kWeekdayAvg, kWeekendAvg, kPeakHour,
+                                                  kQuietHour,   kHourSuccess, kHourLatency, kWindowDays, kRowsRead};
+
+// A day ended less than this long ago is aggregated again on the next cycle, so
+// runs committing late into yesterday are included once they are visible.
+constexpr double kSettleSeconds = 900;
+
+// Today (as a local day number), the local time of day, and the local day of the
+// first finished run (an index lookup on finished_at). $1 = now, $2 = zone.
+constexpr std::string_view kClockSql = R"SQL(
+SELECT ($1::timestamptz AT TIME ZONE $2)::date - DATE '1970-01-01',
+       extract(epoch FROM ($1::timestamptz AT TIME ZONE $2) - date_trunc('day', $1::timestamptz AT TIME ZONE $2))::float8,
+       (SELECT (min(finished_at) AT TIME ZONE $2)::date - DATE '1970-01-01' FROM {schema}.agent_runs)
+)SQL";
+
+// Finished runs of local days [$1, $2) grouped by day, workspace and local hour:
+// one range scan of the finished_at index. Latency is end-to-end (the column, else
+// finished_at - queued_at), summed in integer microseconds; invalid values (NULL,
+// negative, NaN, over 10^12 s) are left out of the mean only.
+constexpr std::string_view kDaysSql = R"SQL(
+WITH r AS (
+  SELECT workspace_id::text AS ws, status, finished_at AT TIME ZONE $3 AS local,
+         coalesce(total_latency_seconds, extract(epoch FROM finished_at - queued_at)::float8) AS e2e
+  FROM {schema}.agent_runs
+  WHERE finished_at >= ((DATE '1970-01-01' + $1::int)::timestamp AT TIME ZONE $3)
+    AND finished_at < ((DATE '1970-01-01' + $2::int)::timestamp AT TIME ZONE $3)
+    AND workspace_id IS NOT NULL AND status IN ('completed', 'failed', 'cancelled')
+)
+SELECT local::date - DATE '1970-01-01', ws, extract(hour FROM local)::int, count(*),
+       count(*) FILTER (WHERE status = 'completed'),
+       count(*) FILTER (WHERE e2e >= 0 AND e2e <= 1e12),
+       coalesce(sum(round(e2e * 1000000)::bigint) FILTER (WHERE e2e >= 0 AND e2e <= 1e12), 0)::bigint
+FROM r GROUP BY 1, 2, 3
+)SQL";
+
+// ISO day of week of a day number: 1 = Monday ... 7 = Sunday (day 0 was a Thursday).
+int IsoWeekday(std::int64_t day) { return static_cast<int>(((day % 7) + 7 + 3) % 7) + 1; }
+
+}  // namespace
+
+PatternsCollector::PatternsCollector(CollectorContext ctx, PatternsCollectorOptions options)
+    : ctx_(std::move(ctx)),
+      options_(std::move(options)),
+      clock_sql_(WithSchema(kClockSql, ctx_.quoted_schema)),
+      days_sql_(WithSchema(kDaysSql, ctx_.quoted_schema)),
+      workspaces_sql_(WithSchema("SELECT id::text FROM {schema}.workspaces", ctx_.quoted_schema)) {}
+
+std::span<const FamilySpec> PatternsCollector::Families() { return kFamilies; }
+
+Snapshot PatternsCollector::Collect(DbSession& db) {
+  const std::string now = FormatTimestampUs(ToUnixMicros(ctx_.clock->Now()));
+  std::set<std::string> workspaces;
+  std::int64_t today = 0, start = 0;
+  {
+    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(db.Get());
+    SetStatementTimeout(tx, ctx_.timeout);
+    // JIT compilation costs seconds and buys nothing for these small aggregates.
+    tx.exec("SET LOCAL jit = off");
+    pqxx::row clock = tx.exec_params1(clock_sql_, now, options_.timezone);
+    today = clock[0].as<std::int64_t>();
+    const double time_of_day = clock[1].as<double>();
+    start = std::min(today, std::max(today - options_.lookback_days,
+                                     clock[2].is_null() ? today : clock[2].as<std::int64_t>()));
+    // Read every day of the window not cached yet, or cached before it was final:
+    // one statement per day, so each stays far below the statement timeout however
+    // long the window, and a cycle cut short keeps the days it finished (past days
+    // are facts; the next cycle continues where this one stopped).
+    for (std::int64_t d = start; d < today; ++d) {
+      auto cached = days_.find(d);
+      if (cached != days_.end() && cached->second.final) continue;
+      Day day;
+      day.final = d < today - 1 || time_of_day >= kSettleSeconds;
+      for (const auto& row : tx.exec_params(days_sql_, d, d + 1, options_.timezone)) {
+        const int hour = row[2].as<int>();
+        if (hour < 0 || hour > 23) continue;
+        HourAgg& h = day.workspaces[row[1].as<std::string>()][static_cast<size_t>(hour)];
+        h.runs += row[3].as<std::uint64_t>();
+        h.completed += row[4].as<std::uint64_t>();
+        h.latency_count += row[5].as<std::uint64_t>();
+        h.latency_sum_us += row[6].as<std::int64_t>();
+        rows_aggregated_ += row[3].as<std::uint64_t>();
+      }
+      days_[d] = std::move(day);
+    }
+    for (const auto& row : tx.exec(workspaces_sql_)) workspaces.insert(row[0].as<std::string>());
+    tx.commit();
+  }
+  std::erase_if(days_, [&](const auto& e) { return e.first < start || e.first >= today; });
+
+  // Sum the window per workspace and hour.
+  const std::int64_t window_days = today - start;
+  std::int64_t weekdays = 0;
+  for (std::int64_t d = start; d < today; ++d) weekdays += IsoWeekday(d) <= 5 ? 1 : 0;
+  const std::int64_t weekend_days = window_days - weekdays;
+  struct Totals {
+    Hours hours{};
+    std::uint64_t weekday_runs = 0;
+    std::uint64_t weekend_runs = 0;
+  };
+  std::map<std::string, Totals> totals;
+  for (const auto& ws : workspaces) totals[ws];
+  for (const auto& [d, day] : days_) {
+    const bool weekday = IsoWeekday(d) <= 5;
+    for (const auto& [ws, hours] : day.workspaces) {
+      Totals& t = totals[ws];
+      for (size_t h = 0; h < 24; ++h) {
+        t.hours[h].runs += hours[h].runs;
+        t.hours[h].completed += hours[h].completed;
+        t.hours[h].latency_count += hours[h].latency_count;
+        t.hours[h].latency_sum_us += hours[h].latency_sum_us;
+        (weekday ? t.weekday_runs : t.weekend_runs) += hours[h].runs;
+      }
+    }
+  }
+
+  FamilyBuilder hour_avg(kHourAvg), daily(kDailyAvg), weekday_avg(kWeekdayAvg), weekend_avg(kWeekendAvg),
+      peak(kPeakHour), quiet(kQuietHour), success(kHourSuccess), latency(kHourLatency), days_f(kWindowDays),
+      rows_f(kRowsRead);
+  days_f.Add({}, static_cast<double>(window_days) * 86400);
+  rows_f.Add({}, static_cast<double>(rows_aggregated_));
+  if (window_days > 0) {
+    const double n = static_cast<double>(window_days);
+    for (const auto& [ws, t] : totals) {
+      std::uint64_t all = 0;
+      std::vector<std::pair<std::uint64_t, int>> by_runs;  // (runs, hour)
+      for (int h = 0; h < 24; ++h) {
+        const HourAgg& a = t.hours[static_cast<size_t>(h)];
+        const std::string hour = std::to_string(h);
+        all += a.runs;
+        hour_avg.Add({ws, hour}, static_cast<double>(a.runs) / n);
+        if (a.runs > 0) success.Add({ws, hour}, static_cast<double>(a.completed) / static_cast<double>(a.runs));
+        if (a.latency_count > 0) {
+          latency.Add({ws, hour},
+                      static_cast<double>(a.latency_sum_us) / 1e6 / static_cast<double>(a.latency_count));
+        }
+        by_runs.emplace_back(a.runs, h);
+      }
+      daily.Add({ws}, static_cast<double>(all) / n);
+      if (weekdays > 0) weekday_avg.Add({ws}, static_cast<double>(t.weekday_runs) / static_cast<double>(weekdays));
+      if (weekend_days > 0) {
+        weekend_avg.Add({ws}, static_cast<double>(t.weekend_runs) / static_cast<double>(weekend_days));
+      }
+      // Quiet: fewest runs first, earlier hour on ties. Peak: most runs first,
+      // earlier hour on ties, and only hours that had runs.
+      std::sort(by_runs.begin(), by_runs.end());
+      for (int r = 0; r < kRankedHours; ++r) {
+        const auto& [runs, h] = by_runs[static_cast<size_t>(r)];
+        quiet.Add({ws, std::to_string(h), std::to_string(r + 1)}, static_cast<double>(runs) / n);
+      }
+      std::stable_sort(by_runs.begin(), by_runs.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+      for (int r = 0; r < kRankedHours && by_runs[static_cast<size_t>(r)].first > 0; ++r) {
+        const auto& [runs, h] = by_runs[static_cast<size_t>(r)];
+        peak.Add({ws, std::to_string(h), std::to_string(r + 1)}, static_cast<double>(runs) / n);
+      }
+    }
+  }
+  Snapshot out;
+  for (FamilyBuilder* b : {&hour_avg, &daily, &weekday_avg, &weekend_avg, &peak, &quiet, &success, &latency, &days_f,
+                           &rows_f}) {
+    out.push_back(b->Take());
+  }
+  return out;
+}
+
+}  // namespace aee

@@ -1,0 +1,59 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+
+#include "collectors/collector.h"
+
+namespace aee {
+
+/// Options of the patterns collector (flags --collector.patterns.*).
+struct PatternsCollectorOptions {
+  /// Complete days looked back over (fewer while the history is shorter).
+  int lookback_days = 28;
+  /// Time zone of the days and hours (PostgreSQL zone name, e.g. Europe/Paris).
+  std::string timezone = "UTC";
+};
+
+/// Execution patterns over the last complete days: runs per hour of day, per day,
+/// on weekdays and weekend days, peak and quiet hours, and per-hour success rate
+/// and latency (the spec's patterns and byHour sections).
+///
+/// Past days do not change, so each day is aggregated once (grouped by workspace
+/// and hour, over the finished_at index) and cached; a cycle only reads the days
+/// not cached yet, which after start-up is none, or yesterday right after midnight.
+class PatternsCollector final : public Collector {
+ public:
+  PatternsCollector(CollectorContext ctx, PatternsCollectorOptions options);
+  Snapshot Collect(DbSession& db) override;
+  static std::span<const FamilySpec> Families();
+
+  /// Peak and quiet hours exposed per workspace.
+  static constexpr int kRankedHours = 3;
+
+ private:
+  struct HourAgg {
+    std::uint64_t runs = 0;
+    std::uint64_t completed = 0;
+    std::uint64_t latency_count = 0;
+    std::int64_t latency_sum_us = 0;
+  };
+  using Hours = std::array<HourAgg, 24>;
+  struct Day {
+    std::map<std::string, Hours> workspaces;
+    bool final = false;  // aggregated after the day could still change (late commits)
+  };
+
+  CollectorContext ctx_;
+  PatternsCollectorOptions options_;
+  std::string clock_sql_;
+  std::string days_sql_;
+  std::string workspaces_sql_;
+  std::map<std::int64_t, Day> days_;  // local day number (days since 1970-01-01) -> aggregates
+  std::uint64_t rows_aggregated_ = 0;
+};
+
+}  // namespace aee

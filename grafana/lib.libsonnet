@@ -1,0 +1,468 @@
+// A small local panel library for the agent_execution_exporter dashboards (no
+// grafonnet: only Debian's jsonnet is available). Everything here produces plain
+// Grafana 10/11 dashboard JSON (schemaVersion 39, no Angular panel types).
+//
+// Conventions used by tests/e2e/check_dashboards.py:
+//  - every panel and target uses the datasource variable ${datasource};
+//  - a target whose expression may legitimately return nothing carries a PromQL
+//    comment line  "# allow-empty(<class>): <reason>"  (see docs/dashboards.md).
+local config = (import '../alerts/config.libsonnet')._config;
+
+{
+  config:: config,
+
+  ds:: { type: 'prometheus', uid: '${datasource}' },
+
+  // ---------------------------------------------------------------- PromQL helpers
+  // Label matchers: the configurable job selector plus the given matchers.
+  sel(matchers=[]):: std.join(', ', std.filter(function(m) m != '', [config.selector] + matchers)),
+  W:: 'workspace_id=~"$workspace"',
+  A:: 'agent_id=~"$agent"',
+  // Worker metrics: the selected workspaces' own pools plus the shared pool (workspace_id="").
+  Wpool:: 'workspace_id=~"${workspace}|"',
+  // One series per HA replica group: drop the replica labels before aggregating.
+  dedup(expr):: 'max without (%s) (%s)' % [std.join(', ', config.replicaLabels), expr],
+  // Raw exporter metric, deduplicated.
+  raw(metric, matchers=[]):: self.dedup('%s{%s}' % [metric, self.sel(matchers)]),
+  wsInfo:: 'max by (workspace_id, workspace_name) (agent_workspace_info{%s})' % self.sel([]),
+  agentInfo:: 'max by (workspace_id, agent_id, agent_name) (agent_info{%s})' % self.sel([]),
+  withWorkspaceName(expr):: '(%s)\n  * on (workspace_id) group_left (workspace_name) %s' % [expr, self.wsInfo],
+  withAgentName(expr):: '(%s)\n  * on (workspace_id, agent_id) group_left (agent_name) %s' % [expr, self.agentInfo],
+  // Marks a target as allowed to return no series (see check_dashboards.py).
+  allowEmpty(expr, class, reason):: '%s\n# allow-empty(%s): %s' % [expr, class, reason],
+  // Workers: the shared pool has workspace_id=""; name it "shared" in a pool label.
+  poolLabel(expr)::
+    'label_replace(label_replace(%s, "pool", "$1", "workspace_id", "(.+)"), "pool", "shared", "workspace_id", "")' % expr,
+
+  // ---------------------------------------------------------------- targets
+  target(expr, legend='', refId='A', instant=false, format='time_series', interval='')::
+    {
+      datasource: $.ds,
+      editorMode: 'code',
+      expr: expr,
+      legendFormat: legend,
+      range: !instant,
+      instant: instant,
+      format: format,
+      refId: refId,
+    } + (if interval != '' then { interval: interval } else {}),
+
+  // Assigns refIds A, B, C... to a list of targets.
+  withRefIds(targets):: [
+    targets[i] { refId: std.char(65 + i) }
+    for i in std.range(0, std.length(targets) - 1)
+  ],
+
+  // ---------------------------------------------------------------- panels
+  panel(type, title, description, targets, gridPos)::
+    {
+      type: type,
+      title: title,
+      description: description,
+      datasource: $.ds,
+      gridPos: gridPos,
+      targets: $.withRefIds(targets),
+      links: [],
+      fieldConfig: { defaults: {}, overrides: [] },
+      options: {},
+    },
+
+  pos(x, y, w, h):: { x: x, y: y, w: w, h: h },
+
+  thresholds(steps):: {
+    mode: 'absolute',
+    steps: [{ color: steps[0], value: null }] + [
+      { color: steps[i + 1], value: steps[i] }
+      for i in std.range(1, std.length(steps) - 1)
+      if i % 2 == 1
+    ],
+  },
+  // thresholds(['green', 0.9, 'orange', 0.95, 'red']): base colour then value/colour pairs.
+
+  timeseries(title, description, targets, gridPos, unit='short', min=null, max=null, stack=false, bars=false, legendCalcs=[])::
+    $.panel('timeseries', title, description, targets, gridPos) {
+      fieldConfig: {
+        defaults: {
+          unit: unit,
+          color: { mode: 'palette-classic' },
+          custom: {
+            drawStyle: if bars then 'bars' else 'line',
+            lineWidth: 1,
+            fillOpacity: if stack || bars then 60 else 10,
+            gradientMode: 'none',
+            showPoints: 'never',
+            spanNulls: false,
+            axisPlacement: 'auto',
+            axisSoftMin: 0,
+            stacking: { mode: if stack then 'normal' else 'none', group: 'A' },
+            thresholdsStyle: { mode: 'off' },
+          },
+        } + (if min != null then { min: min } else {}) + (if max != null then { max: max } else {}),
+        overrides: [],
+      },
+      options: {
+        legend: {
+          displayMode: if std.length(legendCalcs) > 0 then 'table' else 'list',
+          placement: 'bottom',
+          showLegend: true,
+          calcs: legendCalcs,
+        },
+        tooltip: { mode: 'multi', sort: 'desc' },
+      },
+    },
+
+  // Field override by query (refId) or by display name.
+  overrideQuery(refId, props):: {
+    matcher: { id: 'byFrameRefID', options: refId },
+    properties: [{ id: k, value: props[k] } for k in std.objectFields(props)],
+  },
+  overrideName(name, props):: {
+    matcher: { id: 'byName', options: name },
+    properties: [{ id: k, value: props[k] } for k in std.objectFields(props)],
+  },
+
+  stat(title, description, targets, gridPos, unit='short', decimals=null, thresholds=['green'], graph=false, colorMode='value', textMode='auto')::
+    $.panel('stat', title, description, [t { instant: !graph, range: graph } for t in targets], gridPos) {
+      fieldConfig: {
+        defaults: {
+          unit: unit,
+          color: { mode: 'thresholds' },
+          thresholds: $.thresholds(thresholds),
+          mappings: [],
+        } + (if decimals != null then { decimals: decimals } else {}),
+        overrides: [],
+      },
+      options: {
+        reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
+        colorMode: colorMode,
+        graphMode: if graph then 'area' else 'none',
+        justifyMode: 'auto',
+        orientation: 'auto',
+        textMode: textMode,
+        wideLayout: true,
+        showPercentChange: false,
+      },
+    },
+
+  bargauge(title, description, targets, gridPos, unit='short', min=0, max=null, decimals=null, thresholds=['blue'], orientation='horizontal')::
+    $.panel('bargauge', title, description, [t { instant: true, range: false } for t in targets], gridPos) {
+      fieldConfig: {
+        defaults: {
+          unit: unit,
+          min: min,
+          color: { mode: 'thresholds' },
+          thresholds: $.thresholds(thresholds),
+          mappings: [],
+        } + (if max != null then { max: max } else {}) + (if decimals != null then { decimals: decimals } else {}),
+        overrides: [],
+      },
+      options: {
+        reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
+        orientation: orientation,
+        displayMode: 'gradient',
+        valueMode: 'color',
+        namePlacement: 'auto',
+        showUnfilled: true,
+        sizing: 'auto',
+        minVizWidth: 8,
+        minVizHeight: 16,
+      },
+    },
+
+  // Table of instant queries (format table) merged on their common labels.
+  // columns: [{ name: 'Value #A' or a label, title, unit?, ... }] in display order;
+  // every other column is hidden.
+  table(title, description, targets, gridPos, columns, sortBy=null, sortDesc=true)::
+    local visible = [c.name for c in columns];
+    $.panel('table', title, description, [t { instant: true, range: false, format: 'table' } for t in targets], gridPos) {
+      fieldConfig: {
+        defaults: {
+          custom: { align: 'auto', cellOptions: { type: 'auto' }, inspect: false, filterable: true },
+          mappings: [],
+          thresholds: $.thresholds(['green']),
+        },
+        overrides: [
+          $.overrideName(c.title, std.prune({
+            unit: std.get(c, 'unit', null),
+            decimals: std.get(c, 'decimals', null),
+            'custom.width': std.get(c, 'width', null),
+            'custom.cellOptions': std.get(c, 'cell', null),
+            thresholds: if std.objectHas(c, 'thresholds') then $.thresholds(c.thresholds) else null,
+            min: std.get(c, 'min', null),
+            max: std.get(c, 'max', null),
+            links: std.get(c, 'links', null),
+            mappings: std.get(c, 'mappings', null),
+          }))
+          for c in columns
+          if std.length(std.prune({
+            a: std.get(c, 'unit', null),
+            b: std.get(c, 'decimals', null),
+            c: std.get(c, 'width', null),
+            d: std.get(c, 'cell', null),
+            e: std.get(c, 'thresholds', null),
+            f: std.get(c, 'links', null),
+            g: std.get(c, 'mappings', null),
+          })) > 0
+        ],
+      },
+      options: {
+        showHeader: true,
+        cellHeight: 'sm',
+        footer: { show: false, reducer: ['sum'], countRows: false, fields: '' },
+      } + (if sortBy != null then { sortBy: [{ displayName: sortBy, desc: sortDesc }] } else {}),
+      transformations: [
+        { id: 'merge', options: {} },
+        {
+          id: 'filterFieldsByName',
+          options: { include: { names: visible } },
+        },
+        {
+          id: 'organize',
+          options: {
+            excludeByName: {},
+            indexByName: { [columns[i].name]: i for i in std.range(0, std.length(columns) - 1) },
+            renameByName: { [c.name]: c.title for c in columns if c.name != c.title },
+          },
+        },
+      ],
+    },
+
+  heatmap(title, description, target, gridPos, unit='s')::
+    $.panel('heatmap', title, description, [target { format: 'heatmap', legendFormat: '{{le}}', interval: '1m' }], gridPos) {
+      fieldConfig: { defaults: { custom: { scaleDistribution: { type: 'linear' }, hideFrom: { legend: false, tooltip: false, viz: false } } }, overrides: [] },
+      options: {
+        calculate: false,
+        cellGap: 1,
+        color: { mode: 'scheme', scheme: 'Oranges', fill: 'dark-orange', scale: 'exponential', exponent: 0.5, steps: 64, reverse: false },
+        yAxis: { axisPlacement: 'left', unit: unit, reverse: false },
+        rowsFrame: { layout: 'auto' },
+        cellValues: { unit: 'reqps' },
+        filterValues: { le: 1e-9 },
+        showValue: 'never',
+        legend: { show: true },
+        tooltip: { mode: 'single', yHistogram: false, showColorScale: false },
+        exemplars: { color: 'rgba(255,0,255,0.7)' },
+      },
+    },
+
+  // Bar chart over a merged instant table (x = a label column, e.g. hour).
+  barchart(title, description, targets, gridPos, xField, unit='short')::
+    $.panel('barchart', title, description, [t { instant: true, range: false, format: 'table' } for t in targets], gridPos) {
+      fieldConfig: {
+        defaults: {
+          unit: unit,
+          color: { mode: 'palette-classic' },
+          custom: { fillOpacity: 80, gradientMode: 'none', lineWidth: 1, axisPlacement: 'auto', axisSoftMin: 0 },
+        },
+        overrides: [],
+      },
+      options: {
+        xField: xField,
+        orientation: 'vertical',
+        showValue: 'never',
+        stacking: 'none',
+        groupWidth: 0.7,
+        barWidth: 0.9,
+        barRadius: 0,
+        fullHighlight: false,
+        xTickLabelRotation: 0,
+        xTickLabelSpacing: 0,
+        legend: { displayMode: 'list', placement: 'bottom', showLegend: true, calcs: [] },
+        tooltip: { mode: 'multi', sort: 'none' },
+      },
+    },
+
+  text(title, content, gridPos):: {
+    type: 'text',
+    title: title,
+    gridPos: gridPos,
+    options: { mode: 'markdown', content: content, code: { language: 'plaintext', showLineNumbers: false, showMiniMap: false } },
+  },
+
+  row(title, y):: {
+    type: 'row',
+    title: title,
+    collapsed: false,
+    gridPos: { x: 0, y: y, w: 24, h: 1 },
+    panels: [],
+  },
+
+  // ---------------------------------------------------------------- dashboard
+  uids:: {
+    overview: 'agent-execution-overview',
+    latency: 'agent-execution-latency',
+    patterns: 'agent-execution-patterns',
+    resources: 'agent-execution-resources',
+  },
+  titles:: {
+    overview: 'Agent execution / Overview',
+    latency: 'Agent execution / Latency',
+    patterns: 'Agent execution / Patterns and anomalies',
+    resources: 'Agent execution / Resources',
+  },
+
+  // A link to another of the four dashboards keeping time range and variables.
+  dashLink(key):: {
+    title: $.titles[key],
+    type: 'link',
+    url: '/d/%s' % $.uids[key],
+    icon: 'dashboard',
+    tooltip: 'Open %s' % $.titles[key],
+    includeVars: true,
+    keepTime: true,
+    asDropdown: false,
+    targetBlank: false,
+    tags: [],
+  },
+  // The same as a panel link (panel links do not have includeVars/keepTime).
+  panelLink(key, title=null):: {
+    title: if title == null then $.titles[key] else title,
+    url: '/d/%s?${__url_time_range}&${datasource:queryparam}&${workspace:queryparam}&${agent:queryparam}' % $.uids[key],
+    targetBlank: false,
+  },
+
+  variables:: [
+    {
+      type: 'datasource',
+      name: 'datasource',
+      label: 'Data source',
+      query: 'prometheus',
+      regex: '',
+      current: {},
+      hide: 0,
+      includeAll: false,
+      multi: false,
+      options: [],
+      refresh: 1,
+      skipUrlSync: false,
+    },
+    {
+      type: 'query',
+      name: 'workspace',
+      label: 'Workspace',
+      description: 'Workspaces by name; the value used in queries is the workspace_id.',
+      datasource: $.ds,
+      // Grafana lists each series as  {workspace_id="…",workspace_name="…"} 1 <ts>  (labels
+      // sorted); the named groups give the option's value and its text.
+      query: 'query_result(%s)' % $.wsInfo,
+      definition: 'query_result(%s)' % $.wsInfo,
+      regex: '/workspace_id="(?<value>[^"]+)",workspace_name="(?<text>.*)"\\}/',
+      refresh: 2,
+      sort: 5,
+      multi: true,
+      includeAll: true,
+      allValue: '.+',
+      current: { selected: true, text: ['All'], value: ['$__all'] },
+      hide: 0,
+      options: [],
+      skipUrlSync: false,
+    },
+    {
+      type: 'query',
+      name: 'agent',
+      label: 'Agent',
+      description: 'Agents of the selected workspaces by name; the value used in queries is the agent_id.',
+      datasource: $.ds,
+      query: 'query_result(max by (agent_id, agent_name) (agent_info{%s}))' % $.sel([$.W]),
+      definition: 'query_result(max by (agent_id, agent_name) (agent_info{%s}))' % $.sel([$.W]),
+      regex: '/agent_id="(?<value>[^"]+)",agent_name="(?<text>.*)"\\}/',
+      refresh: 2,
+      sort: 5,
+      multi: true,
+      includeAll: true,
+      allValue: '.+',
+      current: { selected: true, text: ['All'], value: ['$__all'] },
+      hide: 0,
+      options: [],
+      skipUrlSync: false,
+    },
+  ],
+
+  annotations:: [
+    {
+      builtIn: 1,
+      datasource: { type: 'grafana', uid: '-- Grafana --' },
+      enable: true,
+      hide: true,
+      iconColor: 'rgba(0, 211, 255, 1)',
+      name: 'Annotations & Alerts',
+      type: 'dashboard',
+    },
+    {
+      name: 'Anomalies',
+      datasource: $.ds,
+      enable: true,
+      hide: false,
+      iconColor: 'red',
+      expr: $.allowEmpty(
+        'ALERTS{alertname=~"AgentExecution(Spike|Drop|FailureSurge)", alertstate="firing", %s}' % $.W,
+        'alerts', 'no anomaly alert is firing'
+      ),
+      step: '30s',
+      titleFormat: '{{alertname}} ({{anomaly}})',
+      textFormat: 'workspace {{workspace_id}}, severity {{severity}}',
+      tagKeys: 'anomaly,severity',
+      useValueForTime: false,
+    },
+    {
+      name: 'Bursts',
+      datasource: $.ds,
+      enable: true,
+      hide: false,
+      iconColor: 'orange',
+      expr: $.allowEmpty(
+        'ALERTS{alertname="AgentExecutionBurst", alertstate="firing", %s}' % $.W,
+        'alerts', 'no burst is in progress'
+      ),
+      step: '30s',
+      titleFormat: 'Burst ({{impact}} impact)',
+      textFormat: 'workspace {{workspace_id}}',
+      tagKeys: 'impact',
+      useValueForTime: false,
+    },
+    {
+      name: 'Queue, capacity and stuck runs',
+      datasource: $.ds,
+      enable: false,
+      hide: false,
+      iconColor: 'yellow',
+      expr: $.allowEmpty(
+        'ALERTS{alertname=~"AgentQueueBacklog|AgentQueueWaitHigh|AgentCapacitySaturated|AgentRunsStuck", alertstate="firing", %s}' % $.Wpool,
+        'alerts', 'no queue, capacity or stuck-run alert is firing'
+      ),
+      step: '30s',
+      titleFormat: '{{alertname}}',
+      textFormat: 'workspace {{workspace_id}}, severity {{severity}}',
+      tagKeys: 'severity',
+      useValueForTime: false,
+    },
+  ],
+
+  // Gives panels ids 1..n in order.
+  withIds(panels):: [
+    panels[i] { id: i + 1 }
+    for i in std.range(0, std.length(panels) - 1)
+  ],
+
+  dashboard(key, description, panels):: {
+    uid: $.uids[key],
+    title: $.titles[key],
+    description: description,
+    tags: ['agent-execution', 'agent_execution_exporter'],
+    timezone: 'utc',
+    editable: true,
+    graphTooltip: 1,
+    fiscalYearStartMonth: 0,
+    liveNow: false,
+    refresh: '30s',
+    schemaVersion: 39,
+    version: 1,
+    weekStart: '',
+    time: { from: 'now-1h', to: 'now' },
+    timepicker: { refresh_intervals: ['10s', '30s', '1m', '5m', '15m', '1h'] },
+    templating: { list: $.variables },
+    annotations: { list: $.annotations },
+    links: [$.dashLink(k) for k in ['overview', 'latency', 'patterns', 'resources'] if k != key],
+    panels: $.withIds(panels),
+  },
+}

@@ -1,0 +1,220 @@
+// Execution overview: the spec's ExecutionMetricsDashboard, top to bottom.
+local g = import 'lib.libsonnet';
+local W = g.W;
+local A = g.A;
+local t = g.target;
+
+// Sum of a per-workspace recording rule over the selected workspaces.
+local wsum(rule, extra=[]) = 'sum(%s{%s})' % [rule, std.join(', ', [W] + extra)];
+local finishedRate = wsum('workspace:agent_runs_finished:rate5m');
+local durationBuckets = 'sum by (le) (workspace_le:agent_run_duration_seconds_bucket:rate5m{%s})' % W;
+
+// Runs currently listed by the realtime collector (the N longest running per workspace).
+local elapsedByRun = 'max by (workspace_id, agent_id, run_id) (agent_run_elapsed_seconds{%s})' % g.sel([W, A]);
+local estimateByRun = 'max by (workspace_id, agent_id, run_id) (agent_run_estimated_runtime_seconds{%s})' % g.sel([W, A]);
+local idleReason = 'no run of the selected agents is running right now';
+local pendingEstimate = 'the longest-running runs have no estimated_runtime (or --collector.realtime.top-runs=0)';
+
+local bucketNames = ['0-1s', '1-5s', '5-10s', '10-30s', '30-60s', '60s+'];
+local bucketCount(b) = 'sum(workspace_bucket:agent_run_duration_seconds:increase1h{%s, bucket="%s"})' % [W, b];
+
+local agentCols = function(extra) [
+  { name: 'agent_name', title: 'Agent', width: 200, links: [{
+    title: 'Filter the dashboards on this agent',
+    url: '/d/agent-execution-overview?${__url_time_range}&${datasource:queryparam}&${workspace:queryparam}&var-agent=${__data.fields.agent_id}',
+  }] },
+] + extra;
+
+g.dashboard('overview', 'Agent executions right now and over the selected time range: the ExecutionMetricsDashboard of the execution metrics spec.', [
+  // ------------------------------------------------------------- status bar (y 0)
+  g.stat('Running now', 'Runs with status running (realtime.currentlyRunning).',
+         [t(wsum('workspace:agent_runs_running:sum'), 'running')], g.pos(0, 0, 4, 4),
+         thresholds=['green'], graph=true) {
+    links: [g.panelLink('resources', 'Workers and capacity')],
+  },
+  g.stat('Queue depth', 'Runs waiting in execution_queue (realtime.queueDepth).',
+         [t(wsum('workspace:agent_queue_depth:sum'), 'queued')], g.pos(4, 0, 4, 4),
+         thresholds=['green', 50, 'orange', 100, 'red'], graph=true),
+  g.stat('Average queue wait', 'Mean age of the waiting runs, weighted by queue depth over the selected workspaces; 0 when nothing waits (realtime.avgQueueWaitTime).',
+         [t('(sum(workspace:agent_queue_wait_seconds_avg:max{%s} * on (workspace_id) workspace:agent_queue_depth:sum{%s})\n  / (sum(workspace:agent_queue_depth:sum{%s}) > 0))\nor vector(0)' % [W, W, W], 'avg wait')],
+         g.pos(8, 0, 4, 4), unit='s', thresholds=['green', 60, 'orange', 300, 'red'], graph=true) {
+    links: [g.panelLink('latency', 'Queue latency percentiles')],
+  },
+  g.stat('Per minute', 'Runs finished per minute, 5m rate (throughput.executionsPerMinute).',
+         [t(wsum('workspace:agent_executions_per_minute:rate5m'), 'per minute')], g.pos(12, 0, 4, 4),
+         decimals=1, thresholds=['blue'], graph=true),
+  g.stat('Success rate', 'Completed / finished runs over the last 5 minutes (performance.successRate).',
+         [t('sum(workspace_status:agent_runs_finished:rate5m{%s, status="completed"})\n  / (%s > 0)' % [W, finishedRate], 'success')],
+         g.pos(16, 0, 4, 4), unit='percentunit', decimals=1, thresholds=['red', 0.9, 'orange', 0.97, 'green'], graph=true),
+  g.stat('Median latency', 'Median run time (execution latency p50) over the last 5 minutes, from the duration histogram (latency.executionLatency.median).',
+         [t('histogram_quantile(0.5, %s)' % durationBuckets, 'p50')], g.pos(20, 0, 4, 4),
+         unit='s', decimals=2, thresholds=['green', 30, 'orange', 120, 'red'], graph=true) {
+    links: [g.panelLink('latency', 'All latency percentiles')],
+  },
+
+  // ------------------------------------------------------------- live executions + system load (y 4)
+  g.table('Live executions (longest running)',
+          'The N longest-running runs of each selected workspace (--collector.realtime.top-runs), elapsed against their estimate. Progress above 100 % means the run overran its estimate; far above it, AgentRunsStuck fires (realtime.executionsInProgress).',
+          [
+            t(g.allowEmpty(g.withAgentName(elapsedByRun), 'filtered', idleReason), format='table'),
+            t(g.allowEmpty(g.withAgentName(estimateByRun), 'optional', pendingEstimate), format='table'),
+            t(g.allowEmpty(g.withAgentName('%s / (%s > 0)' % [elapsedByRun, estimateByRun]), 'optional', pendingEstimate), format='table'),
+            t(g.allowEmpty(g.withAgentName('(time() - %s) * 1000' % elapsedByRun), 'filtered', idleReason), format='table'),
+            t(g.allowEmpty(g.withAgentName('(time() - %s + %s) * 1000' % [elapsedByRun, estimateByRun]), 'optional', pendingEstimate), format='table'),
+          ],
+          g.pos(0, 4, 14, 10),
+          agentCols([
+            { name: 'run_id', title: 'Run', width: 300 },
+            { name: 'Value #A', title: 'Elapsed', unit: 's', decimals: 1 },
+            { name: 'Value #B', title: 'Estimate', unit: 's', decimals: 1 },
+            { name: 'Value #C', title: 'Progress', unit: 'percentunit', min: 0, max: 1.5,
+              thresholds: ['blue', 1, 'orange', 3, 'red'],
+              cell: { type: 'gauge', mode: 'basic', valueDisplayMode: 'text' } },
+            { name: 'Value #D', title: 'Started at', unit: 'dateTimeAsIso' },
+            { name: 'Value #E', title: 'Estimated completion', unit: 'dateTimeAsIso' },
+            { name: 'agent_id', title: 'agent_id' },
+          ]),
+          sortBy='Elapsed'),
+  g.stat('Workers', 'Workers by state in the selected workspaces\' pools and the shared pool (stale heartbeats count as offline), and their run slots (realtime.systemLoad.workers).',
+         [
+           t('sum(%s)' % g.raw('agent_workers', [g.Wpool, 'state="busy"']), 'busy'),
+           t('sum(%s)' % g.raw('agent_workers', [g.Wpool, 'state="idle"']), 'idle'),
+           t('sum(%s)' % g.raw('agent_workers', [g.Wpool, 'state="offline"']), 'offline'),
+           t('sum(%s)' % g.raw('agent_workers', [g.Wpool]), 'total'),
+           t('sum(%s)' % g.raw('agent_worker_slots', [g.Wpool]), 'slots'),
+         ],
+         g.pos(14, 4, 7, 4), textMode='value_and_name') {
+    fieldConfig+: { overrides: [
+      g.overrideName('busy', { color: { mode: 'fixed', fixedColor: 'green' } }),
+      g.overrideName('idle', { color: { mode: 'fixed', fixedColor: 'blue' } }),
+      g.overrideName('offline', { color: { mode: 'fixed', fixedColor: 'red' } }),
+      g.overrideName('total', { color: { mode: 'fixed', fixedColor: 'text' } }),
+      g.overrideName('slots', { color: { mode: 'fixed', fixedColor: 'text' } }),
+    ] },
+    links: [g.panelLink('resources', 'Compute resources')],
+  },
+  g.stat('Stuck runs', 'Running runs past the overdue factor times their estimated runtime (AgentRunsStuck fires when this stays above 0); the live executions table shows them with progress above 100 %.',
+         [t(wsum('workspace:agent_runs_overdue:sum'), 'stuck')],
+         g.pos(21, 4, 3, 4), decimals=0, thresholds=['green', 1, 'red'], colorMode='background'),
+  g.bargauge('System load', 'Mean CPU and memory usage of the live workers of those pools (realtime.systemLoad.cpu, .memory), and the share of worker slots running runs (all pools).',
+             [
+               t('avg(%s)' % g.raw('agent_worker_cpu_usage_ratio_avg', [g.Wpool]), 'CPU'),
+               t('avg(%s)' % g.raw('agent_worker_memory_usage_ratio_avg', [g.Wpool]), 'Memory'),
+               t(':agent_capacity_utilisation:ratio', 'Slots in use'),
+             ],
+             g.pos(14, 8, 10, 6), unit='percentunit', min=0, max=1, thresholds=['green', 0.75, 'orange', 0.9, 'red']),
+
+  // ------------------------------------------------------------- throughput (y 14)
+  g.stat('Executions last hour', 'Runs finished in the last hour (throughput.executionsPerHour).',
+         [t(wsum('workspace:agent_runs_finished:increase1h'), 'last 1h')], g.pos(0, 14, 4, 4), decimals=0),
+  g.stat('Executions per day', 'Runs finished in the last 24 hours (throughput.executionsPerDay; needs 24h of Prometheus history to be complete), and since 00:00 UTC straight from the exporter\'s day-anchored counter (exact whatever the Prometheus history).',
+         [
+           t(wsum('workspace:agent_runs_finished:increase1d'), 'last 24h'),
+           t('sum(%s)' % g.raw('agent_runs_finished_total', [W]), 'today (UTC)'),
+         ], g.pos(4, 14, 4, 4), decimals=0, textMode='value_and_name'),
+  g.stat('Peak per minute', 'Highest 5m-rate throughput within the selected time range (throughput.peakThroughput.value).',
+         [t('max_over_time(%s[$__range:1m])' % wsum('workspace:agent_executions_per_minute:rate5m'), 'peak')],
+         g.pos(8, 14, 4, 4), decimals=1, thresholds=['blue']),
+  g.stat('Peak at', 'When that peak happened (throughput.peakThroughput.timestamp): the latest minute of the range at the peak value.',
+         [t('max_over_time(\n  (timestamp(%(s)s) and (%(s)s >= scalar(max_over_time(%(s)s[$__range:1m] @ end()))))[$__range:1m]\n) * 1000' % { s: wsum('workspace:agent_executions_per_minute:rate5m') }, 'peak at')],
+         g.pos(12, 14, 4, 4), unit='dateTimeAsIso', thresholds=['text']),
+  g.stat('Capacity utilisation', 'Running runs / run slots of the live workers, all pools (throughput.capacityUtilization).',
+         [t(':agent_capacity_utilisation:ratio', 'utilisation')], g.pos(16, 14, 4, 4),
+         unit='percentunit', decimals=1, thresholds=['green', 0.75, 'orange', 0.9, 'red'], graph=true),
+  g.stat('Max capacity', 'Run slots of the workers that are not offline, all pools: how many runs can run at once (throughput.maxCapacity).',
+         [t(':agent_worker_slots:sum', 'slots')], g.pos(20, 14, 4, 4), decimals=0),
+
+  g.timeseries('Throughput', 'Runs finished per minute (5m rate) per workspace, the trailing 24h peak of the selection, and capacity utilisation on the right axis (throughput.throughputTrend, peakThroughput, capacityUtilization).',
+               [
+                 t(g.withWorkspaceName('workspace:agent_executions_per_minute:rate5m{%s}' % W), '{{workspace_name}}'),
+                 t('max_over_time(%s[1d:5m])' % wsum('workspace:agent_executions_per_minute:rate5m'), 'peak (24h)'),
+                 t(':agent_capacity_utilisation:ratio', 'capacity utilisation'),
+               ],
+               g.pos(0, 18, 12, 9), unit='short', stack=false, legendCalcs=['mean', 'max', 'lastNotNull']) {
+    fieldConfig+: { overrides: [
+      g.overrideQuery('B', { 'custom.lineStyle': { fill: 'dash', dash: [10, 10] }, color: { mode: 'fixed', fixedColor: 'red' }, 'custom.fillOpacity': 0 }),
+      g.overrideQuery('C', { unit: 'percentunit', max: 1, 'custom.axisPlacement': 'right', 'custom.fillOpacity': 0, color: { mode: 'fixed', fixedColor: 'purple' } }),
+    ] },
+  },
+  g.bargauge('Latency distribution (runs, last 1h)', 'Runs finished in the last hour by run time bucket, read off the histogram buckets exactly (latency.latencyDistribution[].count).',
+             [t(bucketCount(b), b) for b in bucketNames],
+             g.pos(12, 18, 6, 9), unit='short', thresholds=['blue']) {
+    options+: { displayMode: 'basic' },
+  },
+  g.bargauge('Latency distribution (share, last 1h)', 'The same buckets as shares of all runs with a run time (latency.latencyDistribution[].percentage).',
+             [
+               t('%s\n  / scalar(sum(workspace_bucket:agent_run_duration_seconds:increase1h{%s}) > 0)' % [bucketCount(b), W], b)
+               for b in bucketNames
+             ],
+             g.pos(18, 18, 6, 9), unit='percentunit', min=0, max=1, thresholds=['purple']) {
+    options+: { displayMode: 'basic' },
+  },
+
+  // ------------------------------------------------------------- execution timeline (y 27)
+  g.timeseries('Execution timeline', 'Executions per minute (bars), success rate and mean run time over time (patterns.timeline). Anomalies (spike, drop, failure surge) and bursts appear as annotations from the ALERTS series.',
+               [
+                 t(wsum('workspace:agent_executions_per_minute:rate5m'), 'executions / min'),
+                 t('sum(workspace_status:agent_runs_finished:rate5m{%s, status="completed"})\n  / (%s > 0)' % [W, finishedRate], 'success rate'),
+                 t('sum(workspace:agent_run_duration_seconds:avg_rate5m{%(W)s} * on (workspace_id) workspace_le:agent_run_duration_seconds_bucket:rate5m{%(W)s, le="+Inf"})\n  / (sum(workspace_le:agent_run_duration_seconds_bucket:rate5m{%(W)s, le="+Inf"}) > 0)' % { W: W }, 'mean run time'),
+               ],
+               g.pos(0, 27, 24, 9), unit='short') {
+    fieldConfig+: { overrides: [
+      g.overrideQuery('A', { 'custom.drawStyle': 'bars', 'custom.fillOpacity': 50, color: { mode: 'fixed', fixedColor: 'blue' } }),
+      g.overrideQuery('B', { unit: 'percentunit', min: 0, max: 1, 'custom.axisPlacement': 'right', color: { mode: 'fixed', fixedColor: 'green' } }),
+      g.overrideQuery('C', { unit: 's', 'custom.axisPlacement': 'right', color: { mode: 'fixed', fixedColor: 'orange' } }),
+    ] },
+    links: [g.panelLink('patterns', 'Patterns and anomalies')],
+  },
+
+  // ------------------------------------------------------------- outcomes (y 36)
+  g.stat('Outcomes (last 1h)', 'Runs finished in the last hour by terminal status (performance.totalExecutions, successfulExecutions, failedExecutions, cancelledExecutions).',
+         [
+           t(wsum('workspace_status:agent_runs_finished:increase1h'), 'total'),
+           t(wsum('workspace_status:agent_runs_finished:increase1h', ['status="completed"']), 'completed'),
+           t(wsum('workspace_status:agent_runs_finished:increase1h', ['status="failed"']), 'failed'),
+           t(wsum('workspace_status:agent_runs_finished:increase1h', ['status="cancelled"']), 'cancelled'),
+         ],
+         g.pos(0, 36, 12, 4), decimals=0, textMode='value_and_name') {
+    fieldConfig+: { overrides: [
+      g.overrideName('completed', { color: { mode: 'fixed', fixedColor: 'green' } }),
+      g.overrideName('failed', { color: { mode: 'fixed', fixedColor: 'red' } }),
+      g.overrideName('cancelled', { color: { mode: 'fixed', fixedColor: 'orange' } }),
+      g.overrideName('total', { color: { mode: 'fixed', fixedColor: 'text' } }),
+    ] },
+  },
+  g.stat('Outcome rates (5m)', 'Shares of the runs finished in the last 5 minutes (performance.successRate, failureRate, cancellationRate).',
+         [
+           t('sum(workspace_status:agent_runs_finished:rate5m{%s, status="%s"})\n  / (%s > 0)' % [W, s[0], finishedRate], s[1])
+           for s in [['completed', 'success'], ['failed', 'failure'], ['cancelled', 'cancellation']]
+         ],
+         g.pos(12, 36, 12, 4), unit='percentunit', decimals=1, textMode='value_and_name') {
+    fieldConfig+: { overrides: [
+      g.overrideName('success', { color: { mode: 'fixed', fixedColor: 'green' } }),
+      g.overrideName('failure', { color: { mode: 'fixed', fixedColor: 'red' } }),
+      g.overrideName('cancellation', { color: { mode: 'fixed', fixedColor: 'orange' } }),
+    ] },
+  },
+
+  // ------------------------------------------------------------- performance by agent (y 40)
+  g.table('Performance by agent', 'Per agent of the selected workspaces: runs finished in the last 24h and per minute now, success rate, error (failure) rate and mean run time over the last 5 minutes (performance.byAgent). Rates are empty for an agent without runs in the last 5 minutes.',
+          [
+            t(g.withAgentName('workspace_agent:agent_runs_finished:increase1d{%s}' % std.join(', ', [W, A])), format='table'),
+            t(g.withAgentName('workspace_agent:agent_runs_finished:rate5m{%s} * 60' % std.join(', ', [W, A])), format='table'),
+            t(g.withAgentName('workspace_agent:agent_runs_success:ratio_rate5m{%s}' % std.join(', ', [W, A])), format='table'),
+            t(g.withAgentName('workspace_agent:agent_runs_error:ratio_rate5m{%s}' % std.join(', ', [W, A])), format='table'),
+            t(g.withAgentName('workspace_agent:agent_run_runtime_seconds:avg_rate5m{%s}' % std.join(', ', [W, A])), format='table'),
+          ],
+          g.pos(0, 40, 24, 10),
+          agentCols([
+            { name: 'Value #A', title: 'Executions (24h)', decimals: 0 },
+            { name: 'Value #B', title: 'Per minute', decimals: 2 },
+            { name: 'Value #C', title: 'Success rate', unit: 'percentunit', decimals: 1,
+              thresholds: ['red', 0.9, 'orange', 0.97, 'green'], cell: { type: 'color-text' } },
+            { name: 'Value #D', title: 'Error rate', unit: 'percentunit', decimals: 1,
+              thresholds: ['green', 0.05, 'orange', 0.1, 'red'], cell: { type: 'color-text' } },
+            { name: 'Value #E', title: 'Avg runtime', unit: 's', decimals: 2 },
+            { name: 'agent_id', title: 'agent_id' },
+            { name: 'workspace_id', title: 'workspace_id' },
+          ]),
+          sortBy='Executions (24h)'),
+])

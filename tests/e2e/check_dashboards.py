@@ -1,0 +1,566 @@
+#!/usr/bin/env python3
+"""Checks the Grafana dashboards of agent_execution_exporter (python3 standard library only).
+
+  check_dashboards.py lint  DASHBOARD_DIR
+      Static checks: valid JSON, the four expected uids (unique), unique panel ids, only
+      current (non-Angular) panel types, the datasource variable on every panel, target
+      and annotation, non-empty expressions, the workspace/agent variables, links that
+      resolve to the four dashboards, well-formed allow-empty markers, no overlapping
+      panels, and (when DASHBOARD_DIR/../dashboards.jsonnet exists and `jsonnet` is on
+      PATH) that the committed JSON equals a fresh render.
+
+  check_dashboards.py query DASHBOARD_DIR PROM_URL [--vars all|first|both]
+                            [--require CLASS[,CLASS...]] [--range]
+      Runs every target of every panel, every annotation query and every variable query
+      against a real Prometheus (/api/v1/query, instant at now), with the dashboard
+      variables substituted: "all" uses the variables' All value (.+), "first" the first
+      option the variable query returns, "both" (default) runs each query both ways.
+      Grafana's built-ins are replaced as Grafana would for a 1h range: $__rate_interval
+      1m, $__interval 30s, $__range 1h (and _s/_ms forms). A query fails on an error, on an
+      empty result (unless allowed, below), or when a series lacks a label that the
+      panel's legend ({{label}}) or table columns need. --range also runs each time-series
+      target as a range query over the last 15 minutes and fails on errors.
+
+Allowed-empty convention: a target (or annotation) expression whose result may
+legitimately be empty ends with a PromQL comment line
+
+      # allow-empty(CLASS): reason
+
+CLASS is one of
+  alerts    built on ALERTS / ALERTS_FOR_STATE: empty while no such alert fires;
+  history   needs more Prometheus or database history than a short test has (offset 1h,
+            1w baselines, complete past days for the patterns collector);
+  optional  data that depends on the platform's set-up (GPU workers, pg_stat_statements,
+            skipped rows);
+  pending   metrics announced but not exposed by this exporter version yet;
+  filtered  may be empty for one particular workspace or agent (e.g. no run of that
+            agent is running right now): allowed in the "first" pass only, required
+            with the All value.
+An empty result of such a target passes (reported as "empty, allowed") unless its CLASS
+is listed in --require, which makes it mandatory (e.g. --require history after a
+backfill, or --require alerts in a scenario that fires them). Prometheus ignores the
+comment, so the dashboards send it unchanged.
+
+Output: one line per check or query, then "N passed, N failed"; exit status 1 when
+anything failed, 2 on bad usage.
+"""
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+EXPECTED_UIDS = {
+    "agent-execution-overview",
+    "agent-execution-latency",
+    "agent-execution-patterns",
+    "agent-execution-resources",
+}
+# Current core panel types (React). Angular ones (graph, singlestat, table-old, ...) fail.
+MODERN_TYPES = {
+    "timeseries", "stat", "gauge", "bargauge", "table", "heatmap", "text", "barchart",
+    "piechart", "state-timeline", "status-history", "histogram", "row", "xychart",
+    "trend", "logs", "alertlist", "dashlist", "news", "nodeGraph", "canvas", "geomap",
+}
+ANGULAR_TYPES = {"graph", "singlestat", "table-old", "grafana-piechart-panel",
+                 "grafana-worldmap-panel", "grafana-clock-panel"}
+NO_DATASOURCE_TYPES = {"text", "row", "news", "dashlist", "alertlist"}
+DS_UIDS = {"${datasource}", "$datasource"}
+ALLOW_CLASSES = {"alerts", "history", "optional", "pending", "filtered"}
+ALLOW_RE = re.compile(r"^\s*#\s*allow-empty\((\w+)\):\s*(.+?)\s*$", re.M)
+BUILTINS = {
+    "__rate_interval": "1m", "__interval": "30s", "__interval_ms": "30000",
+    "__range": "1h", "__range_s": "3600", "__range_ms": "3600000",
+}
+# Grafana variable references; "$1" (a label_replace capture) is not one.
+VAR_RE = re.compile(r"\$\{([A-Za-z_]\w*)(?::([^}]+))?\}|\[\[([A-Za-z_]\w*)(?::[^\]]+)?\]\]|\$([A-Za-z_]\w*)")
+
+
+class Counter:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def ok(self, msg):
+        self.passed += 1
+        print("ok   - " + msg)
+
+    def fail(self, msg):
+        self.failed += 1
+        print("FAIL - " + msg)
+
+    def check(self, cond, msg, detail=""):
+        if cond:
+            self.ok(msg)
+        else:
+            self.fail(msg + (": " + detail if detail else ""))
+        return cond
+
+    def summary(self):
+        print("%d passed, %d failed" % (self.passed, self.failed))
+        return 1 if self.failed else 0
+
+
+def load_dashboards(directory, out):
+    files = sorted(glob.glob(os.path.join(directory, "*.json")))
+    dashboards = []
+    for f in files:
+        try:
+            with open(f, encoding="utf-8") as fh:
+                dashboards.append((os.path.basename(f), json.load(fh)))
+            out.ok("%s: valid JSON" % os.path.basename(f))
+        except (OSError, ValueError) as e:
+            out.fail("%s: valid JSON: %s" % (os.path.basename(f), e))
+    return dashboards
+
+
+def all_panels(dash):
+    """Panels in order, rows' nested panels included."""
+    for p in dash.get("panels", []):
+        yield p
+        for q in p.get("panels", []) or []:
+            yield q
+
+
+def targets(panel):
+    return panel.get("targets", []) or []
+
+
+def allow_marker(expr):
+    m = ALLOW_RE.search(expr or "")
+    return (m.group(1), m.group(2)) if m else None
+
+
+def var_names_used(expr):
+    names = set()
+    for m in VAR_RE.finditer(expr):
+        names.add(m.group(1) or m.group(3) or m.group(4))
+    return names
+
+
+def ds_ok(ds):
+    return isinstance(ds, dict) and ds.get("uid") in DS_UIDS and ds.get("type", "prometheus") == "prometheus"
+
+
+def urls_in(obj):
+    """Every 'url' value found anywhere inside obj (links, data links)."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == "url" and isinstance(v, str):
+                yield v
+            else:
+                yield from urls_in(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from urls_in(v)
+
+
+# ----------------------------------------------------------------------------- lint
+def lint(directory):
+    out = Counter()
+    dashboards = load_dashboards(directory, out)
+    if not dashboards:
+        out.fail("no dashboards in %s" % directory)
+        return out.summary()
+    uids = [d.get("uid") for _, d in dashboards]
+    out.check(len(uids) == len(set(uids)), "dashboard uids are unique", str(uids))
+    out.check(EXPECTED_UIDS <= set(uids), "the four dashboards are present",
+              "missing %s" % sorted(EXPECTED_UIDS - set(uids)))
+    known_uids = set(uids) | EXPECTED_UIDS
+
+    for fname, d in dashboards:
+        name = d.get("uid") or fname
+        out.check(fname == "%s.json" % d.get("uid"), "%s: file named after its uid" % name, fname)
+        out.check(bool(d.get("title")), "%s: has a title" % name)
+        out.check(isinstance(d.get("schemaVersion"), int) and d["schemaVersion"] >= 36,
+                  "%s: schemaVersion >= 36" % name, str(d.get("schemaVersion")))
+
+        # Variables.
+        variables = {v.get("name"): v for v in d.get("templating", {}).get("list", [])}
+        dsv = variables.get("datasource", {})
+        out.check(dsv.get("type") == "datasource" and dsv.get("query") == "prometheus",
+                  "%s: datasource variable of type datasource (prometheus)" % name)
+        for vname in ("workspace", "agent"):
+            v = variables.get(vname, {})
+            problems = []
+            if v.get("type") != "query":
+                problems.append("type %r" % v.get("type"))
+            if not ds_ok(v.get("datasource")):
+                problems.append("datasource not ${datasource}")
+            q = v.get("query")
+            q = q.get("query") if isinstance(q, dict) else q
+            if not q:
+                problems.append("empty query")
+            if not (v.get("multi") and v.get("includeAll")):
+                problems.append("not multi-select with All")
+            if "(?<value>" not in v.get("regex", "") or "(?<text>" not in v.get("regex", ""):
+                problems.append("regex lacks value/text groups")
+            out.check(not problems, "%s: variable %s" % (name, vname), ", ".join(problems))
+
+        # Panels.
+        ids, problems, type_problems, ds_problems, expr_problems, var_problems, marker_problems = [], [], [], [], [], [], []
+        boxes = []
+        for p in all_panels(d):
+            title = p.get("title", "?")
+            ids.append(p.get("id"))
+            ptype = p.get("type")
+            if ptype in ANGULAR_TYPES or ptype not in MODERN_TYPES:
+                type_problems.append("%s: %s" % (title, ptype))
+            gp = p.get("gridPos") or {}
+            if not all(isinstance(gp.get(k), int) for k in "xywh") or gp.get("x", 0) + gp.get("w", 0) > 24:
+                problems.append("%s: bad gridPos %s" % (title, gp))
+            elif ptype != "row":
+                for (ot, ob) in boxes:
+                    if (gp["x"] < ob["x"] + ob["w"] and ob["x"] < gp["x"] + gp["w"]
+                            and gp["y"] < ob["y"] + ob["h"] and ob["y"] < gp["y"] + gp["h"]):
+                        problems.append("%s overlaps %s" % (title, ot))
+                boxes.append((title, gp))
+            if ptype in NO_DATASOURCE_TYPES:
+                continue
+            if not ds_ok(p.get("datasource")):
+                ds_problems.append("%s: panel datasource %s" % (title, p.get("datasource")))
+            tl = targets(p)
+            if not tl:
+                expr_problems.append("%s: no targets" % title)
+            refs = [t.get("refId") for t in tl]
+            if len(refs) != len(set(refs)):
+                expr_problems.append("%s: duplicate refIds %s" % (title, refs))
+            for t in tl:
+                if "datasource" in t and not ds_ok(t["datasource"]):
+                    ds_problems.append("%s/%s: target datasource %s" % (title, t.get("refId"), t["datasource"]))
+                expr = t.get("expr", "")
+                if not expr or not expr.strip() or expr.strip().startswith("#"):
+                    expr_problems.append("%s/%s: empty expr" % (title, t.get("refId")))
+                    continue
+                for v in var_names_used(expr):
+                    if v not in variables and v not in BUILTINS:
+                        var_problems.append("%s/%s: unknown variable $%s" % (title, t.get("refId"), v))
+                if "allow-empty" in expr:
+                    m = allow_marker(expr)
+                    if not m or m[0] not in ALLOW_CLASSES:
+                        marker_problems.append("%s/%s: malformed allow-empty marker" % (title, t.get("refId")))
+        out.check(None not in ids and len(ids) == len(set(ids)), "%s: panel ids unique" % name, str(ids))
+        out.check(not type_problems, "%s: only current panel types (no Angular)" % name, "; ".join(type_problems))
+        out.check(not problems, "%s: panel layout" % name, "; ".join(problems))
+        out.check(not ds_problems, "%s: every panel and target uses ${datasource}" % name, "; ".join(ds_problems))
+        out.check(not expr_problems, "%s: every target has an expression" % name, "; ".join(expr_problems))
+        out.check(not var_problems, "%s: expressions use known variables" % name, "; ".join(var_problems))
+        out.check(not marker_problems, "%s: allow-empty markers well-formed" % name, "; ".join(marker_problems))
+
+        # Annotations.
+        ann_problems = []
+        for a in d.get("annotations", {}).get("list", []):
+            if a.get("builtIn"):
+                continue
+            if not ds_ok(a.get("datasource")):
+                ann_problems.append("%s: datasource" % a.get("name"))
+            if not (a.get("expr") or "").strip():
+                ann_problems.append("%s: empty expr" % a.get("name"))
+        out.check(not ann_problems, "%s: annotations query ${datasource}" % name, "; ".join(ann_problems))
+
+        # Links.
+        link_problems = []
+        dash_links = [l for l in d.get("links", []) if l.get("type") == "link"]
+        targets_linked = set()
+        for l in d.get("links", []):
+            if l.get("type") == "link":
+                m = re.match(r"^/d/([^/?]+)", l.get("url", ""))
+                if not m or m.group(1) not in known_uids:
+                    link_problems.append("dashboard link %r" % l.get("url"))
+                else:
+                    targets_linked.add(m.group(1))
+        for url in urls_in(d.get("panels", [])):
+            m = re.match(r"^/d/([^/?]+)", url)
+            if m and m.group(1) not in known_uids:
+                link_problems.append("panel link %r" % url)
+        missing = EXPECTED_UIDS - {d.get("uid")} - targets_linked
+        if missing:
+            link_problems.append("no link to %s" % sorted(missing))
+        out.check(bool(dash_links) and not link_problems, "%s: links resolve to the four dashboards" % name,
+                  "; ".join(link_problems))
+
+    # Committed JSON matches the jsonnet source.
+    src = os.path.join(os.path.dirname(os.path.abspath(directory.rstrip("/"))), "dashboards.jsonnet")
+    if os.path.exists(src) and shutil.which("jsonnet"):
+        with tempfile.TemporaryDirectory() as tmp:
+            r = subprocess.run(["jsonnet", "-S", "-m", tmp, src], capture_output=True, text=True)
+            if r.returncode != 0:
+                out.fail("jsonnet render: " + r.stderr.strip().splitlines()[0] if r.stderr else "jsonnet failed")
+            else:
+                stale = []
+                for f in sorted(os.listdir(tmp)):
+                    committed = os.path.join(directory, f)
+                    with open(os.path.join(tmp, f), encoding="utf-8") as a:
+                        fresh = a.read()
+                    if not os.path.exists(committed) or open(committed, encoding="utf-8").read() != fresh:
+                        stale.append(f)
+                out.check(not stale, "committed dashboards equal the jsonnet render",
+                          "stale: %s (run: jsonnet -S -m grafana/dashboards grafana/dashboards.jsonnet)" % stale)
+    else:
+        print("skip - jsonnet source or jsonnet binary not found: render not compared")
+    return out.summary()
+
+
+# ----------------------------------------------------------------------------- query
+class Prom:
+    def __init__(self, base):
+        self.base = base.rstrip("/")
+
+    def _get(self, path, params):
+        url = "%s%s?%s" % (self.base, path, urllib.parse.urlencode(params))
+        try:
+            with urllib.request.urlopen(url, timeout=30) as r:
+                body = json.load(r)
+        except urllib.error.HTTPError as e:
+            try:
+                body = json.load(e)
+            except ValueError:
+                return None, "HTTP %d" % e.code
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            return None, str(e)
+        if body.get("status") != "success":
+            return None, "%s: %s" % (body.get("errorType"), body.get("error"))
+        return body["data"], None
+
+    def instant(self, expr, at):
+        return self._get("/api/v1/query", {"query": expr, "time": "%.3f" % at})
+
+    def range(self, expr, start, end, step):
+        return self._get("/api/v1/query_range", {"query": expr, "start": "%.3f" % start, "end": "%.3f" % end, "step": step})
+
+
+def interpolate(expr, values):
+    """Replaces $var, ${var}, ${var:fmt}, [[var]] like Grafana (values already regex-ready)."""
+    def repl(m):
+        name = m.group(1) or m.group(3) or m.group(4)
+        if name in values:
+            return values[name]
+        if name in BUILTINS:
+            return BUILTINS[name]
+        return m.group(0)
+    return VAR_RE.sub(repl, expr)
+
+
+def grafana_line(sample):
+    """A series as Grafana's query_result() lists it: name{k="v",...} value ts_ms."""
+    metric = dict(sample.get("metric", {}))
+    name = metric.pop("__name__", "")
+    labels = ",".join('%s="%s"' % (k, v) for k, v in metric.items())
+    ts, val = sample.get("value", [0, ""])
+    return "%s{%s} %s %d" % (name, labels, val, int(float(ts) * 1000))
+
+
+def js_regex(rx):
+    m = re.match(r"^/(.*)/([gimsuy]*)$", rx, re.S)
+    body, flags = (m.group(1), m.group(2)) if m else (rx, "")
+    body = body.replace("(?<", "(?P<").replace("(?P<=", "(?<=").replace("(?P<!", "(?<!")
+    return re.compile(body, re.I if "i" in flags else 0)
+
+
+def variable_options(prom, var, values, at):
+    """Runs a query variable like Grafana: returns ([(value, text)], error)."""
+    q = var.get("query")
+    q = q.get("query") if isinstance(q, dict) else q
+    q = interpolate(q, values)
+    m = re.match(r"^\s*query_result\((.+)\)\s*$", q, re.S)
+    lv = re.match(r"^\s*label_values\((?:(.+),\s*)?(\w+)\)\s*$", q, re.S)
+    if m:
+        data, err = prom.instant(m.group(1), at)
+        if err:
+            return [], err
+        lines = [grafana_line(s) for s in data.get("result", [])] if data["resultType"] == "vector" else []
+    elif lv:
+        data, err = prom.instant("group by (%s) (%s)" % (lv.group(2), lv.group(1) or "{__name__=~\".+\"}"), at)
+        if err:
+            return [], err
+        lines = [s["metric"].get(lv.group(2), "") for s in data.get("result", [])]
+    else:
+        return [], "unsupported variable query %r" % q
+    opts = []
+    rx = js_regex(var["regex"]) if var.get("regex") else None
+    for line in lines:
+        if rx is None:
+            opts.append((line, line))
+            continue
+        mm = rx.search(line)
+        if not mm:
+            continue
+        gd = mm.groupdict()
+        if gd.get("value") or gd.get("text"):
+            value = gd.get("value") or gd.get("text")
+            opts.append((value, gd.get("text") or value))
+        elif mm.groups():
+            opts.append((mm.group(1), mm.group(1)))
+        else:
+            opts.append((line, line))
+    seen, uniq = set(), []
+    for o in sorted(opts, key=lambda o: o[1].lower()):
+        if o[0] not in seen:
+            seen.add(o[0])
+            uniq.append(o)
+    return uniq, None
+
+
+def regex_escape(v):
+    # Grafana escapes regex metacharacters of a value used in a =~ matcher.
+    return re.sub(r"([\\^$*+?.()|{}\[\]])", r"\\\1", v)
+
+
+def legend_labels(fmt):
+    return set(re.findall(r"\{\{\s*(\w+)\s*\}\}", fmt or ""))
+
+
+def table_label_columns(panel):
+    for tr in panel.get("transformations", []) or []:
+        if tr.get("id") == "filterFieldsByName":
+            names = tr.get("options", {}).get("include", {}).get("names", [])
+            return {n for n in names if not n.startswith("Value") and n != "Time"}
+    return set()
+
+
+def query(directory, prom_url, modes, require, do_range):
+    out = Counter()
+    dashboards = load_dashboards(directory, out)
+    prom = Prom(prom_url)
+    data, err = prom.instant("vector(1)", time.time())
+    if err:
+        out.fail("Prometheus %s reachable: %s" % (prom_url, err))
+        return out.summary()
+    for fname, d in dashboards:
+        name = d.get("uid") or fname
+        at = time.time()
+        variables = {v.get("name"): v for v in d.get("templating", {}).get("list", [])}
+        # Resolve query variables in order (agent depends on workspace).
+        first_values, all_values = {}, {}
+        for vname, v in variables.items():
+            if v.get("type") != "query":
+                continue
+            for label, vals in (("all", all_values), ("first", first_values)):
+                if label not in modes:
+                    continue
+                opts, err = variable_options(prom, v, vals, at)
+                tag = "%s: variable %s (%s)" % (name, vname, label)
+                if err:
+                    out.fail("%s: %s" % (tag, err))
+                elif not opts:
+                    out.fail("%s: no options" % tag)
+                else:
+                    out.ok("%s: %d options, first %s (%s)" % (tag, len(opts), opts[0][1], opts[0][0]))
+                if label == "all":
+                    vals[vname] = v.get("allValue") or ".*"
+                else:
+                    vals[vname] = regex_escape(opts[0][0]) if opts else "__none__"
+        runs = [(m, all_values if m == "all" else first_values) for m in ("all", "first") if m in modes]
+
+        items = []
+        for p in all_panels(d):
+            needed = table_label_columns(p) if p.get("type") == "table" else set()
+            for t in targets(p):
+                labels = legend_labels(t.get("legendFormat"))
+                if t.get("format") == "heatmap":
+                    labels.add("le")
+                items.append(("%s / %s / %s" % (name, p.get("title"), t.get("refId")), t.get("expr", ""),
+                              labels, needed, t.get("range", True) and p.get("type") == "timeseries"))
+        for a in d.get("annotations", {}).get("list", []):
+            if not a.get("builtIn") and a.get("expr"):
+                items.append(("%s / annotation %s" % (name, a.get("name")), a["expr"], set(), set(), False))
+
+        for mode, values in runs:
+            for label, expr, legend, _cols, is_range in items:
+                q = interpolate(expr, values)
+                tag = "%s [%s]" % (label, mode)
+                marker = allow_marker(expr)
+                data, err = prom.instant(q, at)
+                if err:
+                    out.fail("%s: %s\n       %s" % (tag, err, q.replace("\n", " ")))
+                    continue
+                result = data.get("result")
+                if data.get("resultType") == "scalar":
+                    result = [{"metric": {}, "value": result}]
+                if not result:
+                    allowed = marker and marker[0] not in require and (marker[0] != "filtered" or mode == "first")
+                    if allowed:
+                        out.ok("%s: empty, allowed (%s: %s)" % (tag, marker[0], marker[1]))
+                    else:
+                        out.fail("%s: empty result\n       %s" % (tag, q.replace("\n", " ")))
+                    continue
+                missing = sorted({l for l in legend if any(l not in s.get("metric", {}) for s in result)})
+                if missing:
+                    out.fail("%s: %d series, some lack label(s) %s needed by the legend" % (tag, len(result), missing))
+                    continue
+                out.ok("%s: %d series" % (tag, len(result)))
+                if do_range and is_range:
+                    _, rerr = prom.range(q, at - 900, at, "15")
+                    out.check(rerr is None, "%s: range query" % tag, rerr or "")
+        # Table label columns: each must be provided by at least one non-empty target.
+        for p in all_panels(d):
+            if p.get("type") != "table":
+                continue
+            cols = table_label_columns(p)
+            if not cols or not runs:
+                continue
+            values = runs[0][1]
+            got, any_data = set(), False
+            for t in targets(p):
+                data, err = prom.instant(interpolate(t.get("expr", ""), values), at)
+                res = (data or {}).get("result") or []
+                if res:
+                    any_data = True
+                    for s in res:
+                        got |= set(s.get("metric", {}))
+            if not any_data:
+                continue
+            missing = sorted(cols - got)
+            out.check(not missing, "%s / %s: table columns %s present" % (name, p.get("title"), sorted(cols)),
+                      "missing %s" % missing)
+    return out.summary()
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[1] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    if len(argv) == 3 and argv[1] == "lint":
+        return lint(argv[2])
+    if len(argv) >= 4 and argv[1] == "query":
+        modes, require, do_range = ("all", "first"), set(), False
+        rest = argv[4:]
+        i = 0
+        while i < len(rest):
+            a = rest[i]
+            if a.startswith("--vars"):
+                v = a.split("=", 1)[1] if "=" in a else (rest[i + 1] if i + 1 < len(rest) else "")
+                i += 0 if "=" in a else 1
+                if v not in ("all", "first", "both"):
+                    print("--vars: expected all, first or both", file=sys.stderr)
+                    return 2
+                modes = ("all", "first") if v == "both" else (v,)
+            elif a.startswith("--require"):
+                v = a.split("=", 1)[1] if "=" in a else (rest[i + 1] if i + 1 < len(rest) else "")
+                i += 0 if "=" in a else 1
+                require = {c for c in v.split(",") if c}
+                bad = require - ALLOW_CLASSES
+                if bad:
+                    print("--require: unknown class %s" % sorted(bad), file=sys.stderr)
+                    return 2
+            elif a == "--range":
+                do_range = True
+            else:
+                print("unknown option %s" % a, file=sys.stderr)
+                return 2
+            i += 1
+        return query(argv[2], argv[3], modes, require, do_range)
+    print("usage: check_dashboards.py lint DASHBOARD_DIR | query DASHBOARD_DIR PROM_URL "
+          "[--vars all|first|both] [--require CLASS,...] [--range]", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
