@@ -69,15 +69,36 @@ Exporter::Exporter(Config config, const Clock& clock, Logger& logger)
   scheduler_ = std::make_unique<Scheduler>(std::move(scheduled), clock_, logger_);
   HttpOptions http;
   http.listen_address = config_.listen_address;
+  http.threads = config_.max_connections;
+  http.request_timeout_ms = static_cast<int>(config_.request_timeout.count());
+  http.web = config_.web;
+  http.rate_limit = config_.rate_limit;
+  http.rate_limit_burst = config_.rate_limit_burst;
+  http.clock = &clock_;
+  if (!config_.workspace_tokens_file.empty()) {
+    tokens_ = std::make_unique<WorkspaceTokenStore>(config_.workspace_tokens_file);
+    std::string error;
+    if (!tokens_->Load(&error)) logger_.Log(LogLevel::kError, "cannot load workspace tokens", {{"err", error}});
+    http.allow_bearer = true;
+  }
   http_ = std::make_unique<HttpServer>(http, logger_);
+  // Every route checks a bearer token first: an invalid one is a 401 everywhere.
+  auto guarded = [this](std::function<HttpResponse(const HttpRequest&)> inner) {
+    return [this, inner = std::move(inner)](const HttpRequest& r) {
+      std::shared_ptr<const WorkspaceToken> token;
+      HttpResponse reject;
+      if (!Authorize(r, &token, &reject)) return reject;
+      return inner(r);
+    };
+  };
   http_->Handle(config_.telemetry_path, [this](const HttpRequest& r) { return Metrics(r); });
-  http_->Handle("/", [this](const HttpRequest&) { return Landing(); });
-  http_->Handle("/healthz", [](const HttpRequest&) {
+  http_->Handle("/", guarded([this](const HttpRequest&) { return Landing(); }));
+  http_->Handle("/healthz", guarded([](const HttpRequest&) {
     HttpResponse r;
     r.body = "OK\n";
     return r;
-  });
-  http_->Handle("/readyz", [this](const HttpRequest&) { return Readiness(); });
+  }));
+  http_->Handle("/readyz", guarded([this](const HttpRequest&) { return Readiness(); }));
 }
 
 Exporter::~Exporter() { Stop(); }
@@ -98,19 +119,43 @@ int Exporter::port() const {
   return ports.empty() ? 0 : ports.front();
 }
 
-std::string Exporter::MetricsText() const {
+std::string Exporter::MetricsText(const std::set<std::string, std::less<>>* workspaces) const {
   std::vector<prometheus::MetricFamily> families = scheduler_->Gather();
   for (auto& f : ProcessMetrics()) families.push_back(std::move(f));
   FamilyBuilder build(kBuildInfo);
   build.Add({AEE_VERSION, AEE_REVISION}, 1);
   families.push_back(build.Take());
-  return SerializeText(MergeFamilies(std::move(families)));
+  families = MergeFamilies(std::move(families));
+  if (workspaces != nullptr) families = FilterForWorkspaces(std::move(families), *workspaces);
+  return SerializeText(families);
+}
+
+bool Exporter::ReloadWorkspaceTokens(std::string* error) {
+  if (!tokens_) return true;
+  if (!tokens_->Load(error)) return false;
+  logger_.Log(LogLevel::kInfo, "workspace tokens loaded", {{"tokens", std::to_string(tokens_->size())}});
+  return true;
+}
+
+bool Exporter::Authorize(const HttpRequest& req, std::shared_ptr<const WorkspaceToken>* token,
+                         HttpResponse* reject) const {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (!tokens_ || req.authorization.rfind(kBearer, 0) != 0) return true;
+  *token = tokens_->Find(std::string_view(req.authorization).substr(kBearer.size()));
+  if (*token) return true;
+  reject->status = 401;
+  reject->body = "invalid token\n";
+  reject->headers.emplace_back("WWW-Authenticate", "Bearer realm=\"agent_execution_exporter\"");
+  logger_.Log(LogLevel::kWarn, "rejected bearer token", {{"remote", req.remote_addr}});
+  return false;
 }
 
 HttpResponse Exporter::Metrics(const HttpRequest& req) const {
   HttpResponse r;
+  std::shared_ptr<const WorkspaceToken> token;
+  if (!Authorize(req, &token, &r)) return r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-  r.body = MetricsText();
+  r.body = MetricsText(token ? &token->workspaces : nullptr);
   r.headers.emplace_back("Vary", "Accept-Encoding");
   if (AcceptsGzip(req.accept_encoding)) {
     r.body = GzipCompress(r.body);

@@ -10,6 +10,7 @@
 #include "exporter/http_server.h"
 #include "exporter/log.h"
 #include "exporter/scheduler.h"
+#include "exporter/workspace_tokens.h"
 
 namespace aee {
 
@@ -27,11 +28,16 @@ class Exporter {
   Scheduler& scheduler() { return *scheduler_; }
   /// The first bound HTTP port.
   int port() const;
-  /// The /metrics body (uncompressed).
-  std::string MetricsText() const;
+  /// The /metrics body (uncompressed); with workspaces, only what a token scoped
+  /// to them may see.
+  std::string MetricsText(const std::set<std::string, std::less<>>* workspaces = nullptr) const;
+  /// Re-reads --web.workspace-tokens-file (SIGHUP); keeps the old tokens on error.
+  bool ReloadWorkspaceTokens(std::string* error);
 
  private:
   HttpResponse Metrics(const HttpRequest& req) const;
+  /// Resolves "Authorization: Bearer" to a token; *reject holds a 401 when invalid.
+  bool Authorize(const HttpRequest& req, std::shared_ptr<const WorkspaceToken>* token, HttpResponse* reject) const;
   HttpResponse Landing() const;
   HttpResponse Readiness() const;
 
@@ -39,6 +45,7 @@ class Exporter {
   const Clock& clock_;
   Logger& logger_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<WorkspaceTokenStore> tokens_;
   std::unique_ptr<HttpServer> http_;
 };
 

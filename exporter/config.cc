@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "collectors/registry.h"
+#include "exporter/workspace_tokens.h"
 
 namespace aee {
 namespace {
@@ -26,6 +27,12 @@ struct FlagSpec {
 constexpr FlagSpec kFlags[] = {
     {"web.listen-address", Kind::kString, ":9477", "Address to listen on for HTTP (host:port, :port, [ipv6]:port)."},
     {"web.telemetry-path", Kind::kString, "/metrics", "Path under which to expose metrics."},
+    {"web.config.file", Kind::kString, "", "Path to an exporter-toolkit web configuration file (TLS, basic auth, headers)."},
+    {"web.workspace-tokens-file", Kind::kString, "", "YAML file of bearer tokens, each limited to its workspaces' series (reloaded on SIGHUP)."},
+    {"web.rate-limit", Kind::kString, "10", "Requests per second allowed per client address on every endpoint (0 = no limit)."},
+    {"web.rate-limit-burst", Kind::kInt, "20", "Requests a client may make at once before --web.rate-limit applies."},
+    {"web.max-connections", Kind::kInt, "64", "Connections served at once (HTTP worker threads)."},
+    {"web.request-timeout", Kind::kDuration, "5s", "Time allowed to send a whole request, and idle time between keep-alive requests."},
     {"db.url", Kind::kString, "", "libpq URI or keyword string of the platform database (visible in process listings: prefer --db.url-file or AGENT_EXPORTER_DB_URL)."},
     {"db.url-file", Kind::kString, "", "File holding the libpq URI or keyword string."},
     {"db.schema", Kind::kString, "public", "Schema holding the platform tables."},
@@ -139,6 +146,32 @@ struct Parser {
     } else if (n == "web.telemetry-path") {
       if (v.empty() || v.front() != '/' || v == "/") return Fail(n, "must start with / and not be /");
       cfg->telemetry_path = v;
+    } else if (n == "web.config.file") {
+      if (v.empty()) return Fail(n, "must not be empty");
+      cfg->web_config_file = v;
+    } else if (n == "web.workspace-tokens-file") {
+      if (v.empty()) return Fail(n, "must not be empty");
+      cfg->workspace_tokens_file = v;
+    } else if (n == "web.rate-limit") {
+      double rate = 0;
+      auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), rate);
+      if (ec != std::errc() || ptr != v.data() + v.size() || !(rate >= 0 && rate <= 1e6)) {
+        return Fail(n, "want requests per second from 0 to 1000000, got \"" + std::string(v) + "\"");
+      }
+      cfg->rate_limit = rate;
+    } else if (n == "web.rate-limit-burst") {
+      int k = 0;
+      if (!ParseInt(v, &k) || k < 1 || k > 1000000) return Fail(n, "want an integer from 1 to 1000000, got \"" + std::string(v) + "\"");
+      cfg->rate_limit_burst = k;
+    } else if (n == "web.max-connections") {
+      int k = 0;
+      if (!ParseInt(v, &k) || k < 4 || k > 4096) return Fail(n, "want an integer from 4 to 4096, got \"" + std::string(v) + "\"");
+      cfg->max_connections = k;
+    } else if (n == "web.request-timeout") {
+      if (!Duration(n, v, &cfg->request_timeout, false)) return false;
+      if (cfg->request_timeout < milliseconds(100) || cfg->request_timeout > milliseconds(600'000)) {
+        return Fail(n, "want a duration from 100ms to 10m");
+      }
     } else if (n == "db.url") {
       cfg->db_url = v;
       cfg->db_url_from_flag = true;
@@ -255,6 +288,19 @@ struct Parser {
   }
 
   bool Finish() {
+    if (!cfg->web_config_file.empty()) {
+      std::string why;
+      if (!LoadWebConfig(cfg->web_config_file, &cfg->web, &why)) return Fail("web.config.file", why);
+    }
+    if (!cfg->workspace_tokens_file.empty()) {
+      std::ifstream in(cfg->workspace_tokens_file);
+      if (!in) return Fail("web.workspace-tokens-file", "cannot read \"" + cfg->workspace_tokens_file + "\"");
+      std::stringstream ss;
+      ss << in.rdbuf();
+      std::vector<WorkspaceToken> tokens;
+      std::string why;
+      if (!ParseWorkspaceTokens(ss.str(), &tokens, &why)) return Fail("web.workspace-tokens-file", why);
+    }
     if (!db_url_file.empty()) {
       if (db_url_set) return Fail("db.url-file", "cannot be combined with --db.url");
       std::ifstream in(db_url_file);

@@ -13,6 +13,7 @@
 #include "collectors/runs_collector.h"
 #include "collectors/workers_collector.h"
 #include "exporter/log.h"
+#include "exporter/web_config.h"
 
 namespace aee {
 
@@ -27,6 +28,13 @@ struct CollectorSchedule {
 struct Config {
   std::string listen_address = ":9477";
   std::string telemetry_path = "/metrics";
+  std::string web_config_file;  // exporter-toolkit format; parsed into web
+  WebConfig web;
+  std::string workspace_tokens_file;
+  double rate_limit = 10;  // requests per second per client; 0 = off
+  int rate_limit_burst = 20;
+  int max_connections = 64;
+  std::chrono::milliseconds request_timeout{5000};
   std::string db_url;      // secret: log only RedactSecrets(db_url)
   bool db_url_from_flag = false;  // --db.url puts the password in process listings
   std::string db_schema = "public";

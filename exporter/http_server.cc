@@ -1,9 +1,13 @@
 #include "exporter/http_server.h"
 
 #include <civetweb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <cstring>
 #include <mutex>
+
+#include "exporter/civetweb_tls.h"
 
 namespace aee {
 namespace {
@@ -12,7 +16,11 @@ std::once_flag g_civetweb_init;
 
 }  // namespace
 
-HttpServer::HttpServer(HttpOptions options, Logger& logger) : options_(std::move(options)), logger_(logger) {}
+HttpServer::HttpServer(HttpOptions options, Logger& logger) : options_(std::move(options)), logger_(logger) {
+  limiter_ = std::make_unique<RateLimiter>(options_.rate_limit, options_.rate_limit_burst,
+                                           options_.clock != nullptr ? *options_.clock : system_clock_);
+  basic_auth_ = std::make_unique<BasicAuthenticator>(options_.web.basic_auth_users);
+}
 
 HttpServer::~HttpServer() { Stop(); }
 
@@ -38,22 +46,36 @@ bool HttpServer::ToCivetwebPorts(const std::string& listen_address, std::string*
 }
 
 bool HttpServer::Start(std::string* error) {
+  // mg_init_library(0), not MG_FEATURES_TLS: civetweb loads OpenSSL when the first
+  // TLS port starts, where a failure is reported instead of crashing later.
   std::call_once(g_civetweb_init, [] { mg_init_library(0); });
   std::string ports;
   if (!ToCivetwebPorts(options_.listen_address, &ports)) {
     *error = "--web.listen-address: invalid address \"" + options_.listen_address + "\"";
     return false;
   }
+  if (options_.web.tls) {
+    if (!PrepareCivetwebTls(error)) return false;
+    ports += "s";
+  }
   const std::string threads = std::to_string(options_.threads);
   const std::string timeout = std::to_string(options_.request_timeout_ms);
+  const std::string max_request = std::to_string(options_.max_request_size);
+  // A backlog of accepted connections waiting for a worker; bounded so a flood
+  // stays in the kernel's listen queue instead of in our memory.
+  const std::string queue = std::to_string(options_.threads * 2);
   const char* opts[] = {"listening_ports", ports.c_str(),
                         "num_threads", threads.c_str(),
+                        "connection_queue", queue.c_str(),
                         "request_timeout_ms", timeout.c_str(),
+                        "max_request_size", max_request.c_str(),
                         "enable_keep_alive", "yes",
-                        "keep_alive_timeout_ms", "30000",
+                        "keep_alive_timeout_ms", timeout.c_str(),
+                        "linger_timeout_ms", "1000",
                         nullptr};
   mg_callbacks callbacks{};
   callbacks.log_message = &HttpServer::OnLog;
+  if (options_.web.tls) callbacks.init_ssl = &HttpServer::OnInitSsl;
   mg_init_data init{};
   init.callbacks = &callbacks;
   init.user_data = this;
@@ -97,6 +119,37 @@ int HttpServer::OnLog(const mg_connection* conn, const char* message) {
   return 1;
 }
 
+// Sets up civetweb's SSL_CTX from tls_server_config; returning 1 tells civetweb
+// the certificate is in place. Files were already checked by LoadWebConfig.
+int HttpServer::OnInitSsl(void* ssl_ctx, void* user_data) {
+  auto* self = static_cast<HttpServer*>(user_data);
+  auto* ctx = static_cast<SSL_CTX*>(ssl_ctx);
+  const TlsServerConfig& tls = *self->options_.web.tls;
+  auto fail = [&](const std::string& what) {
+    char buf[256] = "unknown error";
+    if (unsigned long e = ERR_get_error(); e != 0) ERR_error_string_n(e, buf, sizeof buf);
+    ERR_clear_error();
+    self->logger_.Log(LogLevel::kError, "TLS setup failed", {{"step", what}, {"err", buf}});
+    return -1;
+  };
+  if (SSL_CTX_set_min_proto_version(ctx, tls.min_version) != 1) return fail("min_version");
+  if (SSL_CTX_set_max_proto_version(ctx, tls.max_version) != 1) return fail("max_version");
+  if (SSL_CTX_use_certificate_chain_file(ctx, tls.cert_file.c_str()) != 1) return fail("cert_file");
+  if (SSL_CTX_use_PrivateKey_file(ctx, tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1) return fail("key_file");
+  if (SSL_CTX_check_private_key(ctx) != 1) return fail("key_file does not match cert_file");
+  if (!tls.client_ca_file.empty()) {
+    if (SSL_CTX_load_verify_locations(ctx, tls.client_ca_file.c_str(), nullptr) != 1) return fail("client_ca_file");
+    STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(tls.client_ca_file.c_str());
+    if (names == nullptr) return fail("client_ca_file names");
+    SSL_CTX_set_client_CA_list(ctx, names);
+  }
+  int mode = SSL_VERIFY_NONE;
+  if (tls.client_auth_type == "VerifyClientCertIfGiven") mode = SSL_VERIFY_PEER;
+  if (tls.client_auth_type == "RequireAndVerifyClientCert") mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+  SSL_CTX_set_verify(ctx, mode, nullptr);
+  return 1;
+}
+
 int HttpServer::OnRequest(mg_connection* conn, void* self) { return static_cast<HttpServer*>(self)->Serve(conn); }
 
 int HttpServer::Serve(mg_connection* conn) {
@@ -105,10 +158,14 @@ int HttpServer::Serve(mg_connection* conn) {
   req.method = info->request_method != nullptr ? info->request_method : "";
   req.path = info->local_uri != nullptr ? info->local_uri : "";
   if (const char* ae = mg_get_header(conn, "Accept-Encoding"); ae != nullptr) req.accept_encoding = ae;
+  if (const char* auth = mg_get_header(conn, "Authorization"); auth != nullptr) req.authorization = auth;
+  req.remote_addr = info->remote_addr;
 
   HttpResponse resp;
   auto it = routes_.find(req.path);
-  if (it == routes_.end()) {
+  if (!Admit(req, &resp)) {
+    // resp holds the 429 or 401
+  } else if (it == routes_.end()) {
     resp.status = 404;
     resp.body = "404 page not found\n";
   } else if (req.method != "GET" && req.method != "HEAD") {
@@ -131,10 +188,29 @@ int HttpServer::Serve(mg_connection* conn) {
   mg_response_header_add(conn, "Content-Length", length.c_str(), -1);
   mg_response_header_add(conn, "Cache-Control", "no-store", -1);
   mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
+  for (const auto& [k, v] : options_.web.headers) mg_response_header_add(conn, k.c_str(), v.c_str(), -1);
   for (const auto& [k, v] : resp.headers) mg_response_header_add(conn, k.c_str(), v.c_str(), -1);
   mg_response_header_send(conn);
   if (req.method != "HEAD" && !resp.body.empty()) mg_write(conn, resp.body.data(), resp.body.size());
   return static_cast<int>(resp.status);
+}
+
+// Rate limit first (a rejected client costs no bcrypt), then basic auth.
+bool HttpServer::Admit(const HttpRequest& req, HttpResponse* reject) {
+  int retry_after = 0;
+  if (!limiter_->Allow(req.remote_addr, &retry_after)) {
+    reject->status = 429;
+    reject->body = "too many requests\n";
+    reject->headers.emplace_back("Retry-After", std::to_string(retry_after));
+    return false;
+  }
+  if (!basic_auth_->enabled()) return true;
+  if (options_.allow_bearer && req.authorization.rfind("Bearer ", 0) == 0) return true;
+  if (basic_auth_->Check(req.authorization)) return true;
+  reject->status = 401;
+  reject->body = "Unauthorized\n";
+  reject->headers.emplace_back("WWW-Authenticate", "Basic realm=\"agent_execution_exporter\"");
+  return false;
 }
 
 }  // namespace aee

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
@@ -59,13 +60,21 @@ int main(int argc, char** argv) {
               {"db", aee::RedactSecrets(config.db_url.empty() ? "(libpq defaults)" : config.db_url)},
               {"schema", config.db_schema},
               {"collectors", collectors},
+              {"tls", config.web.tls ? "on" : "off"},
+              {"basic_auth_users", std::to_string(config.web.basic_auth_users.size())},
               {"version", AEE_VERSION}});
   if (config.db_url_from_flag && aee::RedactSecrets(config.db_url) != config.db_url) {
     logger.Log(aee::LogLevel::kWarn,
                "--db.url holds a password that process listings show; use --db.url-file or AGENT_EXPORTER_DB_URL");
   }
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  // SIGHUP re-reads the workspace tokens; requests keep using the previous set
+  // until the new one is swapped in (or forever, when the new file is invalid).
+  while (sigwait(&stop_signals, &signal_number) == 0 && signal_number == SIGHUP) {
+    if (!exporter.ReloadWorkspaceTokens(&error)) {
+      logger.Log(aee::LogLevel::kError, "reload failed, keeping the previous workspace tokens", {{"err", error}});
+    }
+  }
   logger.Log(aee::LogLevel::kInfo, "shutting down", {{"signal", std::to_string(signal_number)}});
   exporter.Stop();
   return 0;

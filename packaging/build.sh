@@ -12,9 +12,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_PACKAGES=(g++ cmake make pkg-config git ca-certificates
-  prometheus-cpp-dev libcivetweb-dev libpqxx-dev nlohmann-json3-dev zlib1g-dev)
+  prometheus-cpp-dev libcivetweb-dev libpqxx-dev nlohmann-json3-dev zlib1g-dev
+  libssl-dev libcrypt-dev libyaml-cpp-dev)
 # Shared libraries of the runtime stage; curl serves the HEALTHCHECK.
 RUNTIME_PACKAGES=(libprometheus-cpp-core1.0 libcivetweb1 libpqxx-6.4 libpq5 zlib1g
+  libssl3 libcrypt1 libyaml-cpp0.7
   libstdc++6 libgcc-s1 libc6 ca-certificates curl)
 
 apt_install() {

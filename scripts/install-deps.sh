@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git ca-certificates curl procps python3 python3-yaml
   prometheus-cpp-dev libcivetweb-dev libpqxx-dev nlohmann-json3-dev zlib1g-dev
+  libssl-dev libcrypt-dev libyaml-cpp-dev openssl
   libgtest-dev libgmock-dev
   postgresql postgresql-contrib
   prometheus prometheus-alertmanager jsonnet

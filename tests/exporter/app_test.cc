@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
 #include <regex>
 #include <set>
 
@@ -111,6 +115,46 @@ TEST_F(AppTest, MetricsDocListsEveryFamily) {
   for (const auto& name : families) {
     EXPECT_NE(doc.find("`" + name + "`"), std::string::npos) << name << " missing from docs/metrics.md";
   }
+}
+
+}  // namespace
+}  // namespace aee
+
+namespace aee {
+namespace {
+
+// --web.workspace-tokens-file: a scoped bearer token sees its workspaces' series and
+// the exporter's self-metrics only; an unknown token gets 401 on every endpoint.
+TEST_F(AppTest, WorkspaceTokenSeesOnlyItsWorkspaces) {
+  testing::InsertFinishedRuns(db_, 60, "date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'", "now()", 0.4);
+  const std::string path = ::testing::TempDir() + "/tokens_" + std::to_string(getpid()) + ".yml";
+  // sha256("team-a-secret")
+  std::ofstream(path) << "tokens:\n  - name: team-a\n    sha256: \"9a437339f86986f3de68d17a40511c2e61588bb30f4c5e01ab5c4991a2a4dc41\"\n"
+                      << "    workspaces: [\"" << testing::kWs1 << "\"]\n";
+  Config cfg;
+  std::string err;
+  ASSERT_TRUE(ParseFlags({"--web.listen-address=127.0.0.1:0", "--web.workspace-tokens-file=" + path},
+                         [](const char*) -> const char* { return nullptr; }, &cfg, &err))
+      << err;
+  cfg.db_url = db_.url();
+  logger_.SetSinkForTest(&log_);
+  Exporter e(cfg, clock_, logger_);
+  ASSERT_TRUE(e.Start(&err, false)) << err;
+  for (size_t i = 0; i < e.scheduler().size(); ++i) e.scheduler().RunOnce(i);
+
+  auto scoped = HttpGet(e.port(), "/metrics", {{"Authorization", "Bearer team-a-secret"}});
+  ASSERT_EQ(scoped.status, 200);
+  EXPECT_NE(scoped.body.find(std::string("workspace_id=\"") + testing::kWs1), std::string::npos);
+  EXPECT_EQ(scoped.body.find(testing::kWs2), std::string::npos) << "another workspace leaked";
+  EXPECT_NE(scoped.body.find("agent_exporter_collector_up{"), std::string::npos);
+  EXPECT_EQ(scoped.body.find("agent_db_"), std::string::npos) << "platform-wide family leaked";
+  for (const char* p : {"/metrics", "/", "/readyz", "/healthz"}) {
+    EXPECT_EQ(HttpGet(e.port(), p, {{"Authorization", "Bearer wrong"}}).status, 401) << p;
+  }
+  EXPECT_EQ(log_.find("team-a-secret"), std::string::npos) << "token in the logs";
+  auto full = HttpGet(e.port(), "/metrics");
+  EXPECT_NE(full.body.find(testing::kWs2), std::string::npos);
+  std::remove(path.c_str());
 }
 
 }  // namespace

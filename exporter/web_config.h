@@ -1,0 +1,71 @@
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace aee {
+
+/// tls_server_config of the exporter-toolkit web configuration file.
+struct TlsServerConfig {
+  std::string cert_file;       // absolute (relative paths resolve against the file's directory)
+  std::string key_file;
+  std::string client_ca_file;  // empty: no client CA
+  std::string client_auth_type = "NoClientCert";  // NoClientCert, VerifyClientCertIfGiven, RequireAndVerifyClientCert
+  int min_version = 0x0303;    // TLS version numbers: 0x0301 TLS 1.0 … 0x0304 TLS 1.3
+  int max_version = 0x0304;
+};
+
+/// The exporter-toolkit --web.config.file (TLS, basic auth, response headers).
+struct WebConfig {
+  std::optional<TlsServerConfig> tls;
+  std::map<std::string, std::string> basic_auth_users;  // user -> bcrypt hash
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+/// Parses YAML text; paths resolve against base_dir. Rejects what
+/// `promtool check web-config` rejects (and what this exporter cannot honour),
+/// with the reason in *error. Loads the certificate, key and CA to check them.
+bool ParseWebConfig(const std::string& yaml_text, const std::string& base_dir, WebConfig* out, std::string* error);
+
+/// Reads and parses a web configuration file.
+bool LoadWebConfig(const std::string& path, WebConfig* out, std::string* error);
+
+/// Checks a bcrypt hash the way Go's bcrypt.Cost does ($2a$/$2b$/$2y$, cost 4–31).
+bool ValidBcryptHash(std::string_view hash, std::string* error);
+
+/// Checks HTTP basic credentials against bcrypt hashes with libxcrypt's crypt_r.
+/// An unknown user is checked against a dummy hash of the same cost, so it takes as
+/// long to reject as a wrong password. Successful checks are cached (keyed by a
+/// SHA-256 of user, password and hash) so a scraper does not pay bcrypt each time.
+class BasicAuthenticator {
+ public:
+  explicit BasicAuthenticator(std::map<std::string, std::string> users);
+  bool enabled() const { return !users_.empty(); }
+  /// Checks an Authorization header value ("Basic base64(user:pass)").
+  bool Check(std::string_view authorization_header);
+  /// Checks decoded credentials.
+  bool CheckCredentials(const std::string& user, const std::string& password);
+
+ private:
+  std::map<std::string, std::string> users_;
+  std::string dummy_hash_;
+  std::mutex mu_;
+  std::unordered_set<std::string> cache_;
+};
+
+/// Decodes standard base64 (with padding); false on invalid input.
+bool Base64Decode(std::string_view in, std::string* out);
+
+/// Lower-case hex SHA-256.
+std::string Sha256Hex(std::string_view data);
+
+/// Compares two strings in time that depends only on their lengths.
+bool ConstantTimeEquals(std::string_view a, std::string_view b);
+
+}  // namespace aee

@@ -1,0 +1,134 @@
+// --web.config.file parsing: what promtool check web-config rejects, we reject.
+#include "exporter/web_config.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+namespace aee {
+namespace {
+
+// bcrypt of "secret", cost 10 (htpasswd -nbBC 10).
+std::string HashOf(const std::string& password, int cost = 10);
+
+class WebConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("aee-webcfg-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+    std::string cmd = "cd " + dir_.string() +
+                      " && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 2 "
+                      "-subj /CN=localhost >/dev/null 2>&1 && openssl req -x509 -newkey rsa:2048 -nodes "
+                      "-keyout other-key.pem -out other.pem -days 2 -subj /CN=other >/dev/null 2>&1";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  bool Parse(const std::string& yaml, WebConfig* cfg = nullptr) {
+    WebConfig tmp;
+    error_.clear();
+    return ParseWebConfig(yaml, dir_.string(), cfg != nullptr ? cfg : &tmp, &error_);
+  }
+  std::filesystem::path dir_;
+  std::string error_;
+};
+
+TEST_F(WebConfigTest, AcceptsTheToolkitFormat) {
+  WebConfig cfg;
+  ASSERT_TRUE(Parse("tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  min_version: TLS13\n"
+                    "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: cert.pem\n"
+                    "http_server_config:\n  http2: true\n  headers:\n    X-Frame-Options: deny\n"
+                    "basic_auth_users:\n  alice: " + HashOf("secret", 4) + "\n",
+                    &cfg))
+      << error_;
+  ASSERT_TRUE(cfg.tls);
+  EXPECT_EQ(cfg.tls->cert_file, (dir_ / "cert.pem").string());
+  EXPECT_EQ(cfg.tls->min_version, 0x0304);
+  EXPECT_EQ(cfg.tls->client_auth_type, "RequireAndVerifyClientCert");
+  ASSERT_EQ(cfg.headers.size(), 1u);
+  EXPECT_EQ(cfg.basic_auth_users.count("alice"), 1u);
+  EXPECT_TRUE(Parse("")) << error_;  // empty file: plain HTTP, no auth
+}
+
+TEST_F(WebConfigTest, RejectsWhatPromtoolRejects) {
+  struct Case {
+    std::string yaml, reason;
+  } cases[] = {
+      {"tls_server_config:\n  cert_file: cert.pem\n", "missing key_file"},
+      {"tls_server_config:\n  key_file: key.pem\n", "missing cert_file"},
+      {"tls_server_config:\n  cert_file: cert.pem\n  key_file: other-key.pem\n", "X509KeyPair"},
+      {"tls_server_config:\n  cert_file: nope.pem\n  key_file: key.pem\n", "X509KeyPair"},
+      {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  min_version: TLS14\n", "unknown TLS version: TLS14"},
+      {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: Sometimes\n", "Invalid ClientAuth: Sometimes"},
+      {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_ca_file: cert.pem\n",
+       "Client CA's have been configured without a Client Auth Policy"},
+      {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: RequireAndVerifyClientCert\n"
+       "  client_ca_file: missing.pem\n", "unable to load client CA"},
+      {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  bogus: 1\n", "field bogus not found in type web.TLSConfig"},
+      {"nonsense: 1\n", "field nonsense not found in type web.Config"},
+      {"basic_auth_users:\n  bob: plaintext\n", "hashedSecret too short"},
+      {"basic_auth_users:\n  bob: $2y$03$aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", "cost 3 is outside allowed range"},
+      {"http_server_config:\n  headers:\n    Server: nginx\n", "HTTP header \"Server\" can not be configured"},
+      {"http_server_config:\n  headers:\n    X-Content-Type-Options: sniff\n", "X-Content-Type-Options"},
+      {"tls_server_config: [1, 2\n", "yaml"},
+  };
+  for (const auto& c : cases) {
+    EXPECT_FALSE(Parse(c.yaml)) << c.yaml;
+    EXPECT_NE(error_.find(c.reason), std::string::npos) << c.yaml << " -> " << error_;
+  }
+}
+
+TEST(BasicAuthenticatorTest, ChecksBcryptAndCostsTheSameForUnknownUsers) {
+  BasicAuthenticator auth({{"alice", HashOf("secret", 8)}});
+  EXPECT_TRUE(auth.CheckCredentials("alice", "secret"));
+  EXPECT_TRUE(auth.CheckCredentials("alice", "secret"));  // cached
+  EXPECT_FALSE(auth.CheckCredentials("alice", "wrong"));
+  EXPECT_FALSE(auth.CheckCredentials("mallory", "secret"));
+  EXPECT_TRUE(auth.Check("Basic YWxpY2U6c2VjcmV0"));  // alice:secret
+  EXPECT_FALSE(auth.Check("Basic !!!"));
+  EXPECT_FALSE(auth.Check("Bearer x"));
+  // Unknown users run bcrypt at the same cost as wrong passwords: compare medians.
+  auto time = [&](const std::string& user) {
+    std::vector<double> t;
+    for (int i = 0; i < 5; ++i) {
+      auto start = std::chrono::steady_clock::now();
+      auth.CheckCredentials(user, "wrong" + std::to_string(i));
+      t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    std::sort(t.begin(), t.end());
+    return t[2];
+  };
+  double known = time("alice"), unknown = time("mallory");
+  EXPECT_GT(unknown, known * 0.5) << known << " vs " << unknown;
+  EXPECT_LT(unknown, known * 2.0) << known << " vs " << unknown;
+}
+
+TEST(Base64Test, Decodes) {
+  std::string out;
+  EXPECT_TRUE(Base64Decode("YWxpY2U6c2VjcmV0", &out));
+  EXPECT_EQ(out, "alice:secret");
+  EXPECT_TRUE(Base64Decode("YQ==", &out));
+  EXPECT_EQ(out, "a");
+  EXPECT_FALSE(Base64Decode("YQ=", &out));
+  EXPECT_FALSE(Base64Decode("Y=Q=", &out));
+}
+
+}  // namespace
+}  // namespace aee
+
+#include <crypt.h>
+
+#include <memory>
+
+namespace aee {
+namespace {
+std::string HashOf(const std::string& password, int cost) {
+  char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+  crypt_gensalt_rn("$2y$", static_cast<unsigned long>(cost), nullptr, 0, salt, sizeof salt);
+  auto data = std::make_unique<crypt_data>();
+  return crypt_r(password.c_str(), salt, data.get());
+}
+}  // namespace
+}  // namespace aee
