@@ -127,7 +127,7 @@ g.dashboard('overview', 'Agent executions right now and over the selected time r
   g.timeseries('Throughput', 'Runs finished per minute (5m rate) per workspace, the trailing 24h peak of the selection, and capacity utilisation on the right axis (throughput.throughputTrend, peakThroughput, capacityUtilization).',
                [
                  t(g.withWorkspaceName('workspace:agent_executions_per_minute:rate5m{%s}' % W), '{{workspace_name}}'),
-                 t('max_over_time(%s[1d:5m])' % wsum('workspace:agent_executions_per_minute:rate5m'), 'peak (24h)'),
+                 t('max_over_time(%s[1d:1m])' % wsum('workspace:agent_executions_per_minute:rate5m'), 'peak (24h)'),  // 1m steps: 5m steps can miss the first minutes of data
                  t(':agent_capacity_utilisation:ratio', 'capacity utilisation'),
                ],
                g.pos(0, 18, 12, 9), unit='short', stack=false, legendCalcs=['mean', 'max', 'lastNotNull']) {
