@@ -43,6 +43,7 @@ std::vector<FamilySpec> AllFamilies() {
     for (const auto& f : e.families()) out.push_back(f);
   }
   for (const auto& f : Scheduler::Families()) out.push_back(f);
+  for (const auto& f : ChangeListener::Families()) out.push_back(f);
   for (const auto& f : kProcessFamilies) out.push_back(f);
   out.push_back(kBuildInfo);
   return out;
@@ -66,7 +67,18 @@ Exporter::Exporter(Config config, const Clock& clock, Logger& logger)
     sc.db = std::make_unique<DbSession>(config_.db_url, "agent_execution_exporter/" + sc.name);
     scheduled.push_back(std::move(sc));
   }
-  scheduler_ = std::make_unique<Scheduler>(std::move(scheduled), clock_, logger_);
+  scheduler_ = std::make_unique<Scheduler>(std::move(scheduled), clock_, logger_, config_.db_notify_coalesce);
+  if (!config_.db_notify_channel.empty()) {
+    // schema/notify.sql's triggers name the table that changed: queue rows only
+    // move realtime figures; run rows move both (an empty payload: anything).
+    listener_ = std::make_unique<ChangeListener>(
+        config_.db_url, config_.db_notify_channel,
+        [this](std::string_view table) {
+          scheduler_->Wake("realtime");
+          if (table != "execution_queue") scheduler_->Wake("runs");
+        },
+        logger_);
+  }
   HttpOptions http;
   http.listen_address = config_.listen_address;
   http.threads = config_.max_connections;
@@ -105,12 +117,16 @@ Exporter::~Exporter() { Stop(); }
 
 bool Exporter::Start(std::string* error, bool start_collectors) {
   if (!http_->Start(error)) return false;
-  if (start_collectors) scheduler_->Start();
+  if (start_collectors) {
+    scheduler_->Start();
+    if (listener_) listener_->Start();
+  }
   return true;
 }
 
 void Exporter::Stop() {
   if (http_) http_->Stop();
+  if (listener_) listener_->Stop();
   if (scheduler_) scheduler_->Stop();
 }
 
@@ -121,6 +137,9 @@ int Exporter::port() const {
 
 std::string Exporter::MetricsText(const std::set<std::string, std::less<>>* workspaces) const {
   std::vector<prometheus::MetricFamily> families = scheduler_->Gather();
+  if (listener_) {
+    for (auto& f : listener_->Gather()) families.push_back(std::move(f));
+  }
   for (auto& f : ProcessMetrics()) families.push_back(std::move(f));
   FamilyBuilder build(kBuildInfo);
   build.Add({AEE_VERSION, AEE_REVISION}, 1);

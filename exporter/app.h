@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "collectors/collector.h"
+#include "exporter/change_listener.h"
 #include "exporter/clock.h"
 #include "exporter/config.h"
 #include "exporter/http_server.h"
@@ -45,6 +46,7 @@ class Exporter {
   const Clock& clock_;
   Logger& logger_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<ChangeListener> listener_;  // with --db.notify-channel only
   std::unique_ptr<WorkspaceTokenStore> tokens_;
   std::unique_ptr<HttpServer> http_;
 };

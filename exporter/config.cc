@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "collectors/registry.h"
+#include "exporter/change_listener.h"
 #include "exporter/workspace_tokens.h"
 
 namespace aee {
@@ -36,6 +37,8 @@ constexpr FlagSpec kFlags[] = {
     {"db.url", Kind::kString, "", "libpq URI or keyword string of the platform database (visible in process listings: prefer --db.url-file or AGENT_EXPORTER_DB_URL)."},
     {"db.url-file", Kind::kString, "", "File holding the libpq URI or keyword string."},
     {"db.schema", Kind::kString, "public", "Schema holding the platform tables."},
+    {"db.notify-channel", Kind::kString, "", "LISTEN on this channel (agent_execution_events with schema/notify.sql's triggers) and run the realtime and runs collectors as soon as a change is announced; empty = poll only."},
+    {"db.notify-coalesce", Kind::kDuration, "20ms", "Least time between two cycles a collector starts on notifications: a burst of changes costs one cycle."},
     {"collector.realtime.top-runs", Kind::kInt, "10", "Longest-running runs per workspace exposed with run_id (0 turns agent_run_elapsed_seconds off)."},
     {"collector.realtime.overdue-factor", Kind::kString, "3", "A running run counts in agent_runs_overdue once it has run this many times its estimated_runtime."},
     {"collector.runs.lateness", Kind::kDuration, "5m", "How much later than its finished_at a run may commit and still be counted."},
@@ -181,6 +184,14 @@ struct Parser {
     } else if (n == "db.schema") {
       if (v.empty()) return Fail(n, "must not be empty");
       cfg->db_schema = v;
+    } else if (n == "db.notify-channel") {
+      if (!v.empty() && !IsValidChannelName(v)) {
+        return Fail(n, "want a channel name of letters, digits and _ (at most 63), got \"" + std::string(v) + "\"");
+      }
+      cfg->db_notify_channel = v;
+    } else if (n == "db.notify-coalesce") {
+      if (!Duration(n, v, &cfg->db_notify_coalesce, true)) return false;
+      if (cfg->db_notify_coalesce > milliseconds(10000)) return Fail(n, "want a duration from 0 to 10s");
     } else if (n == "collector.realtime.top-runs") {
       int k = 0;
       if (!ParseInt(v, &k) || k < 0 || k > 1000) return Fail(n, "want an integer from 0 to 1000, got \"" + std::string(v) + "\"");

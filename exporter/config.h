@@ -38,6 +38,8 @@ struct Config {
   std::string db_url;      // secret: log only RedactSecrets(db_url)
   bool db_url_from_flag = false;  // --db.url puts the password in process listings
   std::string db_schema = "public";
+  std::string db_notify_channel;  // empty: no LISTEN, polling only
+  std::chrono::milliseconds db_notify_coalesce{20};
   std::map<std::string, CollectorSchedule, std::less<>> collectors;
   RealtimeCollectorOptions realtime;
   RunsCollectorOptions runs;

@@ -26,15 +26,19 @@ constexpr FamilySpec kDurationTotal{"agent_exporter_collector_duration_seconds_t
                                     {"collector"}};
 constexpr FamilySpec kCycles{"agent_exporter_collector_cycles_total", MetricType::Counter,
                              "Cycles the collector ran, successful or not.", {"collector"}};
-constexpr std::array<FamilySpec, 7> kFamilies = {kUp,       kDuration,     kErrors, kLastSuccess,
-                                                 kInterval, kDurationTotal, kCycles};
+constexpr FamilySpec kWokenCycles{"agent_exporter_collector_woken_cycles_total", MetricType::Counter,
+                                  "Cycles started early by a change notification (--db.notify-channel).",
+                                  {"collector"}};
+constexpr std::array<FamilySpec, 8> kFamilies = {kUp,       kDuration,      kErrors,  kLastSuccess,
+                                                 kInterval, kDurationTotal, kCycles, kWokenCycles};
 
 constexpr milliseconds kMaxBackoff{30000};
 
 }  // namespace
 
-Scheduler::Scheduler(std::vector<ScheduledCollector> collectors, const Clock& clock, Logger& logger)
-    : clock_(clock), logger_(logger) {
+Scheduler::Scheduler(std::vector<ScheduledCollector> collectors, const Clock& clock, Logger& logger,
+                     milliseconds min_wake_gap)
+    : clock_(clock), logger_(logger), min_wake_gap_(min_wake_gap) {
   for (auto& c : collectors) {
     auto slot = std::make_unique<Slot>();
     slot->status.name = c.name;
@@ -77,8 +81,31 @@ void Scheduler::Loop(size_t index) {
     const bool ok = RunOnce(index);
     const auto next = ok ? started + slot.c.schedule.interval : std::chrono::steady_clock::now() + Backoff(slot);
     std::unique_lock lock(mutex_);
-    if (wake_.wait_until(lock, next, [this] { return stopping_; })) return;
+    // A failing collector waits out its backoff whatever the notifications say.
+    wake_.wait_until(lock, next, [&] { return stopping_ || (ok && slot.wake_requested); });
+    if (stopping_) return;
+    if (ok && slot.wake_requested) {
+      // Coalesce: everything announced until the next start folds into one cycle.
+      wake_.wait_until(lock, started + min_wake_gap_, [this] { return stopping_; });
+      if (stopping_) return;
+      if (std::chrono::steady_clock::now() < next) ++slot.status.woken_cycles;
+    }
+    slot.wake_requested = false;
   }
+}
+
+void Scheduler::Wake(std::string_view name) {
+  bool any = false;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& slot : slots_) {
+      if (slot->c.name == name) {
+        slot->wake_requested = true;
+        any = true;
+      }
+    }
+  }
+  if (any) wake_.notify_all();
 }
 
 bool Scheduler::RunOnce(size_t index) {
@@ -161,7 +188,7 @@ bool Scheduler::RunOnce(size_t index) {
 std::vector<prometheus::MetricFamily> Scheduler::Gather() const {
   std::vector<prometheus::MetricFamily> out;
   FamilyBuilder up(kUp), duration(kDuration), errors(kErrors), last(kLastSuccess), interval(kInterval),
-      duration_total(kDurationTotal), cycles(kCycles);
+      duration_total(kDurationTotal), cycles(kCycles), woken(kWokenCycles);
   std::lock_guard lock(mutex_);
   for (const auto& slot : slots_) {
     if (slot->snapshot) out.insert(out.end(), slot->snapshot->begin(), slot->snapshot->end());
@@ -173,8 +200,9 @@ std::vector<prometheus::MetricFamily> Scheduler::Gather() const {
     interval.Add({s.name}, std::chrono::duration<double>(s.interval).count());
     duration_total.Add({s.name}, s.total_duration_seconds);
     cycles.Add({s.name}, static_cast<double>(s.cycles));
+    woken.Add({s.name}, static_cast<double>(s.woken_cycles));
   }
-  for (FamilyBuilder* b : {&up, &duration, &errors, &last, &interval, &duration_total, &cycles}) {
+  for (FamilyBuilder* b : {&up, &duration, &errors, &last, &interval, &duration_total, &cycles, &woken}) {
     out.push_back(b->Take());
   }
   return out;

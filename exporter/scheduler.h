@@ -38,6 +38,7 @@ struct CollectorStatus {
   /// /readyz back and not counted as an error.
   bool unavailable = false;
   std::uint64_t cycles = 0;  // every cycle, successful or not
+  std::uint64_t woken_cycles = 0;  // cycles started early by Wake()
   double last_duration_seconds = 0;
   double total_duration_seconds = 0;
   std::optional<Clock::time_point> last_success;
@@ -51,13 +52,20 @@ struct CollectorStatus {
 /// are not affected. Gather() never touches the database.
 class Scheduler {
  public:
-  Scheduler(std::vector<ScheduledCollector> collectors, const Clock& clock, Logger& logger);
+  /// min_wake_gap: the least time between the starts of two cycles of a collector
+  /// when Wake() asks for early ones, so a burst of changes costs one cycle.
+  Scheduler(std::vector<ScheduledCollector> collectors, const Clock& clock, Logger& logger,
+            std::chrono::milliseconds min_wake_gap = std::chrono::milliseconds(20));
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
   void Start();
   void Stop();
+  /// Asks the collector called name for a cycle now instead of at its next
+  /// interval (a change notification). Requests made while a cycle runs or within
+  /// min_wake_gap of its start fold into one; a failing collector keeps its backoff.
+  void Wake(std::string_view name);
   /// Runs one cycle of collector index on the calling thread; true on success.
   bool RunOnce(size_t index);
   /// Latest snapshot of every collector plus the collector self-metrics.
@@ -77,12 +85,14 @@ class Scheduler {
     CollectorStatus status;                    // guarded by mutex_
     int consecutive_failures = 0;              // collector thread only
     bool logged_unavailable = false;           // collector thread only
+    bool wake_requested = false;               // guarded by mutex_
   };
   void Loop(size_t index);
   std::chrono::milliseconds Backoff(const Slot& slot) const;
 
   const Clock& clock_;
   Logger& logger_;
+  const std::chrono::milliseconds min_wake_gap_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<std::thread> threads_;
   mutable std::mutex mutex_;

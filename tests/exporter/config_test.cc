@@ -110,10 +110,13 @@ TEST(ParseFlagsTest, ParsesEveryFlagKind) {
                      "--collector.realtime.interval=500ms", "--collector.runs.timeout", "3s",
                      "--collector.realtime.top-runs=0", "--collector.runs.lateness=10m",
                      "--collector.runs.sweep-interval=0", "--collector.runs.agent-histograms",
-                     "--log.level=debug", "--log.format=json", "--db.url=postgresql://u@h/db"},
+                     "--log.level=debug", "--log.format=json", "--db.url=postgresql://u@h/db",
+                     "--db.notify-channel=agent_execution_events", "--db.notify-coalesce=0"},
                     &cfg, &err))
       << err;
   EXPECT_EQ(cfg.listen_address, "127.0.0.1:9000");
+  EXPECT_EQ(cfg.db_notify_channel, "agent_execution_events");
+  EXPECT_EQ(cfg.db_notify_coalesce, milliseconds(0));
   EXPECT_EQ(cfg.db_schema, "platform");
   EXPECT_FALSE(cfg.collectors.at("info").enabled);
   EXPECT_EQ(cfg.collectors.at("realtime").interval, milliseconds(500));
@@ -161,6 +164,10 @@ TEST(ParseFlagsTest, ErrorsNameTheFlag) {
       {{"--collector.patterns.lookback-days=400"}, "--collector.patterns.lookback-days"},
       {{"--collector.patterns.timezone=Europe/Paris; DROP"}, "--collector.patterns.timezone"},
       {{"--collector.patterns.timezone="}, "--collector.patterns.timezone"},
+      {{"--db.notify-channel=events; DROP TABLE x"}, "--db.notify-channel"},
+      {{"--db.notify-channel=9lives"}, "--db.notify-channel"},
+      {{"--db.notify-coalesce=1h"}, "--db.notify-coalesce"},
+      {{"--db.notify-coalesce=fast"}, "--db.notify-coalesce"},
   };
   for (const auto& c : cases) {
     Config cfg;

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <stdexcept>
+#include <thread>
 
 #include "tests/support/snapshot.h"
 
@@ -150,6 +152,100 @@ TEST_F(SchedulerTest, ThreadsRunAndStop) {
   }
   s->Stop();
   EXPECT_TRUE(s->Status()[0].ever_succeeded);
+}
+
+// Counts its cycles; fails every cycle when told to.
+class CountingCollector final : public Collector {
+ public:
+  explicit CountingCollector(bool fail) : fail_(fail) {}
+  Snapshot Collect(DbSession&) override {
+    ++cycles_;
+    if (fail_) throw std::runtime_error("down");
+    return {};
+  }
+  std::atomic<int>& cycles() { return cycles_; }
+
+ private:
+  const bool fail_;
+  std::atomic<int> cycles_{0};
+};
+
+class SchedulerWakeTest : public ::testing::Test {
+ protected:
+  // One collector that would next run in an hour unless woken.
+  std::unique_ptr<Scheduler> Make(bool fail, milliseconds gap) {
+    auto collector = std::make_unique<CountingCollector>(fail);
+    counter_ = collector.get();
+    std::vector<ScheduledCollector> v;
+    ScheduledCollector c;
+    c.name = "realtime";
+    c.schedule.interval = std::chrono::hours(1);
+    c.collector = std::move(collector);
+    c.db = std::make_unique<DbSession>("postgresql://nowhere.invalid/x", "test");
+    v.push_back(std::move(c));
+    logger_.SetSinkForTest(&log_);
+    return std::make_unique<Scheduler>(std::move(v), clock_, logger_, gap);
+  }
+  // Waits (up to 10 s) until the collector has run at least n cycles.
+  bool WaitForCycles(int n) {
+    for (int i = 0; i < 2000 && counter_->cycles() < n; ++i) std::this_thread::sleep_for(milliseconds(5));
+    return counter_->cycles() >= n;
+  }
+  CountingCollector* counter_ = nullptr;
+  SystemClock clock_;
+  Logger logger_{LogLevel::kInfo, LogFormat::kLogfmt};
+  std::string log_;
+};
+
+TEST_F(SchedulerWakeTest, WakeRunsACycleLongBeforeTheInterval) {
+  auto s = Make(false, milliseconds(10));
+  s->Start();
+  ASSERT_TRUE(WaitForCycles(1));
+  s->Wake("runs");  // another collector's name: nothing happens to this one
+  s->Wake("realtime");
+  EXPECT_TRUE(WaitForCycles(2));
+  s->Wake("realtime");
+  EXPECT_TRUE(WaitForCycles(3));
+  s->Stop();
+  EXPECT_EQ(counter_->cycles(), 3);
+  EXPECT_EQ(s->Status()[0].woken_cycles, 2u);
+  EXPECT_EQ(testing::Value(s->Gather(), "agent_exporter_collector_woken_cycles_total", {{"collector", "realtime"}}),
+            2);
+}
+
+TEST_F(SchedulerWakeTest, ABurstOfWakesCostsAtMostOneCyclePerGap) {
+  const milliseconds gap(100);
+  auto s = Make(false, gap);
+  s->Start();
+  ASSERT_TRUE(WaitForCycles(1));
+  const auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < 2000; ++i) {
+    s->Wake("realtime");
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  ASSERT_TRUE(WaitForCycles(2));  // the burst was seen
+  std::this_thread::sleep_for(2 * gap);  // and its tail folded into one more cycle at most
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  s->Stop();
+  const int woken = counter_->cycles() - 1;
+  // One cycle per started gap, plus one for the requests of the last gap.
+  const int bound = static_cast<int>(elapsed / gap) + 2;
+  EXPECT_LE(woken, bound) << "2000 wakes over " << std::chrono::duration<double>(elapsed).count() << " s";
+  EXPECT_GE(woken, 1);
+}
+
+TEST_F(SchedulerWakeTest, AFailingCollectorKeepsItsBackoff) {
+  auto s = Make(true, milliseconds(0));
+  s->Start();
+  ASSERT_TRUE(WaitForCycles(1));
+  for (int i = 0; i < 50; ++i) {
+    s->Wake("realtime");
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+  std::this_thread::sleep_for(milliseconds(100));
+  s->Stop();
+  EXPECT_EQ(counter_->cycles(), 1);  // next attempt only after the backoff (an hour)
+  EXPECT_EQ(s->Status()[0].woken_cycles, 0u);
 }
 
 }  // namespace
