@@ -8,7 +8,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 CMAKE_ARGS ?=
 
-.PHONY: all deps build build-asan test test-plain test-asan test-rules test-e2e test-packaging rules demo clean
+.PHONY: all deps build build-asan test test-plain test-asan test-rules test-e2e test-packaging rules demo bench clean
 
 all: build
 
@@ -58,6 +58,11 @@ test-packaging: deps
 
 demo: build
 	@scripts/demo.sh $(BUILD)
+
+# Benchmarks against the SQL exporters (not part of test; ~40 min; docs/benchmarks.md).
+# BENCH_SIZES, BENCH_QUICK=1 and the other knobs are described in bench/run.sh.
+bench: deps
+	@bench/run.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-release .state

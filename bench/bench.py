@@ -1,0 +1,617 @@
+#!/usr/bin/env python3
+"""The benchmark harness behind bench/run.sh (see docs/benchmarks.md).
+
+For each table size it seeds (once, reused afterwards) a database in a throwaway
+PostgreSQL cluster with the simulator's backfill, starts the simulator's live load, and
+measures, every process started here and stopped here by its pid:
+
+  startup    time from exec to /readyz 200, each collector's first cycle
+  quiet      a window without load: per-collector cycle time (self-metrics), the
+             exporter's total database time (pg_stat_statements of its own role), CPU share
+  scrape     /metrics under wrk (plain and gzip), bytes and series; again with
+             --collector.runs.agent-histograms (many more series)
+  isolated   each collector alone under its own role: database time of its first cycle
+             and per later cycle (pg_stat_statements keys statements by role, database
+             and query, not by application_name, so the split needs one run per collector)
+  peers      prometheus-postgres-exporter and prometheus-sql-exporter with the same SQL
+             (bench/peers/): scrape latency, database time per scrape / per cycle
+  freshness  bench/freshness in polling mode and, when the exporter and schema support
+             it, notify mode
+  rss        peak RSS (VmHWM) of the default exporter after all of the above
+
+Each measurement is appended as one JSON object to RESULTS/results.jsonl; bench/render.py
+turns that into the tables of docs/benchmarks.md and the plot.
+"""
+
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def env_int(name, default):
+    return int(os.environ.get(name, default))
+
+
+QUICK = os.environ.get("BENCH_QUICK", "0") == "1"
+BUILD = os.path.abspath(os.environ.get("BENCH_BUILD", os.path.join(ROOT, "build-bench")))
+STATE = os.path.abspath(os.environ.get("BENCH_STATE", os.path.join(BUILD, "state")))
+SIZES = [int(s) for s in os.environ.get("BENCH_SIZES", "200000" if QUICK else "1000000 10000000").split()]
+PG_PORT = env_int("BENCH_PG_PORT", 45432)
+PORT = env_int("BENCH_PORT", 45401)          # ours
+PGEXP_PORT = env_int("BENCH_PGEXP_PORT", 45402)
+SQLEXP_PORT = env_int("BENCH_SQLEXP_PORT", 45403)
+WRK_DURATION = env_int("BENCH_WRK_DURATION", 3 if QUICK else 5)
+WRK_REPEATS = env_int("BENCH_WRK_REPEATS", 2 if QUICK else 5)
+WRK_CONNECTIONS = env_int("BENCH_WRK_CONNECTIONS", 4)
+QUIET_WINDOW = env_int("BENCH_WINDOW", 15 if QUICK else 60)
+ISO_WINDOW = env_int("BENCH_ISO_WINDOW", 8 if QUICK else 30)
+PEER_DURATION = env_int("BENCH_PEER_DURATION", 10 if QUICK else 40)
+SQLEXP_INTERVAL = env_int("BENCH_SQLEXP_INTERVAL", 15)
+STARTUPS = env_int("BENCH_STARTUPS", 1 if QUICK else 3)
+LIVE_RATE = env_int("BENCH_LIVE_RATE", 120)
+FRESH_REPS = env_int("BENCH_FRESHNESS_REPS", 5 if QUICK else 30)
+FRESH_SIZES = [int(s) for s in os.environ.get("BENCH_FRESHNESS_SIZES", str(SIZES[-1])).split()]
+WORKSPACES = env_int("BENCH_WORKSPACES", 20)
+AGENTS = env_int("BENCH_AGENTS", 25)
+DAYS = 30
+SEED = 7
+
+EXPORTER = os.path.abspath(os.environ.get("BENCH_EXPORTER", os.path.join(BUILD, "agent_execution_exporter")))
+PHASES = os.environ.get("BENCH_PHASES", "default wide isolated peers freshness").split()
+SIM = os.path.join(BUILD, "tools", "agent_platform_sim")
+FRESHNESS = os.path.join(BUILD, "bench", "freshness")
+COLLECTORS = ["realtime", "runs", "info", "workers", "models", "database", "patterns"]
+# Isolated runs: collectors whose default interval is long get a short one, so a window
+# holds several cycles (their per-cycle cost does not depend on the interval).
+ISO_INTERVALS = {"info": "5s", "patterns": "5s", "database": "5s"}
+ROLES = ["bench_ours", "bench_iso", "bench_pgexp", "bench_sqlexp"]
+NOTIFY_CHANNEL = "agent_execution_events"
+
+PROCS = []
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def label(size):
+    if size % 1000000 == 0:
+        return f"{size // 1000000}m"
+    if size % 1000 == 0:
+        return f"{size // 1000}k"
+    return str(size)
+
+
+def db_url(db, role="postgres"):
+    return f"postgresql://{role}@127.0.0.1:{PG_PORT}/{db}"
+
+
+def psql(db, sql, role="postgres"):
+    out = subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", db_url(db, role), "-c", sql],
+                         check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+class Proc:
+    """A process this harness started; stopped by its own pid only."""
+
+    def __init__(self, name, argv, logfile, env=None):
+        self.name = name
+        self.log = open(logfile, "ab")
+        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        self.started = time.monotonic()
+        PROCS.append(self)
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def stop(self):
+        if self.alive():
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.log.close()
+        if self in PROCS:
+            PROCS.remove(self)
+
+
+def stop_all():
+    for p in list(reversed(PROCS)):
+        p.stop()
+
+
+def http_get(url, headers=None, timeout=120):
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except (urllib.error.URLError, ConnectionError, OSError):
+        return 0, b""
+
+
+def wait_http(url, proc, timeout, ok=lambda s, b: s == 200, step=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and not proc.alive():
+            raise RuntimeError(f"{proc.name} exited (see its log)")
+        s, b = http_get(url, timeout=30)
+        if ok(s, b):
+            return time.monotonic()
+        time.sleep(step)
+    raise RuntimeError(f"timed out waiting for {url}")
+
+
+def parse_metrics(text):
+    """{(name, frozenset(labels)): value} of a text exposition."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line[0] == "#":
+            continue
+        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)', line)
+        if not m:
+            continue
+        labels = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        try:
+            out[(m.group(1), labels)] = float(m.group(4))
+        except ValueError:
+            pass
+    return out
+
+
+def self_metrics(port):
+    s, body = http_get(f"http://127.0.0.1:{port}/metrics")
+    if s != 200:
+        raise RuntimeError(f"/metrics returned {s}")
+    m = parse_metrics(body.decode())
+    per = {}
+    for (name, labels), v in m.items():
+        lab = dict(labels)
+        if "collector" not in lab:
+            continue
+        key = {"agent_exporter_collector_cycles_total": "cycles",
+               "agent_exporter_collector_duration_seconds_total": "duration_total",
+               "agent_exporter_collector_duration_seconds": "duration_last",
+               "agent_exporter_collector_up": "up",
+               "agent_exporter_collector_errors_total": "errors"}.get(name)
+        if key:
+            per.setdefault(lab["collector"], {})[key] = v
+    return per, m
+
+
+def scrape_stats(url, headers=None):
+    s, body = http_get(url, headers=headers)
+    text = body.decode(errors="replace") if not headers else ""
+    series = sum(1 for line in text.splitlines() if line and line[0] != "#")
+    return {"status": s, "bytes": len(body), "series": series}
+
+
+def pgss(db, role):
+    """Summed execution time (ms) and calls of role's statements in db, and per statement."""
+    sql = f"""
+      SELECT coalesce(json_agg(json_build_object('q', left(regexp_replace(query, '\\s+', ' ', 'g'), 120),
+                                                 'calls', calls, 'ms', total_exec_time)), '[]')
+      FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
+      WHERE r.rolname = '{role}' AND s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"""
+    rows = json.loads(psql(db, sql))
+    return {"ms": sum(r["ms"] for r in rows), "calls": sum(r["calls"] for r in rows), "statements": rows}
+
+
+def pgss_reset(db, role):
+    psql(db, f"SELECT pg_stat_statements_reset((SELECT oid FROM pg_roles WHERE rolname = '{role}'))")
+
+
+def proc_stat(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime + stime
+    st = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmHWM", "VmRSS"):
+                st[k] = int(v.split()[0]) * 1024
+    return {"cpu_s": ticks / os.sysconf("SC_CLK_TCK"), "hwm_bytes": st.get("VmHWM", 0), "rss_bytes": st.get("VmRSS", 0)}
+
+
+def run_wrk(url, connections, duration, threads=None, headers="", timeout="120s"):
+    env = dict(os.environ, WRK_HEADERS=headers)
+    threads = threads or min(2, connections)
+    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s",
+                          "--timeout", timeout, "-s", os.path.join(ROOT, "bench", "wrk_report.lua"), url],
+                         check=True, capture_output=True, text=True, env=env)
+    line = [l for l in out.stdout.splitlines() if l.startswith("{")][-1]
+    return json.loads(line)
+
+
+class Results:
+    def __init__(self, path):
+        self.path = path
+
+    def add(self, size, kind, **fields):
+        rec = {"size": size, "kind": kind, **fields}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        brief = {k: v for k, v in fields.items() if not isinstance(v, (list, dict))}
+        log(f"{label(size)} {kind}: {json.dumps(brief)[:300]}")
+
+
+# ---------------------------------------------------------------------------------------
+# Cluster and data
+
+
+def ensure_cluster():
+    url = subprocess.run([os.path.join(ROOT, "scripts", "pg.sh"), "start", os.path.join(STATE, "pg"), str(PG_PORT)],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    log(f"PostgreSQL {url} (state {STATE}/pg)")
+    for role in ROLES:
+        psql("postgres", f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN "
+                         f"CREATE ROLE {role} LOGIN IN ROLE pg_monitor; END IF; END $$")
+
+
+def ensure_seeded(size):
+    db = f"bench_{label(size)}"
+    exists = psql("postgres", f"SELECT count(*) FROM pg_database WHERE datname = '{db}'") == "1"
+    finished = 0
+    if exists:
+        try:
+            finished = int(psql(db, "SELECT count(*) FROM agent_runs WHERE finished_at IS NOT NULL"))
+        except subprocess.CalledProcessError:
+            finished = 0
+    if finished < 0.95 * size:
+        if exists:
+            log(f"{db} holds {finished} finished runs, reseeding")
+            psql("postgres", f"DROP DATABASE {db} WITH (FORCE)")
+        psql("postgres", f"CREATE DATABASE {db}")
+        rate = size / (DAYS * 86400)
+        log(f"seeding {db}: {size} finished runs (rate {rate:.4f}/s over {DAYS} days)")
+        t0 = time.monotonic()
+        subprocess.run([SIM, f"--db.url={db_url(db)}", "--init-schema", f"--seed={SEED}",
+                        f"--workspaces={WORKSPACES}", f"--agents-per-workspace={AGENTS}",
+                        f"--backfill-days={DAYS}", f"--rate={rate:.6f}", "--backfill-jobs=2"], check=True)
+        log(f"seeded {db} in {time.monotonic() - t0:.0f} s")
+        finished = int(psql(db, "SELECT count(*) FROM agent_runs WHERE finished_at IS NOT NULL"))
+    psql(db, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    for role in ROLES:
+        psql(db, f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    table = psql(db, "SELECT pg_total_relation_size('agent_runs')")
+    return db, finished, int(table)
+
+
+# ---------------------------------------------------------------------------------------
+# Processes
+
+
+def exporter_help():
+    return subprocess.run([EXPORTER, "--help"], capture_output=True, text=True).stdout
+
+
+def start_exporter(db, name, args=(), role="bench_ours", port=PORT):
+    url_file = os.path.join(STATE, f"{name}.url")
+    with open(url_file, "w") as f:
+        f.write(db_url(db, role) + "\n")
+    argv = [EXPORTER, f"--db.url-file={url_file}", f"--web.listen-address=127.0.0.1:{port}",
+            "--web.rate-limit=0", "--log.level=info", *args]
+    return Proc(name, argv, os.path.join(RESULTS_DIR, f"{name}.log"))
+
+
+def start_live(db):
+    argv = [SIM, f"--db.url={db_url(db)}", "--live", f"--seed={SEED}", f"--workspaces={WORKSPACES}",
+            f"--agents-per-workspace={AGENTS}", f"--rate={LIVE_RATE}", "--workers=60", "--worker-slots=8",
+            "--runtime-scale=0.15", "--stats-interval=30s"]
+    return Proc("live", argv, os.path.join(RESULTS_DIR, f"live-{db}.log"))
+
+
+# ---------------------------------------------------------------------------------------
+# Measurements
+
+
+def measure_startup(size, db, res, args=(), variant="default", repeats=STARTUPS, keep_last=True):
+    last = None
+    for i in range(repeats):
+        exp = start_exporter(db, f"exporter-{variant}-{label(size)}", args)
+        t_ready = wait_http(f"http://127.0.0.1:{PORT}/readyz", exp, timeout=600)
+        ready_s = t_ready - exp.started
+        per, _ = self_metrics(PORT)
+        first = {c: v.get("duration_last") for c, v in per.items()}
+        res.add(size, "startup", variant=variant, run=i, ready_s=ready_s, first_cycle_s=first)
+        if i < repeats - 1 or not keep_last:
+            exp.stop()
+        else:
+            last = exp
+    return last
+
+
+def measure_quiet(size, db, res, exp):
+    """Per-collector cycle time, total DB time of the exporter's role, CPU share."""
+    time.sleep(3)
+    pgss_reset(db, "bench_ours")
+    per0, _ = self_metrics(PORT)
+    p0 = proc_stat(exp.pid)
+    t0 = time.monotonic()
+    # Scraped every 15 s meanwhile, like a Prometheus would.
+    while time.monotonic() - t0 < QUIET_WINDOW:
+        time.sleep(min(15, max(0.0, QUIET_WINDOW - (time.monotonic() - t0))))
+        http_get(f"http://127.0.0.1:{PORT}/metrics")
+    wall = time.monotonic() - t0
+    per1, _ = self_metrics(PORT)
+    p1 = proc_stat(exp.pid)
+    db_time = pgss(db, "bench_ours")
+    cycles = {}
+    for c, v1 in per1.items():
+        v0 = per0.get(c, {})
+        n = v1.get("cycles", 0) - v0.get("cycles", 0)
+        d = v1.get("duration_total", 0) - v0.get("duration_total", 0)
+        cycles[c] = {"cycles": n, "cycle_s": d / n if n else None, "errors": v1.get("errors", 0) - v0.get("errors", 0)}
+    live = float(psql(db, f"SELECT count(*) / {wall:.3f} FROM agent_runs WHERE finished_at > now() - "
+                          f"make_interval(secs => {wall:.3f})"))
+    res.add(size, "quiet", window_s=wall, collectors=cycles, db_ms=db_time["ms"], db_calls=db_time["calls"],
+            db_ms_per_s=db_time["ms"] / wall, cpu_share=(p1["cpu_s"] - p0["cpu_s"]) / wall,
+            rss_bytes=p1["rss_bytes"], live_finished_per_s=live, statements=db_time["statements"])
+
+
+def measure_scrape(size, res, port, who, variant, repeats=WRK_REPEATS, duration=WRK_DURATION, gzip=True,
+                   extra=True):
+    url = f"http://127.0.0.1:{port}/metrics"
+    st = scrape_stats(url)
+    st_gz = scrape_stats(url, headers={"Accept-Encoding": "gzip"})
+    res.add(size, "series", who=who, variant=variant, bytes=st["bytes"], gzip_bytes=st_gz["bytes"],
+            series=st["series"])
+    # One connection is how Prometheus scrapes (the latency figure); four show what
+    # concurrent scrapers (HA pairs, federation, people) do to it.
+    modes = [("plain", "", 1)] + ([("plain", "", WRK_CONNECTIONS)] if extra else []) + \
+            ([("gzip", "Accept-Encoding: gzip", 1)] if gzip else [])
+    for enc, hdr, conns in modes:
+        runs = [run_wrk(url, conns, duration, headers=hdr) for _ in range(repeats)]
+        res.add(size, "scrape", who=who, variant=variant, encoding=enc, connections=conns,
+                runs=runs, p50_s=statistics.median(r["p50_s"] for r in runs),
+                p99_s=statistics.median(r["p99_s"] for r in runs), p99_max_s=max(r["p99_s"] for r in runs),
+                requests=sum(r["requests"] for r in runs),
+                rps=statistics.median(r["requests"] / r["duration_s"] for r in runs),
+                errors=sum(r["errors"] + r["non2xx"] for r in runs))
+
+
+def measure_isolated(size, db, res):
+    for c in COLLECTORS:
+        args = [f"--no-collector.{o}" for o in COLLECTORS if o != c]
+        if c in ISO_INTERVALS:
+            args.append(f"--collector.{c}.interval={ISO_INTERVALS[c]}")
+        pgss_reset(db, "bench_iso")
+        exp = start_exporter(db, f"iso-{c}-{label(size)}", args, role="bench_iso")
+        try:
+            t_ready = wait_http(f"http://127.0.0.1:{PORT}/readyz", exp, timeout=600)
+            per, _ = self_metrics(PORT)
+            first_db = pgss(db, "bench_iso")
+            first = per.get(c, {})
+            pgss_reset(db, "bench_iso")
+            per0 = per
+            time.sleep(ISO_WINDOW)
+            per1, _ = self_metrics(PORT)
+            steady_db = pgss(db, "bench_iso")
+            n = per1[c]["cycles"] - per0[c]["cycles"]
+            d = per1[c]["duration_total"] - per0[c]["duration_total"]
+            # Statements of the window that started before the first snapshot or after the
+            # last one blur the count by at most one cycle; the window holds several.
+            res.add(size, "isolated", collector=c, ready_s=t_ready - exp.started,
+                    first_cycle_s=first.get("duration_last"), first_db_ms=first_db["ms"],
+                    cycles=n, cycle_s=d / n if n else None, db_ms_per_cycle=steady_db["ms"] / n if n else None,
+                    db_calls_per_cycle=steady_db["calls"] / n if n else None, up=per1[c].get("up"),
+                    statements=steady_db["statements"], first_statements=first_db["statements"])
+        finally:
+            exp.stop()
+
+
+def statement_cycles(stats, needle="agent_"):
+    """Cycles a peer ran in a window: the fewest calls of its platform queries."""
+    calls = [s["calls"] for s in stats["statements"] if "agent_runs" in s["q"] or "execution_queue" in s["q"]]
+    return min(calls) if calls else 0
+
+
+def measure_pgexp(size, db, res):
+    env = dict(os.environ, DATA_SOURCE_NAME=db_url(db, "bench_pgexp") + "?sslmode=disable")
+    argv = ["prometheus-postgres-exporter", f"--web.listen-address=127.0.0.1:{PGEXP_PORT}",
+            f"--extend.query-path={os.path.join(ROOT, 'bench', 'peers', 'queries.yaml')}",
+            "--disable-default-metrics", "--disable-settings-metrics", "--no-collector.database",
+            "--no-collector.bgwriter", "--log.level=warn"]
+    p = Proc(f"pgexp-{label(size)}", argv, os.path.join(RESULTS_DIR, f"pgexp-{label(size)}.log"), env=env)
+    try:
+        url = f"http://127.0.0.1:{PGEXP_PORT}/metrics"
+        wait_http(url, p, timeout=300, ok=lambda s, b: s == 200 and b"agent_running_running" in b)
+        pgss_reset(db, "bench_pgexp")
+        # One scraper at a time, as Prometheus does; the duration bounds the run.
+        run = run_wrk(url, 1, PEER_DURATION, threads=1)
+        stats = pgss(db, "bench_pgexp")
+        n = statement_cycles(stats)
+        st = scrape_stats(url)
+        res.add(size, "series", who="postgres_exporter", variant="default", bytes=st["bytes"], gzip_bytes=None,
+                series=st["series"])
+        res.add(size, "scrape", who="postgres_exporter", variant="default", encoding="plain", connections=1,
+                runs=[run], p50_s=run["p50_s"], p99_s=run["p99_s"], p99_max_s=run["p99_s"],
+                requests=run["requests"], rps=run["requests"] / run["duration_s"], errors=run["errors"] + run["non2xx"])
+        # wrk's last request may still be running when it stops; statement calls count
+        # the completed ones of every query.
+        res.add(size, "peer_db", who="postgres_exporter", per="scrape", cycles=n,
+                db_ms_per_cycle=stats["ms"] / n if n else None, statements=stats["statements"])
+    finally:
+        p.stop()
+
+
+def measure_sqlexp(size, db, res):
+    cfg = open(os.path.join(ROOT, "bench", "peers", "sql_exporter.yml")).read()
+    cfg = cfg.replace("@DB_URL@", db_url(db, "bench_sqlexp").replace("postgresql://", "postgres://") +
+                      "?sslmode=disable").replace("@INTERVAL@", f"{SQLEXP_INTERVAL}s")
+    path = os.path.join(RESULTS_DIR, "sql_exporter.yml")
+    with open(path, "w") as f:
+        f.write(cfg)
+    argv = ["prometheus-sql-exporter", f"-config.file={path}", f"-web.listen-address=127.0.0.1:{SQLEXP_PORT}"]
+    p = Proc(f"sqlexp-{label(size)}", argv, os.path.join(RESULTS_DIR, f"sqlexp-{label(size)}.log"),
+             env=dict(os.environ, LOGLEVEL="warn"))
+    try:
+        url = f"http://127.0.0.1:{SQLEXP_PORT}/metrics"
+        wait_http(url, p, timeout=300, ok=lambda s, b: s == 200 and b"sql_agent_by_agent_24h" in b, step=0.5)
+        measure_scrape(size, res, SQLEXP_PORT, "sql_exporter", "default", gzip=False, extra=False)
+        # Its database time is measured apart from the wrk load (which would slow its
+        # statements down by competing for the CPUs): a quiet window of several cycles.
+        pgss_reset(db, "bench_sqlexp")
+        time.sleep(max(PEER_DURATION, 2 * SQLEXP_INTERVAL + 2))
+        stats = pgss(db, "bench_sqlexp")
+        n = statement_cycles(stats)
+        res.add(size, "peer_db", who="sql_exporter", per="cycle", interval_s=SQLEXP_INTERVAL, cycles=n,
+                db_ms_per_cycle=stats["ms"] / n if n else None, statements=stats["statements"])
+    finally:
+        p.stop()
+
+
+def measure_freshness(size, db, res):
+    modes = [("polling", [])]
+    notify_sql = os.path.join(ROOT, "schema", "notify.sql")
+    if "--db.notify-channel" not in exporter_help():
+        res.add(size, "freshness_skipped", mode="notify",
+                reason="the exporter's --help does not list --db.notify-channel")
+    elif not os.path.exists(notify_sql):
+        res.add(size, "freshness_skipped", mode="notify", reason="schema/notify.sql is missing")
+    else:
+        modes.append(("notify", [f"--db.notify-channel={NOTIFY_CHANNEL}"]))
+    for mode, args in modes:
+        if mode == "notify":
+            subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", db_url(db), "-f", notify_sql], check=True)
+        exp = start_exporter(db, f"fresh-{mode}-{label(size)}", args)
+        try:
+            wait_http(f"http://127.0.0.1:{PORT}/readyz", exp, timeout=600)
+            out = os.path.join(RESULTS_DIR, f"freshness-{mode}-{label(size)}.tsv")
+            if os.path.exists(out):
+                os.remove(out)
+            r = subprocess.run([FRESHNESS, f"--db.url={db_url(db)}", f"--port={PORT}",
+                                f"--repetitions={FRESH_REPS}", "--poll-ms=5", f"--out={out}"],
+                               capture_output=True, text=True)
+            sys.stderr.write(r.stdout + r.stderr)
+            samples = {}
+            if os.path.exists(out):
+                for line in open(out):
+                    ev, s = line.split("\t")
+                    samples.setdefault(ev, []).append(float(s))
+            for ev, v in sorted(samples.items()):
+                v.sort()
+                res.add(size, "freshness", mode=mode, event=ev, n=len(v), p50_s=pct(v, 0.5), p99_s=pct(v, 0.99),
+                        max_s=v[-1], samples=v)
+            if r.returncode != 0:
+                res.add(size, "freshness_error", mode=mode, rc=r.returncode, stderr=r.stderr[-2000:])
+        finally:
+            exp.stop()
+            if mode == "notify":
+                psql(db, "DROP TRIGGER IF EXISTS agent_execution_notify ON agent_runs; "
+                         "DROP TRIGGER IF EXISTS agent_execution_notify ON execution_queue; "
+                         "DROP FUNCTION IF EXISTS agent_execution_notify()")
+
+
+def pct(sorted_v, q):
+    if not sorted_v:
+        return None
+    rank = q * (len(sorted_v) - 1)
+    lo = int(rank)
+    hi = min(lo + 1, len(sorted_v) - 1)
+    return sorted_v[lo] + (sorted_v[hi] - sorted_v[lo]) * (rank - lo)
+
+
+def machine(res):
+    def sh(cmd):
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+    res.add(0, "machine",
+            lscpu=sh("lscpu | grep -E '^(Architecture|CPU\\(s\\)|Model name|Thread|Core|Socket|CPU MHz|L2|L3|Hypervisor)'"),
+            memory=sh("free -h | sed -n 2p"), kernel=sh("uname -r"), os=sh(". /etc/os-release; echo $PRETTY_NAME"),
+            postgres=psql("postgres", "SHOW server_version"),
+            pg_settings=psql("postgres", "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ', ') "
+                                         "FROM pg_settings WHERE name IN ('shared_buffers', 'work_mem', 'fsync', "
+                                         "'synchronous_commit', 'max_parallel_workers_per_gather', 'jit')"),
+            exporter=sh(f"{EXPORTER} --version"), revision=sh(f"git -C {ROOT} rev-parse --short=12 HEAD"),
+            dirty=sh(f"git -C {ROOT} status --porcelain --untracked-files=no | wc -l"),
+            peers=sh("dpkg-query -W -f='${Package} ${Version}\\n' prometheus-postgres-exporter "
+                     "prometheus-sql-exporter wrk gnuplot-nox postgresql libcivetweb1 libprometheus-cpp-core1.0 "
+                     "2>/dev/null"),
+            settings={k: v for k, v in globals().items() if k.isupper() and isinstance(v, (int, str, list))
+                      and k not in ("ROOT",)},
+            command=os.environ.get("BENCH_COMMAND", "make bench"))
+
+
+def run_size(size, res):
+    db, finished, table_bytes = ensure_seeded(size)
+    res.add(size, "data", db=db, finished_runs=finished, agent_runs_bytes=table_bytes)
+    subprocess.run([FRESHNESS, f"--db.url={db_url(db)}", "--setup"], check=True)
+    live = start_live(db)
+    try:
+        time.sleep(5)
+        if "default" in PHASES:
+            exp = measure_startup(size, db, res)
+            measure_quiet(size, db, res, exp)
+            measure_scrape(size, res, PORT, "ours", "default")
+            res.add(size, "rss", who="ours", variant="default", **proc_stat(exp.pid))
+            exp.stop()
+        if "wide" in PHASES:
+            wide = measure_startup(size, db, res, ["--collector.runs.agent-histograms"], variant="agent-histograms",
+                                   repeats=1)
+            measure_scrape(size, res, PORT, "ours", "agent-histograms", gzip=False, extra=False)
+            res.add(size, "rss", who="ours", variant="agent-histograms", **proc_stat(wide.pid))
+            wide.stop()
+        if "isolated" in PHASES:
+            measure_isolated(size, db, res)
+        if "peers" in PHASES:
+            measure_pgexp(size, db, res)
+            measure_sqlexp(size, db, res)
+        if "freshness" in PHASES and size in FRESH_SIZES:
+            measure_freshness(size, db, res)
+    finally:
+        live.stop()
+
+
+RESULTS_DIR = None
+
+
+def main():
+    global RESULTS_DIR
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    RESULTS_DIR = os.path.abspath(os.environ.get("BENCH_RESULTS", os.path.join(BUILD, "bench-results", stamp)))
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    os.makedirs(STATE, exist_ok=True)
+    latest = os.path.join(BUILD, "bench-results", "latest")
+    if os.path.dirname(RESULTS_DIR) == os.path.dirname(latest):
+        if os.path.islink(latest):
+            os.remove(latest)
+        os.symlink(os.path.basename(RESULTS_DIR), latest)
+    for tool in (EXPORTER, SIM, FRESHNESS):
+        if not os.access(tool, os.X_OK):
+            sys.exit(f"bench: {tool} missing (build {BUILD} first)")
+    res = Results(os.path.join(RESULTS_DIR, "results.jsonl"))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    try:
+        ensure_cluster()
+        machine(res)
+        for size in SIZES:
+            log(f"== {label(size)} finished runs ==")
+            run_size(size, res)
+    finally:
+        stop_all()
+        if os.environ.get("BENCH_KEEP_PG", "0") != "1":
+            subprocess.run([os.path.join(ROOT, "scripts", "pg.sh"), "stop", os.path.join(STATE, "pg")])
+    log(f"results in {RESULTS_DIR}/results.jsonl")
+    print(RESULTS_DIR)
+
+
+if __name__ == "__main__":
+    main()

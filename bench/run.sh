@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Benchmarks of agent_execution_exporter against prometheus-postgres-exporter and
+# prometheus-sql-exporter on the same database (docs/benchmarks.md). Not part of
+# `make test`; `make bench` runs this.
+#
+#   bench/run.sh            the full run: 1 M and 10 M finished runs (seeded once into
+#                           build-bench/state/pg and reused), ~40 minutes on 2 cores
+#   bench/run.sh --quick    200 k runs, short windows: checks the harness in ~5 minutes
+#   bench/run.sh --render DIR   only re-render the tables and plot of a results directory
+#
+# Environment (defaults in bench/bench.py): BENCH_SIZES="1000000 10000000",
+# BENCH_BUILD=build-bench, BENCH_STATE=$BENCH_BUILD/state, BENCH_PG_PORT=45432,
+# BENCH_PORT=45401 (ours), BENCH_PGEXP_PORT=45402, BENCH_SQLEXP_PORT=45403,
+# BENCH_WRK_DURATION=5 and BENCH_WRK_REPEATS=5 (seconds, runs per wrk measurement),
+# BENCH_WINDOW=60 (quiet window), BENCH_ISO_WINDOW=20 (per-collector window),
+# BENCH_PEER_DURATION=40, BENCH_SQLEXP_INTERVAL=15, BENCH_STARTUPS=3,
+# BENCH_LIVE_RATE=120 (live finished runs/s), BENCH_FRESHNESS_REPS=30,
+# BENCH_FRESHNESS_SIZES (default: the largest size), BENCH_KEEP_PG=1 (leave the cluster up),
+# BENCH_EXPORTER (the exporter binary; default $BENCH_BUILD/agent_execution_exporter),
+# BENCH_PHASES="default wide isolated peers freshness" (a subset re-measures only those).
+# Results: $BENCH_BUILD/bench-results/<time>/ (results.jsonl, tables.md, the PNG, logs);
+# bench-results/latest points at the newest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BENCH_BUILD:-build-bench}
+export BENCH_BUILD=$BUILD
+
+if [[ "${1:-}" == "--render" ]]; then
+  exec python3 bench/render.py "${2:-$BUILD/bench-results/latest}"
+fi
+if [[ "${1:-}" == "--quick" ]]; then
+  export BENCH_QUICK=1
+fi
+export BENCH_COMMAND=${BENCH_COMMAND:-"bench/run.sh $*"}
+
+scripts/install-deps.sh
+bench/install-deps.sh
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DAEE_BUILD_TESTS=OFF >/dev/null
+cmake --build "$BUILD" -j "$(nproc)" --target agent_execution_exporter agent_platform_sim freshness >/dev/null
+
+results=$(python3 bench/bench.py)
+python3 bench/render.py "$results"
