@@ -54,6 +54,9 @@ class Collector {
  public:
   virtual ~Collector() = default;
   virtual Snapshot Collect(DbSession& db) = 0;
+  /// True when the last Collect() stopped early with work left (a cycle budget):
+  /// the scheduler runs the next cycle at once instead of after the interval.
+  virtual bool HasPendingWork() const { return false; }
 };
 
 /// Thrown by Collect() when an optional source (a table, an extension) does not

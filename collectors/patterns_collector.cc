@@ -106,13 +106,22 @@ Snapshot PatternsCollector::Collect(DbSession& db) {
     const double time_of_day = clock[1].as<double>();
     start = std::min(today, std::max(today - options_.lookback_days,
                                      clock[2].is_null() ? today : clock[2].as<std::int64_t>()));
-    // Read every day of the window not cached yet, or cached before it was final:
-    // one statement per day, so each stays far below the statement timeout however
-    // long the window, and a cycle cut short keeps the days it finished (past days
-    // are facts; the next cycle continues where this one stopped).
-    for (std::int64_t d = start; d < today; ++d) {
+    // Read every day of the window not cached yet, or cached before it was final,
+    // newest first: one statement per day, so each stays far below the statement
+    // timeout however long the window, and a cycle cut short (by the budget or an
+    // error) keeps the days it finished (past days are facts; the next cycle
+    // continues where this one stopped).
+    const auto budget_end = std::chrono::steady_clock::now() + options_.cycle_budget;
+    bool read_one = false;
+    pending_ = false;
+    for (std::int64_t d = today - 1; d >= start; --d) {
       auto cached = days_.find(d);
       if (cached != days_.end() && cached->second.final) continue;
+      if (read_one && std::chrono::steady_clock::now() >= budget_end) {
+        pending_ = true;
+        break;
+      }
+      read_one = true;
       Day day;
       day.final = d < today - 1 || time_of_day >= kSettleSeconds;
       for (const auto& row : tx.exec_params(days_sql_, d, d + 1, options_.timezone)) {
@@ -132,10 +141,11 @@ Snapshot PatternsCollector::Collect(DbSession& db) {
   }
   std::erase_if(days_, [&](const auto& e) { return e.first < start || e.first >= today; });
 
-  // Sum the window per workspace and hour.
-  const std::int64_t window_days = today - start;
+  // Sum the window per workspace and hour: every day of it, or while start-up is
+  // still reading (pending_), the days read so far.
+  const auto window_days = static_cast<std::int64_t>(days_.size());
   std::int64_t weekdays = 0;
-  for (std::int64_t d = start; d < today; ++d) weekdays += IsoWeekday(d) <= 5 ? 1 : 0;
+  for (const auto& entry : days_) weekdays += IsoWeekday(entry.first) <= 5 ? 1 : 0;
   const std::int64_t weekend_days = window_days - weekdays;
   struct Totals {
     Hours hours{};

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <span>
@@ -16,6 +17,10 @@ struct PatternsCollectorOptions {
   int lookback_days = 28;
   /// Time zone of the days and hours (PostgreSQL zone name, e.g. Europe/Paris).
   std::string timezone = "UTC";
+  /// A cycle stops reading uncached days once it has spent this long (after at
+  /// least one day) and the next cycle continues at once: no cycle runs much
+  /// longer, however large the table.
+  std::chrono::milliseconds cycle_budget{500};
 };
 
 /// Execution patterns over the last complete days: runs per hour of day, per day,
@@ -25,10 +30,14 @@ struct PatternsCollectorOptions {
 /// Past days do not change, so each day is aggregated once (grouped by workspace
 /// and hour, over the finished_at index) and cached; a cycle only reads the days
 /// not cached yet, which after start-up is none, or yesterday right after midnight.
+/// Start-up reads the newest days first within --collector.patterns.cycle-budget per
+/// cycle; until the window is complete the figures cover the days read so far
+/// (agent_execution_patterns_window_seconds says how many).
 class PatternsCollector final : public Collector {
  public:
   PatternsCollector(CollectorContext ctx, PatternsCollectorOptions options);
   Snapshot Collect(DbSession& db) override;
+  bool HasPendingWork() const override { return pending_; }
   static std::span<const FamilySpec> Families();
 
   /// Peak and quiet hours exposed per workspace.
@@ -54,6 +63,7 @@ class PatternsCollector final : public Collector {
   std::string workspaces_sql_;
   std::map<std::int64_t, Day> days_;  // local day number (days since 1970-01-01) -> aggregates
   std::uint64_t rows_aggregated_ = 0;
+  bool pending_ = false;  // the last cycle left days of the window unread
 };
 
 }  // namespace aee

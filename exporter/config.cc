@@ -51,6 +51,7 @@ constexpr FlagSpec kFlags[] = {
     {"collector.models.sweep-interval", Kind::kDuration, "5m", "How often the whole lateness window of model calls is re-read (0 = never)."},
     {"collector.patterns.lookback-days", Kind::kInt, "28", "Complete days the execution patterns look back over."},
     {"collector.patterns.timezone", Kind::kString, "UTC", "Time zone of the days and hours of the execution patterns (e.g. Europe/Paris)."},
+    {"collector.patterns.cycle-budget", Kind::kDuration, "500ms", "Time a patterns cycle may spend reading days not cached yet before the next cycle takes over (start-up at large tables)."},
     {"log.level", Kind::kString, "info", "Minimum log level: debug, info, warn, error."},
     {"log.format", Kind::kString, "logfmt", "Log format: logfmt or json."},
 };
@@ -228,6 +229,8 @@ struct Parser {
     } else if (n == "collector.patterns.timezone") {
       if (!ValidTimeZoneName(v)) return Fail(n, "invalid time zone name \"" + std::string(v) + "\" (want e.g. UTC, Europe/Paris, +02:00)");
       cfg->patterns.timezone = v;
+    } else if (n == "collector.patterns.cycle-budget") {
+      if (!Duration(n, v, &cfg->patterns.cycle_budget, false)) return false;
     } else if (n == "log.level") {
       if (!ParseLogLevel(v, &cfg->log_level)) return Fail(n, "want debug, info, warn or error, got \"" + std::string(v) + "\"");
     } else if (n == "log.format") {

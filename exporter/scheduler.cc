@@ -79,7 +79,10 @@ void Scheduler::Loop(size_t index) {
   while (true) {
     const auto started = std::chrono::steady_clock::now();
     const bool ok = RunOnce(index);
-    const auto next = ok ? started + slot.c.schedule.interval : std::chrono::steady_clock::now() + Backoff(slot);
+    auto next = ok ? started + slot.c.schedule.interval : std::chrono::steady_clock::now() + Backoff(slot);
+    // A collector working through a backlog in budgeted cycles goes on at once
+    // (at most one cycle per min_wake_gap), so no single cycle runs long.
+    if (ok && slot.c.collector->HasPendingWork()) next = std::min(next, started + min_wake_gap_);
     std::unique_lock lock(mutex_);
     // A failing collector waits out its backoff whatever the notifications say.
     wake_.wait_until(lock, next, [&] { return stopping_ || (ok && slot.wake_requested); });

@@ -97,10 +97,17 @@ void ExpectPatternsMatchSql(testing::TestDb& db, const Snapshot& snap, const std
   }
 }
 
+// Whole window in one cycle whatever the machine's speed (the budget has its own test).
+PatternsCollectorOptions Unbudgeted() {
+  PatternsCollectorOptions opts;
+  opts.cycle_budget = std::chrono::hours(1);
+  return opts;
+}
+
 class PatternsCollectorTest : public ::testing::Test {
  protected:
   void SetUp() override { testing::InsertWorkspacesAndAgents(db_); }
-  PatternsCollector Make(PatternsCollectorOptions opts = {}) {
+  PatternsCollector Make(PatternsCollectorOptions opts = Unbudgeted()) {
     CollectorContext ctx;
     ctx.quoted_schema = "\"public\"";
     ctx.clock = &clock_;
@@ -138,12 +145,32 @@ TEST_F(PatternsCollectorTest, ShortHistoryDividesByTheDaysSinceTheFirstRun) {
   db_.Exec(std::string("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, finished_at) VALUES "
                        "(gen_random_uuid(), NULL, NULL, 'completed', '2026-03-08 10:00:00+00'), "
                        "(gen_random_uuid(), '") + kWs1 + "', NULL, 'exploded', '2026-03-08 10:00:00+00')");
-  PatternsCollectorOptions opts;
+  PatternsCollectorOptions opts = Unbudgeted();
   opts.lookback_days = 7;
   auto c = Make(opts);
   auto s = Session();
   auto snap = c.Collect(s);
   ExpectPatternsMatchSql(db_, snap, "UTC", "2026-03-10", 3);
+}
+
+TEST_F(PatternsCollectorTest, BudgetedStartUpReadsNewestDaysFirstAndCompletesTheWindow) {
+  InsertFinishedRuns(db_, 6000, "'2026-01-20 00:00:00+00'", "'2026-03-10 11:59:00+00'", 0.25);
+  PatternsCollectorOptions opts;
+  opts.cycle_budget = std::chrono::milliseconds(0);  // one day per cycle
+  auto c = Make(opts);
+  auto s = Session();
+  auto first = c.Collect(s);
+  EXPECT_TRUE(c.HasPendingWork());
+  ExpectPatternsMatchSql(db_, first, "UTC", "2026-03-10", 1);  // yesterday alone so far
+  int cycles = 1;
+  Snapshot last;
+  while (c.HasPendingWork() && cycles < 100) {
+    last = c.Collect(s);
+    ++cycles;
+  }
+  EXPECT_EQ(cycles, 28);
+  ExpectPatternsMatchSql(db_, last, "UTC", "2026-03-10", 28);
+  EXPECT_FALSE(c.HasPendingWork());
 }
 
 TEST_F(PatternsCollectorTest, PeakAndQuietHoursAreRankedDeterministically) {
