@@ -95,22 +95,24 @@ Exporter::Exporter(Config config, const Clock& clock, Logger& logger)
   }
   http_ = std::make_unique<HttpServer>(http, logger_);
   // Every route checks a bearer token first: an invalid one is a 401 everywhere.
-  auto guarded = [this](std::function<HttpResponse(const HttpRequest&)> inner) {
-    return [this, inner = std::move(inner)](const HttpRequest& r) {
+  // With a tokens file, only /healthz (which says nothing but "OK", for liveness
+  // probes) answers a request that carries no credential at all.
+  auto guarded = [this](bool credential_required, std::function<HttpResponse(const HttpRequest&)> inner) {
+    return [this, credential_required, inner = std::move(inner)](const HttpRequest& r) {
       std::shared_ptr<const WorkspaceToken> token;
       HttpResponse reject;
-      if (!Authorize(r, &token, &reject)) return reject;
+      if (!Authorize(r, credential_required, &token, &reject)) return reject;
       return inner(r);
     };
   };
   http_->Handle(config_.telemetry_path, [this](const HttpRequest& r) { return Metrics(r); });
-  http_->Handle("/", guarded([this](const HttpRequest&) { return Landing(); }));
-  http_->Handle("/healthz", guarded([](const HttpRequest&) {
+  http_->Handle("/", guarded(true, [this](const HttpRequest&) { return Landing(); }));
+  http_->Handle("/healthz", guarded(false, [](const HttpRequest&) {
     HttpResponse r;
     r.body = "OK\n";
     return r;
   }));
-  http_->Handle("/readyz", guarded([this](const HttpRequest&) { return Readiness(); }));
+  http_->Handle("/readyz", guarded(true, [this](const HttpRequest&) { return Readiness(); }));
 }
 
 Exporter::~Exporter() { Stop(); }
@@ -156,25 +158,37 @@ bool Exporter::ReloadWorkspaceTokens(std::string* error) {
   return true;
 }
 
-bool Exporter::Authorize(const HttpRequest& req, std::shared_ptr<const WorkspaceToken>* token,
-                         HttpResponse* reject) const {
+bool Exporter::Authorize(const HttpRequest& req, bool credential_required,
+                         std::shared_ptr<const WorkspaceToken>* token, HttpResponse* reject) const {
   constexpr std::string_view kBearer = "Bearer ";
-  if (!tokens_ || req.authorization.rfind(kBearer, 0) != 0) return true;
+  if (!tokens_) return true;
+  auto unauthorized = [&](std::string body) {
+    reject->status = 401;
+    reject->body = std::move(body);
+    reject->headers.emplace_back("WWW-Authenticate", "Bearer realm=\"agent_execution_exporter\"");
+    return false;
+  };
+  if (req.authorization.rfind(kBearer, 0) != 0) {
+    // The HTTP server has already checked basic auth and a required client
+    // certificate; without either, a request with no token sees nothing.
+    const bool server_authenticated =
+        !config_.web.basic_auth_users.empty() ||
+        (config_.web.tls && config_.web.tls->client_auth_type == "RequireAndVerifyClientCert");
+    if (!credential_required || server_authenticated) return true;
+    return unauthorized("a bearer token is required (--web.workspace-tokens-file is set)\n");
+  }
   *token = tokens_->Find(std::string_view(req.authorization).substr(kBearer.size()));
   if (*token) return true;
-  reject->status = 401;
-  reject->body = "invalid token\n";
-  reject->headers.emplace_back("WWW-Authenticate", "Bearer realm=\"agent_execution_exporter\"");
   logger_.Log(LogLevel::kWarn, "rejected bearer token", {{"remote", req.remote_addr}});
-  return false;
+  return unauthorized("invalid token\n");
 }
 
 HttpResponse Exporter::Metrics(const HttpRequest& req) const {
   HttpResponse r;
   std::shared_ptr<const WorkspaceToken> token;
-  if (!Authorize(req, &token, &r)) return r;
+  if (!Authorize(req, /*credential_required=*/true, &token, &r)) return r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-  r.body = MetricsText(token ? &token->workspaces : nullptr);
+  r.body = MetricsText(token && !token->all_workspaces ? &token->workspaces : nullptr);
   r.headers.emplace_back("Vary", "Accept-Encoding");
   if (AcceptsGzip(req.accept_encoding)) {
     r.body = GzipCompress(r.body);

@@ -37,8 +37,12 @@ class Exporter {
 
  private:
   HttpResponse Metrics(const HttpRequest& req) const;
-  /// Resolves "Authorization: Bearer" to a token; *reject holds a 401 when invalid.
-  bool Authorize(const HttpRequest& req, std::shared_ptr<const WorkspaceToken>* token, HttpResponse* reject) const;
+  /// Resolves "Authorization: Bearer" to a token; *reject holds a 401 when the token
+  /// is invalid, or when credential_required and the request has no credential at
+  /// all (with a tokens file, only basic auth or a verified client certificate stand
+  /// in for a token).
+  bool Authorize(const HttpRequest& req, bool credential_required, std::shared_ptr<const WorkspaceToken>* token,
+                 HttpResponse* reject) const;
   HttpResponse Landing() const;
   HttpResponse Readiness() const;
 

@@ -75,6 +75,14 @@ bool ParseWorkspaceTokens(const std::string& yaml_text, std::vector<WorkspaceTok
         }
         tok.workspaces.insert(w.as<std::string>());
       }
+      if (tok.workspaces.count("*") != 0) {
+        if (tok.workspaces.size() != 1) {
+          *error = Line(t) + "token \"" + tok.name + "\": \"*\" (every workspace) cannot be combined with workspace ids";
+          return false;
+        }
+        tok.workspaces.clear();
+        tok.all_workspaces = true;
+      }
       if (!names.insert(tok.name).second) {
         *error = Line(t) + "duplicate token name \"" + tok.name + "\"";
         return false;

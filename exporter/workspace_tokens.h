@@ -16,6 +16,8 @@ struct WorkspaceToken {
   std::string name;    // for logs; never the token
   std::string sha256;  // lower-case hex of the bearer token
   std::set<std::string, std::less<>> workspaces;
+  /// workspaces: ["*"]: an operator token (Prometheus itself) that sees everything.
+  bool all_workspaces = false;
 };
 
 /// Parses the tokens file (YAML: tokens: [{name, sha256, workspaces}]).

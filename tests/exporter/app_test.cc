@@ -5,11 +5,15 @@
 
 #include <unistd.h>
 
+#include <crypt.h>
+
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <set>
 
+#include "exporter/web_config.h"
 #include "tests/support/http_client.h"
 #include "tests/support/run_data.h"
 #include "tests/support/test_db.h"
@@ -124,13 +128,16 @@ namespace aee {
 namespace {
 
 // --web.workspace-tokens-file: a scoped bearer token sees its workspaces' series and
-// the exporter's self-metrics only; an unknown token gets 401 on every endpoint.
+// the exporter's self-metrics only; an unknown token gets 401 on every endpoint, and
+// so does a request without any credential (except /healthz); a "*" token sees all.
 TEST_F(AppTest, WorkspaceTokenSeesOnlyItsWorkspaces) {
   testing::InsertFinishedRuns(db_, 60, "date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'", "now()", 0.4);
   const std::string path = ::testing::TempDir() + "/tokens_" + std::to_string(getpid()) + ".yml";
   // sha256("team-a-secret")
   std::ofstream(path) << "tokens:\n  - name: team-a\n    sha256: \"9a437339f86986f3de68d17a40511c2e61588bb30f4c5e01ab5c4991a2a4dc41\"\n"
-                      << "    workspaces: [\"" << testing::kWs1 << "\"]\n";
+                      << "    workspaces: [\"" << testing::kWs1 << "\"]\n"
+                      << "  - name: prometheus\n    sha256: \"" << Sha256Hex("operator-secret") << "\"\n"
+                      << "    workspaces: [\"*\"]\n";
   Config cfg;
   std::string err;
   ASSERT_TRUE(ParseFlags({"--web.listen-address=127.0.0.1:0", "--web.workspace-tokens-file=" + path},
@@ -152,9 +159,52 @@ TEST_F(AppTest, WorkspaceTokenSeesOnlyItsWorkspaces) {
     EXPECT_EQ(HttpGet(e.port(), p, {{"Authorization", "Bearer wrong"}}).status, 401) << p;
   }
   EXPECT_EQ(log_.find("team-a-secret"), std::string::npos) << "token in the logs";
-  auto full = HttpGet(e.port(), "/metrics");
+  for (const char* p : {"/metrics", "/", "/readyz"}) {
+    auto anonymous = HttpGet(e.port(), p);
+    EXPECT_EQ(anonymous.status, 401) << p;
+    EXPECT_EQ(anonymous.body.find(testing::kWs1), std::string::npos) << p;
+  }
+  EXPECT_EQ(HttpGet(e.port(), "/healthz").status, 200);
+  auto full = HttpGet(e.port(), "/metrics", {{"Authorization", "Bearer operator-secret"}});
+  EXPECT_EQ(full.status, 200);
+  EXPECT_NE(full.body.find(testing::kWs1), std::string::npos);
   EXPECT_NE(full.body.find(testing::kWs2), std::string::npos);
+  EXPECT_NE(full.body.find("agent_db_"), std::string::npos);
   std::remove(path.c_str());
+}
+
+// With basic auth configured, a request that passed it (and carries no token) is the
+// operator's: it sees everything; one that fails it never reaches the tokens.
+TEST_F(AppTest, BasicAuthStandsInForATokenWhenBothAreConfigured) {
+  const std::string dir = ::testing::TempDir() + "/basic_tokens_" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/tokens.yml") << "tokens:\n  - name: team-a\n    sha256: \"" << Sha256Hex("team-a-secret")
+                                     << "\"\n    workspaces: [\"" << testing::kWs1 << "\"]\n";
+  // bcrypt of "pw" (cost 4)
+  char salt[] = "$2b$04$abcdefghijklmnopqrstuu";
+  struct crypt_data data {};
+  const std::string hash = crypt_r("pw", salt, &data);
+  std::ofstream(dir + "/web.yml") << "basic_auth_users:\n  ops: \"" << hash << "\"\n";
+  Config cfg;
+  std::string err;
+  ASSERT_TRUE(ParseFlags({"--web.listen-address=127.0.0.1:0", "--web.workspace-tokens-file=" + dir + "/tokens.yml",
+                          "--web.config.file=" + dir + "/web.yml"},
+                         [](const char*) -> const char* { return nullptr; }, &cfg, &err))
+      << err;
+  cfg.db_url = db_.url();
+  logger_.SetSinkForTest(&log_);
+  Exporter e(cfg, clock_, logger_);
+  ASSERT_TRUE(e.Start(&err, false)) << err;
+  for (size_t i = 0; i < e.scheduler().size(); ++i) e.scheduler().RunOnce(i);
+  EXPECT_EQ(HttpGet(e.port(), "/metrics").status, 401);
+  EXPECT_EQ(HttpGet(e.port(), "/metrics", {{"Authorization", "Basic b3BzOndyb25n"}}).status, 401);  // ops:wrong
+  auto ops = HttpGet(e.port(), "/metrics", {{"Authorization", "Basic b3BzOnB3"}});                 // ops:pw
+  EXPECT_EQ(ops.status, 200);
+  EXPECT_NE(ops.body.find(testing::kWs2), std::string::npos);
+  auto scoped = HttpGet(e.port(), "/metrics", {{"Authorization", "Bearer team-a-secret"}});
+  EXPECT_EQ(scoped.status, 200);
+  EXPECT_EQ(scoped.body.find(testing::kWs2), std::string::npos);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -37,9 +37,15 @@ TEST(WorkspaceTokensTest, ParsesAndRejectsBadFiles) {
                                 "tokens:\n  - name: a\n    sha256: \"" + hash + "\"\n    workspaces: []\n",
                                 "tokens:\n  - sha256: \"" + hash + "\"\n    workspaces: [w]\n",
                                 "tokens:\n  - name: a\n    sha256: \"" + hash + "\"\n    workspaces: [w]\n    extra: 1\n",
-                                "tokens:\n  - {name: a, sha256: \"" + hash + "\", workspaces: [w]}\n  - {name: b, sha256: \"" + hash + "\", workspaces: [v]}\n"}) {
+                                "tokens:\n  - {name: a, sha256: \"" + hash + "\", workspaces: [w]}\n  - {name: b, sha256: \"" + hash + "\", workspaces: [v]}\n",
+                                "tokens:\n  - {name: a, sha256: \"" + hash + "\", workspaces: [\"*\", w]}\n"}) {
     EXPECT_FALSE(ParseWorkspaceTokens(bad, &tokens, &err)) << bad;
+    EXPECT_FALSE(err.empty());
   }
+  ASSERT_TRUE(ParseWorkspaceTokens("tokens:\n  - {name: prometheus, sha256: \"" + hash + "\", workspaces: [\"*\"]}\n",
+                                   &tokens, &err)) << err;
+  EXPECT_TRUE(tokens[0].all_workspaces);
+  EXPECT_TRUE(tokens[0].workspaces.empty());
 }
 
 TEST(WorkspaceTokensTest, StoreFindsByHashAndKeepsOldTokensOnBadReload) {
