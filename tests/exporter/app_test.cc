@@ -102,6 +102,30 @@ TEST_F(AppTest, DatabaseDownKeepsServingAndHidesThePassword) {
 
 // Every family the exporter can expose, and every family a real scrape shows,
 // is documented in docs/metrics.md.
+// Privacy: user ids are never read into a series, run ids appear only in the capped
+// longest-running list, and no self-metric carries query text.
+TEST_F(AppTest, ExposesNoUserIdsAndNoQueryText) {
+  testing::InsertFinishedRuns(db_, 50, "date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'", "now()", 0.6);
+  std::string running;
+  for (int i = 0; i < 30; ++i) {
+    running += std::string(running.empty() ? "" : ",") + "(gen_random_uuid(), '" + testing::kWs1 + "', '" +
+               testing::kAgent1 + "', 'alice@example.com', 'running', now() - interval '1 min', now() - interval '" +
+               std::to_string(i) + " s')";
+  }
+  db_.Exec("INSERT INTO agent_runs (run_id, workspace_id, agent_id, user_id, status, queued_at, started_at) VALUES " +
+           running);
+  auto e = Start(db_.url());
+  for (size_t i = 0; i < e->scheduler().size(); ++i) e->scheduler().RunOnce(i);
+  const std::string body = HttpGet(e->port(), "/metrics").body;
+  ASSERT_NE(body.find("agent_runs_running{"), std::string::npos);
+  for (const char* secret : {"alice", "user-", "SELECT", "select ", "FROM "}) {
+    EXPECT_EQ(body.find(secret), std::string::npos) << secret;
+  }
+  size_t run_series = 0;
+  for (size_t pos = 0; (pos = body.find("agent_run_elapsed_seconds{", pos)) != std::string::npos; ++pos) ++run_series;
+  EXPECT_EQ(run_series, 10u) << "--collector.realtime.top-runs caps run_id series per workspace";
+}
+
 TEST_F(AppTest, MetricsDocListsEveryFamily) {
   const std::string doc = testing::ReadSourceFile("docs/metrics.md");
   for (const auto& f : AllFamilies()) {
