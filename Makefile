@@ -7,8 +7,12 @@ JOBS       ?= $(shell nproc)
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 CMAKE_ARGS ?=
+FUZZ_BUILD ?= build-fuzz
+# make fuzz: seconds per harness (FUZZ_TARGETS: a subset, e.g. "flags web_config")
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?=
 
-.PHONY: all deps build build-asan test test-plain test-asan test-rules test-e2e test-packaging rules demo bench clean
+.PHONY: all deps build build-asan test test-plain test-asan test-rules test-e2e test-packaging test-fuzz build-fuzz fuzz rules demo bench clean
 
 all: build
 
@@ -23,7 +27,7 @@ build-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DAEE_SANITIZE=ON -DAEE_TEST_PG_PORT=55433 $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-test: test-rules test-plain test-asan test-e2e test-packaging
+test: test-rules test-plain test-asan test-e2e test-packaging test-fuzz
 
 test-rules: deps
 	@echo "== rule pack (promtool) =="
@@ -52,6 +56,19 @@ test-e2e: build
 	@echo "== end to end: alerts through Alertmanager, dashboards, quantiles =="
 	@tests/e2e/alerts_e2e.sh $(BUILD)
 
+# libFuzzer harnesses (fuzz/), clang with ASan+UBSan; docs/security.md, "Fuzzing".
+build-fuzz: deps
+	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAEE_FUZZ=ON \
+	 -DAEE_BUILD_TESTS=OFF -DAEE_BUILD_TOOLS=OFF $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
+
+test-fuzz: build-fuzz
+	@echo "== fuzzing: each harness for 25 s (libFuzzer, ASan+UBSan) =="
+	@fuzz/run.sh $(FUZZ_BUILD) 25
+
+fuzz: build-fuzz
+	@fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 test-packaging: deps
 	@echo "== packaging: the Dockerfile's build path =="
 	@tests/packaging_test.sh
@@ -65,4 +82,4 @@ bench: deps
 	@bench/run.sh
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-release .state
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-release .state

@@ -9,6 +9,7 @@ packages=(
   prometheus-cpp-dev libcivetweb-dev libpqxx-dev nlohmann-json3-dev zlib1g-dev
   libssl-dev libcrypt-dev libyaml-cpp-dev openssl
   libgtest-dev libgmock-dev
+  clang libclang-rt-14-dev
   postgresql postgresql-contrib
   prometheus prometheus-alertmanager jsonnet
 )
