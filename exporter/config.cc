@@ -159,8 +159,9 @@ struct Parser {
     } else if (n == "web.rate-limit") {
       double rate = 0;
       auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), rate);
-      if (ec != std::errc() || ptr != v.data() + v.size() || !(rate >= 0 && rate <= 1e6)) {
-        return Fail(n, "want requests per second from 0 to 1000000, got \"" + std::string(v) + "\"");
+      // Below 0.001/s the limiter's Retry-After (1/rate seconds) would not fit an int.
+      if (ec != std::errc() || ptr != v.data() + v.size() || !(rate == 0 || (rate >= 0.001 && rate <= 1e6))) {
+        return Fail(n, "want 0 (no limit) or requests per second from 0.001 to 1000000, got \"" + std::string(v) + "\"");
       }
       cfg->rate_limit = rate;
     } else if (n == "web.rate-limit-burst") {

@@ -178,6 +178,20 @@ TEST(ParseFlagsTest, ErrorsNameTheFlag) {
   }
 }
 
+// Found by fuzz/http_parsing_fuzzer.cc: at a rate of 1e-10 requests/s the rate
+// limiter's Retry-After (1/rate seconds) overflowed int, undefined behaviour.
+TEST(ParseFlagsTest, RejectsRateLimitsTooSmallForRetryAfter) {
+  Config cfg;
+  std::string err;
+  EXPECT_FALSE(Parse({"--web.rate-limit=0.0000000001"}, &cfg, &err));
+  EXPECT_NE(err.find("--web.rate-limit"), std::string::npos) << err;
+  EXPECT_FALSE(Parse({"--web.rate-limit=0.0009"}, &cfg, &err));
+  ASSERT_TRUE(Parse({"--web.rate-limit=0.001"}, &cfg, &err)) << err;
+  EXPECT_EQ(cfg.rate_limit, 0.001);
+  ASSERT_TRUE(Parse({"--web.rate-limit=0"}, &cfg, &err)) << err;
+  EXPECT_EQ(cfg.rate_limit, 0);
+}
+
 TEST(ParseFlagsTest, DbUrlFromEnvironmentAndFile) {
   Config cfg;
   std::string err;
