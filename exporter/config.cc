@@ -89,9 +89,21 @@ bool ValidListenAddress(std::string_view addr) {
   size_t colon = addr.rfind(':');
   if (colon == std::string_view::npos) return false;
   std::string_view host = addr.substr(0, colon);
-  if (!host.empty() && host.front() == '[' && host.back() != ']') return false;
+  std::string_view port_text = addr.substr(colon + 1);
+  // civetweb takes a comma-separated list of ports: only a host name, an IPv4
+  // address or a bracketed IPv6 address may reach it, and a port of digits only.
+  bool bracketed = !host.empty() && host.front() == '[';
+  if (bracketed && (host.size() < 3 || host.back() != ']')) return false;
+  for (char c : bracketed ? host.substr(1, host.size() - 2) : host) {
+    bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || (bracketed && c == ':');
+    if (!ok) return false;
+  }
+  if (port_text.empty() || port_text.size() > 5) return false;
+  for (char c : port_text) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+  }
   int port = 0;
-  return ParseInt(addr.substr(colon + 1), &port) && port >= 0 && port <= 65535;
+  return ParseInt(port_text, &port) && port <= 65535;
 }
 
 // PostgreSQL resolves the name (an invalid one fails the patterns collector with

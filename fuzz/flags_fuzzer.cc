@@ -3,7 +3,8 @@
 //
 // Invariants: a rejected command line has a non-empty one-line error naming a flag
 // (or the unexpected argument); an accepted one holds values inside the documented
-// ranges and a listen address the HTTP server can bind; every parsed duration
+// ranges, a listen address the HTTP server can bind and no directory as the web
+// config; every parsed duration
 // formats back to text that parses to the same duration.
 #include <algorithm>
 #include <chrono>
@@ -131,6 +132,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CheckDurationValue(cfg.runs.lateness, input);
   CheckDurationValue(cfg.workers.stale_after, input);
   Check(cfg.workers.stale_after > milliseconds(0), "stale-after > 0", input);
+  // A directory reads as an empty file: it must not pass as "no TLS, no auth".
+  Check(cfg.web_config_file.empty() || cfg.web_config_file != aee::fuzz::ScratchDir(),
+        "--web.config.file naming a directory is rejected", input);
   if (cfg.web.tls) Check(!cfg.web.tls->cert_file.empty() && !cfg.web.tls->key_file.empty(), "TLS has a key pair", input);
   return 0;
 }

@@ -192,6 +192,25 @@ TEST(ParseFlagsTest, RejectsRateLimitsTooSmallForRetryAfter) {
   EXPECT_EQ(cfg.rate_limit, 0);
 }
 
+// Found by fuzz/flags_fuzzer.cc: a host holding ',' passed validation and became a
+// civetweb port list ("[%--web.wo,voken]:9" listened on two ports); ":-0" passed
+// here and failed only at start-up.
+TEST(ParseFlagsTest, ListenAddressIsOneHostAndPort) {
+  for (const char* bad : {"[%--web.wo,voken]:9", "127.0.0.1:80,0.0.0.0:81", ":-0", ":+80", "[]:80", "[::1:80",
+                          "host name:80", ":", ":123456"}) {
+    Config cfg;
+    std::string err;
+    EXPECT_FALSE(Parse({std::string("--web.listen-address=") + bad}, &cfg, &err)) << bad;
+    EXPECT_NE(err.find("--web.listen-address"), std::string::npos) << err;
+  }
+  for (const char* good : {":9477", "0.0.0.0:9477", "127.0.0.1:0", "localhost:80", "[::]:9477", "[::1]:9477",
+                           "[fe80::1]:9100", "exporter-1.example.com:9477"}) {
+    Config cfg;
+    std::string err;
+    EXPECT_TRUE(Parse({std::string("--web.listen-address=") + good}, &cfg, &err)) << good << ": " << err;
+  }
+}
+
 TEST(ParseFlagsTest, DbUrlFromEnvironmentAndFile) {
   Config cfg;
   std::string err;
