@@ -8,6 +8,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -285,6 +286,13 @@ bool ParseWebConfig(const std::string& yaml_text, const std::string& base_dir, W
 }
 
 bool LoadWebConfig(const std::string& path, WebConfig* out, std::string* error) {
+  // A directory opens, reads as nothing and would pass as an empty file: plain
+  // HTTP without auth when the operator asked for TLS.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    *error = "\"" + path + "\" is a directory, not a web configuration file";
+    return false;
+  }
   std::ifstream in(path);
   if (!in) {
     *error = "cannot read \"" + path + "\"";

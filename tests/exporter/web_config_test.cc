@@ -80,6 +80,16 @@ TEST_F(WebConfigTest, RejectsWhatPromtoolRejects) {
   }
 }
 
+// Found with fuzz/flags_fuzzer.cc: a directory read as an empty file, so
+// --web.config.file=<dir> started plain HTTP without auth instead of failing.
+TEST_F(WebConfigTest, RejectsADirectory) {
+  WebConfig cfg;
+  EXPECT_FALSE(LoadWebConfig(dir_.string(), &cfg, &error_));
+  EXPECT_NE(error_.find("is a directory"), std::string::npos) << error_;
+  std::ofstream(dir_ / "empty.yml").close();
+  EXPECT_TRUE(LoadWebConfig((dir_ / "empty.yml").string(), &cfg, &error_)) << error_;
+}
+
 TEST(BasicAuthenticatorTest, ChecksBcryptAndCostsTheSameForUnknownUsers) {
   BasicAuthenticator auth({{"alice", HashOf("secret", 8)}});
   EXPECT_TRUE(auth.CheckCredentials("alice", "secret"));
