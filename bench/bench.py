@@ -66,7 +66,7 @@ DAYS = 30
 SEED = 7
 
 EXPORTER = os.path.abspath(os.environ.get("BENCH_EXPORTER", os.path.join(BUILD, "agent_execution_exporter")))
-PHASES = os.environ.get("BENCH_PHASES", "default wide isolated peers freshness").split()
+PHASES = os.environ.get("BENCH_PHASES", "default wide nopatterns isolated peers freshness").split()
 SIM = os.path.join(BUILD, "tools", "agent_platform_sim")
 FRESHNESS = os.path.join(BUILD, "bench", "freshness")
 COLLECTORS = ["realtime", "runs", "info", "workers", "models", "database", "patterns"]
@@ -499,7 +499,8 @@ def measure_freshness(size, db, res):
             if os.path.exists(out):
                 os.remove(out)
             r = subprocess.run([FRESHNESS, f"--db.url={db_url(db)}", f"--port={PORT}",
-                                f"--repetitions={FRESH_REPS}", "--poll-ms=5", f"--out={out}"],
+                                f"--repetitions={FRESH_REPS}", "--poll-ms=5", "--max-pause-ms=1000",
+                                "--finish-pause-ms=5000", f"--out={out}"],
                                capture_output=True, text=True)
             sys.stderr.write(r.stdout + r.stderr)
             samples = {}
@@ -569,6 +570,10 @@ def run_size(size, res):
             measure_scrape(size, res, PORT, "ours", "agent-histograms", gzip=False, extra=False)
             res.add(size, "rss", who="ours", variant="agent-histograms", **proc_stat(wide.pid))
             wide.stop()
+        if "nopatterns" in PHASES:
+            # /readyz waits for every collector's first cycle, the patterns collector's
+            # 28-day aggregate included; this shows the start-up without it.
+            measure_startup(size, db, res, ["--no-collector.patterns"], variant="no-patterns", keep_last=False)
         if "isolated" in PHASES:
             measure_isolated(size, db, res)
         if "peers" in PHASES:

@@ -6,7 +6,8 @@
 //   queue_add   a run and its queue row are inserted as queued -> agent_queue_depth 1
 //   run_start   the run starts, the queue row is dispatched    -> agent_runs_running 1
 //   run_finish  the run completes                               -> agent_runs_finished_total +1
-// A random pause before each change spreads the commits over the collectors' cycles.
+// A random pause before each change spreads the commits over the collectors' cycles
+// (--max-pause-ms, and --finish-pause-ms before the finish: the runs collector's interval).
 // Each sample is written as "event<TAB>seconds" to --out; a summary goes to stdout.
 //
 //   freshness --db.url=URL --setup            create the workspace and agent, then exit
@@ -45,6 +46,7 @@ struct Options {
   int repetitions = 30;
   int poll_ms = 5;
   int max_pause_ms = 1000;
+  int finish_pause_ms = -1;  // -1: same as max_pause_ms
   double timeout_s = 30;
   std::string out;
   bool setup = false;
@@ -53,7 +55,10 @@ struct Options {
 [[noreturn]] void Usage(const std::string& why) {
   std::cerr << "freshness: " << why << "\n"
             << "usage: freshness --db.url=URL (--setup | --port=P [--path=/metrics] [--repetitions=N]\n"
-            << "                 [--poll-ms=5] [--max-pause-ms=1000] [--timeout=30] [--out=FILE])\n";
+            << "                 [--poll-ms=5] [--max-pause-ms=1000] [--finish-pause-ms=N] [--timeout=30]\n"
+            << "                 [--out=FILE])\n"
+            << "Pauses are uniform in [0, max]; give the finish a pause as long as the runs\n"
+            << "collector's interval so its commits fall on every phase of that cycle.\n";
   std::exit(2);
 }
 
@@ -92,6 +97,8 @@ Options Parse(int argc, char** argv) {
       o.poll_ms = static_cast<int>(number());
     } else if (name == "max-pause-ms") {
       o.max_pause_ms = static_cast<int>(number());
+    } else if (name == "finish-pause-ms") {
+      o.finish_pause_ms = static_cast<int>(number());
     } else if (name == "timeout") {
       o.timeout_s = number();
     } else if (name == "out") {
@@ -204,6 +211,8 @@ int main(int argc, char** argv) {
     Prober prober(o);
     std::mt19937_64 rng(std::random_device{}());
     std::uniform_int_distribution<int> pause(0, std::max(o.max_pause_ms, 0));
+    std::uniform_int_distribution<int> finish_pause(
+        0, std::max(o.finish_pause_ms < 0 ? o.max_pause_ms : o.finish_pause_ms, 0));
     auto sleep_random = [&] { std::this_thread::sleep_for(std::chrono::milliseconds(pause(rng))); };
 
     const std::string ws(kWorkspace);
@@ -270,7 +279,7 @@ int main(int argc, char** argv) {
       t = Clock::now();
       record("run_start", prober.WaitFor(t, [&](const std::string& b) { return gauge(b, "agent_runs_running") == 1; }));
 
-      sleep_random();
+      std::this_thread::sleep_for(std::chrono::milliseconds(finish_pause(rng)));
       double before = Sample(prober.Scrape(), "agent_runs_finished_total", finished_labels).value_or(0);
       {
         pqxx::work tx(conn);

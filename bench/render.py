@@ -8,6 +8,7 @@ docs/benchmarks.md) and DIR/scrape_latency.png (gnuplot), plus a copy of the PNG
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -48,6 +49,23 @@ def ratio(a, b):
     return f"{r:,.0f}×" if r >= 100 else f"{r:.1f}×" if r >= 10 else f"{r:.2f}×"
 
 
+def first_cycles(d, variant, size):
+    """First "collector up" duration of each collector in the last start-up logged in
+    DIR/exporter-VARIANT-SIZE.log (the self-metric holds the latest cycle, not the first)."""
+    lab = f"{size // 1000000}m" if size % 1000000 == 0 else f"{size // 1000}k" if size % 1000 == 0 else str(size)
+    path = os.path.join(d, f"exporter-{variant}-{lab}.log")
+    if not os.path.exists(path):
+        return {}
+    lines = open(path, errors="replace").read().splitlines()
+    starts = [i for i, line in enumerate(lines) if "msg=listening" in line]
+    out = {}
+    for line in lines[starts[-1] if starts else 0:]:
+        m = re.search(r'msg="collector up" collector=(\w+) duration_seconds=([0-9.e+-]+)', line)
+        if m and m.group(1) not in out:
+            out[m.group(1)] = float(m.group(2))
+    return out
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit("usage: render.py RESULTS_DIR [--png PATH]")
@@ -68,7 +86,7 @@ def main():
         w(f"Memory: {m['memory']}")
         w(f"OS: {m['os']}, kernel {m['kernel']}")
         w(f"PostgreSQL {m['postgres']} ({m['pg_settings']})")
-        w(f"{m['exporter']} (revision {m['revision']}{', working tree with local changes' if m['dirty'] != '0' else ''})")
+        w(f"exporter binary: {m['exporter']}; repository at {m['revision']} when the run started")
         w(m["peers"])
         w("```\n")
         w(f"Command: `{m['command']}`\n")
@@ -90,8 +108,8 @@ def main():
       "of each run's p50 and p99 (\"worst p99\" is the highest of them). One connection (one scrape "
       "at a time, as Prometheus scrapes) unless the conns column says otherwise. Ours and "
       "sql_exporter serve stored results; postgres_exporter queries the database on every scrape.\n")
-    w("| size | exporter | variant | series | bytes | conns | scrapes | p50 ms | p99 ms | worst p99 ms | scrapes/s |")
-    w("|---|---|---|---|---|---|---|---|---|---|---|")
+    w("| size | exporter | variant | series | bytes | conns | scrapes | p50 ms | p99 ms | worst p99 ms | scrapes/s | p50 µs/series |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|")
     rows = [("ours", "default", "plain", 1), ("ours", "default", "plain", 4), ("ours", "default", "gzip", 1),
             ("ours", "agent-histograms", "plain", 1), ("postgres_exporter", "default", "plain", 1),
             ("sql_exporter", "default", "plain", 1)]
@@ -105,7 +123,7 @@ def main():
             vname = variant + (" (gzip)" if enc == "gzip" else "")
             w(f"| {label(s)} | {who} | {vname} | {num(se.get('series'))} | {num(b)} | {sc['connections']} | "
               f"{num(sc['requests'])} | {ms(sc['p50_s'])} | {ms(sc['p99_s'])} | {ms(sc['p99_max_s'])} | "
-              f"{num(sc['rps'], 1)} |")
+              f"{num(sc['rps'], 1)} | {num(1e6 * sc['p50_s'] / se['series'], 2) if se.get('series') else '–'} |")
     w("")
     w("Ratios, theirs ÷ ours (ours = default flags, plain text):\n")
     w("| size | peer | p50 ratio | p99 ratio |")
@@ -136,19 +154,20 @@ def main():
       "`…_cycles_total` over a window with every collector running (the default exporter) "
       "and over a window with the collector running alone. *DB ms/cycle* = "
       "`pg_stat_statements.total_exec_time` of the collector's statements ÷ its cycles, from the run in "
-      "which it ran alone under a role of its own. *First cycle* includes the start-up work "
-      "(the runs and models collectors' aggregate of today, the patterns collector's 28 days).\n")
+      "which it ran alone under a role of its own. *Start to ready, alone* (exec to /readyz 200 "
+      "with only that collector enabled) and *first-cycle DB ms* cover the start-up work: the runs "
+      "and models collectors' aggregate of today, the patterns collector's 28 days.\n")
     for s in sizes:
         q = one("quiet", size=s)
         w(f"**{label(s)} finished runs**\n")
-        w("| collector | interval | cycle ms (all running) | cycle ms (alone) | DB ms/cycle | statements/cycle | first cycle ms | first-cycle DB ms |")
+        w("| collector | interval | cycle ms (all running) | cycle ms (alone) | DB ms/cycle | statements/cycle | start to ready, alone, ms | first-cycle DB ms |")
         w("|---|---|---|---|---|---|---|---|")
         for c in COLLECTOR_ORDER:
             iso = one("isolated", size=s, collector=c)
             qc = (q or {}).get("collectors", {}).get(c, {})
             w(f"| {c} | {DEFAULT_INTERVALS[c]} s | {ms(qc.get('cycle_s'))} | {ms(iso and iso['cycle_s'])} | "
               f"{ms(iso and iso['db_ms_per_cycle'] and iso['db_ms_per_cycle'] / 1000)} | "
-              f"{num(iso and iso['db_calls_per_cycle'], 1)} | {ms(iso and iso['first_cycle_s'])} | "
+              f"{num(iso and iso['db_calls_per_cycle'], 1)} | {ms(iso and iso['ready_s'])} | "
               f"{num(iso and iso['first_db_ms'], 1)} |")
         if q:
             w(f"\nWhole exporter, all collectors, {q['window_s']:.0f} s window: database time "
@@ -184,23 +203,24 @@ def main():
     w("| size | variant | runs | ready s (median) | min–max s | slowest first cycle |")
     w("|---|---|---|---|---|---|")
     for s in sizes:
-        for variant in ("default", "agent-histograms"):
+        for variant in ("default", "agent-histograms", "no-patterns"):
             st = by("startup", size=s, variant=variant)
             if not st:
                 continue
             r = [x["ready_s"] for x in st]
-            fc = st[-1]["first_cycle_s"]
+            fc = first_cycles(d, variant, s)
             slow = max(fc.items(), key=lambda kv: kv[1] or 0) if fc else None
             w(f"| {label(s)} | {variant} | {len(r)} | {statistics.median(r):.2f} | {min(r):.2f}–{max(r):.2f} | "
               f"{slow[0] + ' ' + format(slow[1], '.2f') + ' s' if slow else '–'} |")
     w("")
-    w("First cycle of each collector in the default exporter (seconds, last start-up):\n")
+    w("First cycle of each collector in the default exporter (seconds, last start-up; its "
+      "`collector up` log line). They start together, so the slowest one sets `/readyz`:\n")
     w("| size | " + " | ".join(COLLECTOR_ORDER) + " |")
     w("|---|" + "---|" * len(COLLECTOR_ORDER))
     for s in sizes:
         st = by("startup", size=s, variant="default")
-        if st:
-            fc = st[-1]["first_cycle_s"]
+        fc = first_cycles(d, "default", s)
+        if st and fc:
             w(f"| {label(s)} | " + " | ".join(f"{fc.get(c):.3f}" if fc.get(c) is not None else "–"
                                                for c in COLLECTOR_ORDER) + " |")
     w("")

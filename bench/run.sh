@@ -17,7 +17,7 @@
 # BENCH_LIVE_RATE=120 (live finished runs/s), BENCH_FRESHNESS_REPS=30,
 # BENCH_FRESHNESS_SIZES (default: the largest size), BENCH_KEEP_PG=1 (leave the cluster up),
 # BENCH_EXPORTER (the exporter binary; default $BENCH_BUILD/agent_execution_exporter),
-# BENCH_PHASES="default wide isolated peers freshness" (a subset re-measures only those).
+# BENCH_PHASES="default wide nopatterns isolated peers freshness" (a subset re-measures only those).
 # Results: $BENCH_BUILD/bench-results/<time>/ (results.jsonl, tables.md, the PNG, logs);
 # bench-results/latest points at the newest.
 set -euo pipefail
