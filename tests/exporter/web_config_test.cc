@@ -80,8 +80,9 @@ TEST_F(WebConfigTest, RejectsWhatPromtoolRejects) {
   }
 }
 
-// Found with fuzz/flags_fuzzer.cc: a directory read as an empty file, so
-// --web.config.file=<dir> started plain HTTP without auth instead of failing.
+// Found while writing fuzz/flags_fuzzer.cc (its fixtures include a directory): a
+// directory read as an empty file, so --web.config.file=<dir> started plain HTTP
+// without auth instead of failing.
 TEST_F(WebConfigTest, RejectsADirectory) {
   WebConfig cfg;
   EXPECT_FALSE(LoadWebConfig(dir_.string(), &cfg, &error_));
