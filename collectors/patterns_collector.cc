@@ -58,17 +58,19 @@ SELECT ($1::timestamptz AT TIME ZONE $2)::date - DATE '1970-01-01',
        (SELECT (min(finished_at) AT TIME ZONE $2)::date - DATE '1970-01-01' FROM {schema}.agent_runs)
 )SQL";
 
-// Finished runs of local days [$1, $2) grouped by day, workspace and local hour:
-// one range scan of the finished_at index. Latency is end-to-end (the column, else
+// Finished runs of local day $1, local hours [$2, $3), grouped by day, workspace and
+// local hour: one range scan of the finished_at index. Slice boundaries are
+// computed the same way on both sides, so consecutive slices tile the day exactly,
+// DST changes included. Latency is end-to-end (the column, else
 // finished_at - queued_at), summed in integer microseconds; invalid values (NULL,
 // negative, NaN, over 10^12 s) are left out of the mean only.
 constexpr std::string_view kDaysSql = R"SQL(
 WITH r AS (
-  SELECT workspace_id::text AS ws, status, finished_at AT TIME ZONE $3 AS local,
+  SELECT workspace_id::text AS ws, status, finished_at AT TIME ZONE $4 AS local,
          coalesce(total_latency_seconds, extract(epoch FROM finished_at - queued_at)::float8) AS e2e
   FROM {schema}.agent_runs
-  WHERE finished_at >= ((DATE '1970-01-01' + $1::int)::timestamp AT TIME ZONE $3)
-    AND finished_at < ((DATE '1970-01-01' + $2::int)::timestamp AT TIME ZONE $3)
+  WHERE finished_at >= (((DATE '1970-01-01' + $1::int) + make_interval(hours => $2::int)) AT TIME ZONE $4)
+    AND finished_at < (((DATE '1970-01-01' + $1::int) + make_interval(hours => $3::int)) AT TIME ZONE $4)
     AND workspace_id IS NOT NULL AND status IN ('completed', 'failed', 'cancelled')
 )
 SELECT local::date - DATE '1970-01-01', ws, extract(hour FROM local)::int, count(*),
@@ -107,34 +109,45 @@ Snapshot PatternsCollector::Collect(DbSession& db) {
     start = std::min(today, std::max(today - options_.lookback_days,
                                      clock[2].is_null() ? today : clock[2].as<std::int64_t>()));
     // Read every day of the window not cached yet, or cached before it was final,
-    // newest first: one statement per day, so each stays far below the statement
-    // timeout however long the window, and a cycle cut short (by the budget or an
-    // error) keeps the days it finished (past days are facts; the next cycle
-    // continues where this one stopped).
+    // newest first, one statement per hour slice: each stays far below the
+    // statement timeout however large the table, a cycle stops at its budget after
+    // the slice it is reading, and what a cycle read is kept (past days are facts;
+    // the next cycle continues where this one stopped).
     const auto budget_end = std::chrono::steady_clock::now() + options_.cycle_budget;
     bool read_one = false;
     pending_ = false;
-    for (std::int64_t d = today - 1; d >= start; --d) {
+    for (std::int64_t d = today - 1; d >= start && !pending_; --d) {
       auto cached = days_.find(d);
       if (cached != days_.end() && cached->second.final) continue;
-      if (read_one && std::chrono::steady_clock::now() >= budget_end) {
-        pending_ = true;
-        break;
+      // Read day d, or go on reading it; the cached copy (yesterday, read again
+      // until it settles) stays in use until the new read is complete.
+      if (!reading_ || reading_->first != d) {
+        reading_.emplace(d, Day{});
+        reading_->second.final = d < today - 1 || time_of_day >= kSettleSeconds;
       }
-      read_one = true;
-      Day day;
-      day.final = d < today - 1 || time_of_day >= kSettleSeconds;
-      for (const auto& row : tx.exec_params(days_sql_, d, d + 1, options_.timezone)) {
-        const int hour = row[2].as<int>();
-        if (hour < 0 || hour > 23) continue;
-        HourAgg& h = day.workspaces[row[1].as<std::string>()][static_cast<size_t>(hour)];
-        h.runs += row[3].as<std::uint64_t>();
-        h.completed += row[4].as<std::uint64_t>();
-        h.latency_count += row[5].as<std::uint64_t>();
-        h.latency_sum_us += row[6].as<std::int64_t>();
-        rows_aggregated_ += row[3].as<std::uint64_t>();
+      Day& day = reading_->second;
+      while (!day.complete()) {
+        if (read_one && std::chrono::steady_clock::now() >= budget_end) {
+          pending_ = true;
+          break;
+        }
+        read_one = true;
+        for (const auto& row : tx.exec_params(days_sql_, d, day.hours_read, day.hours_read + 1, options_.timezone)) {
+          const int hour = row[2].as<int>();
+          if (hour < 0 || hour > 23) continue;
+          HourAgg& h = day.workspaces[row[1].as<std::string>()][static_cast<size_t>(hour)];
+          h.runs += row[3].as<std::uint64_t>();
+          h.completed += row[4].as<std::uint64_t>();
+          h.latency_count += row[5].as<std::uint64_t>();
+          h.latency_sum_us += row[6].as<std::int64_t>();
+          rows_aggregated_ += row[3].as<std::uint64_t>();
+        }
+        ++day.hours_read;
       }
-      days_[d] = std::move(day);
+      if (day.complete()) {
+        days_[d] = std::move(day);
+        reading_.reset();
+      }
     }
     for (const auto& row : tx.exec(workspaces_sql_)) workspaces.insert(row[0].as<std::string>());
     tx.commit();
@@ -142,7 +155,7 @@ Snapshot PatternsCollector::Collect(DbSession& db) {
   std::erase_if(days_, [&](const auto& e) { return e.first < start || e.first >= today; });
 
   // Sum the window per workspace and hour: every day of it, or while start-up is
-  // still reading (pending_), the days read so far.
+  // still reading (pending_), the days read completely so far.
   const auto window_days = static_cast<std::int64_t>(days_.size());
   std::int64_t weekdays = 0;
   for (const auto& entry : days_) weekdays += IsoWeekday(entry.first) <= 5 ? 1 : 0;

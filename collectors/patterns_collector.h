@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
+#include <utility>
 #include <span>
 #include <string>
 
@@ -54,6 +56,8 @@ class PatternsCollector final : public Collector {
   struct Day {
     std::map<std::string, Hours> workspaces;
     bool final = false;  // aggregated after the day could still change (late commits)
+    int hours_read = 0;  // local hour slices [0, hours_read) are in workspaces
+    bool complete() const { return hours_read >= 24; }
   };
 
   CollectorContext ctx_;
@@ -61,7 +65,8 @@ class PatternsCollector final : public Collector {
   std::string clock_sql_;
   std::string days_sql_;
   std::string workspaces_sql_;
-  std::map<std::int64_t, Day> days_;  // local day number (days since 1970-01-01) -> aggregates
+  std::map<std::int64_t, Day> days_;  // local day number (days since 1970-01-01) -> complete aggregates
+  std::optional<std::pair<std::int64_t, Day>> reading_;  // the day being read, slice by slice
   std::uint64_t rows_aggregated_ = 0;
   bool pending_ = false;  // the last cycle left days of the window unread
 };

@@ -138,7 +138,14 @@ int Exporter::port() const {
 }
 
 std::string Exporter::MetricsText(const std::set<std::string, std::less<>>* workspaces) const {
-  std::vector<prometheus::MetricFamily> families = scheduler_->Gather();
+  return Exposition(workspaces, /*gzip=*/false);
+}
+
+std::string Exporter::Exposition(const std::set<std::string, std::less<>>* workspaces, bool gzip) const {
+  // Self-telemetry changes with every scrape; the collectors' figures only when a
+  // cycle publishes, and were rendered then.
+  std::vector<prometheus::MetricFamily> families =
+      workspaces != nullptr ? scheduler_->Gather() : scheduler_->GatherSelf();
   if (listener_) {
     for (auto& f : listener_->Gather()) families.push_back(std::move(f));
   }
@@ -146,9 +153,15 @@ std::string Exporter::MetricsText(const std::set<std::string, std::less<>>* work
   FamilyBuilder build(kBuildInfo);
   build.Add({AEE_VERSION, AEE_REVISION}, 1);
   families.push_back(build.Take());
-  families = MergeFamilies(std::move(families));
-  if (workspaces != nullptr) families = FilterForWorkspaces(std::move(families), *workspaces);
-  return SerializeText(families);
+  if (workspaces != nullptr) {
+    std::string text = SerializeText(FilterForWorkspaces(MergeFamilies(std::move(families)), *workspaces));
+    return gzip ? GzipCompress(text) : text;
+  }
+  const RenderedFamilies self = RenderFamilies(std::move(families));
+  const auto collectors = scheduler_->Rendered();
+  std::vector<const RenderedFamilies*> sources{&self};
+  for (const auto& r : collectors) sources.push_back(r.get());
+  return gzip ? JoinRenderedGzip(sources) : JoinRendered(sources);
 }
 
 bool Exporter::ReloadWorkspaceTokens(std::string* error) {
@@ -188,12 +201,10 @@ HttpResponse Exporter::Metrics(const HttpRequest& req) const {
   std::shared_ptr<const WorkspaceToken> token;
   if (!Authorize(req, /*credential_required=*/true, &token, &r)) return r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-  r.body = MetricsText(token && !token->all_workspaces ? &token->workspaces : nullptr);
+  const bool gzip = AcceptsGzip(req.accept_encoding);
+  r.body = Exposition(token && !token->all_workspaces ? &token->workspaces : nullptr, gzip);
   r.headers.emplace_back("Vary", "Accept-Encoding");
-  if (AcceptsGzip(req.accept_encoding)) {
-    r.body = GzipCompress(r.body);
-    r.headers.emplace_back("Content-Encoding", "gzip");
-  }
+  if (gzip) r.headers.emplace_back("Content-Encoding", "gzip");
   return r;
 }
 

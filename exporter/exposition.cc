@@ -35,10 +35,114 @@ std::string SerializeText(const std::vector<prometheus::MetricFamily>& families)
   return out.str();
 }
 
+namespace {
+
+DeflatedChunk DeflateChunk(std::string_view data) {
+  DeflatedChunk chunk;
+  if (data.empty()) return chunk;
+  chunk.crc = static_cast<std::uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
+  z_stream zs{};
+  // Negative windowBits: raw deflate, no zlib or gzip wrapper.
+  if (deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    throw std::runtime_error("gzip: deflateInit2 failed");
+  }
+  // Z_SYNC_FLUSH ends on a byte boundary with an empty stored block and no final
+  // block, so another chunk (or the closing block) may follow.
+  chunk.bytes.resize(deflateBound(&zs, static_cast<uLong>(data.size())) + 16);
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  zs.avail_in = static_cast<uInt>(data.size());
+  zs.next_out = reinterpret_cast<Bytef*>(chunk.bytes.data());
+  zs.avail_out = static_cast<uInt>(chunk.bytes.size());
+  const int rc = deflate(&zs, Z_SYNC_FLUSH);
+  const bool complete = zs.avail_in == 0 && zs.avail_out > 0;
+  chunk.bytes.resize(zs.total_out);
+  deflateEnd(&zs);
+  if (rc != Z_OK || !complete) throw std::runtime_error("gzip: deflate failed");
+  return chunk;
+}
+
+void PutLittleEndian32(std::string& out, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+// Families of every source in exposition order: by name, sources in order.
+std::vector<const RenderedFamily*> Ordered(const std::vector<const RenderedFamilies*>& sources) {
+  std::vector<const RenderedFamily*> all;
+  for (const RenderedFamilies* source : sources) {
+    for (const RenderedFamily& f : *source) all.push_back(&f);
+  }
+  std::stable_sort(all.begin(), all.end(), [](const RenderedFamily* a, const RenderedFamily* b) { return a->name < b->name; });
+  return all;
+}
+
+}  // namespace
+
+RenderedFamilies RenderFamilies(std::vector<prometheus::MetricFamily> families) {
+  RenderedFamilies out;
+  for (auto& family : MergeFamilies(std::move(families))) {
+    RenderedFamily r;
+    r.name = family.name;
+    std::string text = SerializeText({family});
+    // The header ends with the TYPE line; samples follow.
+    size_t cut = 0;
+    const size_t type = text.find("# TYPE " + family.name + " ");
+    if (type != std::string::npos) {
+      const size_t eol = text.find('\n', type);
+      cut = eol == std::string::npos ? text.size() : eol + 1;
+    }
+    r.header = text.substr(0, cut);
+    r.samples = text.substr(cut);
+    r.z_header = DeflateChunk(r.header);
+    r.z_samples = DeflateChunk(r.samples);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::string JoinRendered(const std::vector<const RenderedFamilies*>& sources) {
+  const std::vector<const RenderedFamily*> all = Ordered(sources);
+  size_t bytes = 0;
+  for (const RenderedFamily* f : all) bytes += f->header.size() + f->samples.size();
+  std::string out;
+  out.reserve(bytes);
+  const std::string* previous = nullptr;
+  for (const RenderedFamily* f : all) {
+    if (previous == nullptr || *previous != f->name) out += f->header;
+    out += f->samples;
+    previous = &f->name;
+  }
+  return out;
+}
+
+std::string JoinRenderedGzip(const std::vector<const RenderedFamilies*>& sources) {
+  const std::vector<const RenderedFamily*> all = Ordered(sources);
+  // RFC 1952 member header: deflate, no flags, no time, OS unknown.
+  static constexpr char kHeader[] = {'\x1f', '\x8b', '\x08', 0, 0, 0, 0, 0, 0, '\xff'};
+  std::string out(kHeader, sizeof kHeader);
+  uLong crc = crc32(0, nullptr, 0);
+  std::uint64_t length = 0;
+  auto append = [&](const std::string& text, const DeflatedChunk& chunk) {
+    if (text.empty()) return;
+    out += chunk.bytes;
+    crc = crc32_combine(crc, chunk.crc, static_cast<z_off_t>(text.size()));
+    length += text.size();
+  };
+  const std::string* previous = nullptr;
+  for (const RenderedFamily* f : all) {
+    if (previous == nullptr || *previous != f->name) append(f->header, f->z_header);
+    append(f->samples, f->z_samples);
+    previous = &f->name;
+  }
+  out += std::string_view("\x03\x00", 2);  // final block: empty, fixed Huffman
+  PutLittleEndian32(out, static_cast<std::uint32_t>(crc));
+  PutLittleEndian32(out, static_cast<std::uint32_t>(length & 0xffffffffu));
+  return out;
+}
+
 std::string GzipCompress(std::string_view data) {
   z_stream zs{};
   // windowBits 15 + 16 selects the gzip wrapper.
-  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+  if (deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
     throw std::runtime_error("gzip: deflateInit2 failed");
   }
   std::string out;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,7 +17,41 @@ std::vector<prometheus::MetricFamily> MergeFamilies(std::vector<prometheus::Metr
 /// Prometheus text format 0.0.4.
 std::string SerializeText(const std::vector<prometheus::MetricFamily>& families);
 
-/// gzip-compresses data (RFC 1952). Throws std::runtime_error on zlib failure.
+/// Raw deflate data that ends on a byte boundary without a final block.
+struct DeflatedChunk {
+  std::string bytes;
+  std::uint32_t crc = 0;  // CRC-32 of the uncompressed text
+};
+
+/// One family rendered in the text format ahead of any scrape: its HELP/TYPE lines
+/// and its sample lines, kept apart so sources that publish the same family can be
+/// joined under one header.
+struct RenderedFamily {
+  std::string name;
+  std::string header;
+  std::string samples;
+  /// header and samples, each compressed as a byte-aligned, non-final run of raw
+  /// deflate blocks (Z_SYNC_FLUSH) that can follow any other such run, with its CRC-32:
+  /// a gzip body is then joined from them without compressing anything again.
+  DeflatedChunk z_header;
+  DeflatedChunk z_samples;
+};
+using RenderedFamilies = std::vector<RenderedFamily>;
+
+/// Merges and renders families (SerializeText, one family at a time).
+RenderedFamilies RenderFamilies(std::vector<prometheus::MetricFamily> families);
+
+/// The exposition of several rendered sources: families sorted by name, each
+/// header once, samples in source order. Equal to SerializeText(MergeFamilies(all
+/// the sources' families)), at the cost of copying bytes.
+std::string JoinRendered(const std::vector<const RenderedFamilies*>& sources);
+
+/// JoinRendered's text as a gzip body (RFC 1952, one member), joined from the
+/// pre-compressed chunks: costs a copy of the compressed bytes, not a compression.
+std::string JoinRenderedGzip(const std::vector<const RenderedFamilies*>& sources);
+
+/// gzip-compresses data (RFC 1952) at zlib's fastest level: on a scrape, time
+/// matters more than the last 10 % of bytes. Throws std::runtime_error on zlib failure.
 std::string GzipCompress(std::string_view data);
 
 /// Whether an Accept-Encoding header value allows gzip (q=0 refuses it).

@@ -115,10 +115,12 @@ bool Scheduler::RunOnce(size_t index) {
   Slot& slot = *slots_[index];
   const auto started = std::chrono::steady_clock::now();
   std::shared_ptr<const Snapshot> fresh;
+  std::shared_ptr<const RenderedFamilies> rendered;
   std::string error;
   bool unavailable = false;
   try {
     fresh = std::make_shared<const Snapshot>(slot.c.collector->Collect(*slot.c.db));
+    rendered = std::make_shared<const RenderedFamilies>(RenderFamilies(*fresh));
   } catch (const CollectorUnavailable& e) {
     error = RedactSecrets(e.what());
     unavailable = true;
@@ -140,6 +142,7 @@ bool Scheduler::RunOnce(size_t index) {
     s.unavailable = unavailable;
     if (fresh) {
       slot.snapshot = std::move(fresh);
+      slot.rendered = std::move(rendered);
       s.up = true;
       s.ever_succeeded = true;
       s.last_success = now;
@@ -148,6 +151,7 @@ bool Scheduler::RunOnce(size_t index) {
     } else if (unavailable) {
       // The platform lacks this part: publish nothing from it, count no error.
       slot.snapshot.reset();
+      slot.rendered.reset();
       s.up = false;
       s.failing_since.reset();
       s.last_error = error;
@@ -190,11 +194,31 @@ bool Scheduler::RunOnce(size_t index) {
 
 std::vector<prometheus::MetricFamily> Scheduler::Gather() const {
   std::vector<prometheus::MetricFamily> out;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& slot : slots_) {
+      if (slot->snapshot) out.insert(out.end(), slot->snapshot->begin(), slot->snapshot->end());
+    }
+  }
+  for (auto& f : GatherSelf()) out.push_back(std::move(f));
+  return out;
+}
+
+std::vector<std::shared_ptr<const RenderedFamilies>> Scheduler::Rendered() const {
+  std::vector<std::shared_ptr<const RenderedFamilies>> out;
+  std::lock_guard lock(mutex_);
+  for (const auto& slot : slots_) {
+    if (slot->rendered) out.push_back(slot->rendered);
+  }
+  return out;
+}
+
+std::vector<prometheus::MetricFamily> Scheduler::GatherSelf() const {
+  std::vector<prometheus::MetricFamily> out;
   FamilyBuilder up(kUp), duration(kDuration), errors(kErrors), last(kLastSuccess), interval(kInterval),
       duration_total(kDurationTotal), cycles(kCycles), woken(kWokenCycles);
   std::lock_guard lock(mutex_);
   for (const auto& slot : slots_) {
-    if (slot->snapshot) out.insert(out.end(), slot->snapshot->begin(), slot->snapshot->end());
     const CollectorStatus& s = slot->status;
     up.Add({s.name}, s.up ? 1 : 0);
     duration.Add({s.name}, s.last_duration_seconds);

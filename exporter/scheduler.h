@@ -15,6 +15,7 @@
 #include "exporter/clock.h"
 #include "exporter/config.h"
 #include "exporter/db.h"
+#include "exporter/exposition.h"
 #include "exporter/log.h"
 
 namespace aee {
@@ -70,6 +71,11 @@ class Scheduler {
   bool RunOnce(size_t index);
   /// Latest snapshot of every collector plus the collector self-metrics.
   std::vector<prometheus::MetricFamily> Gather() const;
+  /// The collector self-metrics alone.
+  std::vector<prometheus::MetricFamily> GatherSelf() const;
+  /// Latest snapshot of every collector, rendered in the text format when it was
+  /// taken (on the collector's thread), so a scrape only joins bytes.
+  std::vector<std::shared_ptr<const RenderedFamilies>> Rendered() const;
   std::vector<CollectorStatus> Status() const;
   /// Ready once every collector has succeeded and none has been failing for more
   /// than 3 of its intervals. body receives the JSON state of each collector.
@@ -82,6 +88,7 @@ class Scheduler {
   struct Slot {
     ScheduledCollector c;
     std::shared_ptr<const Snapshot> snapshot;  // guarded by mutex_
+    std::shared_ptr<const RenderedFamilies> rendered;  // snapshot as text; guarded by mutex_
     CollectorStatus status;                    // guarded by mutex_
     int consecutive_failures = 0;              // collector thread only
     bool logged_unavailable = false;           // collector thread only

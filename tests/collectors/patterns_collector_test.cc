@@ -156,20 +156,24 @@ TEST_F(PatternsCollectorTest, ShortHistoryDividesByTheDaysSinceTheFirstRun) {
 TEST_F(PatternsCollectorTest, BudgetedStartUpReadsNewestDaysFirstAndCompletesTheWindow) {
   InsertFinishedRuns(db_, 6000, "'2026-01-20 00:00:00+00'", "'2026-03-10 11:59:00+00'", 0.25);
   PatternsCollectorOptions opts;
-  opts.cycle_budget = std::chrono::milliseconds(0);  // one day per cycle
+  opts.cycle_budget = std::chrono::milliseconds(0);  // one hour slice per cycle
   auto c = Make(opts);
   auto s = Session();
-  auto first = c.Collect(s);
+  Snapshot snap = c.Collect(s);
   EXPECT_TRUE(c.HasPendingWork());
-  ExpectPatternsMatchSql(db_, first, "UTC", "2026-03-10", 1);  // yesterday alone so far
+  EXPECT_EQ(Value(snap, "agent_executions_pattern_window_seconds", {}), 0);  // no whole day yet
   int cycles = 1;
-  Snapshot last;
-  while (c.HasPendingWork() && cycles < 100) {
-    last = c.Collect(s);
+  while (cycles < 24) {
+    snap = c.Collect(s);
     ++cycles;
   }
-  EXPECT_EQ(cycles, 28);
-  ExpectPatternsMatchSql(db_, last, "UTC", "2026-03-10", 28);
+  ExpectPatternsMatchSql(db_, snap, "UTC", "2026-03-10", 1);  // yesterday alone so far
+  while (c.HasPendingWork() && cycles < 1000) {
+    snap = c.Collect(s);
+    ++cycles;
+  }
+  EXPECT_EQ(cycles, 28 * 24);
+  ExpectPatternsMatchSql(db_, snap, "UTC", "2026-03-10", 28);
   EXPECT_FALSE(c.HasPendingWork());
 }
 

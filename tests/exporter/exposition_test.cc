@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "collectors/collector.h"
 #include "tests/support/http_client.h"
 
@@ -29,6 +31,35 @@ TEST(MergeFamiliesTest, MergesSameNameAndSorts) {
 TEST(MergeFamiliesTest, DropsEmptyFamilies) {
   FamilyBuilder a(kA);
   EXPECT_TRUE(MergeFamilies({a.Take()}).empty());
+}
+
+// Pre-rendered sources joined at scrape time read exactly as serializing the merged
+// families would: one header per family, sorted, samples in source order.
+TEST(JoinRenderedTest, EqualsSerializingTheMergedFamilies) {
+  constexpr FamilySpec kHist{"h_seconds", MetricType::Histogram, "a \"histogram\" with\\escapes", {"ws"}};
+  constexpr FamilySpec kZ{"z_info", MetricType::Gauge, "z", {"name"}};
+  auto source = [&](const std::string& collector, double v) {
+    FamilyBuilder s(kSkipped), a(kA), h(kHist), z(kZ), empty(kA);
+    s.Add({collector, "negative_duration"}, v);
+    if (collector == "runs") a.Add({}, v);
+    prometheus::ClientMetric::Histogram hist;
+    hist.sample_count = 3;
+    hist.sample_sum = 1.5;
+    hist.bucket = {{1, 0.5}, {2, std::numeric_limits<double>::infinity()}};
+    h.AddHistogram({collector}, hist);
+    z.Add({"quote\" back\\slash\nnewline " + collector}, 1);
+    std::vector<prometheus::MetricFamily> out{z.Take(), s.Take(), h.Take(), a.Take()};
+    return out;
+  };
+  auto runs = source("runs", 2), models = source("models", 3);
+  std::vector<prometheus::MetricFamily> all = runs;
+  all.insert(all.end(), models.begin(), models.end());
+  const RenderedFamilies r1 = RenderFamilies(runs), r2 = RenderFamilies(models);
+  EXPECT_EQ(JoinRendered({&r1, &r2}), SerializeText(MergeFamilies(all)));
+  EXPECT_EQ(JoinRendered({}), "");
+  // The gzip body joined from pre-compressed chunks is one valid member.
+  EXPECT_EQ(testing::Gunzip(JoinRenderedGzip({&r1, &r2})), JoinRendered({&r1, &r2}));
+  EXPECT_EQ(testing::Gunzip(JoinRenderedGzip({})), "");
 }
 
 TEST(GzipTest, RoundTrips) {
