@@ -1,5 +1,6 @@
 // agent_execution_exporter: Prometheus exporter for an AI-agent platform's
 // run and queue tables. See README.md and docs/.
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -16,6 +17,11 @@
 #include "exporter/log.h"
 
 int main(int argc, char** argv) {
+  // glibc gives each thread that allocates an arena of its own; with a thread per
+  // collector and per HTTP worker that is ~70 half-empty heaps for a process that
+  // allocates little and rarely at once. Two arenas: a few MB less resident memory,
+  // no measurable contention (docs/benchmarks.md). MALLOC_ARENA_MAX overrides.
+  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
   std::vector<std::string> args(argv + 1, argv + argc);
   aee::Config config;
   std::string error;
