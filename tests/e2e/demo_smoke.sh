@@ -31,6 +31,10 @@ check "Prometheus reports the exporter target up" poll 60 target_up
 check "recording rule workspace:agent_runs_finished:rate5m has a value" poll 40 rule_has_value 'workspace:agent_runs_finished:rate5m'
 check "recording rule workspace_quantile:agent_run_duration_seconds:rate5m has a value" poll 20 rule_has_value 'workspace_quantile:agent_run_duration_seconds:rate5m{quantile="0.5"}'
 check "exporter ready" curl -fsS -o /dev/null "http://127.0.0.1:$DEMO_EXPORTER_PORT/readyz"
+check "exporter listens for change notifications" \
+  bash -c "curl -fsS http://127.0.0.1:$DEMO_EXPORTER_PORT/metrics | grep -x 'agent_exporter_notify_listener_up 1' >/dev/null"
+check "notifications start realtime cycles early" \
+  bash -c "curl -fsS http://127.0.0.1:$DEMO_EXPORTER_PORT/metrics | grep -E '^agent_exporter_collector_woken_cycles_total\\{collector=\"realtime\"\\} [1-9]'"
 check "Alertmanager ready" curl -fsS -o /dev/null "http://127.0.0.1:$DEMO_ALERTMANAGER_PORT/-/ready"
 wait $demo; rc=$?
 check "demo exits 0 after DEMO_SECONDS" test $rc -eq 0
