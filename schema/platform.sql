@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS agent_runs (
 
 -- runs collector: the start-up aggregate reads today's finished rows and every cycle
 -- reads the rows finished since its frontier; both are range scans on finished_at.
--- patterns collector: aggregates each past day once (a one-day range scan) and finds
+-- patterns collector: aggregates each past day once (24 one-hour range scans) and finds
 -- the first run with min(finished_at) (one index probe).
 CREATE INDEX IF NOT EXISTS agent_runs_finished_at_idx
     ON agent_runs (finished_at);
