@@ -16,6 +16,66 @@ constexpr std::array<double, 28> kLatencyBuckets = {
 
 }  // namespace
 
+namespace {
+
+// Length of the well-formed UTF-8 sequence starting at s[i], 0 when there is none
+// (Unicode Table 3-7).
+size_t Utf8SequenceLength(std::string_view s, size_t i) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char b0 = byte(i);
+  if (b0 < 0x80) return 1;
+  size_t len;
+  unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    len = 2;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    len = 3;
+    if (b0 == 0xE0) lo = 0xA0;  // overlong
+    if (b0 == 0xED) hi = 0x9F;  // surrogates
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    len = 4;
+    if (b0 == 0xF0) lo = 0x90;  // overlong
+    if (b0 == 0xF4) hi = 0x8F;  // above U+10FFFF
+  } else {
+    return 0;
+  }
+  if (i + len > s.size()) return 0;
+  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
+  for (size_t k = 2; k < len; ++k) {
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
+  }
+  return len;
+}
+
+}  // namespace
+
+std::string ToValidUtf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    const size_t len = Utf8SequenceLength(text, i);
+    if (len == 0) {
+      out += "\xEF\xBF\xBD";  // U+FFFD
+      ++i;
+    } else {
+      out.append(text, i, len);
+      i += len;
+    }
+  }
+  return out;
+}
+
+namespace {
+
+bool IsAscii(std::string_view text) {
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) >= 0x80) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 size_t FamilySpec::label_count() const {
   size_t n = 0;
   while (n < labels.size() && !labels[n].empty()) ++n;
@@ -37,7 +97,8 @@ prometheus::ClientMetric& FamilyBuilder::NewMetric(std::span<const std::string_v
   prometheus::ClientMetric& m = family_.metric.emplace_back();
   m.label.reserve(values.size());
   for (size_t i = 0; i < values.size(); ++i) {
-    m.label.push_back({std::string(spec_.labels[i]), std::string(values[i])});
+    m.label.push_back({std::string(spec_.labels[i]),
+                       IsAscii(values[i]) ? std::string(values[i]) : ToValidUtf8(values[i])});
   }
   return m;
 }

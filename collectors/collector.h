@@ -71,7 +71,14 @@ class CollectorUnavailable : public std::runtime_error {
 /// with to_regclass, so a missing table never aborts the transaction).
 void RequireTable(pqxx::transaction_base& tx, std::string_view quoted_schema, std::string_view table);
 
-/// Fills one family from label values, checking them against its spec.
+/// text as valid UTF-8: every byte that does not belong to a well-formed sequence
+/// (stray continuation, truncated, overlong, surrogate, above U+10FFFF) becomes
+/// U+FFFD. Label values come from database text, which a SQL_ASCII database does
+/// not check, and Prometheus rejects a scrape holding invalid UTF-8.
+std::string ToValidUtf8(std::string_view text);
+
+/// Fills one family from label values, checking them against its spec. Label
+/// values pass through ToValidUtf8.
 class FamilyBuilder {
  public:
   explicit FamilyBuilder(const FamilySpec& spec);

@@ -12,6 +12,7 @@ packages=(
   clang libclang-rt-14-dev
   postgresql postgresql-contrib
   prometheus prometheus-alertmanager jsonnet
+  wrk
 )
 
 missing=()

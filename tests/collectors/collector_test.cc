@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "exporter/exposition.h"
+
 namespace aee {
 namespace {
 
@@ -64,6 +66,48 @@ TEST(FamilyBuilderTest, ChecksLabelCount) {
   ASSERT_EQ(f.metric.size(), 1u);
   EXPECT_EQ(f.metric[0].label[1].name, "b");
   EXPECT_EQ(f.metric[0].gauge.value, 3);
+}
+
+TEST(ToValidUtf8Test, KeepsValidTextAndReplacesEveryInvalidByte) {
+  const std::string fffd = "\xEF\xBF\xBD";
+  EXPECT_EQ(ToValidUtf8("plain \"quoted\"\n\\"), "plain \"quoted\"\n\\");
+  EXPECT_EQ(ToValidUtf8("\xC3\xA9 \xE2\x82\xAC \xF0\x9F\xA4\x96"), "\xC3\xA9 \xE2\x82\xAC \xF0\x9F\xA4\x96");
+  EXPECT_EQ(ToValidUtf8("a\xFF\xFE" "b"), "a" + fffd + fffd + "b");
+  EXPECT_EQ(ToValidUtf8("\x80"), fffd);                            // stray continuation
+  EXPECT_EQ(ToValidUtf8("x\xE2\x82"), "x" + fffd + fffd);          // truncated at the end
+  EXPECT_EQ(ToValidUtf8("\xC0\xAF"), fffd + fffd);                 // overlong "/"
+  EXPECT_EQ(ToValidUtf8("\xE0\x80\xAF"), fffd + fffd + fffd);      // overlong, 3 bytes
+  EXPECT_EQ(ToValidUtf8("\xED\xA0\x80"), fffd + fffd + fffd);      // surrogate U+D800
+  EXPECT_EQ(ToValidUtf8("\xF4\x90\x80\x80"), fffd + fffd + fffd + fffd);  // above U+10FFFF
+  EXPECT_EQ(ToValidUtf8("\xF4\x8F\xBF\xBF"), "\xF4\x8F\xBF\xBF");  // U+10FFFF itself
+  EXPECT_EQ(ToValidUtf8(""), "");
+}
+
+TEST(FamilyBuilderTest, LabelValuesBecomeValidUtf8) {
+  constexpr FamilySpec spec{"x_info", MetricType::Gauge, "h", {"name"}};
+  FamilyBuilder b(spec);
+  b.Add({"bad \xFF name"}, 1);
+  b.AddValues({"\xC3\xA9t\xC3\xA9"}, 1);
+  auto f = b.Take();
+  EXPECT_EQ(f.metric[0].label[0].value, "bad \xEF\xBF\xBD name");
+  EXPECT_EQ(f.metric[1].label[0].value, "\xC3\xA9t\xC3\xA9");
+}
+
+// Display names from the database: quotes, backslashes, newlines and bytes that are
+// not UTF-8 (a SQL_ASCII database stores them) still give a valid exposition.
+TEST(FamilyBuilderTest, HostileLabelValuesSerializeToAValidExposition) {
+  constexpr FamilySpec spec{"agent_info", MetricType::Gauge, "h", {"agent_id", "agent_name"}};
+  FamilyBuilder b(spec);
+  b.Add({"1", "say \"hi\"\\\nbye"}, 1);
+  b.Add({"2", "bad \xFF\xFE \xC0\xAF"}, 1);
+  b.Add({"3", std::string(10000, 'x')}, 1);
+  const std::string text = SerializeText(MergeFamilies({b.Take()}));
+  EXPECT_NE(text.find("agent_name=\"say \\\"hi\\\"\\\\\\nbye\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("agent_name=\"bad \xEF\xBF\xBD\xEF\xBF\xBD \xEF\xBF\xBD\xEF\xBF\xBD\"} 1\n"), std::string::npos) << text;
+  EXPECT_EQ(ToValidUtf8(text), text);
+  size_t lines = 0;
+  for (char c : text) lines += c == '\n' ? 1 : 0;
+  EXPECT_EQ(lines, 5u);  // HELP, TYPE and three samples: no raw newline escaped the quotes
 }
 
 TEST(FormatTimestampTest, FormatsUtcMicros) {

@@ -37,8 +37,9 @@ std::string TestDb::WithDatabase(const std::string& url, const std::string& db) 
   return base + "/" + db + rest;
 }
 
-TestDb::TestDb(const std::string& schema) {
-  const std::string server = ServerUrl();
+TestDb::TestDb(const std::string& schema, const std::string& server_url)
+    : server_(server_url.empty() ? ServerUrl() : server_url) {
+  const std::string& server = server_;
   if (server.empty()) throw std::runtime_error("AEE_TEST_DB_URL is not set (run the tests through ctest)");
   name_ = "aee_test_" + std::to_string(getpid()) + "_" + std::to_string(g_counter++);
   {
@@ -59,12 +60,17 @@ TestDb::TestDb(const std::string& schema) {
 TestDb::~TestDb() {
   conn_.reset();
   try {
-    pqxx::connection admin(ServerUrl());
+    pqxx::connection admin(server_);
     pqxx::nontransaction tx(admin);
     tx.exec("DROP DATABASE IF EXISTS " + tx.quote_name(name_) + " WITH (FORCE)");
   } catch (...) {
     // The server may be gone (fault tests); the cluster is thrown away anyway.
   }
+}
+
+void TestDb::Reconnect() {
+  conn_.reset();
+  conn_ = std::make_unique<pqxx::connection>(url_);
 }
 
 void TestDb::Exec(const std::string& sql) {

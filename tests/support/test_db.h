@@ -7,11 +7,12 @@
 
 namespace aee::testing {
 
-/// A fresh database on the test PostgreSQL (env AEE_TEST_DB_URL), with the
-/// reference schema loaded into `schema`, dropped again when the object dies.
+/// A fresh database on the test PostgreSQL (env AEE_TEST_DB_URL, or server_url
+/// when given), with the reference schema loaded into `schema`, dropped again when
+/// the object dies.
 class TestDb {
  public:
-  explicit TestDb(const std::string& schema = "public");
+  explicit TestDb(const std::string& schema = "public", const std::string& server_url = "");
   ~TestDb();
   TestDb(const TestDb&) = delete;
   TestDb& operator=(const TestDb&) = delete;
@@ -24,6 +25,8 @@ class TestDb {
   /// First column of the first row as text ("" for NULL).
   std::string Scalar(const std::string& sql);
   pqxx::result Query(const std::string& sql);
+  /// Opens a fresh connection (after the server was restarted or killed).
+  void Reconnect();
 
   /// The server URL from the environment; empty when unset.
   static std::string ServerUrl();
@@ -31,6 +34,7 @@ class TestDb {
   static std::string WithDatabase(const std::string& url, const std::string& db);
 
  private:
+  std::string server_;
   std::string name_;
   std::string url_;
   std::unique_ptr<pqxx::connection> conn_;
