@@ -37,7 +37,8 @@ bool RateLimiter::Allow(const std::string& client, int* retry_after_seconds) {
     b.tokens -= 1;
     return true;
   }
-  *retry_after_seconds = std::max(1, static_cast<int>(std::ceil((1 - b.tokens) / rate_)));
+  // Clamped before the cast: a tiny rate would overflow int (a day is plenty).
+  *retry_after_seconds = static_cast<int>(std::clamp(std::ceil((1 - b.tokens) / rate_), 1.0, 86400.0));
   return false;
 }
 

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -102,6 +103,11 @@ bool ParseWorkspaceTokens(const std::string& yaml_text, std::vector<WorkspaceTok
 }
 
 bool WorkspaceTokenStore::Load(std::string* error) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path_, ec)) {
+    *error = "\"" + path_ + "\" is a directory, not a tokens file";
+    return false;
+  }
   std::ifstream in(path_);
   if (!in) {
     *error = "cannot read \"" + path_ + "\"";

@@ -30,6 +30,11 @@ TEST(RateLimiterTest, SlowRatesGiveLongRetryAfterAndClockStepsBackRefillNothing)
   EXPECT_EQ(retry, 10);
   clock.Advance(-std::chrono::hours(5));
   EXPECT_FALSE(limiter.Allow("a", &retry));
+  // A rate too small for an int of seconds is clamped to a day, not overflowed.
+  RateLimiter glacial(1e-10, 1, clock);
+  EXPECT_TRUE(glacial.Allow("a", &retry));
+  EXPECT_FALSE(glacial.Allow("a", &retry));
+  EXPECT_EQ(retry, 86400);
 }
 
 TEST(RateLimiterTest, DisabledAndBoundedMemory) {

@@ -66,6 +66,9 @@ TEST(WorkspaceTokensTest, StoreFindsByHashAndKeepsOldTokensOnBadReload) {
   EXPECT_FALSE(store.Find("token-a"));
   EXPECT_TRUE(store.Find("token-b"));
   std::filesystem::remove(path);
+  WorkspaceTokenStore directory(std::filesystem::temp_directory_path().string());
+  EXPECT_FALSE(directory.Load(&err));
+  EXPECT_NE(err.find("is a directory"), std::string::npos) << err;
 }
 
 TEST(WorkspaceTokensTest, FilterShowsOnlyOwnWorkspacesAndSelfMetrics) {
