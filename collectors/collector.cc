@@ -160,7 +160,7 @@ void ExactHistogram::Observe(double value, std::int64_t value_us) {
     }
   }
   ++count_;
-  sum_us_ += value_us;
+  sum_us_ = SaturatingAdd(sum_us_, value_us);
 }
 
 void ExactHistogram::Merge(std::uint64_t count, std::int64_t sum_us,
@@ -173,7 +173,7 @@ void ExactHistogram::Merge(std::uint64_t count, std::int64_t sum_us,
     prev = cumulative[i];
   }
   count_ += count;
-  sum_us_ += sum_us;
+  sum_us_ = SaturatingAdd(sum_us_, sum_us);
 }
 
 prometheus::ClientMetric::Histogram ExactHistogram::ToClient() const {

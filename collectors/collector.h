@@ -77,6 +77,18 @@ void RequireTable(pqxx::transaction_base& tx, std::string_view quoted_schema, st
 /// not check, and Prometheus rejects a scrape holding invalid UTF-8.
 std::string ToValidUtf8(std::string_view text);
 
+/// a + b, held at the int64 maximum instead of overflowing (sums of microseconds,
+/// tokens and nanodollars over hostile rows; PostgreSQL's sums are capped alike).
+inline std::int64_t SaturatingAdd(std::int64_t a, std::int64_t b) {
+  std::int64_t out = 0;
+  if (__builtin_add_overflow(a, b, &out)) return b > 0 ? INT64_MAX : INT64_MIN;
+  return out;
+}
+inline std::uint64_t SaturatingAdd(std::uint64_t a, std::uint64_t b) {
+  std::uint64_t out = 0;
+  return __builtin_add_overflow(a, b, &out) ? UINT64_MAX : out;
+}
+
 /// Fills one family from label values, checking them against its spec. Label
 /// values pass through ToValidUtf8.
 class FamilyBuilder {

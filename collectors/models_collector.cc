@@ -89,9 +89,9 @@ constexpr int kAggBuckets = 13;
 std::string AggregateSql(std::string_view quoted_schema) {
   std::string sql = std::string(kClassifiedRows) +
                     "SELECT workspace_id, model, row_skip, count(*), min(created_us), "
-                    "coalesce(sum(prompt_tokens), 0)::bigint, coalesce(sum(completion_tokens), 0)::bigint, "
-                    "coalesce(sum(cost_nano), 0)::bigint, count(*) FILTER (WHERE latency_check = 'ok'), "
-                    "coalesce(sum(latency_us), 0)::bigint";
+                    "least(coalesce(sum(prompt_tokens), 0), 9223372036854775807)::bigint, least(coalesce(sum(completion_tokens), 0), 9223372036854775807)::bigint, "
+                    "least(coalesce(sum(cost_nano), 0), 9223372036854775807)::bigint, count(*) FILTER (WHERE latency_check = 'ok'), "
+                    "least(coalesce(sum(latency_us), 0), 9223372036854775807)::bigint";
   for (std::string_view reason : kLatencySkips) {
     sql += ", count(*) FILTER (WHERE latency_check = '" + std::string(reason) + "')";
   }
@@ -197,9 +197,9 @@ void ModelsCollector::Initialize(DbSession& db, std::int64_t now_us) {
     const std::string& label = Label(day, row[1].as<std::string>());
     Counts& c = day.counts[{row[0].as<std::string>(), label}];
     c.calls += n;
-    c.prompt_tokens += row[5].as<std::uint64_t>();
-    c.completion_tokens += row[6].as<std::uint64_t>();
-    c.cost_nanodollars += row[7].as<std::int64_t>();
+    c.prompt_tokens = SaturatingAdd(c.prompt_tokens, row[5].as<std::uint64_t>());
+    c.completion_tokens = SaturatingAdd(c.completion_tokens, row[6].as<std::uint64_t>());
+    c.cost_nanodollars = SaturatingAdd(c.cost_nanodollars, row[7].as<std::int64_t>());
     for (size_t r = 0; r < kLatencySkips.size(); ++r) {
       const std::uint64_t skipped = row[10 + static_cast<int>(r)].as<std::uint64_t>();
       if (skipped > 0) skipped_[std::string(kLatencySkips[r])] += skipped;
@@ -238,9 +238,9 @@ void ModelsCollector::ApplyRow(DayState& day, const pqxx::row& row) {
   const std::string& label = Label(day, row[2].as<std::string>());
   Counts& c = day.counts[{row[1].as<std::string>(), label}];
   ++c.calls;
-  c.prompt_tokens += row[5].as<std::uint64_t>();
-  c.completion_tokens += row[6].as<std::uint64_t>();
-  c.cost_nanodollars += row[7].as<std::int64_t>();
+  c.prompt_tokens = SaturatingAdd(c.prompt_tokens, row[5].as<std::uint64_t>());
+  c.completion_tokens = SaturatingAdd(c.completion_tokens, row[6].as<std::uint64_t>());
+  c.cost_nanodollars = SaturatingAdd(c.cost_nanodollars, row[7].as<std::int64_t>());
   const std::string check = row[8].as<std::string>();
   ExactHistogram& h = Latency(day, label);  // the model's histogram exists from its first call
   if (check == "ok") {

@@ -67,7 +67,7 @@ SELECT ($1::timestamptz AT TIME ZONE $2)::date - DATE '1970-01-01',
 constexpr std::string_view kDaysSql = R"SQL(
 WITH r AS (
   SELECT workspace_id::text AS ws, status, finished_at AT TIME ZONE $4 AS local,
-         coalesce(total_latency_seconds, extract(epoch FROM finished_at - queued_at)::float8) AS e2e
+         coalesce(total_latency_seconds, CASE WHEN NOT isfinite(finished_at) OR NOT isfinite(queued_at) THEN 'NaN'::float8 ELSE extract(epoch FROM finished_at - queued_at)::float8 END) AS e2e
   FROM {schema}.agent_runs
   WHERE finished_at >= (((DATE '1970-01-01' + $1::int) + make_interval(hours => $2::int)) AT TIME ZONE $4)
     AND finished_at < (((DATE '1970-01-01' + $1::int) + make_interval(hours => $3::int)) AT TIME ZONE $4)
@@ -76,7 +76,7 @@ WITH r AS (
 SELECT local::date - DATE '1970-01-01', ws, extract(hour FROM local)::int, count(*),
        count(*) FILTER (WHERE status = 'completed'),
        count(*) FILTER (WHERE e2e >= 0 AND e2e <= 1e12),
-       coalesce(sum(round(e2e * 1000000)::bigint) FILTER (WHERE e2e >= 0 AND e2e <= 1e12), 0)::bigint
+       least(coalesce(sum(round(e2e * 1000000)::bigint) FILTER (WHERE e2e >= 0 AND e2e <= 1e12), 0), 9223372036854775807)::bigint
 FROM r GROUP BY 1, 2, 3
 )SQL";
 
@@ -101,8 +101,6 @@ Snapshot PatternsCollector::Collect(DbSession& db) {
   {
     pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(db.Get());
     SetStatementTimeout(tx, ctx_.timeout);
-    // JIT compilation costs seconds and buys nothing for these small aggregates.
-    tx.exec("SET LOCAL jit = off");
     pqxx::row clock = tx.exec_params1(clock_sql_, now, options_.timezone);
     today = clock[0].as<std::int64_t>();
     const double time_of_day = clock[1].as<double>();
@@ -139,7 +137,7 @@ Snapshot PatternsCollector::Collect(DbSession& db) {
           h.runs += row[3].as<std::uint64_t>();
           h.completed += row[4].as<std::uint64_t>();
           h.latency_count += row[5].as<std::uint64_t>();
-          h.latency_sum_us += row[6].as<std::int64_t>();
+          h.latency_sum_us = SaturatingAdd(h.latency_sum_us, row[6].as<std::int64_t>());
           rows_aggregated_ += row[3].as<std::uint64_t>();
         }
         ++day.hours_read;

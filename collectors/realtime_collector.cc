@@ -41,20 +41,22 @@ constexpr std::string_view kWorkspacesSql = "SELECT id::text FROM {schema}.works
 constexpr std::string_view kRunningSql = R"SQL(
 SELECT workspace_id::text, count(*),
        count(*) FILTER (WHERE estimated_runtime > 0 AND started_at IS NOT NULL
+                        AND isfinite(started_at)
                         AND extract(epoch FROM $1::timestamptz - started_at) > $2 * estimated_runtime)
 FROM {schema}.agent_runs
 WHERE status = 'running' AND workspace_id IS NOT NULL GROUP BY 1
 )SQL";
 constexpr std::string_view kQueueSql = R"SQL(
 SELECT workspace_id::text, count(*),
-       coalesce(avg(greatest(extract(epoch FROM $1::timestamptz - queued_at), 0)), 0)::float8,
-       coalesce(max(greatest(extract(epoch FROM $1::timestamptz - queued_at), 0)), 0)::float8
+       coalesce(avg(greatest(extract(epoch FROM $1::timestamptz - queued_at), 0)) FILTER (WHERE isfinite(queued_at)), 0)::float8,
+       coalesce(max(greatest(extract(epoch FROM $1::timestamptz - queued_at), 0)) FILTER (WHERE isfinite(queued_at)), 0)::float8
 FROM {schema}.execution_queue
 WHERE status = 'queued' AND workspace_id IS NOT NULL GROUP BY 1
 )SQL";
 constexpr std::string_view kTopRunsSql = R"SQL(
 SELECT workspace_id::text, coalesce(agent_id::text, ''), run_id::text,
-       greatest(extract(epoch FROM $1::timestamptz - started_at), 0)::float8, estimated_runtime
+       CASE WHEN isfinite(started_at) THEN greatest(extract(epoch FROM $1::timestamptz - started_at), 0) ELSE 0 END::float8,
+       estimated_runtime
 FROM (SELECT workspace_id, agent_id, run_id, started_at, estimated_runtime,
              row_number() OVER (PARTITION BY workspace_id ORDER BY started_at, run_id) AS rank
       FROM {schema}.agent_runs

@@ -58,7 +58,8 @@ constexpr std::array<std::string_view, 3> kLatencies = {"queue_wait", "runtime",
 // Every finished row, classified once, here, for both the start-up aggregate and
 // the incremental reads: what is skipped and why is decided by this SQL alone.
 // Missing latency columns are derived from the timestamps; runs that never started
-// (cancelled while queued) are counted but observe no latency.
+// (cancelled while queued) are counted but observe no latency. An infinite
+// timestamp makes its difference NaN, counted as invalid_value.
 constexpr std::string_view kClassifiedRows = R"SQL(
 WITH raw AS (
   SELECT r.run_id::text AS run_id,
@@ -71,9 +72,9 @@ WITH raw AS (
               WHEN r.agent_id IS NULL THEN 'missing_agent'
               WHEN coalesce(r.status, '') NOT IN ('completed', 'failed', 'cancelled') THEN 'unknown_status'
          END AS row_skip,
-         coalesce(r.queue_wait_seconds, extract(epoch FROM r.started_at - r.queued_at)::float8) AS queue_wait,
-         coalesce(r.runtime_seconds, extract(epoch FROM r.finished_at - r.started_at)::float8) AS runtime,
-         coalesce(r.total_latency_seconds, extract(epoch FROM r.finished_at - r.queued_at)::float8) AS end_to_end
+         coalesce(r.queue_wait_seconds, CASE WHEN NOT isfinite(r.started_at) OR NOT isfinite(r.queued_at) THEN 'NaN'::float8 ELSE extract(epoch FROM r.started_at - r.queued_at)::float8 END) AS queue_wait,
+         coalesce(r.runtime_seconds, CASE WHEN NOT isfinite(r.finished_at) OR NOT isfinite(r.started_at) THEN 'NaN'::float8 ELSE extract(epoch FROM r.finished_at - r.started_at)::float8 END) AS runtime,
+         coalesce(r.total_latency_seconds, CASE WHEN NOT isfinite(r.finished_at) OR NOT isfinite(r.queued_at) THEN 'NaN'::float8 ELSE extract(epoch FROM r.finished_at - r.queued_at)::float8 END) AS end_to_end
   FROM {schema}.agent_runs r
   WHERE r.finished_at >= $1::timestamptz AND r.finished_at < $2::timestamptz
 ), checked AS (
@@ -139,7 +140,8 @@ std::string AggregateSql(std::string_view quoted_schema) {
   for (auto v : kLatencies) {
     std::string ok = "(WHERE " + std::string(v) + "_check = 'ok'";
     cols.push_back("count(*) FILTER " + ok + ")");
-    cols.push_back("coalesce(sum(" + std::string(v) + "_us) FILTER " + ok + "), 0)::bigint");
+    // sum(bigint) is numeric: capped like SaturatingAdd before the cast back.
+    cols.push_back("least(coalesce(sum(" + std::string(v) + "_us) FILTER " + ok + "), 0), 9223372036854775807)::bigint");
     for (std::string_view reason : {"missing_timestamp", "invalid_value", "negative_duration"}) {
       cols.push_back("count(*) FILTER (WHERE " + std::string(v) + "_check = '" + std::string(reason) + "')");
     }
@@ -285,7 +287,7 @@ void RunsCollector::ApplyRow(DayState& day, const pqxx::row& row) {
     }
     const std::int64_t us = row[base + 2].as<std::int64_t>();
     targets[i]->Observe(row[base + 1].as<double>(), us);
-    if (kLatencies[i] == "runtime") counts.runtime_us += us;
+    if (kLatencies[i] == "runtime") counts.runtime_us = SaturatingAdd(counts.runtime_us, us);
   }
 }
 
@@ -318,7 +320,7 @@ void RunsCollector::ApplyAggregate(DayState& day, const pqxx::row& row) {
     }
     for (size_t b = 0; b < nb; ++b) cumulative[b] = row[base + 5 + static_cast<int>(b)].as<std::uint64_t>();
     targets[i]->Merge(ok, sum_us, cumulative);
-    if (kLatencies[i] == "runtime") counts.runtime_us += sum_us;
+    if (kLatencies[i] == "runtime") counts.runtime_us = SaturatingAdd(counts.runtime_us, sum_us);
   }
 }
 

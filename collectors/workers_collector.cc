@@ -72,7 +72,7 @@ WITH w AS (
          (cpu_percent IS NOT NULL AND NOT cpu_percent BETWEEN 0 AND 100)::int
            + (memory_percent IS NOT NULL AND NOT memory_percent BETWEEN 0 AND 100)::int
            + (gpu_percent IS NOT NULL AND NOT gpu_percent BETWEEN 0 AND 100)::int AS invalid,
-         (extract(epoch FROM last_heartbeat) * 1000000)::bigint AS heartbeat_us
+         CASE WHEN isfinite(last_heartbeat) THEN (extract(epoch FROM last_heartbeat) * 1000000)::bigint END AS heartbeat_us
   FROM {schema}.workers
 ), c AS (
   SELECT w.*, state IN ('busy', 'idle') AS live FROM w

@@ -47,6 +47,10 @@ pqxx::connection& DbSession::Get() {
     auto conn = std::make_unique<pqxx::connection>(url_);
     pqxx::nontransaction tx(*conn);
     tx.exec("SET application_name = " + tx.quote(application_name_));
+    // The day's aggregates (a hundred FILTERed counts over today's rows) cross the
+    // JIT cost threshold and spend over a second compiling, more than they run
+    // (docs/benchmarks.md); nothing the exporter asks gains from JIT.
+    tx.exec("SET jit = off");
     conn_ = std::move(conn);
   }
   return *conn_;

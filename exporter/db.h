@@ -19,7 +19,8 @@ std::string WithSchema(std::string_view sql_template, std::string_view quoted_sc
 /// A lazily (re)connected PostgreSQL session owned by one collector.
 ///
 /// Every session sets application_name so DBAs can tell the exporter's queries
-/// apart, and is dropped after any error so the next cycle starts from a fresh one.
+/// apart and turns JIT off, and is dropped after any error so the next cycle starts
+/// from a fresh one.
 class DbSession {
  public:
   DbSession(std::string url, std::string application_name);

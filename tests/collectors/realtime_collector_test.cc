@@ -100,6 +100,18 @@ TEST_F(RealtimeCollectorTest, TopRunsKeepsTheLongestPerWorkspaceAndCanBeOff) {
   EXPECT_EQ(SeriesCount(Collect(0), "agent_run_elapsed_seconds"), 0u);
 }
 
+TEST_F(RealtimeCollectorTest, InfiniteTimestampsAreCountedButAgeNothing) {
+  Running(kWs1, kAgent1, "'infinity'", "00000000-0000-0000-0000-00000000000a");
+  Running(kWs1, kAgent1, "'-infinity'", "00000000-0000-0000-0000-00000000000b");
+  db_.Exec("UPDATE agent_runs SET estimated_runtime = 10");
+  Queued(kWs1, "'-infinity'");
+  Queued(kWs1, At("-30 seconds"));
+  auto snap = Collect();
+  EXPECT_EQ(Value(snap, "agent_runs_running", {{"workspace_id", kWs1}}), 2);
+  EXPECT_EQ(Value(snap, "agent_queue_depth", {{"workspace_id", kWs1}}), 2);
+  EXPECT_EQ(Value(snap, "agent_queue_oldest_age_seconds", {{"workspace_id", kWs1}}), 30);  // the finite one
+}
+
 TEST_F(RealtimeCollectorTest, OverdueRunsCountAgainstTheirEstimate) {
   // estimated_runtime 10 s: overdue past 30 s with the default factor 3.
   db_.Exec(std::string("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, queued_at, started_at, estimated_runtime) VALUES "

@@ -258,6 +258,41 @@ TEST_F(RunsCollectorTest, OddRowsAreSkippedWithReasonsAndNeverCrash) {
   check(c.Collect(s));
 }
 
+// Timestamps at +-infinity and latencies whose microsecond sums overflow 64 bits
+// (both seen with hostile rows) are counted, never a failed cycle.
+TEST_F(RunsCollectorTest, InfiniteTimestampsAndOverflowingSumsNeverFailACycle) {
+  const std::string cols = "(run_id, workspace_id, agent_id, status, queued_at, started_at, finished_at, queue_wait_seconds, runtime_seconds, total_latency_seconds)";
+  const std::string ws = std::string("'") + kWs1 + "'", ag = std::string("'") + kAgent1 + "'";
+  std::string rows = "INSERT INTO agent_runs " + cols + " VALUES (gen_random_uuid(), " + ws + ", " + ag +
+                     ", 'completed', '-infinity', 'infinity', " + At("-10 seconds") + ", NULL, NULL, NULL)";
+  for (int i = 0; i < 11; ++i) {
+    rows += ", (gen_random_uuid(), " + ws + ", " + ag + ", 'completed', " + At("-60 seconds") + ", " + At("-50 seconds") +
+            ", " + At("-10 seconds") + ", 9e11, 9e11, 9e11)";
+  }
+  auto check = [&](const std::vector<prometheus::MetricFamily>& snap) {
+    EXPECT_EQ(Value(snap, "agent_runs_finished_total", {{"workspace_id", kWs1}, {"agent_id", kAgent1}, {"status", "completed"}}), 12);
+    EXPECT_EQ(Value(snap, "agent_exporter_rows_skipped_total", {{"collector", "runs"}, {"reason", "invalid_value"}}), 3);
+    auto d = testing::Find(snap, "agent_run_duration_seconds", {{"workspace_id", kWs1}});
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->histogram.sample_count, 11u);
+    EXPECT_NEAR(d->histogram.sample_sum, 9223372036854.775807, 1);  // held at the int64 maximum of microseconds
+  };
+  db_.Exec(rows);
+  {
+    auto c = Make();
+    auto s = Session();
+    check(c.Collect(s));  // start-up aggregate
+  }
+  db_.Exec("DELETE FROM agent_runs");
+  clock_.Set(kNoon - seconds(60));
+  auto c = Make();
+  auto s = Session();
+  c.Collect(s);
+  db_.Exec(rows);
+  clock_.Set(kNoon + seconds(5));
+  check(c.Collect(s));  // incremental reads
+}
+
 TEST_F(RunsCollectorTest, RunsCancelledInTheQueueCountButObserveNoLatency) {
   db_.Exec(std::string("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, queued_at, finished_at) VALUES "
                        "(gen_random_uuid(), '") + kWs2 + "', '" + kAgent3 + "', 'cancelled', " + At("-30 seconds") + ", " + At("-1 second") + ")");
