@@ -19,7 +19,8 @@
 -- Cost to the platform: one statement-level trigger per INSERT/UPDATE/DELETE
 -- statement (not per row), and PostgreSQL folds identical notifications of one
 -- transaction into one. NOTIFY serializes the commits of notifying transactions on a
--- global lock for a moment; measured figures are in docs/benchmarks.md.
+-- global lock for a moment; its cost to the platform's write rate has not been
+-- measured yet (docs/benchmarks.md measures what it buys: freshness).
 
 CREATE OR REPLACE FUNCTION agent_execution_notify() RETURNS trigger
 LANGUAGE plpgsql AS $$
