@@ -17,6 +17,11 @@ connections=${FLOOD_CONNECTIONS:-8}
 # civetweb threads, plus glibc's per-thread malloc arenas: a few MB. 64 MB leaves
 # room for that and catches what matters: memory growing with the number of requests.
 rss_limit_kb=$((64 * 1024))
+# Under AddressSanitizer the same process carries shadow memory and a quarantine of
+# freed blocks (up to 256 MB by default), so only a runaway is caught there.
+if ldd "$bin" 2>/dev/null | grep -q libasan; then
+  rss_limit_kb=$((1024 * 1024))
+fi
 pids=()
 dbs=()
 cleanup() {
