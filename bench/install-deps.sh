@@ -12,27 +12,8 @@ packages=(
 )
 services=(prometheus-postgres-exporter prometheus-sql-exporter)
 
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [[ ${#missing[@]} -gt 0 ]]; then
-  if [[ $(id -u) -ne 0 ]]; then
-    echo "bench/install-deps: missing Debian packages: ${missing[*]} (run as root, or install them)" >&2
-    exit 1
-  fi
-  echo "bench/install-deps: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  policy=/usr/sbin/policy-rc.d
-  created_policy=0
-  if [[ ! -e $policy ]]; then
-    printf '#!/bin/sh\nexit 101\n' >$policy && chmod +x $policy && created_policy=1
-  fi
-  trap '[[ $created_policy -eq 1 ]] && rm -f $policy' EXIT
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/tmp/agent-exporter-bench-apt.log 2>&1 \
-    || { tail -n 30 /tmp/agent-exporter-bench-apt.log >&2; exit 1; }
-fi
+# The same install path as the project's own packages (policy-rc.d, quiet apt).
+"$(dirname "$0")/../scripts/install-deps.sh" "${packages[@]}"
 
 # A service started despite policy-rc.d (no systemd here usually, but be sure): stop it,
 # so its default port (9187, 9237) and its database connections do not skew the numbers.

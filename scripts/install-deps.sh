@@ -2,6 +2,8 @@
 # Installs the Debian packages the build, the tests and the demo need, if missing.
 # Idempotent and quiet when everything is already there. Needs root (apt-get) only
 # when something is missing.
+#   scripts/install-deps.sh            the project's packages
+#   scripts/install-deps.sh PKG...     these packages instead (bench/install-deps.sh)
 set -euo pipefail
 
 packages=(
@@ -14,6 +16,7 @@ packages=(
   prometheus prometheus-alertmanager jsonnet
   wrk
 )
+[[ $# -gt 0 ]] && packages=("$@")
 
 missing=()
 for p in "${packages[@]}"; do
