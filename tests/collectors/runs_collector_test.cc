@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <thread>
 
 #include "exporter/config.h"
@@ -48,6 +49,25 @@ class RunsCollectorTest : public ::testing::Test {
   void SetUp() override { InsertWorkspacesAndAgents(db_); }
   RunsCollector Make(RunsCollectorOptions opts = {}) { return RunsCollector(Ctx(clock_), opts); }
   DbSession Session() { return DbSession(db_.url(), "test"); }
+  // Inserts rows (finishing just before noon) and runs check on what the start-up
+  // aggregate makes of them, then on what the incremental reads make of them.
+  void CheckStartupAndIncremental(const std::string& rows,
+                                  const std::function<void(const std::vector<prometheus::MetricFamily>&)>& check) {
+    db_.Exec(rows);
+    {
+      auto c = Make();
+      auto s = Session();
+      check(c.Collect(s));  // start-up aggregate
+    }
+    db_.Exec("DELETE FROM agent_runs");
+    clock_.Set(kNoon - seconds(60));
+    auto c = Make();
+    auto s = Session();
+    c.Collect(s);
+    db_.Exec(rows);
+    clock_.Set(kNoon + seconds(5));
+    check(c.Collect(s));  // incremental reads
+  }
 
   testing::TestDb db_;
   FakeClock clock_{kNoon};
@@ -242,20 +262,7 @@ TEST_F(RunsCollectorTest, OddRowsAreSkippedWithReasonsAndNeverCrash) {
     EXPECT_EQ(d->histogram.sample_count, 2u);  // the first and the third row
   };
   // The start-up aggregate and the incremental path must classify identically.
-  db_.Exec(rows);
-  {
-    auto c = Make();
-    auto s = Session();
-    check(c.Collect(s));
-  }
-  db_.Exec("DELETE FROM agent_runs");
-  clock_.Set(kNoon - seconds(60));
-  auto c = Make();
-  auto s = Session();
-  c.Collect(s);
-  db_.Exec(rows);
-  clock_.Set(kNoon + seconds(5));
-  check(c.Collect(s));
+  CheckStartupAndIncremental(rows, check);
 }
 
 // Timestamps at +-infinity and latencies whose microsecond sums overflow 64 bits
@@ -277,20 +284,7 @@ TEST_F(RunsCollectorTest, InfiniteTimestampsAndOverflowingSumsNeverFailACycle) {
     EXPECT_EQ(d->histogram.sample_count, 11u);
     EXPECT_NEAR(d->histogram.sample_sum, 9223372036854.775807, 1);  // held at the int64 maximum of microseconds
   };
-  db_.Exec(rows);
-  {
-    auto c = Make();
-    auto s = Session();
-    check(c.Collect(s));  // start-up aggregate
-  }
-  db_.Exec("DELETE FROM agent_runs");
-  clock_.Set(kNoon - seconds(60));
-  auto c = Make();
-  auto s = Session();
-  c.Collect(s);
-  db_.Exec(rows);
-  clock_.Set(kNoon + seconds(5));
-  check(c.Collect(s));  // incremental reads
+  CheckStartupAndIncremental(rows, check);
 }
 
 TEST_F(RunsCollectorTest, RunsCancelledInTheQueueCountButObserveNoLatency) {

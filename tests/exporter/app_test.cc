@@ -26,10 +26,12 @@ using testing::HttpGet;
 class AppTest : public ::testing::Test {
  protected:
   void SetUp() override { testing::InsertWorkspacesAndAgents(db_); }
-  std::unique_ptr<Exporter> Start(const std::string& url) {
+  // The exporter on a free port with its collectors not started (RunOnce drives them).
+  std::unique_ptr<Exporter> Start(const std::string& url, std::vector<std::string> flags = {}) {
     Config cfg;
     std::string err;
-    EXPECT_TRUE(ParseFlags({"--web.listen-address=127.0.0.1:0"}, [](const char*) -> const char* { return nullptr; }, &cfg, &err));
+    flags.insert(flags.begin(), "--web.listen-address=127.0.0.1:0");
+    EXPECT_TRUE(ParseFlags(flags, [](const char*) -> const char* { return nullptr; }, &cfg, &err)) << err;
     cfg.db_url = url;
     logger_.SetSinkForTest(&log_);
     auto e = std::make_unique<Exporter>(cfg, clock_, logger_);
@@ -162,34 +164,26 @@ TEST_F(AppTest, WorkspaceTokenSeesOnlyItsWorkspaces) {
                       << "    workspaces: [\"" << testing::kWs1 << "\"]\n"
                       << "  - name: prometheus\n    sha256: \"" << Sha256Hex("operator-secret") << "\"\n"
                       << "    workspaces: [\"*\"]\n";
-  Config cfg;
-  std::string err;
-  ASSERT_TRUE(ParseFlags({"--web.listen-address=127.0.0.1:0", "--web.workspace-tokens-file=" + path},
-                         [](const char*) -> const char* { return nullptr; }, &cfg, &err))
-      << err;
-  cfg.db_url = db_.url();
-  logger_.SetSinkForTest(&log_);
-  Exporter e(cfg, clock_, logger_);
-  ASSERT_TRUE(e.Start(&err, false)) << err;
-  for (size_t i = 0; i < e.scheduler().size(); ++i) e.scheduler().RunOnce(i);
+  auto e = Start(db_.url(), {"--web.workspace-tokens-file=" + path});
+  for (size_t i = 0; i < e->scheduler().size(); ++i) e->scheduler().RunOnce(i);
 
-  auto scoped = HttpGet(e.port(), "/metrics", {{"Authorization", "Bearer team-a-secret"}});
+  auto scoped = HttpGet(e->port(), "/metrics", {{"Authorization", "Bearer team-a-secret"}});
   ASSERT_EQ(scoped.status, 200);
   EXPECT_NE(scoped.body.find(std::string("workspace_id=\"") + testing::kWs1), std::string::npos);
   EXPECT_EQ(scoped.body.find(testing::kWs2), std::string::npos) << "another workspace leaked";
   EXPECT_NE(scoped.body.find("agent_exporter_collector_up{"), std::string::npos);
   EXPECT_EQ(scoped.body.find("agent_db_"), std::string::npos) << "platform-wide family leaked";
   for (const char* p : {"/metrics", "/", "/readyz", "/healthz"}) {
-    EXPECT_EQ(HttpGet(e.port(), p, {{"Authorization", "Bearer wrong"}}).status, 401) << p;
+    EXPECT_EQ(HttpGet(e->port(), p, {{"Authorization", "Bearer wrong"}}).status, 401) << p;
   }
   EXPECT_EQ(log_.find("team-a-secret"), std::string::npos) << "token in the logs";
   for (const char* p : {"/metrics", "/", "/readyz"}) {
-    auto anonymous = HttpGet(e.port(), p);
+    auto anonymous = HttpGet(e->port(), p);
     EXPECT_EQ(anonymous.status, 401) << p;
     EXPECT_EQ(anonymous.body.find(testing::kWs1), std::string::npos) << p;
   }
-  EXPECT_EQ(HttpGet(e.port(), "/healthz").status, 200);
-  auto full = HttpGet(e.port(), "/metrics", {{"Authorization", "Bearer operator-secret"}});
+  EXPECT_EQ(HttpGet(e->port(), "/healthz").status, 200);
+  auto full = HttpGet(e->port(), "/metrics", {{"Authorization", "Bearer operator-secret"}});
   EXPECT_EQ(full.status, 200);
   EXPECT_NE(full.body.find(testing::kWs1), std::string::npos);
   EXPECT_NE(full.body.find(testing::kWs2), std::string::npos);
@@ -209,23 +203,14 @@ TEST_F(AppTest, BasicAuthStandsInForATokenWhenBothAreConfigured) {
   struct crypt_data data {};
   const std::string hash = crypt_r("pw", salt, &data);
   std::ofstream(dir + "/web.yml") << "basic_auth_users:\n  ops: \"" << hash << "\"\n";
-  Config cfg;
-  std::string err;
-  ASSERT_TRUE(ParseFlags({"--web.listen-address=127.0.0.1:0", "--web.workspace-tokens-file=" + dir + "/tokens.yml",
-                          "--web.config.file=" + dir + "/web.yml"},
-                         [](const char*) -> const char* { return nullptr; }, &cfg, &err))
-      << err;
-  cfg.db_url = db_.url();
-  logger_.SetSinkForTest(&log_);
-  Exporter e(cfg, clock_, logger_);
-  ASSERT_TRUE(e.Start(&err, false)) << err;
-  for (size_t i = 0; i < e.scheduler().size(); ++i) e.scheduler().RunOnce(i);
-  EXPECT_EQ(HttpGet(e.port(), "/metrics").status, 401);
-  EXPECT_EQ(HttpGet(e.port(), "/metrics", {{"Authorization", "Basic b3BzOndyb25n"}}).status, 401);  // ops:wrong
-  auto ops = HttpGet(e.port(), "/metrics", {{"Authorization", "Basic b3BzOnB3"}});                 // ops:pw
+  auto e = Start(db_.url(), {"--web.workspace-tokens-file=" + dir + "/tokens.yml", "--web.config.file=" + dir + "/web.yml"});
+  for (size_t i = 0; i < e->scheduler().size(); ++i) e->scheduler().RunOnce(i);
+  EXPECT_EQ(HttpGet(e->port(), "/metrics").status, 401);
+  EXPECT_EQ(HttpGet(e->port(), "/metrics", {{"Authorization", "Basic b3BzOndyb25n"}}).status, 401);  // ops:wrong
+  auto ops = HttpGet(e->port(), "/metrics", {{"Authorization", "Basic b3BzOnB3"}});                 // ops:pw
   EXPECT_EQ(ops.status, 200);
   EXPECT_NE(ops.body.find(testing::kWs2), std::string::npos);
-  auto scoped = HttpGet(e.port(), "/metrics", {{"Authorization", "Bearer team-a-secret"}});
+  auto scoped = HttpGet(e->port(), "/metrics", {{"Authorization", "Bearer team-a-secret"}});
   EXPECT_EQ(scoped.status, 200);
   EXPECT_EQ(scoped.body.find(testing::kWs2), std::string::npos);
   std::filesystem::remove_all(dir);
