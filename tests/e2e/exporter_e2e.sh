@@ -9,19 +9,9 @@ mkdir -p "$state"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$state"; }
 trap cleanup EXIT
-passed=0; failed=0
-ok() { echo "ok   - $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL - $1"; failed=$((failed + 1)); }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else fail "$name"; fi; }
+source "$(dirname "$0")/lib.sh"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { # url code tries
-  for _ in $(seq 1 "${3:-100}"); do
-    [[ $(curl -s -o /dev/null -w '%{http_code}' "$1") == "$2" ]] && return 0
-    sleep 0.1
-  done
-  return 1
-}
 
 # --- flags -------------------------------------------------------------------
 check "--help exits 0 and lists flags" bash -c "'$bin' --help | grep -q -- '--collector.runs.interval'"

@@ -30,22 +30,12 @@ cleanup() {
   rm -rf "$state"
 }
 trap cleanup EXIT
-passed=0; failed=0
-ok() { echo "ok   - $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL - $1"; failed=$((failed + 1)); }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else fail "$name"; fi; }
+source "$(dirname "$0")/lib.sh"
 command -v wrk >/dev/null || { echo "wrk missing (Debian package wrk: scripts/install-deps.sh)"; exit 1; }
 
 # Ports in 41xxx (below the ephemeral range), from this process' pid.
 next_port=$((41000 + ($$ % 400) * 2))
 port() { local p; while :; do p=$next_port; next_port=$((next_port + 1)); ! (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null && break; done; echo "$p"; }
-wait_http() { # url code tries
-  for _ in $(seq 1 "${3:-100}"); do
-    [[ $(curl -s -o /dev/null -w '%{http_code}' "$1") == "$2" ]] && return 0
-    sleep 0.1
-  done
-  return 1
-}
 # value SCRAPE_FILE 'name{labels}' -> the sample's value
 value() { grep -F -- "$2 " "$1" | head -n1 | awk '{print $NF}'; }
 new_db() { # name [encoding]
