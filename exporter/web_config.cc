@@ -285,12 +285,10 @@ bool ParseWebConfig(const std::string& yaml_text, const std::string& base_dir, W
   return true;
 }
 
-bool LoadWebConfig(const std::string& path, WebConfig* out, std::string* error) {
-  // A directory opens, reads as nothing and would pass as an empty file: plain
-  // HTTP without auth when the operator asked for TLS.
+bool ReadConfigFile(const std::string& path, std::string_view what, std::string* text, std::string* error) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
-    *error = "\"" + path + "\" is a directory, not a web configuration file";
+    *error = "\"" + path + "\" is a directory, not " + std::string(what);
     return false;
   }
   std::ifstream in(path);
@@ -300,10 +298,17 @@ bool LoadWebConfig(const std::string& path, WebConfig* out, std::string* error) 
   }
   std::stringstream ss;
   ss << in.rdbuf();
+  *text = ss.str();
+  return true;
+}
+
+bool LoadWebConfig(const std::string& path, WebConfig* out, std::string* error) {
+  std::string text;
+  if (!ReadConfigFile(path, "a web configuration file", &text, error)) return false;
   size_t slash = path.rfind('/');
   std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
   if (dir.empty()) dir = "/";
-  return ParseWebConfig(ss.str(), dir, out, error);
+  return ParseWebConfig(text, dir, out, error);
 }
 
 bool Base64Decode(std::string_view in, std::string* out) {

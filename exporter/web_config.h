@@ -36,6 +36,11 @@ bool ParseWebConfig(const std::string& yaml_text, const std::string& base_dir, W
 /// Reads and parses a web configuration file.
 bool LoadWebConfig(const std::string& path, WebConfig* out, std::string* error);
 
+/// Reads a whole configuration file into *text. A directory is an error, not an
+/// empty file (it would otherwise pass as one: plain HTTP without auth when TLS was
+/// asked for); what names the kind of file in that message ("a tokens file").
+bool ReadConfigFile(const std::string& path, std::string_view what, std::string* text, std::string* error);
+
 /// Checks a bcrypt hash the way Go's bcrypt.Cost does ($2a$/$2b$/$2y$, cost 4–31).
 bool ValidBcryptHash(std::string_view hash, std::string* error);
 

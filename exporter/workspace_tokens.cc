@@ -3,9 +3,6 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "exporter/web_config.h"
 
@@ -103,20 +100,10 @@ bool ParseWorkspaceTokens(const std::string& yaml_text, std::vector<WorkspaceTok
 }
 
 bool WorkspaceTokenStore::Load(std::string* error) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path_, ec)) {
-    *error = "\"" + path_ + "\" is a directory, not a tokens file";
-    return false;
-  }
-  std::ifstream in(path_);
-  if (!in) {
-    *error = "cannot read \"" + path_ + "\"";
-    return false;
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
+  std::string text;
+  if (!ReadConfigFile(path_, "a tokens file", &text, error)) return false;
   std::vector<WorkspaceToken> parsed;
-  if (!ParseWorkspaceTokens(ss.str(), &parsed, error)) return false;
+  if (!ParseWorkspaceTokens(text, &parsed, error)) return false;
   auto next = std::make_shared<std::vector<std::shared_ptr<const WorkspaceToken>>>();
   for (auto& t : parsed) next->push_back(std::make_shared<const WorkspaceToken>(std::move(t)));
   std::lock_guard<std::mutex> lock(mu_);

@@ -20,19 +20,6 @@ namespace {
 
 using testing::HttpGet;
 
-int Connect(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 // One HTTPS GET; returns the raw response ("" when the handshake fails).
 std::string HttpsGet(int port, const std::string& path, int max_version = TLS1_3_VERSION) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
@@ -40,7 +27,7 @@ std::string HttpsGet(int port, const std::string& path, int max_version = TLS1_3
   SSL_CTX_set_min_proto_version(ctx, 0);
   SSL_CTX_set_security_level(ctx, 0);  // let the client offer TLS 1.1: the server must refuse it
   SSL* ssl = SSL_new(ctx);
-  int fd = Connect(port);
+  int fd = testing::ConnectLoopback(port);
   SSL_set_fd(ssl, fd);
   std::string out;
   if (SSL_connect(ssl) == 1) {
@@ -157,7 +144,7 @@ TEST_F(HttpServerTest, SlowClientsCannotStallAScrape) {
   int port = s->Ports()[0];
   std::vector<int> fds;
   for (int i = 0; i < 100; ++i) {
-    int fd = Connect(port);
+    int fd = testing::ConnectLoopback(port);
     ASSERT_GE(fd, 0);
     if (i % 2 == 0) {
       const char partial[] = "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ";

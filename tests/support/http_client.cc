@@ -11,18 +11,24 @@
 
 namespace aee::testing {
 
-HttpResult HttpGet(int port, const std::string& path, const std::map<std::string, std::string>& headers,
-                   const std::string& method) {
+int ConnectLoopback(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw std::runtime_error("socket failed");
+  if (fd < 0) return -1;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     close(fd);
-    throw std::runtime_error("connect failed");
+    return -1;
   }
+  return fd;
+}
+
+HttpResult HttpGet(int port, const std::string& path, const std::map<std::string, std::string>& headers,
+                   const std::string& method) {
+  const int fd = ConnectLoopback(port);
+  if (fd < 0) throw std::runtime_error("connect failed");
   std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
   for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
   req += "\r\n";
