@@ -85,7 +85,7 @@ TEST(ParseFlagsTest, ParsesTheWorkersModelsAndPatternsOptions) {
                      "--collector.models.max-models", "7", "--collector.models.lateness=10m",
                      "--collector.models.sweep-interval=0", "--collector.patterns.lookback-days=14",
                      "--collector.patterns.timezone=America/New_York", "--no-collector.database",
-                     "--collector.patterns.interval=1m"},
+                     "--collector.patterns.interval=1m", "--collector.patterns.cycle-budget=250ms"},
                     &cfg, &err))
       << err;
   EXPECT_EQ(cfg.workers.stale_after, milliseconds(90000));
@@ -97,6 +97,7 @@ TEST(ParseFlagsTest, ParsesTheWorkersModelsAndPatternsOptions) {
   EXPECT_EQ(cfg.patterns.timezone, "America/New_York");
   EXPECT_FALSE(cfg.collectors.at("database").enabled);
   EXPECT_EQ(cfg.collectors.at("patterns").interval, std::chrono::minutes(1));
+  EXPECT_EQ(cfg.patterns.cycle_budget, milliseconds(250));
   ASSERT_TRUE(Parse({"--collector.workers.per-worker", "--no-collector.workers.per-worker",
                      "--collector.patterns.timezone=+02:00"}, &cfg, &err)) << err;
   EXPECT_FALSE(cfg.workers.per_worker);
@@ -168,6 +169,8 @@ TEST(ParseFlagsTest, ErrorsNameTheFlag) {
       {{"--db.notify-channel=9lives"}, "--db.notify-channel"},
       {{"--db.notify-coalesce=1h"}, "--db.notify-coalesce"},
       {{"--db.notify-coalesce=fast"}, "--db.notify-coalesce"},
+      {{"--collector.patterns.cycle-budget=0"}, "--collector.patterns.cycle-budget"},
+      {{"--collector.patterns.cycle-budget=soon"}, "--collector.patterns.cycle-budget"},
   };
   for (const auto& c : cases) {
     Config cfg;
