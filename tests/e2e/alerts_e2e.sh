@@ -12,7 +12,7 @@ BUILD_DIR=$(cd "${1:-$SRC_DIR/build}" && pwd)
 STACK_STATE=$(mktemp -d /tmp/aee-e2e.XXXXXX)
 chmod 755 "$STACK_STATE"
 source "$SRC_DIR/scripts/lib/stack.sh"
-pg_port=55495 exporter_port=49477 prom_port=49090 am_port=49093 hook_port=49095
+pg_port=22495 exporter_port=22577 prom_port=22190 am_port=22193 hook_port=22195
 passed=0; failed=0
 check() { local name=$1; shift; if "$@"; then echo "ok   - $name ($SECONDS s)"; passed=$((passed + 1)); else echo "FAIL - $name ($SECONDS s)"; failed=$((failed + 1)); fi; }
 finish() {

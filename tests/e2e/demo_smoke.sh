@@ -7,8 +7,8 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "${1:-$src/build}" && pwd)
 state=$(mktemp -d /tmp/aee-demo-smoke.XXXXXX)
 chmod 755 "$state"
-export DEMO_STATE=$state DEMO_PG_PORT=55494 DEMO_EXPORTER_PORT=39477 DEMO_PROMETHEUS_PORT=39090 \
-  DEMO_ALERTMANAGER_PORT=39093 DEMO_WEBHOOK_PORT=39095 DEMO_SECONDS=75 DEMO_SCRAPE_INTERVAL=2s DEMO_BACKFILL_DAYS=2
+export DEMO_STATE=$state DEMO_PG_PORT=22494 DEMO_EXPORTER_PORT=22477 DEMO_PROMETHEUS_PORT=22090 \
+  DEMO_ALERTMANAGER_PORT=22093 DEMO_WEBHOOK_PORT=22095 DEMO_SECONDS=75 DEMO_SCRAPE_INTERVAL=2s DEMO_BACKFILL_DAYS=2
 passed=0; failed=0
 check() { local name=$1; shift; if "$@"; then echo "ok   - $name ($SECONDS s)"; passed=$((passed + 1)); else echo "FAIL - $name"; failed=$((failed + 1)); fi; }
 

@@ -33,9 +33,6 @@ trap cleanup EXIT
 source "$(dirname "$0")/lib.sh"
 command -v wrk >/dev/null || { echo "wrk missing (Debian package wrk: scripts/install-deps.sh)"; exit 1; }
 
-# Ports in 41xxx (below the ephemeral range), from this process' pid.
-next_port=$((41000 + ($$ % 400) * 2))
-port() { local p; while :; do p=$next_port; next_port=$((next_port + 1)); ! (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null && break; done; echo "$p"; }
 # value SCRAPE_FILE 'name{labels}' -> the sample's value
 value() { grep -F -- "$2 " "$1" | head -n1 | awk '{print $NF}'; }
 new_db() { # name [encoding]
@@ -44,11 +41,15 @@ new_db() { # name [encoding]
   dbs+=("$1")
   psql -q -v ON_ERROR_STOP=1 "${AEE_TEST_DB_URL%/*}/$1" -f "$src/schema/platform.sql" >/dev/null
 }
-start_exporter() { # port log args...
-  local p=$1 log=$2; shift 2
-  "$bin" --web.listen-address=127.0.0.1:$p "$@" >"$log" 2>&1 &
+# start_exporter LOG ARGS...: starts the exporter on a port the kernel picks; sets
+# $exporter (pid) and $eport; prints the log's tail when it does not become ready.
+start_exporter() {
+  local log=$1; shift
+  "$bin" --web.listen-address=127.0.0.1:0 --log.format=logfmt "$@" >"$log" 2>&1 &
   exporter=$!; pids+=("$exporter")
-  wait_http "http://127.0.0.1:$p/readyz" 200 150
+  if eport=$(listening_port "$log") && wait_http "http://127.0.0.1:$eport/readyz" 200 150; then return 0; fi
+  echo "exporter not ready; its log ends:"; tail -n 5 "$log"
+  return 1
 }
 # Samples VmRSS of a pid every 100 ms into FILE (the peak, in kB) until killed.
 rss_sampler() { # pid file
@@ -111,8 +112,8 @@ count_of() { grep "^status $2 " "$state/wrk.$1" | awk '{print $3}'; }
 realtime_cycles() { sleep 2.5; curl -s "http://127.0.0.1:$1/metrics" | grep -F 'agent_exporter_collector_cycles_total{collector="realtime"}' | awk '{print $2}'; }
 
 # --- (a) scrape flood, rate limit on (the default: 10/s, burst 20 per client) --------
-p1=$(port)
-check "exporter ready (rate limit on)" start_exporter "$p1" "$state/log1" --db.url="$url"
+check "exporter ready (rate limit on)" start_exporter "$state/log1" --db.url="$url"
+p1=$eport
 rss_rest=$(awk '/^VmRSS:/ {print $2}' "/proc/$exporter/status")
 c0=$(realtime_cycles "$p1"); t0=$(date +%s.%N)
 flood "$p1" limited
@@ -130,8 +131,8 @@ check "peak RSS $(cat "$state/rss.limited") kB under $rss_limit_kb kB (at rest $
 kill -TERM "$exporter"; wait "$exporter"
 
 # --- (a) scrape flood, rate limit off ------------------------------------------------
-p2=$(port)
-check "exporter ready (rate limit off)" start_exporter "$p2" "$state/log2" --db.url="$url" --web.rate-limit=0
+check "exporter ready (rate limit off)" start_exporter "$state/log2" --db.url="$url" --web.rate-limit=0
+p2=$eport
 rss_rest=$(awk '/^VmRSS:/ {print $2}' "/proc/$exporter/status")
 c0=$(realtime_cycles "$p2"); t0=$(date +%s.%N)
 flood "$p2" unlimited
@@ -224,8 +225,8 @@ VALUES (NULL, '11111111-1111-1111-1111-111111111111', NULL, E'gpt "x"\n\\', 2147
        (NULL, NULL, NULL, '', -1, NULL, -1, -1, now()),
        (NULL, '11111111-1111-1111-1111-111111111111', NULL, repeat('m', 3000), NULL, NULL, 1e300, 1e300, now());
 SQL
-p3=$(port)
-check "exporter ready over hostile rows" start_exporter "$p3" "$state/log3" --db.url="$hurl" --collector.workers.per-worker
+check "exporter ready over hostile rows" start_exporter "$state/log3" --db.url="$hurl" --collector.workers.per-worker
+p3=$eport
 curl -s "http://127.0.0.1:$p3/metrics" >"$state/hostile"
 check "promtool accepts the hostile scrape" bash -c "promtool check metrics <'$state/hostile'"
 check "every collector up over hostile rows" bash -c "! grep -q '^agent_exporter_collector_up{.*} 0' '$state/hostile'"
@@ -259,8 +260,8 @@ VALUES (E'm\x80\x80', 1, '11111111-1111-1111-1111-111111111111', now());
 INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, queued_at, started_at, finished_at)
 VALUES (gen_random_uuid(), '11111111-1111-1111-1111-111111111111', 'aaaaaaaa-0000-0000-0000-000000000001', E'c\xff', now(), now(), now());
 SQL
-p4=$(port)
-check "exporter ready over invalid UTF-8" start_exporter "$p4" "$state/log4" --db.url="$aurl" --collector.workers.per-worker
+check "exporter ready over invalid UTF-8" start_exporter "$state/log4" --db.url="$aurl" --collector.workers.per-worker
+p4=$eport
 curl -s "http://127.0.0.1:$p4/metrics" >"$state/ascii"
 check "promtool accepts the scrape of invalid UTF-8 names" bash -c "promtool check metrics <'$state/ascii'"
 check "the whole scrape is valid UTF-8" python3 -c "open('$state/ascii', 'rb').read().decode('utf-8')"

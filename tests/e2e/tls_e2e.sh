@@ -10,8 +10,7 @@ dir=$(mktemp -d /tmp/aee-tls.XXXXXX)
 pid=
 cleanup() { [[ -n "$pid" ]] && kill "$pid" 2>/dev/null; rm -rf "$dir"; }
 trap cleanup EXIT
-passed=0; failed=0
-check() { local name=$1; shift; if "$@"; then echo "ok   - $name"; passed=$((passed + 1)); else echo "FAIL - $name"; failed=$((failed + 1)); fi; }
+source "$(dirname "$(readlink -f "$0")")/lib.sh"
 cd "$dir"
 
 ca() { # NAME
@@ -41,12 +40,7 @@ check "promtool check web-config accepts the file" promtool check web-config web
 "$bin" --web.config.file=web.yml --web.listen-address=127.0.0.1:0 --db.url=postgresql://x@127.0.0.1:1/x \
   --log.format=logfmt >log 2>&1 &
 pid=$!
-port=
-for _ in $(seq 50); do
-  port=$(sed -n 's/.*msg=listening.* port=\([0-9]*\).*/\1/p' log | head -n1)
-  [[ -n "$port" ]] && break
-  sleep 0.1
-done
+port=$(listening_port log)
 check "listening with TLS" test -n "$port"
 url=https://127.0.0.1:$port/healthz
 ok_client() { curl -fsS --cacert server-ca.crt --cert client.crt --key client.key "$@"; }
