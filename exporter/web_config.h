@@ -56,6 +56,10 @@ class BasicAuthenticator {
   bool Check(std::string_view authorization_header);
   /// Checks decoded credentials.
   bool CheckCredentials(const std::string& user, const std::string& password);
+  /// The bcrypt hash an unknown user's password is checked against: the highest
+  /// cost of the configured hashes, so rejecting an unknown user costs as much
+  /// bcrypt work as rejecting a wrong password.
+  const std::string& dummy_hash() const { return dummy_hash_; }
 
  private:
   std::map<std::string, std::string> users_;
