@@ -163,17 +163,38 @@ void ExactHistogram::Observe(double value, std::int64_t value_us) {
   sum_us_ = SaturatingAdd(sum_us_, value_us);
 }
 
-void ExactHistogram::Merge(std::uint64_t count, std::int64_t sum_us,
-                           std::span<const std::uint64_t> cumulative) {
-  if (cumulative.size() != bounds_.size()) throw std::logic_error("histogram bucket count mismatch");
-  std::uint64_t prev = 0;
-  for (size_t i = 0; i < bounds_.size(); ++i) {
-    if (cumulative[i] < prev) throw std::logic_error("histogram buckets not cumulative");
-    buckets_[i] += cumulative[i] - prev;
-    prev = cumulative[i];
-  }
+void ExactHistogram::Add(size_t index, std::uint64_t count, std::int64_t sum_us) {
+  if (index > bounds_.size()) throw std::logic_error("histogram bucket index out of range");
+  if (index < bounds_.size()) buckets_[index] += count;
   count_ += count;
   sum_us_ = SaturatingAdd(sum_us_, sum_us);
+}
+
+std::string LatencyCodeSql(std::string_view value, std::string_view none_when) {
+  // width_bucket(x, ascending thresholds) counts the thresholds <= x; over the
+  // negated bounds that is the number of bounds >= value, so the index of the
+  // first bound >= value is size() minus it.
+  std::string thresholds;
+  for (auto it = kLatencyBuckets.rbegin(); it != kLatencyBuckets.rend(); ++it) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.17g", -*it);
+    thresholds += (thresholds.empty() ? "" : ",") + std::string(buf);
+  }
+  const std::string v(value);
+  return "CASE WHEN " + std::string(none_when) + " THEN " + std::to_string(kLatencyNone) + " WHEN " + v +
+         " IS NULL THEN " + std::to_string(kLatencyMissing) + " WHEN " + v + " = 'NaN'::float8 OR " + v +
+         " > 1e12 THEN " + std::to_string(kLatencyInvalid) + " WHEN " + v + " < 0 THEN " +
+         std::to_string(kLatencyNegative) + " ELSE " + std::to_string(kLatencyBuckets.size()) +
+         " - width_bucket(-" + v + ", ARRAY[" + thresholds + "]::float8[]) END";
+}
+
+std::string LatencySkipReason(int code, std::string_view missing_reason) {
+  switch (code) {
+    case kLatencyMissing: return std::string(missing_reason);
+    case kLatencyInvalid: return "invalid_value";
+    case kLatencyNegative: return "negative_duration";
+    default: throw std::logic_error("not a latency skip code: " + std::to_string(code));
+  }
 }
 
 prometheus::ClientMetric::Histogram ExactHistogram::ToClient() const {

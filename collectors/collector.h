@@ -123,8 +123,9 @@ class ExactHistogram {
  public:
   explicit ExactHistogram(std::span<const double> bounds);
   void Observe(double value, std::int64_t value_us);
-  /// Adds pre-aggregated data: cumulative bucket counts for each bound.
-  void Merge(std::uint64_t count, std::int64_t sum_us, std::span<const std::uint64_t> cumulative);
+  /// Adds count observations summing sum_us to bucket index (bounds().size() = +Inf),
+  /// as classified in SQL by LatencyCodeSql.
+  void Add(size_t index, std::uint64_t count, std::int64_t sum_us);
   prometheus::ClientMetric::Histogram ToClient() const;
   std::uint64_t count() const { return count_; }
   std::int64_t sum_us() const { return sum_us_; }
@@ -135,6 +136,24 @@ class ExactHistogram {
   std::uint64_t count_ = 0;
   std::int64_t sum_us_ = 0;
 };
+
+/// How SQL classifies one latency observation (LatencyCodeSql): a value >= 0 is the
+/// index of its LatencyBuckets() bucket (size() = +Inf); negative values say why the
+/// row observes nothing.
+enum LatencyCode : int {
+  kLatencyNone = -1,      // the row observes no latency (skipped row, run never started)
+  kLatencyMissing = -2,   // the value is NULL
+  kLatencyInvalid = -3,   // NaN, infinite or above 1e12 s
+  kLatencyNegative = -4,  // below 0
+};
+/// SQL expression (an int) classifying the float8 column `value` as a LatencyCode;
+/// `none_when` is a condition under which the row observes nothing. The bucket is
+/// the first bound >= value, as ExactHistogram::Observe picks it. `value` is named
+/// five times: pass a column, not an expression.
+std::string LatencyCodeSql(std::string_view value, std::string_view none_when);
+/// The skip reason of a negative code other than kLatencyNone; `missing_reason`
+/// names kLatencyMissing (the collectors call a NULL latency differently).
+std::string LatencySkipReason(int code, std::string_view missing_reason);
 
 /// Formats microseconds since the epoch as a PostgreSQL timestamptz literal (UTC).
 std::string FormatTimestampUs(std::int64_t us);

@@ -40,14 +40,16 @@ constexpr std::array<FamilySpec, 8> kFamilies = {kCalls,   kTokens,        kCost
 // Every call of the range, classified once, here, for both the start-up aggregate
 // and the incremental reads. NULL tokens and cost count as 0 (calls that have
 // none); a row with a negative or absurd value is skipped whole; a missing or
-// invalid latency only skips the latency observation. Values are integers
-// (tokens, nanodollars, microseconds) so sums are exact and replicas identical.
+// invalid latency only skips the latency observation, whose bucket is chosen here
+// too (LatencyCodeSql). Values are integers (tokens, nanodollars, microseconds) so
+// sums are exact and replicas identical. OFFSET 0 keeps each level a subquery, so
+// each expression is computed once per row rather than once per reference.
 constexpr std::string_view kClassifiedRows = R"SQL(
 WITH raw AS (
   SELECT m.id,
-         m.workspace_id::text AS workspace_id,
+         m.workspace_id,
          m.model,
-         (extract(epoch FROM m.created_at) * 1000000)::bigint AS created_us,
+         m.created_at,
          CASE WHEN m.workspace_id IS NULL THEN 'missing_workspace'
               WHEN coalesce(m.model, '') = '' THEN 'missing_model'
               WHEN m.prompt_tokens < 0 OR m.completion_tokens < 0 OR m.cost_usd < 0 THEN 'negative_value'
@@ -59,56 +61,43 @@ WITH raw AS (
          m.latency_seconds AS latency
   FROM {schema}.model_calls m
   WHERE m.created_at >= $1::timestamptz AND m.created_at < $2::timestamptz
-), c AS (
+  OFFSET 0
+), v AS (
   SELECT raw.*,
          CASE WHEN row_skip IS NULL THEN coalesce(round(cost_usd * 1000000000), 0)::bigint END AS cost_nano,
-         CASE WHEN row_skip IS NOT NULL THEN 'none'
-              WHEN latency IS NULL THEN 'missing_value'
-              WHEN latency = 'NaN'::float8 OR latency > 1e12 THEN 'invalid_value'
-              WHEN latency < 0 THEN 'negative_duration'
-              ELSE 'ok' END AS latency_check
-  FROM raw
-), v AS (
-  SELECT c.*, CASE WHEN latency_check = 'ok' THEN round(latency * 1000000)::bigint END AS latency_us FROM c
+         {latency_code} AS latency_code
+  FROM raw OFFSET 0
 )
 )SQL";
 
-constexpr std::array<std::string_view, 3> kLatencySkips = {"missing_value", "invalid_value", "negative_duration"};
-
-std::string FormatBound(double b) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", b);
-  return buf;
-}
-
-// Aggregate columns: 0 workspace_id, 1 model, 2 row_skip, 3 calls, 4 first created_us,
-// 5 prompt, 6 completion, 7 cost_nano, 8 latency ok, 9 latency sum_us,
-// 10-12 latency skips (kLatencySkips), 13.. cumulative buckets.
-constexpr int kAggBuckets = 13;
-
-std::string AggregateSql(std::string_view quoted_schema) {
-  std::string sql = std::string(kClassifiedRows) +
-                    "SELECT workspace_id, model, row_skip, count(*), min(created_us), "
-                    "least(coalesce(sum(prompt_tokens), 0), 9223372036854775807)::bigint, least(coalesce(sum(completion_tokens), 0), 9223372036854775807)::bigint, "
-                    "least(coalesce(sum(cost_nano), 0), 9223372036854775807)::bigint, count(*) FILTER (WHERE latency_check = 'ok'), "
-                    "least(coalesce(sum(latency_us), 0), 9223372036854775807)::bigint";
-  for (std::string_view reason : kLatencySkips) {
-    sql += ", count(*) FILTER (WHERE latency_check = '" + std::string(reason) + "')";
-  }
-  for (double b : LatencyBuckets()) {
-    sql += ", count(*) FILTER (WHERE latency_check = 'ok' AND latency <= " + FormatBound(b) + "::float8)";
-  }
-  sql += " FROM v GROUP BY 1, 2, 3";
+std::string ClassifiedRowsSql(std::string_view quoted_schema) {
+  std::string sql(kClassifiedRows);
+  sql.replace(sql.find("{latency_code}"), 14, LatencyCodeSql("latency", "row_skip IS NOT NULL"));
   return WithSchema(sql, quoted_schema);
 }
 
+constexpr std::string_view kLatencyUs = "CASE WHEN latency_code >= 0 THEN round(latency * 1000000)::bigint END";
+
+// Aggregate columns: 0 workspace_id, 1 model, 2 row_skip, 3 latency_code, 4 calls,
+// 5 first created_us, 6 prompt, 7 completion, 8 cost_nano, 9 latency sum_us.
+std::string AggregateSql(std::string_view quoted_schema) {
+  std::string sum_us = "least(coalesce(sum(" + std::string(kLatencyUs) + "), 0), 9223372036854775807)::bigint";
+  return ClassifiedRowsSql(quoted_schema) +
+         "SELECT workspace_id::text, model, row_skip, latency_code, count(*), "
+         "(extract(epoch FROM min(created_at)) * 1000000)::bigint, "
+         "least(coalesce(sum(prompt_tokens), 0), 9223372036854775807)::bigint, "
+         "least(coalesce(sum(completion_tokens), 0), 9223372036854775807)::bigint, "
+         "least(coalesce(sum(cost_nano), 0), 9223372036854775807)::bigint, " +
+         sum_us + " FROM v GROUP BY 1, 2, 3, 4";
+}
+
 // Row columns: 0 id, 1 workspace_id, 2 model, 3 created_us, 4 row_skip, 5 prompt,
-// 6 completion, 7 cost_nano, 8 latency_check, 9 latency, 10 latency_us.
+// 6 completion, 7 cost_nano, 8 latency_code, 9 latency_us.
 std::string RowsSql(std::string_view quoted_schema) {
-  return WithSchema(std::string(kClassifiedRows) +
-                        "SELECT id, workspace_id, model, created_us, row_skip, prompt_tokens, completion_tokens, "
-                        "cost_nano, latency_check, latency, latency_us FROM v ORDER BY created_us, model, id",
-                    quoted_schema);
+  return ClassifiedRowsSql(quoted_schema) +
+         "SELECT id, workspace_id::text, model, (extract(epoch FROM created_at) * 1000000)::bigint, row_skip, "
+         "prompt_tokens, completion_tokens, cost_nano, latency_code, " +
+         std::string(kLatencyUs) + " FROM v ORDER BY created_at, model, id";
 }
 
 }  // namespace
@@ -174,10 +163,10 @@ void ModelsCollector::Initialize(DbSession& db, std::int64_t now_us) {
   std::map<std::string, std::int64_t> first_call;
   std::uint64_t rows = 0;
   for (const auto& row : agg) {
-    rows += row[3].as<std::uint64_t>();
+    rows += row[4].as<std::uint64_t>();
     if (!row[2].is_null()) continue;
     const std::string model = row[1].as<std::string>();
-    const std::int64_t first = row[4].as<std::int64_t>();
+    const std::int64_t first = row[5].as<std::int64_t>();
     auto [it, inserted] = first_call.try_emplace(model, first);
     if (!inserted) it->second = std::min(it->second, first);
   }
@@ -186,10 +175,8 @@ void ModelsCollector::Initialize(DbSession& db, std::int64_t now_us) {
   std::sort(order.begin(), order.end());
   for (const auto& [first, model] : order) Label(day, model);
 
-  const size_t nb = LatencyBuckets().size();
-  std::vector<std::uint64_t> cumulative(nb);
   for (const auto& row : agg) {
-    const std::uint64_t n = row[3].as<std::uint64_t>();
+    const std::uint64_t n = row[4].as<std::uint64_t>();
     if (!row[2].is_null()) {
       skipped_[row[2].as<std::string>()] += n;
       continue;
@@ -197,15 +184,10 @@ void ModelsCollector::Initialize(DbSession& db, std::int64_t now_us) {
     const std::string& label = Label(day, row[1].as<std::string>());
     Counts& c = day.counts[{row[0].as<std::string>(), label}];
     c.calls += n;
-    c.prompt_tokens = SaturatingAdd(c.prompt_tokens, row[5].as<std::uint64_t>());
-    c.completion_tokens = SaturatingAdd(c.completion_tokens, row[6].as<std::uint64_t>());
-    c.cost_nanodollars = SaturatingAdd(c.cost_nanodollars, row[7].as<std::int64_t>());
-    for (size_t r = 0; r < kLatencySkips.size(); ++r) {
-      const std::uint64_t skipped = row[10 + static_cast<int>(r)].as<std::uint64_t>();
-      if (skipped > 0) skipped_[std::string(kLatencySkips[r])] += skipped;
-    }
-    for (size_t b = 0; b < nb; ++b) cumulative[b] = row[kAggBuckets + static_cast<int>(b)].as<std::uint64_t>();
-    Latency(day, label).Merge(row[8].as<std::uint64_t>(), row[9].as<std::int64_t>(), cumulative);
+    c.prompt_tokens = SaturatingAdd(c.prompt_tokens, row[6].as<std::uint64_t>());
+    c.completion_tokens = SaturatingAdd(c.completion_tokens, row[7].as<std::uint64_t>());
+    c.cost_nanodollars = SaturatingAdd(c.cost_nanodollars, row[8].as<std::int64_t>());
+    ApplyLatency(Latency(day, label), row[3].as<int>(), n, row[9].as<std::int64_t>());
   }
   RunLedger ledger;
   for (const auto& row : ledger_rows) ledger.Insert(row[0].as<std::int64_t>(), row[1].as<std::int64_t>());
@@ -241,12 +223,14 @@ void ModelsCollector::ApplyRow(DayState& day, const pqxx::row& row) {
   c.prompt_tokens = SaturatingAdd(c.prompt_tokens, row[5].as<std::uint64_t>());
   c.completion_tokens = SaturatingAdd(c.completion_tokens, row[6].as<std::uint64_t>());
   c.cost_nanodollars = SaturatingAdd(c.cost_nanodollars, row[7].as<std::int64_t>());
-  const std::string check = row[8].as<std::string>();
-  ExactHistogram& h = Latency(day, label);  // the model's histogram exists from its first call
-  if (check == "ok") {
-    h.Observe(row[9].as<double>(), row[10].as<std::int64_t>());
-  } else {
-    ++skipped_[check];
+  ApplyLatency(Latency(day, label), row[8].as<int>(), 1, row[9].is_null() ? 0 : row[9].as<std::int64_t>());
+}
+
+void ModelsCollector::ApplyLatency(ExactHistogram& h, int code, std::uint64_t n, std::int64_t sum_us) {
+  if (code >= 0) {
+    h.Add(static_cast<size_t>(code), n, sum_us);
+  } else if (code != kLatencyNone) {
+    skipped_[LatencySkipReason(code, "missing_value")] += n;
   }
 }
 

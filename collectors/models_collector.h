@@ -62,6 +62,8 @@ class ModelsCollector final : public Collector {
   const std::string& Label(DayState& day, const std::string& model) const;
   ExactHistogram& Latency(DayState& day, const std::string& label) const;
   void ApplyRow(DayState& day, const pqxx::row& row);
+  /// Adds n latency observations with the given LatencyCode (skips counted by reason).
+  void ApplyLatency(ExactHistogram& h, int code, std::uint64_t n, std::int64_t sum_us);
   Snapshot BuildSnapshot() const;
 
   CollectorContext ctx_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <stdexcept>
 
 #include <pqxx/pqxx>
 
@@ -59,50 +60,29 @@ constexpr std::array<std::string_view, 3> kLatencies = {"queue_wait", "runtime",
 // the incremental reads: what is skipped and why is decided by this SQL alone.
 // Missing latency columns are derived from the timestamps; runs that never started
 // (cancelled while queued) are counted but observe no latency. An infinite
-// timestamp makes its difference NaN, counted as invalid_value.
+// timestamp makes its difference NaN, counted as invalid_value. Each latency's
+// bucket is chosen here too (LatencyCodeSql), so both paths bucket identically.
+// OFFSET 0 keeps each level a subquery: without it the planner inlines every
+// column's expression into every reference, and the aggregate below evaluated the
+// whole classification about a hundred times per row.
 constexpr std::string_view kClassifiedRows = R"SQL(
-WITH raw AS (
-  SELECT r.run_id::text AS run_id,
-         r.workspace_id::text AS workspace_id,
-         r.agent_id::text AS agent_id,
-         r.status,
-         (extract(epoch FROM r.finished_at) * 1000000)::bigint AS finished_us,
+WITH v AS (
+  SELECT r.run_id, r.workspace_id, r.agent_id, r.status, r.finished_at,
          (r.started_at IS NOT NULL OR r.runtime_seconds IS NOT NULL) AS started,
          CASE WHEN r.workspace_id IS NULL THEN 'missing_workspace'
               WHEN r.agent_id IS NULL THEN 'missing_agent'
               WHEN coalesce(r.status, '') NOT IN ('completed', 'failed', 'cancelled') THEN 'unknown_status'
          END AS row_skip,
-         coalesce(r.queue_wait_seconds, CASE WHEN NOT isfinite(r.started_at) OR NOT isfinite(r.queued_at) THEN 'NaN'::float8 ELSE extract(epoch FROM r.started_at - r.queued_at)::float8 END) AS queue_wait,
-         coalesce(r.runtime_seconds, CASE WHEN NOT isfinite(r.finished_at) OR NOT isfinite(r.started_at) THEN 'NaN'::float8 ELSE extract(epoch FROM r.finished_at - r.started_at)::float8 END) AS runtime,
-         coalesce(r.total_latency_seconds, CASE WHEN NOT isfinite(r.finished_at) OR NOT isfinite(r.queued_at) THEN 'NaN'::float8 ELSE extract(epoch FROM r.finished_at - r.queued_at)::float8 END) AS end_to_end
+         coalesce(r.queue_wait_seconds, CASE WHEN NOT isfinite(r.started_at) OR NOT isfinite(r.queued_at) THEN 'NaN'::float8 ELSE date_part('epoch', r.started_at - r.queued_at) END) AS queue_wait,
+         coalesce(r.runtime_seconds, CASE WHEN NOT isfinite(r.finished_at) OR NOT isfinite(r.started_at) THEN 'NaN'::float8 ELSE date_part('epoch', r.finished_at - r.started_at) END) AS runtime,
+         coalesce(r.total_latency_seconds, CASE WHEN NOT isfinite(r.finished_at) OR NOT isfinite(r.queued_at) THEN 'NaN'::float8 ELSE date_part('epoch', r.finished_at - r.queued_at) END) AS end_to_end
   FROM {schema}.agent_runs r
   WHERE r.finished_at >= $1::timestamptz AND r.finished_at < $2::timestamptz
-), checked AS (
-  SELECT raw.*, {checks} FROM raw
+  OFFSET 0
 ), c AS (
-  SELECT checked.*, {micros} FROM checked
+  SELECT v.*, {codes} FROM v OFFSET 0
 )
 )SQL";
-
-std::string CheckExpr(std::string_view v) {
-  std::string s = "CASE WHEN row_skip IS NOT NULL OR NOT started THEN 'none' WHEN ";
-  s += v;
-  s += " IS NULL THEN 'missing_timestamp' WHEN ";
-  s += v;
-  s += " = 'NaN'::float8 OR ";
-  s += v;
-  s += " > 1e12 THEN 'invalid_value' WHEN ";
-  s += v;
-  s += " < 0 THEN 'negative_duration' ELSE 'ok' END AS ";
-  s += v;
-  s += "_check";
-  return s;
-}
-
-std::string MicrosExpr(std::string_view v) {
-  return "CASE WHEN " + std::string(v) + "_check = 'ok' THEN round(" + std::string(v) +
-         " * 1000000)::bigint END AS " + std::string(v) + "_us";
-}
 
 std::string Join(const std::vector<std::string>& parts, std::string_view sep) {
   std::string out;
@@ -114,50 +94,57 @@ std::string Join(const std::vector<std::string>& parts, std::string_view sep) {
 }
 
 std::string ClassifiedRowsSql(std::string_view quoted_schema) {
-  std::vector<std::string> checks, micros;
+  std::vector<std::string> codes;
   for (auto v : kLatencies) {
-    checks.push_back(CheckExpr(v));
-    micros.push_back(MicrosExpr(v));
+    codes.push_back(LatencyCodeSql(v, "row_skip IS NOT NULL OR NOT started") + " AS " + std::string(v) + "_code");
   }
   std::string sql(kClassifiedRows);
-  sql.replace(sql.find("{checks}"), 8, Join(checks, ", "));
-  sql.replace(sql.find("{micros}"), 8, Join(micros, ", "));
+  sql.replace(sql.find("{codes}"), 7, Join(codes, ", "));
   return WithSchema(sql, quoted_schema);
 }
 
-std::string FormatBound(double b) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", b);
-  return buf;
-}
-
-// Column layout of the aggregate query, per latency.
-constexpr int kAggFixed = 5;  // workspace_id, agent_id, status, row_skip, rows
-int LatencyColumns() { return 5 + static_cast<int>(LatencyBuckets().size()); }
+// The start-up aggregate, one pass with four grouping sets: finished runs per
+// agent and status (or per skip reason), and per agent each latency's codes.
+// Column layout: see AggColumn.
+enum AggColumn : int {
+  kAggSet,        // GROUPING() of the three codes: kCountsSet, or which latency
+  kAggWorkspace,
+  kAggAgent,
+  kAggStatus,
+  kAggRowSkip,
+  kAggCode,       // the latency's LatencyCode (latency sets only)
+  kAggRows,
+  kAggSumUs,      // the first latency's sum; the others follow in kLatencies order
+};
+constexpr int kCountsSet = 7;                                // no code grouped
+constexpr std::array<int, 3> kLatencySets = {3, 5, 6};       // one code grouped each
 
 std::string AggregateSql(std::string_view quoted_schema) {
-  std::vector<std::string> cols = {"workspace_id", "agent_id", "status", "row_skip", "count(*)"};
+  std::vector<std::string> codes, sums, sets = {"(workspace_id, agent_id, status, row_skip)"};
   for (auto v : kLatencies) {
-    std::string ok = "(WHERE " + std::string(v) + "_check = 'ok'";
-    cols.push_back("count(*) FILTER " + ok + ")");
+    const std::string code = std::string(v) + "_code";
+    codes.push_back(code);
     // sum(bigint) is numeric: capped like SaturatingAdd before the cast back.
-    cols.push_back("least(coalesce(sum(" + std::string(v) + "_us) FILTER " + ok + "), 0), 9223372036854775807)::bigint");
-    for (std::string_view reason : {"missing_timestamp", "invalid_value", "negative_duration"}) {
-      cols.push_back("count(*) FILTER (WHERE " + std::string(v) + "_check = '" + std::string(reason) + "')");
-    }
-    for (double b : LatencyBuckets()) {
-      cols.push_back("count(*) FILTER " + ok + " AND " + std::string(v) + " <= " + FormatBound(b) + "::float8)");
-    }
+    sums.push_back("least(coalesce(sum(round(" + std::string(v) + " * 1000000)::bigint) FILTER (WHERE " + code +
+                   " >= 0), 0), 9223372036854775807)::bigint");
+    sets.push_back("(workspace_id, agent_id, " + code + ")");
   }
-  return ClassifiedRowsSql(quoted_schema) + "SELECT " + Join(cols, ", ") + " FROM c GROUP BY 1, 2, 3, 4";
+  return ClassifiedRowsSql(quoted_schema) + "SELECT GROUPING(" + Join(codes, ", ") +
+         "), workspace_id::text, agent_id::text, status, row_skip, coalesce(" + Join(codes, ", ") +
+         "), count(*), " + Join(sums, ", ") + " FROM c GROUP BY GROUPING SETS (" + Join(sets, ", ") + ")";
 }
 
+// Row columns: 0 run_id, 1 workspace_id, 2 agent_id, 3 status, 4 finished_us,
+// 5 row_skip, then per latency (kLatencies order) its code and microseconds.
+constexpr int kRowLatencies = 6;
+
 std::string RowsSql(std::string_view quoted_schema) {
-  std::vector<std::string> cols = {"run_id", "workspace_id", "agent_id", "status", "finished_us", "row_skip"};
+  std::vector<std::string> cols = {"run_id::text", "workspace_id::text", "agent_id::text", "status",
+                                   "(extract(epoch FROM finished_at) * 1000000)::bigint", "row_skip"};
   for (auto v : kLatencies) {
-    cols.push_back(std::string(v) + "_check");
-    cols.push_back(std::string(v));
-    cols.push_back(std::string(v) + "_us");
+    cols.push_back(std::string(v) + "_code");
+    cols.push_back("CASE WHEN " + std::string(v) + "_code >= 0 THEN round(" + std::string(v) +
+                   " * 1000000)::bigint END");
   }
   return ClassifiedRowsSql(quoted_schema) + "SELECT " + Join(cols, ", ") + " FROM c";
 }
@@ -228,6 +215,9 @@ void RunsCollector::Initialize(DbSession& db, std::int64_t now_us) {
   // exactly one the aggregate counted.
   pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(conn);
   SetStatementTimeout(tx, ctx_.timeout);
+  // The grouping sets hash in memory with this (about 10 MB at 350 k runs a day);
+  // the default 4 MB spilled them to disk.
+  tx.exec("SET LOCAL work_mem = '32MB'");
   pqxx::result agg = tx.exec_params(aggregate_sql_, from, to);
   pqxx::result ledger_rows = tx.exec_params(ledger_sql_, FormatTimestampUs(window_.LedgerFrom(now_us)), to);
   ReadKnownAgents(tx);
@@ -236,7 +226,7 @@ void RunsCollector::Initialize(DbSession& db, std::int64_t now_us) {
   std::uint64_t rows = 0;
   for (const auto& row : agg) {
     ApplyAggregate(day, row);
-    rows += row[4].as<std::uint64_t>();
+    if (row[kAggSet].as<int>() == kCountsSet) rows += row[kAggRows].as<std::uint64_t>();
   }
   RunLedger ledger;
   for (const auto& row : ledger_rows) ledger.Insert(row[0].c_str(), row[1].as<std::int64_t>());
@@ -276,52 +266,51 @@ void RunsCollector::ApplyRow(DayState& day, const pqxx::row& row) {
   else ++counts.cancelled;
 
   Histograms& h = day.histograms.try_emplace(HistogramKey(workspace, agent)).first->second;
-  ExactHistogram* targets[] = {&h.queue_wait, &h.runtime, &h.end_to_end};
   for (size_t i = 0; i < kLatencies.size(); ++i) {
-    const int base = 6 + static_cast<int>(i) * 3;
-    const std::string check = row[base].as<std::string>();
-    if (check == "none") continue;
-    if (check != "ok") {
-      ++skipped_[check];
-      continue;
-    }
-    const std::int64_t us = row[base + 2].as<std::int64_t>();
-    targets[i]->Observe(row[base + 1].as<double>(), us);
-    if (kLatencies[i] == "runtime") counts.runtime_us = SaturatingAdd(counts.runtime_us, us);
+    const int base = kRowLatencies + static_cast<int>(i) * 2;
+    ApplyLatency(counts, h, i, row[base].as<int>(), 1, row[base + 1].is_null() ? 0 : row[base + 1].as<std::int64_t>());
   }
 }
 
-void RunsCollector::ApplyAggregate(DayState& day, const pqxx::row& row) {
-  const std::uint64_t n = row[4].as<std::uint64_t>();
-  if (!row[3].is_null()) {
-    skipped_[row[3].as<std::string>()] += n;
+void RunsCollector::ApplyLatency(AgentCounts& counts, Histograms& h, size_t latency, int code, std::uint64_t n,
+                                 std::int64_t sum_us) {
+  if (code == kLatencyNone) return;
+  if (code < 0) {
+    skipped_[LatencySkipReason(code, "missing_timestamp")] += n;
     return;
   }
-  const std::string workspace = row[0].as<std::string>();
-  const std::string agent = row[1].as<std::string>();
-  const std::string status = row[2].as<std::string>();
-  AgentCounts& counts = day.agents[{workspace, agent}];
-  if (status == "completed") counts.completed += n;
-  else if (status == "failed") counts.failed += n;
-  else counts.cancelled += n;
-
-  Histograms& h = day.histograms.try_emplace(HistogramKey(workspace, agent)).first->second;
   ExactHistogram* targets[] = {&h.queue_wait, &h.runtime, &h.end_to_end};
-  const size_t nb = LatencyBuckets().size();
-  std::vector<std::uint64_t> cumulative(nb);
-  for (size_t i = 0; i < kLatencies.size(); ++i) {
-    const int base = kAggFixed + static_cast<int>(i) * LatencyColumns();
-    const std::uint64_t ok = row[base].as<std::uint64_t>();
-    const std::int64_t sum_us = row[base + 1].as<std::int64_t>();
-    const char* reasons[] = {"missing_timestamp", "invalid_value", "negative_duration"};
-    for (int r = 0; r < 3; ++r) {
-      const std::uint64_t skipped = row[base + 2 + r].as<std::uint64_t>();
-      if (skipped > 0) skipped_[reasons[r]] += skipped;
+  targets[latency]->Add(static_cast<size_t>(code), n, sum_us);
+  if (kLatencies[latency] == "runtime") counts.runtime_us = SaturatingAdd(counts.runtime_us, sum_us);
+}
+
+void RunsCollector::ApplyAggregate(DayState& day, const pqxx::row& row) {
+  const int set = row[kAggSet].as<int>();
+  const std::uint64_t n = row[kAggRows].as<std::uint64_t>();
+  if (set == kCountsSet) {
+    if (!row[kAggRowSkip].is_null()) {
+      skipped_[row[kAggRowSkip].as<std::string>()] += n;
+      return;
     }
-    for (size_t b = 0; b < nb; ++b) cumulative[b] = row[base + 5 + static_cast<int>(b)].as<std::uint64_t>();
-    targets[i]->Merge(ok, sum_us, cumulative);
-    if (kLatencies[i] == "runtime") counts.runtime_us = SaturatingAdd(counts.runtime_us, sum_us);
+    const std::string workspace = row[kAggWorkspace].as<std::string>();
+    const std::string agent = row[kAggAgent].as<std::string>();
+    const std::string status = row[kAggStatus].as<std::string>();
+    AgentCounts& counts = day.agents[{workspace, agent}];
+    day.histograms.try_emplace(HistogramKey(workspace, agent));  // as ApplyRow: also for runs never started
+    if (status == "completed") counts.completed += n;
+    else if (status == "failed") counts.failed += n;
+    else counts.cancelled += n;
+    return;
   }
+  const auto latency = static_cast<size_t>(std::find(kLatencySets.begin(), kLatencySets.end(), set) - kLatencySets.begin());
+  if (latency == kLatencySets.size()) throw std::logic_error("unexpected grouping set " + std::to_string(set));
+  const int code = row[kAggCode].as<int>();
+  if (code == kLatencyNone) return;  // skipped rows, runs never started: workspace or agent may be NULL
+  const std::string workspace = row[kAggWorkspace].as<std::string>();
+  const std::string agent = row[kAggAgent].as<std::string>();
+  Histograms& h = day.histograms.try_emplace(HistogramKey(workspace, agent)).first->second;
+  ApplyLatency(day.agents[{workspace, agent}], h, latency, code, n,
+               row[kAggSumUs + static_cast<int>(latency)].as<std::int64_t>());
 }
 
 Snapshot RunsCollector::BuildSnapshot() const {

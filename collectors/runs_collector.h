@@ -70,6 +70,9 @@ class RunsCollector final : public Collector {
   void Advance(DbSession& db, std::int64_t now_us);
   void ApplyRow(DayState& day, const pqxx::row& row);
   void ApplyAggregate(DayState& day, const pqxx::row& row);
+  /// Adds n observations of one latency (kLatencies index) with the given code.
+  void ApplyLatency(AgentCounts& counts, Histograms& h, size_t latency, int code, std::uint64_t n,
+                    std::int64_t sum_us);
   void ReadKnownAgents(pqxx::transaction_base& tx);
   Snapshot BuildSnapshot() const;
   Key HistogramKey(const std::string& workspace, const std::string& agent) const;

@@ -74,18 +74,29 @@ milliseconds Scheduler::Backoff(const Slot& slot) const {
   return std::min(wait, std::max(kMaxBackoff, slot.c.schedule.interval));
 }
 
+bool Scheduler::AllFirstCyclesEndedLocked() const {
+  return std::all_of(slots_.begin(), slots_.end(), [](const auto& slot) { return slot->status.cycles > 0; });
+}
+
 void Scheduler::Loop(size_t index) {
   Slot& slot = *slots_[index];
   while (true) {
     const auto started = std::chrono::steady_clock::now();
     const bool ok = RunOnce(index);
-    auto next = ok ? started + slot.c.schedule.interval : std::chrono::steady_clock::now() + Backoff(slot);
+    const auto next = ok ? started + slot.c.schedule.interval : std::chrono::steady_clock::now() + Backoff(slot);
     // A collector working through a backlog in budgeted cycles goes on at once
-    // (at most one cycle per min_wake_gap), so no single cycle runs long.
-    if (ok && slot.c.collector->HasPendingWork()) next = std::min(next, started + min_wake_gap_);
+    // (at most one cycle per min_wake_gap), so no single cycle runs long; but only
+    // once every collector's first cycle has ended: before that the backlog would
+    // take database time from the cycles /readyz waits for.
+    const bool backlog = ok && slot.c.collector->HasPendingWork();
     std::unique_lock lock(mutex_);
+    auto due = [&] {
+      return backlog && AllFirstCyclesEndedLocked() ? std::min(next, started + min_wake_gap_) : next;
+    };
     // A failing collector waits out its backoff whatever the notifications say.
-    wake_.wait_until(lock, next, [&] { return stopping_ || (ok && slot.wake_requested); });
+    while (!stopping_ && !(ok && slot.wake_requested) && std::chrono::steady_clock::now() < due()) {
+      wake_.wait_until(lock, due());
+    }
     if (stopping_) return;
     if (ok && slot.wake_requested) {
       // Coalesce: everything announced until the next start folds into one cycle.
@@ -132,13 +143,14 @@ bool Scheduler::RunOnce(size_t index) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const auto now = clock_.Now();
   bool had_succeeded;
+  bool first_cycle;
   {
     std::lock_guard lock(mutex_);
     CollectorStatus& s = slot.status;
     had_succeeded = s.ever_succeeded;
     s.last_duration_seconds = seconds;
     s.total_duration_seconds += seconds;
-    ++s.cycles;
+    first_cycle = ++s.cycles == 1;
     s.unavailable = unavailable;
     if (fresh) {
       slot.snapshot = std::move(fresh);
@@ -162,6 +174,7 @@ bool Scheduler::RunOnce(size_t index) {
       s.last_error = error;
     }
   }
+  if (first_cycle) wake_.notify_all();  // backlogs may wait for every first cycle
   const std::string duration_text = std::to_string(seconds);
   if (unavailable) {
     slot.consecutive_failures = 0;

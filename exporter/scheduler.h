@@ -95,6 +95,8 @@ class Scheduler {
     bool wake_requested = false;               // guarded by mutex_
   };
   void Loop(size_t index);
+  /// True once every collector has run its first cycle (successful or not).
+  bool AllFirstCyclesEndedLocked() const;
   std::chrono::milliseconds Backoff(const Slot& slot) const;
 
   const Clock& clock_;

@@ -2,6 +2,7 @@
 # Throwaway PostgreSQL cluster for tests, the demo and benchmarks.
 #
 #   scripts/pg.sh start DIR [PORT]   initdb into DIR (if empty) and start on 127.0.0.1:PORT
+#                                    (env PG_SHARED_BUFFERS, e.g. 2GB: shared_buffers)
 #   scripts/pg.sh stop DIR           fast shutdown of the cluster in DIR
 #   scripts/pg.sh stop-immediate DIR crash-like shutdown (no checkpoint), for fault tests
 #   scripts/pg.sh url DIR            print the libpq URI of the running cluster
@@ -58,8 +59,9 @@ CONF
     if as_owner "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
       as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
     fi
-    sed -i "s/^port = .*//" "$dir/data/postgresql.conf"
+    sed -i "s/^port = .*//; s/^shared_buffers = .*//" "$dir/data/postgresql.conf"
     echo "port = $port" >>"$dir/data/postgresql.conf"
+    [[ -n "${PG_SHARED_BUFFERS:-}" ]] && echo "shared_buffers = '$PG_SHARED_BUFFERS'" >>"$dir/data/postgresql.conf"
     echo "$port" >"$dir/port"
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/data/server.log" -w -t 60 start >/dev/null \
       || { tail -n 20 "$dir/data/server.log" >&2; die "server did not start"; }

@@ -38,23 +38,33 @@ TEST(ExactHistogramTest, ObserveUsesLessOrEqual) {
   EXPECT_EQ(c.bucket[1].cumulative_count, 2u);
 }
 
-TEST(ExactHistogramTest, MergeEqualsObserve) {
+TEST(ExactHistogramTest, AddEqualsObserve) {
   const double bounds[] = {1, 5, 10};
-  ExactHistogram observed(bounds), merged(bounds);
+  ExactHistogram observed(bounds), added(bounds);
   for (double v : {0.5, 0.7, 3.0, 7.0, 12.0}) observed.Observe(v, static_cast<std::int64_t>(v * 1e6));
-  const std::uint64_t cumulative[] = {2, 3, 4};
-  merged.Merge(5, 23'200'000, cumulative);
-  auto a = observed.ToClient(), b = merged.ToClient();
+  added.Add(0, 2, 1'200'000);
+  added.Add(1, 1, 3'000'000);
+  added.Add(2, 1, 7'000'000);
+  added.Add(3, 1, 12'000'000);  // index size() is +Inf
+  auto a = observed.ToClient(), b = added.ToClient();
   EXPECT_EQ(a.sample_count, b.sample_count);
   EXPECT_EQ(a.sample_sum, b.sample_sum);
   for (size_t i = 0; i < 3; ++i) EXPECT_EQ(a.bucket[i].cumulative_count, b.bucket[i].cumulative_count);
 }
 
-TEST(ExactHistogramTest, MergeRejectsNonCumulative) {
+TEST(ExactHistogramTest, AddRejectsAnIndexPastInf) {
   const double bounds[] = {1, 5};
   ExactHistogram h(bounds);
-  const std::uint64_t bad[] = {3, 2};
-  EXPECT_THROW(h.Merge(3, 0, bad), std::logic_error);
+  EXPECT_THROW(h.Add(3, 1, 0), std::logic_error);
+  EXPECT_EQ(h.count(), 0u);
+}
+
+TEST(LatencyCodeTest, SkipReasonsNameTheCode) {
+  EXPECT_EQ(LatencySkipReason(kLatencyMissing, "missing_timestamp"), "missing_timestamp");
+  EXPECT_EQ(LatencySkipReason(kLatencyInvalid, "x"), "invalid_value");
+  EXPECT_EQ(LatencySkipReason(kLatencyNegative, "x"), "negative_duration");
+  EXPECT_THROW(LatencySkipReason(kLatencyNone, "x"), std::logic_error);
+  EXPECT_THROW(LatencySkipReason(3, "x"), std::logic_error);
 }
 
 TEST(FamilyBuilderTest, ChecksLabelCount) {

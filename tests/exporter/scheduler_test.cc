@@ -248,5 +248,61 @@ TEST_F(SchedulerWakeTest, AFailingCollectorKeepsItsBackoff) {
   EXPECT_EQ(s->Status()[0].woken_cycles, 0u);
 }
 
+// Always has more backlog to work through; counts its cycles.
+class BacklogCollector final : public Collector {
+ public:
+  Snapshot Collect(DbSession&) override {
+    ++cycles_;
+    return {};
+  }
+  bool HasPendingWork() const override { return true; }
+  std::atomic<int>& cycles() { return cycles_; }
+
+ private:
+  std::atomic<int> cycles_{0};
+};
+
+// Its first cycle blocks until released.
+class GatedCollector final : public Collector {
+ public:
+  Snapshot Collect(DbSession&) override {
+    while (!open_) std::this_thread::sleep_for(milliseconds(1));
+    return {};
+  }
+  std::atomic<bool>& open() { return open_; }
+
+ private:
+  std::atomic<bool> open_{false};
+};
+
+TEST(SchedulerBacklogTest, ABacklogWaitsForEveryFirstCycleThenGoesOnAtOnce) {
+  auto backlog = std::make_unique<BacklogCollector>();
+  auto gated = std::make_unique<GatedCollector>();
+  BacklogCollector* b = backlog.get();
+  GatedCollector* g = gated.get();
+  std::vector<ScheduledCollector> v(2);
+  v[0].name = "patterns";
+  v[0].collector = std::move(backlog);
+  v[1].name = "runs";
+  v[1].collector = std::move(gated);
+  for (auto& c : v) {
+    c.schedule.interval = std::chrono::hours(1);
+    c.db = std::make_unique<DbSession>("postgresql://nowhere.invalid/x", "test");
+  }
+  SystemClock clock;
+  Logger logger{LogLevel::kInfo, LogFormat::kLogfmt};
+  std::string log;
+  logger.SetSinkForTest(&log);
+  Scheduler s(std::move(v), clock, logger, milliseconds(5));
+  s.Start();
+  for (int i = 0; i < 2000 && b->cycles() < 1; ++i) std::this_thread::sleep_for(milliseconds(5));
+  std::this_thread::sleep_for(milliseconds(200));  // 40 gaps: without the wait, 40 cycles
+  EXPECT_EQ(b->cycles(), 1) << "the backlog ran while the runs collector's first cycle was still going";
+  g->open() = true;
+  for (int i = 0; i < 2000 && b->cycles() < 5; ++i) std::this_thread::sleep_for(milliseconds(5));
+  s.Stop();
+  EXPECT_GE(b->cycles(), 5) << "the backlog did not go on after every first cycle ended";
+}
+
 }  // namespace
 }  // namespace aee
