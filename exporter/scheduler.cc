@@ -29,8 +29,12 @@ constexpr FamilySpec kCycles{"agent_exporter_collector_cycles_total", MetricType
 constexpr FamilySpec kWokenCycles{"agent_exporter_collector_woken_cycles_total", MetricType::Counter,
                                   "Cycles started early by a change notification (--db.notify-channel).",
                                   {"collector"}};
-constexpr std::array<FamilySpec, 8> kFamilies = {kUp,       kDuration,      kErrors,  kLastSuccess,
-                                                 kInterval, kDurationTotal, kCycles, kWokenCycles};
+constexpr FamilySpec kPendingWork{"agent_exporter_collector_pending_work", MetricType::Gauge,
+                                  "1 while the collector works through a backlog (start-up history) in "
+                                  "budgeted cycles, 0 once caught up.",
+                                  {"collector"}};
+constexpr std::array<FamilySpec, 9> kFamilies = {kUp,           kDuration, kErrors,      kLastSuccess, kInterval,
+                                                 kDurationTotal, kCycles,   kWokenCycles, kPendingWork};
 
 constexpr milliseconds kMaxBackoff{30000};
 
@@ -153,6 +157,7 @@ bool Scheduler::RunOnce(size_t index) {
     first_cycle = ++s.cycles == 1;
     s.unavailable = unavailable;
     if (fresh) {
+      s.pending_work = slot.c.collector->HasPendingWork();
       slot.snapshot = std::move(fresh);
       slot.rendered = std::move(rendered);
       s.up = true;
@@ -229,7 +234,7 @@ std::vector<std::shared_ptr<const RenderedFamilies>> Scheduler::Rendered() const
 std::vector<prometheus::MetricFamily> Scheduler::GatherSelf() const {
   std::vector<prometheus::MetricFamily> out;
   FamilyBuilder up(kUp), duration(kDuration), errors(kErrors), last(kLastSuccess), interval(kInterval),
-      duration_total(kDurationTotal), cycles(kCycles), woken(kWokenCycles);
+      duration_total(kDurationTotal), cycles(kCycles), woken(kWokenCycles), pending(kPendingWork);
   std::lock_guard lock(mutex_);
   for (const auto& slot : slots_) {
     const CollectorStatus& s = slot->status;
@@ -241,8 +246,9 @@ std::vector<prometheus::MetricFamily> Scheduler::GatherSelf() const {
     duration_total.Add({s.name}, s.total_duration_seconds);
     cycles.Add({s.name}, static_cast<double>(s.cycles));
     woken.Add({s.name}, static_cast<double>(s.woken_cycles));
+    pending.Add({s.name}, s.pending_work ? 1 : 0);
   }
-  for (FamilyBuilder* b : {&up, &duration, &errors, &last, &interval, &duration_total, &cycles, &woken}) {
+  for (FamilyBuilder* b : {&up, &duration, &errors, &last, &interval, &duration_total, &cycles, &woken, &pending}) {
     out.push_back(b->Take());
   }
   return out;

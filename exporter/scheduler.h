@@ -40,6 +40,7 @@ struct CollectorStatus {
   bool unavailable = false;
   std::uint64_t cycles = 0;  // every cycle, successful or not
   std::uint64_t woken_cycles = 0;  // cycles started early by Wake()
+  bool pending_work = false;       // HasPendingWork() after the last successful cycle
   double last_duration_seconds = 0;
   double total_duration_seconds = 0;
   std::optional<Clock::time_point> last_success;

@@ -302,6 +302,9 @@ TEST(SchedulerBacklogTest, ABacklogWaitsForEveryFirstCycleThenGoesOnAtOnce) {
   for (int i = 0; i < 2000 && b->cycles() < 5; ++i) std::this_thread::sleep_for(milliseconds(5));
   s.Stop();
   EXPECT_GE(b->cycles(), 5) << "the backlog did not go on after every first cycle ended";
+  const auto gathered = s.Gather();
+  EXPECT_EQ(testing::Value(gathered, "agent_exporter_collector_pending_work", {{"collector", "patterns"}}), 1);
+  EXPECT_EQ(testing::Value(gathered, "agent_exporter_collector_pending_work", {{"collector", "runs"}}), 0);
 }
 
 }  // namespace
