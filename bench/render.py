@@ -239,6 +239,9 @@ def main():
               f"{ms(r['p99_s'])} | {ms(r['max_s'])} |")
         for r in sk:
             w(f"| {label(r['size'])} | {r['mode']} | (skipped: {r['reason']}) | | | | |")
+        for r in by("backlog"):
+            w(f"\nMeasured once no collector had pending start-up work ({r['mode']}, {label(r['size'])}): "
+              f"the patterns history was read {r['caught_up_after_ready_s']:.0f} s after /readyz.")
         for r in by("freshness_error"):
             w(f"\nFreshness run {r['mode']} at {label(r['size'])} exited with {r['rc']}: `{r['stderr'].strip()[-300:]}`")
         w("")
