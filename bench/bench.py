@@ -586,7 +586,11 @@ def machine(res):
 
 def run_size(size, res):
     db, finished, table_bytes = ensure_seeded(size)
-    res.add(size, "data", db=db, finished_runs=finished, agent_runs_bytes=table_bytes)
+    # The start-up aggregates read today's rows (UTC day), so their count goes with ready_s.
+    today = "date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+    res.add(size, "data", db=db, finished_runs=finished, agent_runs_bytes=table_bytes,
+            runs_today=int(psql(db, f"SELECT count(*) FROM agent_runs WHERE finished_at >= {today}")),
+            model_calls_today=int(psql(db, f"SELECT count(*) FROM model_calls WHERE created_at >= {today}")))
     subprocess.run([FRESHNESS, f"--db.url={db_url(db)}", "--setup"], check=True)
     live = start_live(db)
     try:

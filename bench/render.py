@@ -92,13 +92,15 @@ def main():
         w(f"Command: `{m['command']}`\n")
 
     w("### Data\n")
-    w("| size | finished runs in `agent_runs` | `agent_runs` + indexes | live load during the run (finished runs/s, measured in the DB) |")
-    w("|---|---|---|---|")
+    w("| size | finished runs in `agent_runs` | `agent_runs` + indexes | runs / model calls of today (start-up aggregate input) | live load during the run (finished runs/s, measured in the DB) |")
+    w("|---|---|---|---|---|")
     for s in sizes:
         dat = one("data", size=s)
         q = one("quiet", size=s)
+        today = (f"{num(dat['runs_today'])} / {num(dat['model_calls_today'])}"
+                 if dat and "runs_today" in dat else "–")
         w(f"| {label(s)} | {num(dat['finished_runs']) if dat else '–'} | "
-          f"{num(dat['agent_runs_bytes'] / 2**20) + ' MiB' if dat else '–'} | "
+          f"{num(dat['agent_runs_bytes'] / 2**20) + ' MiB' if dat else '–'} | {today} | "
           f"{num(q['live_finished_per_s'], 1) if q else '–'} |")
     w("")
 

@@ -57,6 +57,10 @@ class Collector {
   /// True when the last Collect() stopped early with work left (a cycle budget):
   /// the scheduler runs the next cycle at once instead of after the interval.
   virtual bool HasPendingWork() const { return false; }
+  /// Told by the scheduler before each cycle: true while some collector's first
+  /// cycle has not ended (start-up, /readyz waiting). Work that can wait (history)
+  /// is left for later cycles then, so it does not compete with those first cycles.
+  virtual void SetStartingUp(bool) {}
 };
 
 /// Thrown by Collect() when an optional source (a table, an extension) does not

@@ -125,7 +125,7 @@ Snapshot PatternsCollector::Collect(DbSession& db) {
       }
       Day& day = reading_->second;
       while (!day.complete()) {
-        if (read_one && std::chrono::steady_clock::now() >= budget_end) {
+        if (starting_up_ || (read_one && std::chrono::steady_clock::now() >= budget_end)) {
           pending_ = true;
           break;
         }

@@ -33,13 +33,16 @@ struct PatternsCollectorOptions {
 /// and hour, over the finished_at index) and cached; a cycle only reads the days
 /// not cached yet, which after start-up is none, or yesterday right after midnight.
 /// Start-up reads the newest days first within --collector.patterns.cycle-budget per
-/// cycle; until the window is complete the figures cover the days read so far
+/// cycle, once every collector's first cycle has ended (SetStartingUp); until the window is complete the figures cover the days read so far
 /// (agent_execution_patterns_window_seconds says how many).
 class PatternsCollector final : public Collector {
  public:
   PatternsCollector(CollectorContext ctx, PatternsCollectorOptions options);
   Snapshot Collect(DbSession& db) override;
   bool HasPendingWork() const override { return pending_; }
+  /// While starting up a cycle reads no history: the first cycle publishes the
+  /// (empty) window at once and the history follows in budgeted cycles.
+  void SetStartingUp(bool starting) override { starting_up_ = starting; }
   static std::span<const FamilySpec> Families();
 
   /// Peak and quiet hours exposed per workspace.
@@ -69,6 +72,7 @@ class PatternsCollector final : public Collector {
   std::optional<std::pair<std::int64_t, Day>> reading_;  // the day being read, slice by slice
   std::uint64_t rows_aggregated_ = 0;
   bool pending_ = false;  // the last cycle left days of the window unread
+  bool starting_up_ = false;  // SetStartingUp
 };
 
 }  // namespace aee

@@ -85,6 +85,10 @@ bool Scheduler::AllFirstCyclesEndedLocked() const {
 void Scheduler::Loop(size_t index) {
   Slot& slot = *slots_[index];
   while (true) {
+    {
+      std::lock_guard lock(mutex_);
+      slot.c.collector->SetStartingUp(!AllFirstCyclesEndedLocked());
+    }
     const auto started = std::chrono::steady_clock::now();
     const bool ok = RunOnce(index);
     const auto next = ok ? started + slot.c.schedule.interval : std::chrono::steady_clock::now() + Backoff(slot);

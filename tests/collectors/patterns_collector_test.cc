@@ -177,6 +177,21 @@ TEST_F(PatternsCollectorTest, BudgetedStartUpReadsNewestDaysFirstAndCompletesThe
   EXPECT_FALSE(c.HasPendingWork());
 }
 
+TEST_F(PatternsCollectorTest, WhileStartingUpACycleReadsNoHistory) {
+  InsertFinishedRuns(db_, 3000, "'2026-01-20 00:00:00+00'", "'2026-03-10 11:59:00+00'", 0.25);
+  auto c = Make();
+  auto s = Session();
+  c.SetStartingUp(true);
+  Snapshot snap = c.Collect(s);
+  EXPECT_TRUE(c.HasPendingWork());
+  EXPECT_EQ(Value(snap, "agent_executions_pattern_window_seconds", {}), 0);
+  EXPECT_EQ(Value(snap, "agent_exporter_patterns_rows_read_total", {}), 0);
+  c.SetStartingUp(false);
+  snap = c.Collect(s);
+  EXPECT_FALSE(c.HasPendingWork());
+  ExpectPatternsMatchSql(db_, snap, "UTC", "2026-03-10", 28);
+}
+
 TEST_F(PatternsCollectorTest, PeakAndQuietHoursAreRankedDeterministically) {
   // Hand-placed: in ws1, 14h has 6 runs, 9h and 10h 4 each (tie: earlier hour first),
   // over 2 days of history; every other hour is quiet at 0 (ranks 0h, 1h, 2h).

@@ -256,10 +256,18 @@ class BacklogCollector final : public Collector {
     return {};
   }
   bool HasPendingWork() const override { return true; }
+  void SetStartingUp(bool starting) override {
+    if (cycles_ == 0) first_told_starting_ = starting;
+    last_told_starting_ = starting;
+  }
   std::atomic<int>& cycles() { return cycles_; }
+  bool first_told_starting() const { return first_told_starting_; }
+  bool last_told_starting() const { return last_told_starting_; }
 
  private:
   std::atomic<int> cycles_{0};
+  std::atomic<bool> first_told_starting_{false};
+  std::atomic<bool> last_told_starting_{false};
 };
 
 // Its first cycle blocks until released.
@@ -302,6 +310,8 @@ TEST(SchedulerBacklogTest, ABacklogWaitsForEveryFirstCycleThenGoesOnAtOnce) {
   for (int i = 0; i < 2000 && b->cycles() < 5; ++i) std::this_thread::sleep_for(milliseconds(5));
   s.Stop();
   EXPECT_GE(b->cycles(), 5) << "the backlog did not go on after every first cycle ended";
+  EXPECT_TRUE(b->first_told_starting());  // its first cycle ran while the runs one had not ended
+  EXPECT_FALSE(b->last_told_starting());
   const auto gathered = s.Gather();
   EXPECT_EQ(testing::Value(gathered, "agent_exporter_collector_pending_work", {{"collector", "patterns"}}), 1);
   EXPECT_EQ(testing::Value(gathered, "agent_exporter_collector_pending_work", {{"collector", "runs"}}), 0);
