@@ -570,7 +570,7 @@ def machine(res):
             lscpu=sh("lscpu | grep -E '^(Architecture|CPU\\(s\\)|Model name|Thread|Core|Socket|CPU MHz|L2|L3|Hypervisor)'"),
             memory=sh("free -h | sed -n 2p"), kernel=sh("uname -r"), os=sh(". /etc/os-release; echo $PRETTY_NAME"),
             postgres=psql("postgres", "SHOW server_version"),
-            pg_settings=psql("postgres", "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ', ') "
+            pg_settings=psql("postgres", "SELECT string_agg(name || '=' || current_setting(name), ', ') "
                                          "FROM pg_settings WHERE name IN ('shared_buffers', 'work_mem', 'fsync', "
                                          "'synchronous_commit', 'max_parallel_workers_per_gather', 'jit', 'huge_pages')"),
             huge_pages=sh("grep -E '^HugePages_(Total|Free)' /proc/meminfo | tr -s ' ' | tr '\\n' ' '"),
