@@ -307,20 +307,10 @@ TEST_F(ModelsCollectorTest, OddRowsAreSkippedWithReasonsAndNullsCountAsZero) {
     EXPECT_EQ(Value(snap, "agent_exporter_rows_skipped_total", {{"collector", "models"}, {"reason", "missing_model"}}), 1);
     EXPECT_EQ(Value(snap, "agent_exporter_rows_skipped_total", {{"collector", "models"}, {"reason", "negative_value"}}), 1);
   };
-  db_.Exec(rows);
-  {
-    auto c = Make();
-    auto s = Session();
-    check(c.Collect(s));  // start-up aggregate
-  }
-  db_.Exec("DELETE FROM model_calls");
-  clock_.Set(kNoon - seconds(60));
-  auto c = Make();
-  auto s = Session();
-  c.Collect(s);
-  db_.Exec(rows);
-  clock_.Set(kNoon + seconds(5));
-  check(c.Collect(s));  // incremental reads classify identically
+  // The incremental reads classify identically.
+  testing::CheckStartupAndIncremental(
+      db_, clock_, kNoon, "model_calls", rows,
+      [this] { return std::make_unique<ModelsCollector>(Ctx(clock_), ModelsCollectorOptions{}); }, check);
 }
 
 // created_at DEFAULT now() (the transaction start) committed after newer calls were

@@ -49,24 +49,11 @@ class RunsCollectorTest : public ::testing::Test {
   void SetUp() override { InsertWorkspacesAndAgents(db_); }
   RunsCollector Make(RunsCollectorOptions opts = {}) { return RunsCollector(Ctx(clock_), opts); }
   DbSession Session() { return DbSession(db_.url(), "test"); }
-  // Inserts rows (finishing just before noon) and runs check on what the start-up
-  // aggregate makes of them, then on what the incremental reads make of them.
-  void CheckStartupAndIncremental(const std::string& rows,
-                                  const std::function<void(const std::vector<prometheus::MetricFamily>&)>& check) {
-    db_.Exec(rows);
-    {
-      auto c = Make();
-      auto s = Session();
-      check(c.Collect(s));  // start-up aggregate
-    }
-    db_.Exec("DELETE FROM agent_runs");
-    clock_.Set(kNoon - seconds(60));
-    auto c = Make();
-    auto s = Session();
-    c.Collect(s);
-    db_.Exec(rows);
-    clock_.Set(kNoon + seconds(5));
-    check(c.Collect(s));  // incremental reads
+  // testing::CheckStartupAndIncremental for the runs collector, at noon.
+  void CheckStartupAndIncremental(const std::string& rows, const std::function<void(const Snapshot&)>& check) {
+    testing::CheckStartupAndIncremental(
+        db_, clock_, kNoon, "agent_runs", rows,
+        [this] { return std::make_unique<RunsCollector>(Ctx(clock_), RunsCollectorOptions{}); }, check);
   }
 
   testing::TestDb db_;

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "collectors/collector.h"
+#include "exporter/db.h"
 #include "tests/support/snapshot.h"
 
 namespace aee::testing {
@@ -104,6 +105,26 @@ void ExpectRunsMatchSql(TestDb& db, const std::vector<prometheus::MetricFamily>&
       }
     }
   }
+}
+
+void CheckStartupAndIncremental(TestDb& db, FakeClock& clock, Clock::time_point at, const std::string& table,
+                                const std::string& rows, const std::function<std::unique_ptr<Collector>()>& make,
+                                const std::function<void(const Snapshot&)>& check) {
+  db.Exec(rows);
+  clock.Set(at);
+  {
+    auto c = make();
+    DbSession s(db.url(), "test");
+    check(c->Collect(s));  // start-up aggregate
+  }
+  db.Exec("DELETE FROM " + table);
+  clock.Set(at - std::chrono::seconds(60));
+  auto c = make();
+  DbSession s(db.url(), "test");
+  c->Collect(s);
+  db.Exec(rows);
+  clock.Set(at + std::chrono::seconds(5));
+  check(c->Collect(s));  // incremental reads
 }
 
 }  // namespace aee::testing

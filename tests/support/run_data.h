@@ -1,11 +1,15 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <prometheus/metric_family.h>
 
+#include "collectors/collector.h"
+#include "exporter/clock.h"
 #include "tests/support/test_db.h"
 
 namespace aee::testing {
@@ -30,5 +34,14 @@ void InsertFinishedRuns(TestDb& db, int n, const std::string& lo, const std::str
 /// count and sum of the three histograms.
 void ExpectRunsMatchSql(TestDb& db, const std::vector<prometheus::MetricFamily>& snapshot, const std::string& lo,
                         const std::string& hi);
+
+/// The exactly-once collectors' two paths must agree: inserts rows (stamped a little
+/// before `at`) and runs check on what a new collector's start-up aggregate makes of
+/// them at `at`; then empties `table`, lets a new collector start a minute before
+/// `at`, inserts the rows again and runs check on what its incremental reads make
+/// of them 5 s after `at`.
+void CheckStartupAndIncremental(TestDb& db, FakeClock& clock, Clock::time_point at, const std::string& table,
+                                const std::string& rows, const std::function<std::unique_ptr<Collector>()>& make,
+                                const std::function<void(const Snapshot&)>& check);
 
 }  // namespace aee::testing
