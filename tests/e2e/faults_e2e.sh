@@ -111,39 +111,37 @@ count_of() { grep "^status $2 " "$state/wrk.$1" | awk '{print $3}'; }
 # cycles of the 1 s realtime collector, read from a scrape taken after the limiter refilled.
 realtime_cycles() { sleep 2.5; curl -s "http://127.0.0.1:$1/metrics" | grep -F 'agent_exporter_collector_cycles_total{collector="realtime"}' | awk '{print $2}'; }
 
+# flood_checked LABEL NAME ARGS...: starts an exporter with ARGS (its port in $eport),
+# floods it (flood) and checks what every flood must leave intact: no socket errors,
+# the 1 s interval of the realtime collector, peak RSS. The caller checks the statuses.
+flood_checked() {
+  local label=$1 name=$2 rss_rest c0 c1 t0 t1 expected
+  shift 2
+  check "exporter ready ($name)" start_exporter "$state/log.$label" "$@" || return 0
+  rss_rest=$(awk '/^VmRSS:/ {print $2}' "/proc/$exporter/status")
+  c0=$(realtime_cycles "$eport"); t0=$(date +%s.%N)
+  flood "$eport" "$label"
+  c1=$(realtime_cycles "$eport"); t1=$(date +%s.%N)
+  check "$name flood: no socket errors" test "$(grep '^socket_errors' "$state/wrk.$label" | awk '{print $2}')" -eq 0
+  expected=$(python3 -c "print(int(($t1 - $t0) * 0.8))")
+  check "$name flood: realtime collector kept its 1 s interval ($((c1 - c0)) cycles in $(python3 -c "print(round($t1 - $t0, 1))") s)" \
+    test $((c1 - c0)) -ge "$expected"
+  check "$name flood: peak RSS $(cat "$state/rss.$label") kB under $rss_limit_kb kB (at rest $rss_rest kB)" \
+    test "$(cat "$state/rss.$label")" -lt "$rss_limit_kb"
+}
+
 # --- (a) scrape flood, rate limit on (the default: 10/s, burst 20 per client) --------
-check "exporter ready (rate limit on)" start_exporter "$state/log1" --db.url="$url"
-p1=$eport
-rss_rest=$(awk '/^VmRSS:/ {print $2}' "/proc/$exporter/status")
-c0=$(realtime_cycles "$p1"); t0=$(date +%s.%N)
-flood "$p1" limited
-c1=$(realtime_cycles "$p1"); t1=$(date +%s.%N)
+flood_checked limited "rate limited" --db.url="$url"
 check "rate limited flood: only 200 and 429 ($(statuses limited))" test "$(statuses limited)" == "200 429 "
-check "rate limited flood: no socket errors" test "$(grep '^socket_errors' "$state/wrk.limited" | awk '{print $2}')" -eq 0
 ok200=$(count_of limited 200)
 check "rate limited flood: 200s within burst + rate x time ($ok200)" \
   test "$ok200" -le $((20 + 10 * (flood_seconds + 2)))
-expected=$(python3 -c "print(int(($t1 - $t0) * 0.8))")
-check "realtime collector kept its 1 s interval ($((c1 - c0)) cycles in $(python3 -c "print(round($t1 - $t0, 1))") s)" \
-  test $((c1 - c0)) -ge "$expected"
-check "peak RSS $(cat "$state/rss.limited") kB under $rss_limit_kb kB (at rest $rss_rest kB)" \
-  test "$(cat "$state/rss.limited")" -lt "$rss_limit_kb"
 kill -TERM "$exporter"; wait "$exporter"
 
 # --- (a) scrape flood, rate limit off ------------------------------------------------
-check "exporter ready (rate limit off)" start_exporter "$state/log2" --db.url="$url" --web.rate-limit=0
+flood_checked unlimited "unlimited" --db.url="$url" --web.rate-limit=0
 p2=$eport
-rss_rest=$(awk '/^VmRSS:/ {print $2}' "/proc/$exporter/status")
-c0=$(realtime_cycles "$p2"); t0=$(date +%s.%N)
-flood "$p2" unlimited
-c1=$(realtime_cycles "$p2"); t1=$(date +%s.%N)
 check "unlimited flood: only 200 ($(statuses unlimited))" test "$(statuses unlimited)" == "200 "
-check "unlimited flood: no socket errors" test "$(grep '^socket_errors' "$state/wrk.unlimited" | awk '{print $2}')" -eq 0
-expected=$(python3 -c "print(int(($t1 - $t0) * 0.8))")
-check "realtime collector kept its 1 s interval under load ($((c1 - c0)) cycles in $(python3 -c "print(round($t1 - $t0, 1))") s)" \
-  test $((c1 - c0)) -ge "$expected"
-check "peak RSS $(cat "$state/rss.unlimited") kB under $rss_limit_kb kB (at rest $rss_rest kB)" \
-  test "$(cat "$state/rss.unlimited")" -lt "$rss_limit_kb"
 curl -s "http://127.0.0.1:$p2/metrics" >"$state/after_flood"
 check "promtool accepts a scrape after the flood" bash -c "promtool check metrics <'$state/after_flood'"
 
@@ -162,7 +160,7 @@ exit_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 echo "== SIGTERM during the flood: exited with $rc after $exit_ms ms"
 check "SIGTERM during a flood: exit 0" test "$rc" -eq 0
 check "SIGTERM during a flood: gone within 5 s ($exit_ms ms)" test "$exit_ms" -lt 5000
-check "SIGTERM logged as a shutdown" grep -q 'shutting down' "$state/log2"
+check "SIGTERM logged as a shutdown" grep -q 'shutting down' "$state/log.unlimited"
 kill "$wrk_pid" 2>/dev/null; wait "$wrk_pid" 2>/dev/null
 
 # --- (c) hostile rows ------------------------------------------------------------------
