@@ -96,8 +96,8 @@ void Scheduler::Loop(size_t index) {
     // (at most one cycle per min_wake_gap), so no single cycle runs long; but only
     // once every collector's first cycle has ended: before that the backlog would
     // take database time from the cycles /readyz waits for.
-    const bool backlog = ok && slot.c.collector->HasPendingWork();
     std::unique_lock lock(mutex_);
+    const bool backlog = ok && slot.status.pending_work;  // as the cycle left it
     auto due = [&] {
       return backlog && AllFirstCyclesEndedLocked() ? std::min(next, started + min_wake_gap_) : next;
     };
