@@ -188,6 +188,14 @@ std::string LatencyCodeSql(std::string_view value, std::string_view none_when) {
          " - width_bucket(-" + v + ", ARRAY[" + thresholds + "]::float8[]) END";
 }
 
+std::string LatencyMicrosSql(std::string_view value, std::string_view code) {
+  return "CASE WHEN " + std::string(code) + " >= 0 THEN round(" + std::string(value) + " * 1000000)::bigint END";
+}
+
+std::string CappedSumSql(std::string_view expr) {
+  return "least(coalesce(sum(" + std::string(expr) + "), 0), 9223372036854775807)::bigint";
+}
+
 std::string LatencySkipReason(int code, std::string_view missing_reason) {
   switch (code) {
     case kLatencyMissing: return std::string(missing_reason);

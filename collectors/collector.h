@@ -155,6 +155,12 @@ enum LatencyCode : int {
 /// the first bound >= value, as ExactHistogram::Observe picks it. `value` is named
 /// five times: pass a column, not an expression.
 std::string LatencyCodeSql(std::string_view value, std::string_view none_when);
+/// SQL: the microseconds (bigint) of the float8 seconds column `value` when its
+/// LatencyCode column `code` is a bucket, else NULL.
+std::string LatencyMicrosSql(std::string_view value, std::string_view code);
+/// SQL: sum of a bigint expression as a bigint, 0 over no rows, capped at INT64_MAX
+/// like SaturatingAdd (sum(bigint) is numeric, so it cannot overflow before the cap).
+std::string CappedSumSql(std::string_view expr);
 /// The skip reason of a negative code other than kLatencyNone; `missing_reason`
 /// names kLatencyMissing (the collectors call a NULL latency differently).
 std::string LatencySkipReason(int code, std::string_view missing_reason);

@@ -76,19 +76,14 @@ std::string ClassifiedRowsSql(std::string_view quoted_schema) {
   return WithSchema(sql, quoted_schema);
 }
 
-constexpr std::string_view kLatencyUs = "CASE WHEN latency_code >= 0 THEN round(latency * 1000000)::bigint END";
-
 // Aggregate columns: 0 workspace_id, 1 model, 2 row_skip, 3 latency_code, 4 calls,
 // 5 first created_us, 6 prompt, 7 completion, 8 cost_nano, 9 latency sum_us.
 std::string AggregateSql(std::string_view quoted_schema) {
-  std::string sum_us = "least(coalesce(sum(" + std::string(kLatencyUs) + "), 0), 9223372036854775807)::bigint";
   return ClassifiedRowsSql(quoted_schema) +
          "SELECT workspace_id::text, model, row_skip, latency_code, count(*), "
-         "(extract(epoch FROM min(created_at)) * 1000000)::bigint, "
-         "least(coalesce(sum(prompt_tokens), 0), 9223372036854775807)::bigint, "
-         "least(coalesce(sum(completion_tokens), 0), 9223372036854775807)::bigint, "
-         "least(coalesce(sum(cost_nano), 0), 9223372036854775807)::bigint, " +
-         sum_us + " FROM v GROUP BY 1, 2, 3, 4";
+         "(extract(epoch FROM min(created_at)) * 1000000)::bigint, " +
+         CappedSumSql("prompt_tokens") + ", " + CappedSumSql("completion_tokens") + ", " + CappedSumSql("cost_nano") +
+         ", " + CappedSumSql(LatencyMicrosSql("latency", "latency_code")) + " FROM v GROUP BY 1, 2, 3, 4";
 }
 
 // Row columns: 0 id, 1 workspace_id, 2 model, 3 created_us, 4 row_skip, 5 prompt,
@@ -97,7 +92,7 @@ std::string RowsSql(std::string_view quoted_schema) {
   return ClassifiedRowsSql(quoted_schema) +
          "SELECT id, workspace_id::text, model, (extract(epoch FROM created_at) * 1000000)::bigint, row_skip, "
          "prompt_tokens, completion_tokens, cost_nano, latency_code, " +
-         std::string(kLatencyUs) + " FROM v ORDER BY created_at, model, id";
+         LatencyMicrosSql("latency", "latency_code") + " FROM v ORDER BY created_at, model, id";
 }
 
 }  // namespace

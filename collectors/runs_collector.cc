@@ -124,9 +124,7 @@ std::string AggregateSql(std::string_view quoted_schema) {
   for (auto v : kLatencies) {
     const std::string code = std::string(v) + "_code";
     codes.push_back(code);
-    // sum(bigint) is numeric: capped like SaturatingAdd before the cast back.
-    sums.push_back("least(coalesce(sum(round(" + std::string(v) + " * 1000000)::bigint) FILTER (WHERE " + code +
-                   " >= 0), 0), 9223372036854775807)::bigint");
+    sums.push_back(CappedSumSql(LatencyMicrosSql(v, code)));
     sets.push_back("(workspace_id, agent_id, " + code + ")");
   }
   return ClassifiedRowsSql(quoted_schema) + "SELECT GROUPING(" + Join(codes, ", ") +
@@ -143,8 +141,7 @@ std::string RowsSql(std::string_view quoted_schema) {
                                    "(extract(epoch FROM finished_at) * 1000000)::bigint", "row_skip"};
   for (auto v : kLatencies) {
     cols.push_back(std::string(v) + "_code");
-    cols.push_back("CASE WHEN " + std::string(v) + "_code >= 0 THEN round(" + std::string(v) +
-                   " * 1000000)::bigint END");
+    cols.push_back(LatencyMicrosSql(v, std::string(v) + "_code"));
   }
   return ClassifiedRowsSql(quoted_schema) + "SELECT " + Join(cols, ", ") + " FROM c";
 }
