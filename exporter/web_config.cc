@@ -386,7 +386,11 @@ bool BasicAuthenticator::CheckCredentials(const std::string& user, const std::st
   }
   auto data = std::make_unique<crypt_data>();
   const char* computed = crypt_r(password.c_str(), hash.c_str(), data.get());
-  bool ok = computed != nullptr && computed[0] == '$' && ConstantTimeEquals(computed, hash) && it != users_.end();
+  // crypt_r reads a C string, so "s3cret\0x" would pass for "s3cret"; a password
+  // holding a NUL byte is refused (after the same bcrypt work, to keep the timing).
+  const bool nul_free = password.find('\0') == std::string::npos;
+  bool ok = computed != nullptr && computed[0] == '$' && ConstantTimeEquals(computed, hash) && it != users_.end() &&
+            nul_free;
   if (ok) {
     std::lock_guard<std::mutex> lock(mu_);
     if (cache_.size() >= 1024) cache_.clear();
