@@ -138,10 +138,10 @@ int Exporter::port() const {
 }
 
 std::string Exporter::MetricsText(const std::set<std::string, std::less<>>* workspaces) const {
-  return Exposition(workspaces, /*gzip=*/false);
+  return Exposition(workspaces, /*gzip=*/false).Join();
 }
 
-std::string Exporter::Exposition(const std::set<std::string, std::less<>>* workspaces, bool gzip) const {
+BodyPieces Exporter::Exposition(const std::set<std::string, std::less<>>* workspaces, bool gzip) const {
   // Self-telemetry changes with every scrape; the collectors' figures only when a
   // cycle publishes, and were rendered then.
   std::vector<prometheus::MetricFamily> families =
@@ -154,13 +154,14 @@ std::string Exporter::Exposition(const std::set<std::string, std::less<>>* works
   build.Add({AEE_VERSION, AEE_REVISION}, 1);
   families.push_back(build.Take());
   if (workspaces != nullptr) {
+    // Rendered per request: a token's view is its own.
     std::string text = SerializeText(FilterForWorkspaces(MergeFamilies(std::move(families)), *workspaces));
-    return gzip ? GzipCompress(text) : text;
+    BodyPieces body;
+    body.AddOwned(gzip ? GzipCompress(text) : std::move(text));
+    return body;
   }
-  const RenderedFamilies self = RenderFamilies(std::move(families));
-  const auto collectors = scheduler_->Rendered();
-  std::vector<const RenderedFamilies*> sources{&self};
-  for (const auto& r : collectors) sources.push_back(r.get());
+  RenderedSources sources{std::make_shared<const RenderedFamilies>(RenderFamilies(std::move(families)))};
+  for (auto& r : scheduler_->Rendered()) sources.push_back(std::move(r));
   return gzip ? JoinRenderedGzip(sources) : JoinRendered(sources);
 }
 
@@ -202,7 +203,7 @@ HttpResponse Exporter::Metrics(const HttpRequest& req) const {
   if (!Authorize(req, /*credential_required=*/true, &token, &r)) return r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   const bool gzip = AcceptsGzip(req.accept_encoding);
-  r.body = Exposition(token && !token->all_workspaces ? &token->workspaces : nullptr, gzip);
+  r.pieces = Exposition(token && !token->all_workspaces ? &token->workspaces : nullptr, gzip);
   r.headers.emplace_back("Vary", "Accept-Encoding");
   if (gzip) r.headers.emplace_back("Content-Encoding", "gzip");
   return r;

@@ -38,7 +38,7 @@ class Exporter {
  private:
   HttpResponse Metrics(const HttpRequest& req) const;
   /// The /metrics body, gzip-compressed or not.
-  std::string Exposition(const std::set<std::string, std::less<>>* workspaces, bool gzip) const;
+  BodyPieces Exposition(const std::set<std::string, std::less<>>* workspaces, bool gzip) const;
   /// Resolves "Authorization: Bearer" to a token; *reject holds a 401 when the token
   /// is invalid, or when credential_required and the request has no credential at
   /// all (with a tokens file, only basic auth or a verified client certificate stand

@@ -65,11 +65,13 @@ void PutLittleEndian32(std::string& out, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 
-// Families of every source in exposition order: by name, sources in order.
-std::vector<const RenderedFamily*> Ordered(const std::vector<const RenderedFamilies*>& sources) {
+// Families of every source in exposition order (by name, sources in order), and
+// the sources in owners so the body keeps them alive.
+std::vector<const RenderedFamily*> Ordered(const RenderedSources& sources, BodyPieces* body) {
   std::vector<const RenderedFamily*> all;
-  for (const RenderedFamilies* source : sources) {
+  for (const auto& source : sources) {
     for (const RenderedFamily& f : *source) all.push_back(&f);
+    body->owners.push_back(source);
   }
   std::stable_sort(all.begin(), all.end(), [](const RenderedFamily* a, const RenderedFamily* b) { return a->name < b->name; });
   return all;
@@ -99,44 +101,41 @@ RenderedFamilies RenderFamilies(std::vector<prometheus::MetricFamily> families) 
   return out;
 }
 
-std::string JoinRendered(const std::vector<const RenderedFamilies*>& sources) {
-  const std::vector<const RenderedFamily*> all = Ordered(sources);
-  size_t bytes = 0;
-  for (const RenderedFamily* f : all) bytes += f->header.size() + f->samples.size();
-  std::string out;
-  out.reserve(bytes);
+BodyPieces JoinRendered(const RenderedSources& sources) {
+  BodyPieces body;
   const std::string* previous = nullptr;
-  for (const RenderedFamily* f : all) {
-    if (previous == nullptr || *previous != f->name) out += f->header;
-    out += f->samples;
+  for (const RenderedFamily* f : Ordered(sources, &body)) {
+    if (previous == nullptr || *previous != f->name) body.Add(f->header);
+    body.Add(f->samples);
     previous = &f->name;
   }
-  return out;
+  return body;
 }
 
-std::string JoinRenderedGzip(const std::vector<const RenderedFamilies*>& sources) {
-  const std::vector<const RenderedFamily*> all = Ordered(sources);
+BodyPieces JoinRenderedGzip(const RenderedSources& sources) {
+  BodyPieces body;
   // RFC 1952 member header: deflate, no flags, no time, OS unknown.
   static constexpr char kHeader[] = {'\x1f', '\x8b', '\x08', 0, 0, 0, 0, 0, 0, '\xff'};
-  std::string out(kHeader, sizeof kHeader);
+  body.Add(std::string_view(kHeader, sizeof kHeader));
   uLong crc = crc32(0, nullptr, 0);
   std::uint64_t length = 0;
   auto append = [&](const std::string& text, const DeflatedChunk& chunk) {
     if (text.empty()) return;
-    out += chunk.bytes;
+    body.Add(chunk.bytes);
     crc = crc32_combine(crc, chunk.crc, static_cast<z_off_t>(text.size()));
     length += text.size();
   };
   const std::string* previous = nullptr;
-  for (const RenderedFamily* f : all) {
+  for (const RenderedFamily* f : Ordered(sources, &body)) {
     if (previous == nullptr || *previous != f->name) append(f->header, f->z_header);
     append(f->samples, f->z_samples);
     previous = &f->name;
   }
-  out += std::string_view("\x03\x00", 2);  // final block: empty, fixed Huffman
-  PutLittleEndian32(out, static_cast<std::uint32_t>(crc));
-  PutLittleEndian32(out, static_cast<std::uint32_t>(length & 0xffffffffu));
-  return out;
+  std::string trailer("\x03\x00", 2);  // final block: empty, fixed Huffman
+  PutLittleEndian32(trailer, static_cast<std::uint32_t>(crc));
+  PutLittleEndian32(trailer, static_cast<std::uint32_t>(length & 0xffffffffu));
+  body.AddOwned(std::move(trailer));
+  return body;
 }
 
 std::string GzipCompress(std::string_view data) {

@@ -1,11 +1,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <prometheus/metric_family.h>
+
+#include "exporter/body_pieces.h"
 
 namespace aee {
 
@@ -41,14 +44,17 @@ using RenderedFamilies = std::vector<RenderedFamily>;
 /// Merges and renders families (SerializeText, one family at a time).
 RenderedFamilies RenderFamilies(std::vector<prometheus::MetricFamily> families);
 
+using RenderedSources = std::vector<std::shared_ptr<const RenderedFamilies>>;
+
 /// The exposition of several rendered sources: families sorted by name, each
 /// header once, samples in source order. Equal to SerializeText(MergeFamilies(all
-/// the sources' families)), at the cost of copying bytes.
-std::string JoinRendered(const std::vector<const RenderedFamilies*>& sources);
+/// the sources' families)), as ranges of the sources' text that the body keeps
+/// alive: nothing is copied.
+BodyPieces JoinRendered(const RenderedSources& sources);
 
-/// JoinRendered's text as a gzip body (RFC 1952, one member), joined from the
-/// pre-compressed chunks: costs a copy of the compressed bytes, not a compression.
-std::string JoinRenderedGzip(const std::vector<const RenderedFamilies*>& sources);
+/// JoinRendered's text as a gzip body (RFC 1952, one member), made of the
+/// pre-compressed chunks: neither a compression nor a copy.
+BodyPieces JoinRenderedGzip(const RenderedSources& sources);
 
 /// gzip-compresses data (RFC 1952) at zlib's fastest level: on a scrape, time
 /// matters more than the last 10 % of bytes. Throws std::runtime_error on zlib failure.

@@ -186,7 +186,7 @@ int HttpServer::Serve(mg_connection* conn) {
       resp.body = "internal error\n";
     }
   }
-  const std::string length = std::to_string(resp.body.size());
+  const std::string length = std::to_string(resp.body.size() + resp.pieces.size());
   mg_response_header_start(conn, resp.status);
   mg_response_header_add(conn, "Content-Type", resp.content_type.c_str(), -1);
   mg_response_header_add(conn, "Content-Length", length.c_str(), -1);
@@ -195,8 +195,43 @@ int HttpServer::Serve(mg_connection* conn) {
   for (const auto& [k, v] : options_.web.headers) mg_response_header_add(conn, k.c_str(), v.c_str(), -1);
   for (const auto& [k, v] : resp.headers) mg_response_header_add(conn, k.c_str(), v.c_str(), -1);
   mg_response_header_send(conn);
-  if (req.method != "HEAD" && !resp.body.empty()) mg_write(conn, resp.body.data(), resp.body.size());
+  if (req.method != "HEAD") WriteBody(conn, resp);
   return static_cast<int>(resp.status);
+}
+
+namespace {
+
+// Copies small pieces into one buffer per write (a body has a few hundred pieces,
+// many shorter than a line) and hands large ones to the socket as they are, so a
+// connection holds at most kWriteBuffer bytes of its body.
+constexpr std::size_t kWriteBuffer = 64 * 1024;
+
+bool WriteAll(mg_connection* conn, std::string_view bytes) {
+  return bytes.empty() || mg_write(conn, bytes.data(), bytes.size()) == static_cast<int>(bytes.size());
+}
+
+}  // namespace
+
+void HttpServer::WriteBody(mg_connection* conn, const HttpResponse& resp) {
+  if (resp.pieces.pieces.empty()) {
+    WriteAll(conn, resp.body);
+    return;
+  }
+  std::string buffer;
+  buffer.reserve(kWriteBuffer);
+  buffer += resp.body;
+  for (std::string_view piece : resp.pieces.pieces) {
+    if (buffer.size() + piece.size() > kWriteBuffer) {
+      if (!WriteAll(conn, buffer)) return;  // the client went away
+      buffer.clear();
+    }
+    if (piece.size() >= kWriteBuffer) {
+      if (!WriteAll(conn, piece)) return;
+    } else {
+      buffer += piece;
+    }
+  }
+  WriteAll(conn, buffer);
 }
 
 // Rate limit first (a rejected client costs no bcrypt), then basic auth.

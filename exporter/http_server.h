@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "exporter/body_pieces.h"
 #include "exporter/clock.h"
 #include "exporter/log.h"
 #include "exporter/rate_limiter.h"
@@ -29,6 +30,8 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  /// Sent after body: large shared bodies (/metrics) go out without being joined.
+  BodyPieces pieces;
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
@@ -79,6 +82,7 @@ class HttpServer {
   static int OnLog(const mg_connection* conn, const char* message);
   static int OnInitSsl(void* ssl_ctx, void* self);
   int Serve(mg_connection* conn);
+  static void WriteBody(mg_connection* conn, const HttpResponse& resp);
   bool Admit(const HttpRequest& req, HttpResponse* reject);
 
   HttpOptions options_;

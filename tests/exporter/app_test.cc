@@ -65,9 +65,11 @@ TEST_F(AppTest, ServesEveryEndpoint) {
   EXPECT_NE(metrics.body.find("agent_exporter_build_info{version=\"" AEE_VERSION "\""), std::string::npos);
   EXPECT_NE(metrics.body.find("process_resident_memory_bytes "), std::string::npos);
   EXPECT_NE(metrics.body.find("agent_exporter_collector_up{collector=\"runs\"} 1"), std::string::npos);
+  EXPECT_EQ(metrics.headers["content-length"], std::to_string(metrics.body.size()));
 
   auto gz = HttpGet(port, "/metrics", {{"Accept-Encoding", "gzip"}});
   EXPECT_EQ(gz.headers["content-encoding"], "gzip");
+  EXPECT_EQ(gz.headers["content-length"], std::to_string(gz.body.size()));
   const std::string unzipped = testing::Gunzip(gz.body);
   // Same families (process CPU and timings move between scrapes).
   EXPECT_NE(unzipped.find("agent_runs_finished_total{"), std::string::npos);

@@ -54,12 +54,18 @@ TEST(JoinRenderedTest, EqualsSerializingTheMergedFamilies) {
   auto runs = source("runs", 2), models = source("models", 3);
   std::vector<prometheus::MetricFamily> all = runs;
   all.insert(all.end(), models.begin(), models.end());
-  const RenderedFamilies r1 = RenderFamilies(runs), r2 = RenderFamilies(models);
-  EXPECT_EQ(JoinRendered({&r1, &r2}), SerializeText(MergeFamilies(all)));
-  EXPECT_EQ(JoinRendered({}), "");
-  // The gzip body joined from pre-compressed chunks is one valid member.
-  EXPECT_EQ(testing::Gunzip(JoinRenderedGzip({&r1, &r2})), JoinRendered({&r1, &r2}));
-  EXPECT_EQ(testing::Gunzip(JoinRenderedGzip({})), "");
+  RenderedSources sources{std::make_shared<const RenderedFamilies>(RenderFamilies(runs)),
+                          std::make_shared<const RenderedFamilies>(RenderFamilies(models))};
+  const BodyPieces text = JoinRendered(sources), gzip = JoinRenderedGzip(sources);
+  // The bodies keep what they point into alive after the sources are replaced (a
+  // cycle publishes new ones while a scrape is still being written).
+  sources.clear();
+  EXPECT_EQ(text.Join(), SerializeText(MergeFamilies(all)));
+  EXPECT_EQ(text.size(), text.Join().size());
+  EXPECT_EQ(JoinRendered({}).Join(), "");
+  // The gzip body made of pre-compressed chunks is one valid member.
+  EXPECT_EQ(testing::Gunzip(gzip.Join()), text.Join());
+  EXPECT_EQ(testing::Gunzip(JoinRenderedGzip({}).Join()), "");
 }
 
 TEST(GzipTest, RoundTrips) {

@@ -129,6 +129,39 @@ TEST_F(HttpServerTest, RateLimitAnswers429WithRetryAfter) {
   EXPECT_EQ(HttpGet(port, "/healthz").status, 429);  // every endpoint, not only /metrics
 }
 
+// A body of pieces goes out whole and in order, whatever the pieces' sizes against
+// the write buffer (64 KiB): many tiny ones, one exactly the buffer, one much larger,
+// after a plain body prefix; Content-Length counts both; HEAD sends none of it.
+TEST_F(HttpServerTest, WritesABodyOfPiecesWhole) {
+  auto owned = std::make_shared<std::vector<std::string>>();
+  std::string expected = "prefix\n";
+  for (int i = 0; i < 5000; ++i) owned->push_back("line " + std::to_string(i) + "\n");
+  owned->push_back(std::string(64 * 1024, 'b'));
+  owned->push_back(std::string(64 * 1024 - 1, 'c'));
+  owned->push_back(std::string(300 * 1024, 'd'));
+  owned->push_back("end\n");
+  HttpOptions opts;
+  opts.listen_address = "127.0.0.1:0";
+  auto s = std::make_unique<HttpServer>(opts, logger_);
+  s->Handle("/pieces", [owned](const HttpRequest&) {
+    HttpResponse r;
+    r.body = "prefix\n";
+    for (const std::string& p : *owned) r.pieces.Add(p);
+    r.pieces.owners.push_back(owned);
+    return r;
+  });
+  for (const std::string& p : *owned) expected += p;
+  std::string err;
+  ASSERT_TRUE(s->Start(&err)) << err;
+  auto r = HttpGet(s->Ports()[0], "/pieces");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["content-length"], std::to_string(expected.size()));
+  EXPECT_TRUE(r.body == expected) << r.body.size() << " bytes, expected " << expected.size();
+  auto head = HttpGet(s->Ports()[0], "/pieces", {}, "HEAD");
+  EXPECT_EQ(head.headers["content-length"], std::to_string(expected.size()));
+  EXPECT_TRUE(head.body.empty());
+}
+
 TEST_F(HttpServerTest, BoundedRequestSize) {
   auto s = Start(HttpOptions{});
   auto big = HttpGet(s->Ports()[0], "/metrics", {{"X-Big", std::string(64 * 1024, 'a')}});
