@@ -37,31 +37,44 @@ constexpr FamilySpec kOverdue{"agent_runs_overdue", MetricType::Gauge,
 constexpr std::array<FamilySpec, 7> kFamilies = {kRunning, kQueueDepth, kQueueWaitAvg, kQueueOldest,
                                                  kElapsed, kEstimated, kOverdue};
 
-constexpr std::string_view kWorkspacesSql = "SELECT id::text FROM {schema}.workspaces";
-constexpr std::string_view kRunningSql = R"SQL(
-SELECT workspace_id::text, count(*),
-       count(*) FILTER (WHERE estimated_runtime > 0 AND started_at IS NOT NULL
-                        AND isfinite(started_at)
-                        AND extract(epoch FROM $1::timestamptz - started_at) > $2 * estimated_runtime)
-FROM {schema}.agent_runs
-WHERE status = 'running' AND workspace_id IS NOT NULL GROUP BY 1
-)SQL";
-constexpr std::string_view kQueueSql = R"SQL(
-SELECT workspace_id::text, count(*),
-       coalesce(avg(greatest(extract(epoch FROM $1::timestamptz - queued_at), 0)) FILTER (WHERE isfinite(queued_at)), 0)::float8,
-       coalesce(max(greatest(extract(epoch FROM $1::timestamptz - queued_at), 0)) FILTER (WHERE isfinite(queued_at)), 0)::float8
-FROM {schema}.execution_queue
-WHERE status = 'queued' AND workspace_id IS NOT NULL GROUP BY 1
-)SQL";
-constexpr std::string_view kTopRunsSql = R"SQL(
-SELECT workspace_id::text, coalesce(agent_id::text, ''), run_id::text,
+// Everything in one statement, so one round trip and one snapshot: running + queued
+// never double-counts a run dispatched in between. The running rows are read once
+// (a CTE used twice is materialized) for the counts and the longest-running list.
+// Rows: ('w', workspace, running, overdue, queue depth, mean wait, oldest wait) for
+// every workspace, then ('t', workspace, agent, run, elapsed, estimated) per listed run.
+constexpr std::string_view kRealtimeSql = R"SQL(
+WITH running AS (
+  SELECT workspace_id, agent_id, run_id, started_at, estimated_runtime
+  FROM {schema}.agent_runs
+  WHERE status = 'running' AND workspace_id IS NOT NULL
+), counts AS (
+  SELECT workspace_id, count(*) AS n,
+         count(*) FILTER (WHERE estimated_runtime > 0 AND started_at IS NOT NULL
+                          AND isfinite(started_at)
+                          AND extract(epoch FROM $1::timestamptz - started_at) > $2 * estimated_runtime) AS overdue
+  FROM running GROUP BY 1
+), queue AS (
+  SELECT workspace_id, count(*) AS n,
+         avg(greatest(extract(epoch FROM $1::timestamptz - queued_at), 0)) FILTER (WHERE isfinite(queued_at)) AS wait_avg,
+         max(greatest(extract(epoch FROM $1::timestamptz - queued_at), 0)) FILTER (WHERE isfinite(queued_at)) AS oldest
+  FROM {schema}.execution_queue
+  WHERE status = 'queued' AND workspace_id IS NOT NULL GROUP BY 1
+), top AS (
+  SELECT workspace_id, agent_id, run_id, started_at, estimated_runtime,
+         row_number() OVER (PARTITION BY workspace_id ORDER BY started_at, run_id) AS rank
+  FROM running WHERE started_at IS NOT NULL
+)
+SELECT 'w', w.id::text, NULL::text, NULL::text,
+       coalesce(c.n, 0)::float8, coalesce(c.overdue, 0)::float8,
+       coalesce(q.n, 0)::float8, coalesce(q.wait_avg, 0)::float8, coalesce(q.oldest, 0)::float8
+FROM {schema}.workspaces w
+LEFT JOIN counts c ON c.workspace_id = w.id
+LEFT JOIN queue q ON q.workspace_id = w.id
+UNION ALL
+SELECT 't', workspace_id::text, coalesce(agent_id::text, ''), run_id::text,
        CASE WHEN isfinite(started_at) THEN greatest(extract(epoch FROM $1::timestamptz - started_at), 0) ELSE 0 END::float8,
-       estimated_runtime
-FROM (SELECT workspace_id, agent_id, run_id, started_at, estimated_runtime,
-             row_number() OVER (PARTITION BY workspace_id ORDER BY started_at, run_id) AS rank
-      FROM {schema}.agent_runs
-      WHERE status = 'running' AND workspace_id IS NOT NULL AND started_at IS NOT NULL) t
-WHERE rank <= $2
+       estimated_runtime::float8, NULL, NULL, NULL
+FROM top WHERE rank <= $3
 )SQL";
 
 struct QueueStats {
@@ -73,12 +86,7 @@ struct QueueStats {
 }  // namespace
 
 RealtimeCollector::RealtimeCollector(CollectorContext ctx, RealtimeCollectorOptions options)
-    : ctx_(std::move(ctx)),
-      options_(options),
-      workspaces_sql_(WithSchema(kWorkspacesSql, ctx_.quoted_schema)),
-      running_sql_(WithSchema(kRunningSql, ctx_.quoted_schema)),
-      queue_sql_(WithSchema(kQueueSql, ctx_.quoted_schema)),
-      top_runs_sql_(WithSchema(kTopRunsSql, ctx_.quoted_schema)) {}
+    : ctx_(std::move(ctx)), options_(options), sql_(WithSchema(kRealtimeSql, ctx_.quoted_schema)) {}
 
 std::span<const FamilySpec> RealtimeCollector::Families() { return kFamilies; }
 
@@ -87,29 +95,20 @@ Snapshot RealtimeCollector::Collect(DbSession& db) {
   std::map<std::string, double> running;
   std::map<std::string, double> overdue;
   std::map<std::string, QueueStats> queue;
-  pqxx::result top;
+  pqxx::result rows;
   {
-    // One snapshot for all four reads, so running + queued never double-counts a
-    // run that was dispatched in between.
-    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(db.Get());
-    SetStatementTimeout(tx, ctx_.timeout);
-    for (const auto& row : tx.exec(workspaces_sql_)) {
-      running[row[0].as<std::string>()] = 0;
-      overdue[row[0].as<std::string>()] = 0;
-      queue[row[0].as<std::string>()] = {};
-    }
-    for (const auto& row : tx.exec_params(running_sql_, now, options_.overdue_factor)) {
-      auto it = running.find(row[0].as<std::string>());
-      if (it == running.end()) continue;
-      it->second = row[1].as<double>();
-      overdue[it->first] = row[2].as<double>();
-    }
-    for (const auto& row : tx.exec_params(queue_sql_, now)) {
-      auto it = queue.find(row[0].as<std::string>());
-      if (it != queue.end()) it->second = {row[1].as<double>(), row[2].as<double>(), row[3].as<double>()};
-    }
-    if (options_.top_runs > 0) top = tx.exec_params(top_runs_sql_, now, options_.top_runs);
-    tx.commit();
+    // A single statement needs no transaction: a session-wide statement_timeout
+    // saves the BEGIN, SET LOCAL and COMMIT round trips on a collector that runs at
+    // every change (docs/benchmarks.md, "Freshness").
+    pqxx::nontransaction tx(db.Get(ctx_.timeout));
+    rows = tx.exec_params(sql_, now, options_.overdue_factor, options_.top_runs);
+  }
+  for (const auto& row : rows) {
+    if (row[0].c_str()[0] != 'w') continue;
+    const std::string ws = row[1].as<std::string>();
+    running[ws] = row[4].as<double>();
+    overdue[ws] = row[5].as<double>();
+    queue[ws] = {row[6].as<double>(), row[7].as<double>(), row[8].as<double>()};
   }
 
   FamilyBuilder running_f(kRunning), depth(kQueueDepth), wait(kQueueWaitAvg), oldest(kQueueOldest),
@@ -121,12 +120,13 @@ Snapshot RealtimeCollector::Collect(DbSession& db) {
     wait.Add({ws}, q.wait_avg);
     oldest.Add({ws}, q.oldest);
   }
-  for (const auto& row : top) {
-    const std::string ws = row[0].as<std::string>();
+  for (const auto& row : rows) {
+    if (row[0].c_str()[0] != 't') continue;
+    const std::string ws = row[1].as<std::string>();
     if (!running.contains(ws)) continue;  // workspace deleted: its series go away
-    elapsed.Add({ws, row[1].c_str(), row[2].c_str()}, row[3].as<double>());
-    if (!row[4].is_null() && row[4].as<double>() > 0) {
-      estimated.Add({ws, row[1].c_str(), row[2].c_str()}, row[4].as<double>());
+    elapsed.Add({ws, row[2].c_str(), row[3].c_str()}, row[4].as<double>());
+    if (!row[5].is_null() && row[5].as<double>() > 0) {
+      estimated.Add({ws, row[2].c_str(), row[3].c_str()}, row[5].as<double>());
     }
   }
   Snapshot out;

@@ -29,10 +29,7 @@ class RealtimeCollector final : public Collector {
  private:
   CollectorContext ctx_;
   RealtimeCollectorOptions options_;
-  std::string workspaces_sql_;
-  std::string running_sql_;
-  std::string queue_sql_;
-  std::string top_runs_sql_;
+  std::string sql_;
 };
 
 }  // namespace aee

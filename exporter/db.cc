@@ -56,7 +56,20 @@ pqxx::connection& DbSession::Get() {
   return *conn_;
 }
 
-void DbSession::Reset() { conn_.reset(); }
+pqxx::connection& DbSession::Get(std::chrono::milliseconds statement_timeout) {
+  pqxx::connection& conn = Get();
+  if (session_timeout_ != statement_timeout) {
+    pqxx::nontransaction tx(conn);
+    tx.exec("SET statement_timeout = " + std::to_string(statement_timeout.count()));
+    session_timeout_ = statement_timeout;
+  }
+  return conn;
+}
+
+void DbSession::Reset() {
+  conn_.reset();
+  session_timeout_ = std::chrono::milliseconds(-1);
+}
 
 void SetStatementTimeout(pqxx::transaction_base& tx, std::chrono::milliseconds timeout) {
   tx.exec("SET LOCAL statement_timeout = " + std::to_string(timeout.count()));

@@ -30,6 +30,10 @@ class DbSession {
 
   /// The live connection, connecting first if needed. Throws pqxx exceptions.
   pqxx::connection& Get();
+  /// The live connection with statement_timeout set for the whole session, for
+  /// single statements outside a transaction (one round trip each). Throws pqxx
+  /// exceptions.
+  pqxx::connection& Get(std::chrono::milliseconds statement_timeout);
   /// Drops the connection (after an error); the next Get() reconnects.
   void Reset();
   bool connected() const { return conn_ != nullptr; }
@@ -38,6 +42,7 @@ class DbSession {
   std::string url_;
   std::string application_name_;
   std::unique_ptr<pqxx::connection> conn_;
+  std::chrono::milliseconds session_timeout_{-1};  // the session's statement_timeout, -1 = default
 };
 
 /// Makes the statements of tx fail after timeout (SET LOCAL statement_timeout).

@@ -176,6 +176,11 @@ TEST_F(RealtimeCollectorTest, StatementTimeoutEndsABlockedCycle) {
   }
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   EXPECT_EQ(db_.Scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'agent_execution_exporter/realtime'"), "1");
+  // The timeout is a session setting: the session the scheduler reconnects after an
+  // error sets it again.
+  s.Reset();
+  EXPECT_THROW(c.Collect(s), pqxx::sql_error);
+  EXPECT_EQ(pqxx::nontransaction(s.Get()).exec1("SHOW statement_timeout")[0].as<std::string>(), "300ms");
 }
 
 }  // namespace
