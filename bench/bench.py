@@ -66,6 +66,7 @@ SQLEXP_INTERVAL = env_int("BENCH_SQLEXP_INTERVAL", 15)
 STARTUPS = env_int("BENCH_STARTUPS", 1 if QUICK else 3)
 LIVE_RATE = env_int("BENCH_LIVE_RATE", 120)
 FRESH_REPS = env_int("BENCH_FRESHNESS_REPS", 5 if QUICK else 30)
+FRESH_MODES = os.environ.get("BENCH_FRESHNESS_MODES", "polling notify").split()
 FRESH_SIZES = [int(s) for s in os.environ.get("BENCH_FRESHNESS_SIZES", str(SIZES[-1])).split()]
 WORKSPACES = env_int("BENCH_WORKSPACES", 20)
 AGENTS = env_int("BENCH_AGENTS", 25)
@@ -506,14 +507,14 @@ def measure_sqlexp(size, db, res):
 
 
 def measure_freshness(size, db, res):
-    modes = [("polling", [])]
+    modes = [("polling", [])] if "polling" in FRESH_MODES else []
     notify_sql = os.path.join(ROOT, "schema", "notify.sql")
     if "--db.notify-channel" not in exporter_help():
         res.add(size, "freshness_skipped", mode="notify",
                 reason="the exporter's --help does not list --db.notify-channel")
     elif not os.path.exists(notify_sql):
         res.add(size, "freshness_skipped", mode="notify", reason="schema/notify.sql is missing")
-    else:
+    elif "notify" in FRESH_MODES:
         modes.append(("notify", [f"--db.notify-channel={NOTIFY_CHANNEL}"]))
     for mode, args in modes:
         if mode == "notify":

@@ -15,6 +15,7 @@
 # BENCH_WINDOW=60 (quiet window), BENCH_ISO_WINDOW=20 (per-collector window),
 # BENCH_PEER_DURATION=40, BENCH_SQLEXP_INTERVAL=15, BENCH_STARTUPS=3,
 # BENCH_LIVE_RATE=120 (live finished runs/s), BENCH_FRESHNESS_REPS=30,
+# BENCH_FRESHNESS_MODES="polling notify",
 # BENCH_FRESHNESS_SIZES (default: the largest size), BENCH_KEEP_PG=1 (leave the cluster up),
 # BENCH_EXPORTER (the exporter binary; default $BENCH_BUILD/agent_execution_exporter),
 # BENCH_PHASES="default wide nopatterns isolated peers freshness" (a subset re-measures only those).
