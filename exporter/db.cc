@@ -46,11 +46,14 @@ pqxx::connection& DbSession::Get() {
   if (conn_ == nullptr) {
     auto conn = std::make_unique<pqxx::connection>(url_);
     pqxx::nontransaction tx(*conn);
-    tx.exec("SET application_name = " + tx.quote(application_name_));
-    // The day's aggregates (a hundred FILTERed counts over today's rows) cross the
-    // JIT cost threshold and spend over a second compiling, more than they run
-    // (docs/benchmarks.md); nothing the exporter asks gains from JIT.
-    tx.exec("SET jit = off");
+    // One round trip. The day's aggregates cross the JIT cost threshold and spent
+    // over a second compiling, more than they run (docs/benchmarks.md); nothing the
+    // exporter asks gains from JIT. Read-only covers statements run outside an
+    // explicit transaction too (the realtime collector's).
+    tx.exec("SET application_name = " + tx.quote(application_name_) +
+            "; SET jit = off; SET default_transaction_read_only = on");
+    // libpqxx sends each definition to the server with its first execution.
+    for (const auto& [name, sql] : prepared_) conn->prepare(name, sql);
     conn_ = std::move(conn);
   }
   return *conn_;
@@ -64,6 +67,16 @@ pqxx::connection& DbSession::Get(std::chrono::milliseconds statement_timeout) {
     session_timeout_ = statement_timeout;
   }
   return conn;
+}
+
+void DbSession::Prepare(const std::string& name, const std::string& sql) {
+  auto [it, added] = prepared_.emplace(name, sql);
+  if (!added && it->second == sql) return;
+  it->second = sql;
+  if (conn_ != nullptr) {
+    if (!added) conn_->unprepare(name);
+    conn_->prepare(name, sql);
+  }
 }
 
 void DbSession::Reset() {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -19,8 +20,8 @@ std::string WithSchema(std::string_view sql_template, std::string_view quoted_sc
 /// A lazily (re)connected PostgreSQL session owned by one collector.
 ///
 /// Every session sets application_name so DBAs can tell the exporter's queries
-/// apart and turns JIT off, and is dropped after any error so the next cycle starts
-/// from a fresh one.
+/// apart, turns JIT off and makes its transactions read-only, and is dropped after
+/// any error so the next cycle starts from a fresh one.
 class DbSession {
  public:
   DbSession(std::string url, std::string application_name);
@@ -34,6 +35,10 @@ class DbSession {
   /// single statements outside a transaction (one round trip each). Throws pqxx
   /// exceptions.
   pqxx::connection& Get(std::chrono::milliseconds statement_timeout);
+  /// Defines a prepared statement for this session: on the live connection and on
+  /// every later one (PostgreSQL plans it once per connection instead of once per
+  /// execution). Run it with exec_prepared(name, ...).
+  void Prepare(const std::string& name, const std::string& sql);
   /// Drops the connection (after an error); the next Get() reconnects.
   void Reset();
   bool connected() const { return conn_ != nullptr; }
@@ -42,6 +47,7 @@ class DbSession {
   std::string url_;
   std::string application_name_;
   std::unique_ptr<pqxx::connection> conn_;
+  std::map<std::string, std::string> prepared_;  // name -> SQL, defined on each connection
   std::chrono::milliseconds session_timeout_{-1};  // the session's statement_timeout, -1 = default
 };
 

@@ -83,6 +83,25 @@ TEST_F(RealtimeCollectorTest, CountsRunningAndQueuedExactly) {
                    100);
 }
 
+// The collector's statement is prepared once per connection: one session keeps
+// seeing new rows past PostgreSQL's switch to a generic plan (after 5 executions),
+// and after a reconnect.
+TEST_F(RealtimeCollectorTest, APreparedSessionSeesEveryChangeAndSurvivesAReconnect) {
+  CollectorContext ctx;
+  ctx.quoted_schema = "\"public\"";
+  ctx.clock = &clock_;
+  RealtimeCollector c(ctx, RealtimeCollectorOptions{});
+  DbSession s(db_.url(), "test");
+  for (int i = 1; i <= 8; ++i) {
+    Running(kWs1, kAgent1, At("-" + std::to_string(i) + " seconds"),
+            ("00000000-0000-0000-0000-0000000000" + std::to_string(10 + i)).c_str());
+    if (i == 6) s.Reset();
+    auto snap = c.Collect(s);
+    EXPECT_EQ(Value(snap, "agent_runs_running", {{"workspace_id", kWs1}}), i);
+    EXPECT_EQ(SeriesCount(snap, "agent_run_elapsed_seconds"), static_cast<size_t>(i));
+  }
+}
+
 TEST_F(RealtimeCollectorTest, TopRunsKeepsTheLongestPerWorkspaceAndCanBeOff) {
   for (int i = 0; i < 5; ++i) {
     std::string id = "00000000-0000-0000-0000-00000000000" + std::to_string(i);
@@ -154,6 +173,19 @@ TEST_F(RealtimeCollectorTest, MissingTableFailsWithAClearError) {
 
 namespace aee {
 namespace {
+
+// The realtime statement runs outside an explicit transaction; the session itself
+// refuses writes, as every collector's does.
+TEST_F(RealtimeCollectorTest, SessionsRefuseWrites) {
+  DbSession s(db_.url(), "test");
+  pqxx::nontransaction tx(s.Get(std::chrono::milliseconds(1000)));
+  try {
+    tx.exec("DELETE FROM agent_runs");
+    FAIL() << "a write went through";
+  } catch (const pqxx::sql_error& e) {
+    EXPECT_NE(std::string(e.what()).find("read-only transaction"), std::string::npos) << e.what();
+  }
+}
 
 // A blocked query ends at the collector's statement timeout instead of hanging the
 // cycle, and the session announces itself through application_name.
