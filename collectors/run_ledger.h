@@ -14,8 +14,9 @@ namespace aee {
 /// later scans may re-read. It is what makes overlapping scans count a run once.
 ///
 /// Ids are stored as 128-bit values (a uuid's bytes, or a bigint id in a range no
-/// uuid key uses), so the ledger of a platform finishing 100 runs/s over a
-/// 10-minute window stays around 3 MB.
+/// uuid key uses). With the hash-set node, its bucket and the eviction heap's entry
+/// an id costs about 90 bytes: 40 k runs and 70 k model calls in 5-minute windows
+/// (120 runs/s) are about 10 MB (docs/benchmarks.md, "Memory under a steady load").
 class RunLedger {
  public:
   /// Records run_id; returns false if it was already recorded.
