@@ -91,7 +91,12 @@ void DailyWindow::Finish(const Range& range, std::int64_t now_us, const Bound& b
   last_read_us_ = now_us;
   bound_us_ = NextBound(bound, now_us);
   if (range.sweep) last_sweep_us_ = now_us;
-  ledger_.EvictBefore(std::min(last_read_us_, last_sweep_us_) - lateness_us - 2 * kClockSlackUs);
+  // Ids the next reads can reach: the fast path's (at least last_read - lateness -
+  // slack) and, when sweeps happen, the next sweep's (last_sweep - lateness - slack).
+  // Without sweeps last_sweep_us_ stays at the start, which must not pin the ledger.
+  const bool sweeps = options_.sweep_interval.count() > 0;
+  const std::int64_t oldest_read_us = sweeps ? std::min(last_read_us_, last_sweep_us_) : last_read_us_;
+  ledger_.EvictBefore(oldest_read_us - lateness_us - 2 * kClockSlackUs);
 }
 
 }  // namespace aee
