@@ -1,5 +1,6 @@
 #include "collectors/collector.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <ctime>
@@ -145,6 +146,17 @@ void RequireTable(pqxx::transaction_base& tx, std::string_view quoted_schema, st
   const std::string name = std::string(quoted_schema) + "." + std::string(table);
   if (tx.exec_params1("SELECT to_regclass($1) IS NOT NULL", name)[0].as<bool>()) return;
   throw CollectorUnavailable("table " + name + " does not exist");
+}
+
+void ForEachBatch(pqxx::transaction_base& tx, std::string_view cursor, std::string_view sql, const std::string& from,
+                  const std::string& to, size_t batch_rows, const std::function<void(const pqxx::result&)>& each_batch) {
+  tx.exec_params("DECLARE " + std::string(cursor) + " NO SCROLL CURSOR FOR " + std::string(sql), from, to);
+  const std::string fetch = "FETCH FORWARD " + std::to_string(std::max<size_t>(batch_rows, 1)) + " FROM " + std::string(cursor);
+  while (true) {
+    const pqxx::result batch = tx.exec(fetch);
+    if (!batch.empty()) each_batch(batch);
+    if (batch.size() < batch_rows) return;  // a short batch is the last one
+  }
 }
 
 std::span<const double> LatencyBuckets() { return kLatencyBuckets; }

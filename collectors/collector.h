@@ -3,6 +3,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <span>
 #include <stdexcept>
@@ -16,6 +17,7 @@
 
 namespace pqxx {
 class transaction_base;
+class result;
 }
 
 namespace aee {
@@ -74,6 +76,14 @@ class CollectorUnavailable : public std::runtime_error {
 /// Throws CollectorUnavailable unless table exists in quoted_schema (checked
 /// with to_regclass, so a missing table never aborts the transaction).
 void RequireTable(pqxx::transaction_base& tx, std::string_view quoted_schema, std::string_view table);
+
+/// Runs sql, which takes the two text parameters from and to, through a cursor
+/// and hands its rows to each_batch in batches of at most batch_rows, so a large
+/// read (the start-up ledger, a sweep of the lateness window) never holds more
+/// than one batch in libpq's memory. The cursor, called cursor, lives until tx
+/// ends; each cursor name is used once per transaction.
+void ForEachBatch(pqxx::transaction_base& tx, std::string_view cursor, std::string_view sql, const std::string& from,
+                  const std::string& to, size_t batch_rows, const std::function<void(const pqxx::result&)>& each_batch);
 
 /// text as valid UTF-8: every byte that does not belong to a well-formed sequence
 /// (stray continuation, truncated, overlong, surrogate, above U+10FFFF) becomes

@@ -74,6 +74,9 @@ class DailyWindow {
 
   /// The range the next incremental cycle must read.
   Range NextRange(std::int64_t now_us) const;
+  /// True when id was counted already (a read may skip it).
+  bool Known(std::string_view id) const { return ledger_.Contains(id); }
+  bool Known(std::int64_t id) const { return ledger_.Contains(id); }
   /// Records an id read by the current cycle; true when it was not counted yet.
   bool Record(std::string_view id, std::int64_t ts_us) { return ledger_.Insert(id, ts_us); }
   bool Record(std::int64_t id, std::int64_t ts_us) { return ledger_.Insert(id, ts_us); }

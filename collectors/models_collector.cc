@@ -149,7 +149,11 @@ void ModelsCollector::Initialize(DbSession& db, std::int64_t now_us) {
   pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(conn);
   SetStatementTimeout(tx, ctx_.timeout);
   pqxx::result agg = tx.exec_params(aggregate_sql_, from, to);
-  pqxx::result ledger_rows = tx.exec_params(ledger_sql_, FormatTimestampUs(window_.LedgerFrom(now_us)), to);
+  RunLedger ledger;  // the cycle's own until Start(): a failed read leaves nothing behind
+  ForEachBatch(tx, "aee_models_ledger", ledger_sql_, FormatTimestampUs(window_.LedgerFrom(now_us)), to, options_.read_batch_rows,
+               [&](const pqxx::result& batch) {
+                 for (const auto& row : batch) ledger.Insert(row[0].as<std::int64_t>(), row[1].as<std::int64_t>());
+               });
   tx.commit();
 
   // The models named today: the first max_models by first call (then name), as an
@@ -184,8 +188,6 @@ void ModelsCollector::Initialize(DbSession& db, std::int64_t now_us) {
     c.cost_nanodollars = SaturatingAdd(c.cost_nanodollars, row[8].as<std::int64_t>());
     ApplyLatency(Latency(day, label), row[3].as<int>(), n, row[9].as<std::int64_t>());
   }
-  RunLedger ledger;
-  for (const auto& row : ledger_rows) ledger.Insert(row[0].as<std::int64_t>(), row[1].as<std::int64_t>());
   window_.Start(now_us, bound, std::move(ledger));
   day_ = std::move(day);
   rows_read_startup_ += rows;
@@ -197,13 +199,28 @@ void ModelsCollector::Advance(DbSession& db, std::int64_t now_us) {
   SetStatementTimeout(tx, ctx_.timeout);
   RequireTable(tx, ctx_.quoted_schema, "model_calls");
   const DailyWindow::Bound bound = window_.ReadBound(tx);  // before the rows' snapshot
-  pqxx::result rows = tx.exec_params(rows_sql_, FormatTimestampUs(range.from_us), FormatTimestampUs(range.to_us));
+  // Only batches holding a call not counted yet are kept until the commit: a
+  // sweep re-reads minutes of calls that are nearly all counted already.
+  std::vector<pqxx::result> uncounted;
+  std::uint64_t read = 0;
+  ForEachBatch(tx, "aee_models_rows", rows_sql_, FormatTimestampUs(range.from_us), FormatTimestampUs(range.to_us),
+               options_.read_batch_rows, [&](const pqxx::result& batch) {
+                 read += batch.size();
+                 for (const auto& row : batch) {
+                   if (!window_.Known(row[0].as<std::int64_t>())) {
+                     uncounted.push_back(batch);
+                     return;
+                   }
+                 }
+               });
   tx.commit();
 
-  for (const auto& row : rows) {
-    if (window_.Record(row[0].as<std::int64_t>(), row[3].as<std::int64_t>())) ApplyRow(day_, row);
+  for (const pqxx::result& batch : uncounted) {
+    for (const auto& row : batch) {
+      if (window_.Record(row[0].as<std::int64_t>(), row[3].as<std::int64_t>())) ApplyRow(day_, row);
+    }
   }
-  (range.sweep ? rows_read_sweep_ : rows_read_incremental_) += rows.size();
+  (range.sweep ? rows_read_sweep_ : rows_read_incremental_) += read;
   window_.Finish(range, now_us, bound);
 }
 

@@ -1,5 +1,7 @@
 #include "collectors/run_ledger.h"
 
+#include <algorithm>
+#include <bit>
 #include <string>
 
 namespace aee {
@@ -11,6 +13,20 @@ int HexValue(char c) {
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
+
+// MurmurHash3's 64-bit finaliser: spreads sequential integer ids over the table.
+std::uint64_t Mix(std::uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb3fe1a85ec53ULL;
+  x ^= x >> 33;
+  return x;
+}
+
+// Slots for n entries right after a rebuild: at most half full, so the table
+// takes as many new entries again before it grows.
+size_t SlotsFor(size_t n) { return n == 0 ? 0 : std::max<size_t>(16, std::bit_ceil(n * 2)); }
 
 }  // namespace
 
@@ -45,9 +61,23 @@ RunLedger::Key RunLedger::ToKey(std::int64_t id) {
   return Key{~std::uint64_t{0}, static_cast<std::uint64_t>(id)};
 }
 
+size_t RunLedger::Find(const Key& key) const {
+  const size_t mask = slots_.size() - 1;
+  size_t i = Mix(key.hi ^ Mix(key.lo)) & mask;
+  // Linear probing; the table is never full, so a free slot ends every probe.
+  while (slots_[i].finished_us != kFree && !(slots_[i].key == key)) i = (i + 1) & mask;
+  return i;
+}
+
 bool RunLedger::InsertKey(const Key& key, std::int64_t finished_us) {
-  if (!ids_.insert(key).second) return false;
-  by_finish_.emplace(finished_us, key);
+  // kFree marks unused slots; no real timestamp is that old.
+  finished_us = std::max(finished_us, kFree + 1);
+  if ((size_ + 1) * 4 > slots_.size() * 3) Rebuild(std::max<size_t>(16, slots_.size() * 2), kFree + 1);
+  Slot& slot = slots_[Find(key)];
+  if (slot.finished_us != kFree) return false;
+  slot = Slot{key, finished_us};
+  ++size_;
+  oldest_us_ = std::min(oldest_us_, finished_us);
   return true;
 }
 
@@ -57,20 +87,40 @@ bool RunLedger::Insert(std::string_view run_id, std::int64_t finished_us) {
 
 bool RunLedger::Insert(std::int64_t id, std::int64_t finished_us) { return InsertKey(ToKey(id), finished_us); }
 
-bool RunLedger::Contains(std::string_view run_id) const { return ids_.contains(ToKey(run_id)); }
+bool RunLedger::Contains(std::string_view run_id) const {
+  return size_ != 0 && slots_[Find(ToKey(run_id))].finished_us != kFree;
+}
 
-bool RunLedger::Contains(std::int64_t id) const { return ids_.contains(ToKey(id)); }
+bool RunLedger::Contains(std::int64_t id) const { return size_ != 0 && slots_[Find(ToKey(id))].finished_us != kFree; }
 
 void RunLedger::EvictBefore(std::int64_t cutoff_us) {
-  while (!by_finish_.empty() && by_finish_.top().first < cutoff_us) {
-    ids_.erase(by_finish_.top().second);
-    by_finish_.pop();
+  if (size_ == 0 || cutoff_us <= oldest_us_) return;
+  size_t kept = 0;
+  for (const Slot& s : slots_) kept += s.finished_us != kFree && s.finished_us >= cutoff_us;
+  if (kept == size_) {
+    oldest_us_ = cutoff_us;
+    return;
+  }
+  Rebuild(SlotsFor(kept), cutoff_us);
+}
+
+void RunLedger::Rebuild(size_t slots, std::int64_t keep_from_us) {
+  std::vector<Slot> old(slots, Slot{});
+  old.swap(slots_);
+  size_ = 0;
+  oldest_us_ = std::numeric_limits<std::int64_t>::max();
+  for (const Slot& s : old) {
+    if (s.finished_us == kFree || s.finished_us < keep_from_us) continue;
+    slots_[Find(s.key)] = s;
+    ++size_;
+    oldest_us_ = std::min(oldest_us_, s.finished_us);
   }
 }
 
 void RunLedger::Clear() {
-  ids_.clear();
-  by_finish_ = {};
+  std::vector<Slot>().swap(slots_);
+  size_ = 0;
+  oldest_us_ = std::numeric_limits<std::int64_t>::max();
 }
 
 }  // namespace aee

@@ -1,11 +1,8 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
-#include <queue>
+#include <limits>
 #include <string_view>
-#include <unordered_set>
-#include <utility>
 #include <vector>
 
 namespace aee {
@@ -14,9 +11,10 @@ namespace aee {
 /// later scans may re-read. It is what makes overlapping scans count a run once.
 ///
 /// Ids are stored as 128-bit values (a uuid's bytes, or a bigint id in a range no
-/// uuid key uses). With the hash-set node, its bucket and the eviction heap's entry
-/// an id costs about 90 bytes: 40 k runs and 70 k model calls in 5-minute windows
-/// (120 runs/s) are about 10 MB (docs/benchmarks.md, "Memory under a steady load").
+/// uuid key uses) with their finish time, 24 bytes, in one open-addressing table
+/// kept between 3/8 and 3/4 full: 32 to 64 bytes per id, no per-id allocation.
+/// The eviction cutoff moves once per sweep (DailyWindow), so eviction rebuilds
+/// the table instead of keeping the ids ordered by finish time.
 class RunLedger {
  public:
   /// Records run_id; returns false if it was already recorded.
@@ -26,9 +24,13 @@ class RunLedger {
   bool Insert(std::int64_t id, std::int64_t finished_us);
   bool Contains(std::int64_t id) const;
   /// Forgets runs that finished before cutoff_us (no scan reaches them any more).
+  /// Costs one pass over the table when some entry is older than the cutoff,
+  /// nothing otherwise.
   void EvictBefore(std::int64_t cutoff_us);
   void Clear();
-  size_t size() const { return ids_.size(); }
+  size_t size() const { return size_; }
+  /// Slots allocated (each 24 bytes).
+  size_t capacity() const { return slots_.size(); }
 
  private:
   struct Key {
@@ -36,19 +38,23 @@ class RunLedger {
     std::uint64_t lo = 0;
     bool operator==(const Key&) const = default;
   };
-  struct KeyHash {
-    size_t operator()(const Key& k) const { return std::hash<std::uint64_t>()(k.hi * 31 + k.lo); }
-  };
-  using Entry = std::pair<std::int64_t, Key>;
-  struct Later {
-    bool operator()(const Entry& a, const Entry& b) const { return a.first > b.first; }
+  static constexpr std::int64_t kFree = std::numeric_limits<std::int64_t>::min();
+  struct Slot {
+    Key key;
+    std::int64_t finished_us = kFree;  // kFree marks an unused slot
   };
   static Key ToKey(std::string_view run_id);
   static Key ToKey(std::int64_t id);
+  /// The slot holding key, or the free slot where it would go.
+  size_t Find(const Key& key) const;
   bool InsertKey(const Key& key, std::int64_t finished_us);
+  /// Re-creates the table with `slots` slots (a power of two) holding the entries
+  /// that finished at or after keep_from_us.
+  void Rebuild(size_t slots, std::int64_t keep_from_us);
 
-  std::unordered_set<Key, KeyHash> ids_;
-  std::priority_queue<Entry, std::vector<Entry>, Later> by_finish_;  // oldest on top
+  std::vector<Slot> slots_;  // size 0 or a power of two
+  size_t size_ = 0;
+  std::int64_t oldest_us_ = std::numeric_limits<std::int64_t>::max();  // no entry finished earlier
 };
 
 }  // namespace aee

@@ -216,7 +216,11 @@ void RunsCollector::Initialize(DbSession& db, std::int64_t now_us) {
   // the default 4 MB spilled them to disk.
   tx.exec("SET LOCAL work_mem = '32MB'");
   pqxx::result agg = tx.exec_params(aggregate_sql_, from, to);
-  pqxx::result ledger_rows = tx.exec_params(ledger_sql_, FormatTimestampUs(window_.LedgerFrom(now_us)), to);
+  RunLedger ledger;  // the cycle's own until Start(): a failed read leaves nothing behind
+  ForEachBatch(tx, "aee_runs_ledger", ledger_sql_, FormatTimestampUs(window_.LedgerFrom(now_us)), to, options_.read_batch_rows,
+               [&](const pqxx::result& batch) {
+                 for (const auto& row : batch) ledger.Insert(row[0].c_str(), row[1].as<std::int64_t>());
+               });
   ReadKnownAgents(tx);
   tx.commit();
 
@@ -225,8 +229,6 @@ void RunsCollector::Initialize(DbSession& db, std::int64_t now_us) {
     ApplyAggregate(day, row);
     if (row[kAggSet].as<int>() == kCountsSet) rows += row[kAggRows].as<std::uint64_t>();
   }
-  RunLedger ledger;
-  for (const auto& row : ledger_rows) ledger.Insert(row[0].c_str(), row[1].as<std::int64_t>());
   window_.Start(now_us, bound, std::move(ledger));
   day_ = std::move(day);
   rows_read_startup_ += rows;
@@ -238,14 +240,29 @@ void RunsCollector::Advance(DbSession& db, std::int64_t now_us) {
   pqxx::read_transaction tx(conn);
   SetStatementTimeout(tx, ctx_.timeout);
   const DailyWindow::Bound bound = window_.ReadBound(tx);  // before the rows' snapshot
-  pqxx::result rows = tx.exec_params(rows_sql_, FormatTimestampUs(range.from_us), FormatTimestampUs(range.to_us));
+  // Only batches holding a run not counted yet are kept until the commit: a sweep
+  // re-reads minutes of runs that are nearly all counted already.
+  std::vector<pqxx::result> uncounted;
+  std::uint64_t read = 0;
+  ForEachBatch(tx, "aee_runs_rows", rows_sql_, FormatTimestampUs(range.from_us), FormatTimestampUs(range.to_us),
+               options_.read_batch_rows, [&](const pqxx::result& batch) {
+                 read += batch.size();
+                 for (const auto& row : batch) {
+                   if (!window_.Known(row[0].c_str())) {
+                     uncounted.push_back(batch);
+                     return;
+                   }
+                 }
+               });
   ReadKnownAgents(tx);
   tx.commit();
 
-  for (const auto& row : rows) {
-    if (window_.Record(row[0].c_str(), row[4].as<std::int64_t>())) ApplyRow(day_, row);
+  for (const pqxx::result& batch : uncounted) {
+    for (const auto& row : batch) {
+      if (window_.Record(row[0].c_str(), row[4].as<std::int64_t>())) ApplyRow(day_, row);
+    }
   }
-  (range.sweep ? rows_read_sweep_ : rows_read_incremental_) += rows.size();
+  (range.sweep ? rows_read_sweep_ : rows_read_incremental_) += read;
   window_.Finish(range, now_us, bound);
 }
 

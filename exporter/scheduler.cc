@@ -91,6 +91,7 @@ void Scheduler::Loop(size_t index) {
     }
     const auto started = std::chrono::steady_clock::now();
     const bool ok = RunOnce(index);
+    heap_trimmer_.MaybeTrim();  // the cycle freed its reads and the old snapshot
     const auto next = ok ? started + slot.c.schedule.interval : std::chrono::steady_clock::now() + Backoff(slot);
     // A collector working through a backlog in budgeted cycles goes on at once
     // (at most one cycle per min_wake_gap), so no single cycle runs long; but only

@@ -16,6 +16,7 @@
 #include "exporter/config.h"
 #include "exporter/db.h"
 #include "exporter/exposition.h"
+#include "exporter/heap_trimmer.h"
 #include "exporter/log.h"
 
 namespace aee {
@@ -108,6 +109,8 @@ class Scheduler {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;  // guarded by mutex_
+  // Asked after every cycle, trims at most every 5 s when 1 MiB or more is free.
+  HeapTrimmer heap_trimmer_{std::chrono::seconds(5), std::size_t{1} << 20};
 };
 
 }  // namespace aee

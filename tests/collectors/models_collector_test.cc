@@ -152,7 +152,7 @@ TEST_F(ModelsCollectorTest, StartupAggregateMatchesSql) {
 }
 
 TEST_F(ModelsCollectorTest, IncrementalReadsMatchSql) {
-  auto c = Make();
+  auto c = Make({.read_batch_rows = 100});  // 300 rows a cycle: exactly 3 batches and an empty fetch
   auto s = Session();
   c.Collect(s);
   for (int i = 0; i < 5; ++i) {
@@ -226,6 +226,7 @@ TEST_F(ModelsCollectorTest, UnknownModelFloodIsFoldedIntoOther) {
 TEST_F(ModelsCollectorTest, LateApplicationStampedCommitIsCountedOnce) {
   ModelsCollectorOptions opts;
   opts.sweep_interval = seconds(30);
+  opts.read_batch_rows = 7;  // the start-up ledger and every read in many batches
   auto c = Make(opts);
   auto s = Session();
   InsertCalls(db_, 100, kDay, At("0 seconds"), 0.7, 3);

@@ -72,7 +72,7 @@ TEST_F(RunsCollectorTest, StartupAggregateMatchesSql) {
 }
 
 TEST_F(RunsCollectorTest, IncrementalReadsMatchSql) {
-  auto c = Make();
+  auto c = Make({.read_batch_rows = 150});  // 400 rows a cycle: batches of 150, 150 and 100
   auto s = Session();
   c.Collect(s);  // empty day
   for (int i = 0; i < 5; ++i) {
@@ -145,6 +145,7 @@ TEST_F(RunsCollectorTest, DeletingRowsNeverLowersCounters) {
 TEST_F(RunsCollectorTest, LateApplicationStampedCommitIsCountedOnceBySweep) {
   RunsCollectorOptions opts;
   opts.sweep_interval = seconds(30);
+  opts.read_batch_rows = 7;  // the start-up ledger and every read in many batches
   auto c = Make(opts);
   auto s = Session();
   InsertFinishedRuns(db_, 100, kDay, At("0 seconds"), 0.7);
