@@ -18,6 +18,10 @@ measures, every process started here and stopped here by its pid:
   freshness  bench/freshness in polling mode and, when the exporter and schema support
              it, notify mode
   rss        peak RSS (VmHWM) of the default exporter after all of the above
+  steady     (phase "steady", not in the default set) RSS every 5 s of an exporter with
+             default flags under the live load for BENCH_STEADY_SECONDS, past two sweeps, so
+             the exactly-once ledgers hold the whole lateness window; BENCH_STEADY_COMPARE
+             names another exporter binary run alongside, on the same data at the same time
 
 Each measurement is appended as one JSON object to RESULTS/results.jsonl; bench/render.py
 turns that into the tables of docs/benchmarks.md and the plot.
@@ -68,6 +72,8 @@ LIVE_RATE = env_int("BENCH_LIVE_RATE", 120)
 FRESH_REPS = env_int("BENCH_FRESHNESS_REPS", 5 if QUICK else 30)
 FRESH_MODES = os.environ.get("BENCH_FRESHNESS_MODES", "polling notify").split()
 FRESH_SIZES = [int(s) for s in os.environ.get("BENCH_FRESHNESS_SIZES", str(SIZES[-1])).split()]
+STEADY_SECONDS = env_int("BENCH_STEADY_SECONDS", 120 if QUICK else 780)
+STEADY_COMPARE = os.environ.get("BENCH_STEADY_COMPARE", "")
 WORKSPACES = env_int("BENCH_WORKSPACES", 20)
 AGENTS = env_int("BENCH_AGENTS", 25)
 DAYS = 30
@@ -330,11 +336,11 @@ def exporter_help():
     return subprocess.run([EXPORTER, "--help"], capture_output=True, text=True).stdout
 
 
-def start_exporter(db, name, args=(), role="bench_ours", port=PORT):
+def start_exporter(db, name, args=(), role="bench_ours", port=PORT, binary=EXPORTER):
     url_file = os.path.join(STATE, f"{name}.url")
     with open(url_file, "w") as f:
         f.write(db_url(db, role) + "\n")
-    argv = [EXPORTER, f"--db.url-file={url_file}", f"--web.listen-address=127.0.0.1:{port}",
+    argv = [binary, f"--db.url-file={url_file}", f"--web.listen-address=127.0.0.1:{port}",
             "--web.rate-limit=0", "--log.level=info", *args]
     return Proc(name, argv, os.path.join(RESULTS_DIR, f"{name}.log"))
 
@@ -555,6 +561,39 @@ def measure_freshness(size, db, res):
                          "DROP FUNCTION IF EXISTS agent_execution_notify()")
 
 
+def measure_steady(size, db, res):
+    """Resident memory under the live load once the exactly-once ledgers hold the whole
+    lateness window: with the default lateness and sweep interval (5 m each) they fill
+    until the second sweep, 10 minutes after the start. VmRSS every 5 s; figures from
+    the first sweep on (300 s) describe the steady state."""
+    runs = [("ours", EXPORTER, PORT)]
+    if STEADY_COMPARE:
+        runs.append(("compare", os.path.abspath(STEADY_COMPARE), PORT + 20))
+    procs = []
+    for who, binary, port in runs:
+        procs.append((who, binary, port, start_exporter(db, f"exporter-steady-{who}-{label(size)}", port=port,
+                                                         binary=binary)))
+    for who, binary, port, p in procs:
+        wait_http(f"http://127.0.0.1:{port}/readyz", p, timeout=600)
+    samples = {who: [] for who, *_ in procs}
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < STEADY_SECONDS:
+        for who, binary, port, p in procs:
+            if not p.alive():
+                raise RuntimeError(f"{p.name} exited (see its log)")
+            samples[who].append((time.monotonic() - t0, proc_stat(p.pid)["rss_bytes"]))
+        time.sleep(5)
+    for who, binary, port, p in procs:
+        _, m = self_metrics(port)
+        steady = sorted(rss for t, rss in samples[who] if t >= 300) or [0]
+        res.add(size, "steady", who=who, binary=binary, seconds=STEADY_SECONDS, live_rate=LIVE_RATE,
+                runs_ledger=m.get(("agent_exporter_runs_ledger_entries", frozenset())),
+                models_ledger=m.get(("agent_exporter_models_ledger_entries", frozenset())),
+                rss_median_bytes=steady[len(steady) // 2], rss_max_bytes=steady[-1],
+                samples=[[round(t), rss] for t, rss in samples[who]], **proc_stat(p.pid))
+        p.stop()
+
+
 def pct(sorted_v, q):
     if not sorted_v:
         return None
@@ -619,6 +658,8 @@ def run_size(size, res):
             measure_sqlexp(size, db, res)
         if "freshness" in PHASES and size in FRESH_SIZES:
             measure_freshness(size, db, res)
+        if "steady" in PHASES:
+            measure_steady(size, db, res)
     finally:
         live.stop()
 

@@ -259,6 +259,20 @@ def main():
                 w(f"| {label(s)} | {variant} | {r['hwm_bytes'] / 2**20:.1f} | {r['rss_bytes'] / 2**20:.1f} | "
                   f"{r['cpu_s']:.1f} |")
     w("")
+    steady = by("steady")
+    if steady:
+        w("### Memory under a steady load\n")
+        w("Default flags, live load running; RSS sampled every 5 s, from the first sweep (300 s) "
+          "to the end of the run.\n")
+        w("| size | binary | run s | ledger ids (runs / model calls) | RSS median MiB | RSS max MiB | "
+          "peak RSS (VmHWM) MiB | CPU share |")
+        w("|---|---|---|---|---|---|---|---|")
+        for r in steady:
+            ledger = f"{num(r['runs_ledger'])} / {num(r['models_ledger'])}"
+            w(f"| {label(r['size'])} | {r['who']} (`{os.path.basename(r['binary'])}`) | {r['seconds']} | {ledger} | "
+              f"{r['rss_median_bytes'] / 2**20:.1f} | {r['rss_max_bytes'] / 2**20:.1f} | "
+              f"{r['hwm_bytes'] / 2**20:.1f} | {100 * r['cpu_s'] / r['seconds']:.1f} % |")
+        w("")
 
     with open(os.path.join(d, "tables.md"), "w") as f:
         f.write("\n".join(out) + "\n")

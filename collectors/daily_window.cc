@@ -4,6 +4,7 @@
 
 #include <pqxx/pqxx>
 
+#include "collectors/collector.h"
 #include "exporter/log.h"
 
 namespace aee {
@@ -84,6 +85,25 @@ DailyWindow::Range DailyWindow::NextRange(std::int64_t now_us) const {
   r.from_us = std::max(r.from_us, day_start_us_);
   r.to_us = day_start_us_ + kDayUs;
   return r;
+}
+
+std::vector<pqxx::result> DailyWindow::ReadUncounted(pqxx::transaction_base& tx, std::string_view cursor,
+                                                     std::string_view sql, const Range& range, IdColumn id,
+                                                     size_t batch_rows, std::uint64_t* rows_read) const {
+  std::vector<pqxx::result> uncounted;
+  ForEachBatch(tx, cursor, sql, FormatTimestampUs(range.from_us), FormatTimestampUs(range.to_us), batch_rows,
+               [&](const pqxx::result& batch) {
+                 *rows_read += batch.size();
+                 for (const auto& row : batch) {
+                   const bool known = id == IdColumn::kText ? ledger_.Contains(row[0].c_str())
+                                                            : ledger_.Contains(row[0].as<std::int64_t>());
+                   if (!known) {
+                     uncounted.push_back(batch);
+                     return;
+                   }
+                 }
+               });
+  return uncounted;
 }
 
 void DailyWindow::Finish(const Range& range, std::int64_t now_us, const Bound& bound) {

@@ -4,10 +4,12 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "collectors/run_ledger.h"
 
 namespace pqxx {
+class result;
 class transaction_base;
 }
 
@@ -74,9 +76,15 @@ class DailyWindow {
 
   /// The range the next incremental cycle must read.
   Range NextRange(std::int64_t now_us) const;
-  /// True when id was counted already (a read may skip it).
-  bool Known(std::string_view id) const { return ledger_.Contains(id); }
-  bool Known(std::int64_t id) const { return ledger_.Contains(id); }
+  /// How the first column of a read holds the id.
+  enum class IdColumn { kText, kBigint };
+  /// Reads range with sql (parameters from, to; the id in the first column) through
+  /// a cursor (ForEachBatch) and returns only the batches holding an id not counted
+  /// yet: a sweep re-reads minutes of rows that are nearly all counted already. The
+  /// caller records them with Record() once the transaction has committed.
+  std::vector<pqxx::result> ReadUncounted(pqxx::transaction_base& tx, std::string_view cursor, std::string_view sql,
+                                          const Range& range, IdColumn id, size_t batch_rows,
+                                          std::uint64_t* rows_read) const;
   /// Records an id read by the current cycle; true when it was not counted yet.
   bool Record(std::string_view id, std::int64_t ts_us) { return ledger_.Insert(id, ts_us); }
   bool Record(std::int64_t id, std::int64_t ts_us) { return ledger_.Insert(id, ts_us); }

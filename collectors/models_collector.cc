@@ -150,8 +150,8 @@ void ModelsCollector::Initialize(DbSession& db, std::int64_t now_us) {
   SetStatementTimeout(tx, ctx_.timeout);
   pqxx::result agg = tx.exec_params(aggregate_sql_, from, to);
   RunLedger ledger;  // the cycle's own until Start(): a failed read leaves nothing behind
-  ForEachBatch(tx, "aee_models_ledger", ledger_sql_, FormatTimestampUs(window_.LedgerFrom(now_us)), to, options_.read_batch_rows,
-               [&](const pqxx::result& batch) {
+  ForEachBatch(tx, "aee_models_ledger", ledger_sql_, FormatTimestampUs(window_.LedgerFrom(now_us)), to,
+               options_.read_batch_rows, [&](const pqxx::result& batch) {
                  for (const auto& row : batch) ledger.Insert(row[0].as<std::int64_t>(), row[1].as<std::int64_t>());
                });
   tx.commit();
@@ -199,20 +199,9 @@ void ModelsCollector::Advance(DbSession& db, std::int64_t now_us) {
   SetStatementTimeout(tx, ctx_.timeout);
   RequireTable(tx, ctx_.quoted_schema, "model_calls");
   const DailyWindow::Bound bound = window_.ReadBound(tx);  // before the rows' snapshot
-  // Only batches holding a call not counted yet are kept until the commit: a
-  // sweep re-reads minutes of calls that are nearly all counted already.
-  std::vector<pqxx::result> uncounted;
   std::uint64_t read = 0;
-  ForEachBatch(tx, "aee_models_rows", rows_sql_, FormatTimestampUs(range.from_us), FormatTimestampUs(range.to_us),
-               options_.read_batch_rows, [&](const pqxx::result& batch) {
-                 read += batch.size();
-                 for (const auto& row : batch) {
-                   if (!window_.Known(row[0].as<std::int64_t>())) {
-                     uncounted.push_back(batch);
-                     return;
-                   }
-                 }
-               });
+  const std::vector<pqxx::result> uncounted = window_.ReadUncounted(
+      tx, "aee_models_rows", rows_sql_, range, DailyWindow::IdColumn::kBigint, options_.read_batch_rows, &read);
   tx.commit();
 
   for (const pqxx::result& batch : uncounted) {

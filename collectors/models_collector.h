@@ -24,7 +24,8 @@ struct ModelsCollectorOptions {
   /// How much later than its created_at a call may commit and still be counted.
   std::chrono::milliseconds lateness{std::chrono::minutes(5)};
   /// How often the whole lateness window is re-read (application-stamped created_at); 0 = never.
-  std::chrono::milliseconds sweep_interval{std::chrono::minutes(5)};  /// Rows fetched per round trip when reading rows (ForEachBatch).
+  std::chrono::milliseconds sweep_interval{std::chrono::minutes(5)};
+  /// Rows fetched per round trip when reading rows (ForEachBatch).
   size_t read_batch_rows = 2000;
 };
 

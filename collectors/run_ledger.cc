@@ -14,7 +14,8 @@ int HexValue(char c) {
   return -1;
 }
 
-// MurmurHash3's 64-bit finaliser: spreads sequential integer ids over the table.
+// MurmurHash3's 64-bit finaliser: spreads keys whose bits are not random (time-based
+// uuids, whose high half changes slowly) over the table.
 std::uint64_t Mix(std::uint64_t x) {
   x ^= x >> 33;
   x *= 0xff51afd7ed558ccdULL;
@@ -55,12 +56,6 @@ RunLedger::Key RunLedger::ToKey(std::string_view run_id) {
   return Key{h(run_id), h(std::string(run_id) + "#")};
 }
 
-RunLedger::Key RunLedger::ToKey(std::int64_t id) {
-  // hi = all ones is the nil-complement uuid's prefix, which no real uuid (version
-  // nibble 1-8) has, so integer and uuid keys never meet.
-  return Key{~std::uint64_t{0}, static_cast<std::uint64_t>(id)};
-}
-
 size_t RunLedger::Find(const Key& key) const {
   const size_t mask = slots_.size() - 1;
   size_t i = Mix(key.hi ^ Mix(key.lo)) & mask;
@@ -85,15 +80,36 @@ bool RunLedger::Insert(std::string_view run_id, std::int64_t finished_us) {
   return InsertKey(ToKey(run_id), finished_us);
 }
 
-bool RunLedger::Insert(std::int64_t id, std::int64_t finished_us) { return InsertKey(ToKey(id), finished_us); }
+bool RunLedger::Insert(std::int64_t id, std::int64_t finished_us) {
+  IdBlock& block = blocks_[id >> kBlockShift];  // arithmetic shift: negative ids have blocks too
+  const auto bit = static_cast<unsigned>(id & ((1 << kBlockShift) - 1));
+  std::uint64_t& word = block.bits[bit / 64];
+  const std::uint64_t mask = std::uint64_t{1} << (bit % 64);
+  if ((word & mask) != 0) return false;
+  word |= mask;
+  ++block.count;
+  ++block_ids_;
+  block.newest_us = std::max(block.newest_us, finished_us);
+  return true;
+}
 
 bool RunLedger::Contains(std::string_view run_id) const {
   return size_ != 0 && slots_[Find(ToKey(run_id))].finished_us != kFree;
 }
 
-bool RunLedger::Contains(std::int64_t id) const { return size_ != 0 && slots_[Find(ToKey(id))].finished_us != kFree; }
+bool RunLedger::Contains(std::int64_t id) const {
+  auto it = blocks_.find(id >> kBlockShift);
+  if (it == blocks_.end()) return false;
+  const auto bit = static_cast<unsigned>(id & ((1 << kBlockShift) - 1));
+  return (it->second.bits[bit / 64] & (std::uint64_t{1} << (bit % 64))) != 0;
+}
 
 void RunLedger::EvictBefore(std::int64_t cutoff_us) {
+  std::erase_if(blocks_, [&](const auto& entry) {
+    if (entry.second.newest_us >= cutoff_us) return false;
+    block_ids_ -= entry.second.count;
+    return true;
+  });
   if (size_ == 0 || cutoff_us <= oldest_us_) return;
   size_t kept = 0;
   for (const Slot& s : slots_) kept += s.finished_us != kFree && s.finished_us >= cutoff_us;
@@ -118,6 +134,8 @@ void RunLedger::Rebuild(size_t slots, std::int64_t keep_from_us) {
 }
 
 void RunLedger::Clear() {
+  blocks_.clear();
+  block_ids_ = 0;
   std::vector<Slot>().swap(slots_);
   size_ = 0;
   oldest_us_ = std::numeric_limits<std::int64_t>::max();

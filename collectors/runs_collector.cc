@@ -217,8 +217,8 @@ void RunsCollector::Initialize(DbSession& db, std::int64_t now_us) {
   tx.exec("SET LOCAL work_mem = '32MB'");
   pqxx::result agg = tx.exec_params(aggregate_sql_, from, to);
   RunLedger ledger;  // the cycle's own until Start(): a failed read leaves nothing behind
-  ForEachBatch(tx, "aee_runs_ledger", ledger_sql_, FormatTimestampUs(window_.LedgerFrom(now_us)), to, options_.read_batch_rows,
-               [&](const pqxx::result& batch) {
+  ForEachBatch(tx, "aee_runs_ledger", ledger_sql_, FormatTimestampUs(window_.LedgerFrom(now_us)), to,
+               options_.read_batch_rows, [&](const pqxx::result& batch) {
                  for (const auto& row : batch) ledger.Insert(row[0].c_str(), row[1].as<std::int64_t>());
                });
   ReadKnownAgents(tx);
@@ -240,20 +240,9 @@ void RunsCollector::Advance(DbSession& db, std::int64_t now_us) {
   pqxx::read_transaction tx(conn);
   SetStatementTimeout(tx, ctx_.timeout);
   const DailyWindow::Bound bound = window_.ReadBound(tx);  // before the rows' snapshot
-  // Only batches holding a run not counted yet are kept until the commit: a sweep
-  // re-reads minutes of runs that are nearly all counted already.
-  std::vector<pqxx::result> uncounted;
   std::uint64_t read = 0;
-  ForEachBatch(tx, "aee_runs_rows", rows_sql_, FormatTimestampUs(range.from_us), FormatTimestampUs(range.to_us),
-               options_.read_batch_rows, [&](const pqxx::result& batch) {
-                 read += batch.size();
-                 for (const auto& row : batch) {
-                   if (!window_.Known(row[0].c_str())) {
-                     uncounted.push_back(batch);
-                     return;
-                   }
-                 }
-               });
+  const std::vector<pqxx::result> uncounted = window_.ReadUncounted(
+      tx, "aee_runs_rows", rows_sql_, range, DailyWindow::IdColumn::kText, options_.read_batch_rows, &read);
   ReadKnownAgents(tx);
   tx.commit();
 

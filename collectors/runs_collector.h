@@ -26,7 +26,8 @@ struct RunsCollectorOptions {
   /// finished_at was stamped by the application rather than the database; 0 = never.
   std::chrono::milliseconds sweep_interval{std::chrono::minutes(5)};
   /// Add agent_id to the latency histograms (off: workspace_id only).
-  bool agent_histograms = false;  /// Rows fetched per round trip when reading rows (ForEachBatch).
+  bool agent_histograms = false;
+  /// Rows fetched per round trip when reading rows (ForEachBatch).
   size_t read_batch_rows = 2000;
 };
 

@@ -17,7 +17,7 @@ using std::chrono::minutes;
 constexpr std::int64_t kSecondUs = 1'000'000;
 
 struct Seen {
-  std::int64_t id;
+  std::string id;  // text ids: the ledger forgets them exactly at the cutoff
   std::int64_t ts_us;
 };
 
@@ -37,7 +37,7 @@ size_t RunCycles(DailyWindow& w, std::int64_t start_us, int step, int total, int
                                               << " s would be counted again";
       }
     }
-    const Seen fresh{next_id++, now - lag * kSecondUs};
+    const Seen fresh{"run-" + std::to_string(next_id++), now - lag * kSecondUs};
     EXPECT_TRUE(w.Record(fresh.id, fresh.ts_us));
     seen.push_back(fresh);
     w.Finish(range, now, DailyWindow::Bound{});

@@ -63,7 +63,7 @@ TEST(RunLedgerTest, IntegerIdsAreKeysOfTheirOwn) {
 namespace aee {
 namespace {
 
-// The table against a plain map: random uuid and sequential integer ids, repeats,
+// The table of text ids against a plain map: random uuids and other text, repeats,
 // finish times out of order, evictions by a moving cutoff, all through growth
 // and shrinking. Memory stays within 4 slots per id.
 TEST(RunLedgerTest, AgreesWithAMapThroughGrowthAndEviction) {
@@ -83,19 +83,16 @@ TEST(RunLedgerTest, AgreesWithAMapThroughGrowthAndEviction) {
       if (kind == 0 && !known.empty()) {  // an id seen before, counted or evicted
         text = known[rng() % known.size()];
       } else if (kind == 1) {
-        text = "int:" + std::to_string(next_int++);
+        text = "run-" + std::to_string(next_int++);
       } else {
         char buf[40];
         std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(rng()),
                       static_cast<unsigned>(rng() & 0xffff), static_cast<unsigned>(rng() & 0xfff),
-                      static_cast<unsigned>(rng() & 0xffff), static_cast<unsigned long long>(rng() & 0xffffffffffffULL));
+                      static_cast<unsigned>(rng() & 0xffff),
+                      static_cast<unsigned long long>(rng() & 0xffffffffffffULL));
         text = buf;
       }
-      if (text.rfind("int:", 0) == 0) {
-        inserted = l.Insert(static_cast<std::int64_t>(std::stoll(text.substr(4))), finished);
-      } else {
-        inserted = l.Insert(text, finished);
-      }
+      inserted = l.Insert(text, finished);
       const bool expected = model.emplace(text, finished).second;
       ASSERT_EQ(inserted, expected) << text << " in round " << round;
       known.push_back(text);
@@ -108,20 +105,56 @@ TEST(RunLedgerTest, AgreesWithAMapThroughGrowthAndEviction) {
     for (size_t i = 0; i < 500; ++i) {
       const std::string& text = known[rng() % known.size()];
       const bool in_model = model.contains(text);
-      const bool in_ledger = text.rfind("int:", 0) == 0
-                                 ? l.Contains(static_cast<std::int64_t>(std::stoll(text.substr(4))))
-                                 : l.Contains(text);
-      ASSERT_EQ(in_ledger, in_model) << text << " after round " << round;
+      ASSERT_EQ(l.Contains(text), in_model) << text << " after round " << round;
     }
   }
   l.EvictBefore(now + 1);
   EXPECT_EQ(l.size(), 0u);
   EXPECT_EQ(l.capacity(), 0u);  // an empty ledger gives its memory back
-  EXPECT_FALSE(l.Contains("int"));
+  EXPECT_FALSE(l.Contains("run-1"));
+  EXPECT_TRUE(l.Insert("run-1", now));
   EXPECT_TRUE(l.Insert(std::int64_t{1}, now));
   l.Clear();
   EXPECT_EQ(l.size(), 0u);
+  EXPECT_FALSE(l.Contains("run-1"));
   EXPECT_FALSE(l.Contains(std::int64_t{1}));
+}
+
+// Integer ids: near-consecutive (a bigserial with gaps and late commits), never
+// forgotten while their finish time is at or after the cutoff, forgotten at most
+// one block (512 ids) late, about a bit each.
+TEST(RunLedgerTest, RemembersIntegerIdsUntilTheCutoffInCompactBlocks) {
+  RunLedger l;
+  std::mt19937_64 rng(11);
+  std::unordered_map<std::int64_t, std::int64_t> model;  // id -> finished_us
+  std::int64_t id = 1'000'000'000'000;
+  std::int64_t now = 0;
+  for (int round = 0; round < 40; ++round) {
+    for (int i = 0; i < 5000; ++i) {
+      id += 1 + static_cast<std::int64_t>(rng() % 3);  // gaps of rolled-back inserts
+      now += 100;
+      const std::int64_t finished = now - static_cast<std::int64_t>(rng() % 20'000);
+      ASSERT_TRUE(l.Insert(id, finished));
+      ASSERT_FALSE(l.Insert(id, finished));
+      model.emplace(id, finished);
+    }
+    const std::int64_t cutoff = now - 200'000;
+    l.EvictBefore(cutoff);
+    std::erase_if(model, [&](const auto& e) { return e.second < cutoff; });
+    for (const auto& [kept, finished] : model) ASSERT_TRUE(l.Contains(kept)) << kept << " forgotten too early";
+    ASSERT_GE(l.size(), model.size());
+    // Late by at most the blocks holding an id at or after the cutoff: at this
+    // density, a block of 512 holds about 256 ids.
+    ASSERT_LE(l.size(), model.size() + 2 * 512u) << "round " << round;
+    ASSERT_LE(l.blocks() * 200, model.size() + 2 * 512u) << "round " << round;
+  }
+  EXPECT_TRUE(l.Insert(std::int64_t{-5}, now));  // negative ids have blocks too
+  EXPECT_TRUE(l.Contains(std::int64_t{-5}));
+  EXPECT_FALSE(l.Contains(std::int64_t{-4}));
+  EXPECT_FALSE(l.Contains(std::int64_t{507}));
+  l.EvictBefore(now + 1);
+  EXPECT_EQ(l.size(), 0u);
+  EXPECT_EQ(l.blocks(), 0u);
 }
 
 TEST(RunLedgerTest, KeepsTheOldestEntryOfAnyTime) {
