@@ -102,6 +102,24 @@ TEST_F(RealtimeCollectorTest, APreparedSessionSeesEveryChangeAndSurvivesAReconne
   }
 }
 
+// DbSession::Prepare: a name defined before the first connection, redefined with
+// other SQL on the live connection, kept across a reconnect.
+TEST_F(RealtimeCollectorTest, SessionPrepareDefinesAndRedefinesAStatementOnEveryConnection) {
+  DbSession s(db_.url(), "test");
+  auto run = [&] {
+    pqxx::nontransaction tx(s.Get());
+    return tx.exec_prepared("q")[0][0].as<int>();
+  };
+  s.Prepare("q", "SELECT 1");
+  EXPECT_EQ(run(), 1);
+  s.Prepare("q", "SELECT 2");
+  EXPECT_EQ(run(), 2);
+  s.Prepare("q", "SELECT 2");  // the same SQL again: nothing to redo
+  EXPECT_EQ(run(), 2);
+  s.Reset();
+  EXPECT_EQ(run(), 2);
+}
+
 TEST_F(RealtimeCollectorTest, TopRunsKeepsTheLongestPerWorkspaceAndCanBeOff) {
   for (int i = 0; i < 5; ++i) {
     std::string id = "00000000-0000-0000-0000-00000000000" + std::to_string(i);
