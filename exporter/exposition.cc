@@ -32,7 +32,7 @@ std::vector<prometheus::MetricFamily> MergeFamilies(std::vector<prometheus::Metr
 std::string SerializeText(const std::vector<prometheus::MetricFamily>& families) {
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, families);
-  return out.str();
+  return std::move(out).str();  // the stream's buffer itself, not a copy
 }
 
 namespace {
@@ -99,10 +99,13 @@ RenderedFamilies RenderFamilies(std::vector<prometheus::MetricFamily> families) 
   for (auto& family : MergeFamilies(std::move(families))) {
     RenderedFamily r;
     r.name = family.name;
-    std::string text = SerializeText({family});
+    std::vector<prometheus::MetricFamily> one;  // the family moved, not copied
+    one.push_back(std::move(family));
+    std::string text = SerializeText(one);
+    one.clear();
     // The header ends with the TYPE line; samples follow.
     size_t cut = 0;
-    const size_t type = text.find("# TYPE " + family.name + " ");
+    const size_t type = text.find("# TYPE " + r.name + " ");
     if (type != std::string::npos) {
       const size_t eol = text.find('\n', type);
       cut = eol == std::string::npos ? text.size() : eol + 1;

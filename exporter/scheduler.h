@@ -109,8 +109,8 @@ class Scheduler {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;  // guarded by mutex_
-  // Asked after every cycle, trims at most every 5 s when 1 MiB or more is free.
-  HeapTrimmer heap_trimmer_{std::chrono::seconds(5), std::size_t{1} << 20};
+  // Asked after every cycle, trims at most once a second when 256 KiB or more is free.
+  HeapTrimmer heap_trimmer_{std::chrono::seconds(1), std::size_t{256} << 10};
 };
 
 }  // namespace aee

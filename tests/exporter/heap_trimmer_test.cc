@@ -17,7 +17,7 @@ namespace {
 using std::chrono::hours;
 using std::chrono::milliseconds;
 
-std::size_t ResidentBytes() {
+[[maybe_unused]] std::size_t ResidentBytes() {
   std::ifstream statm("/proc/self/statm");
   std::size_t size = 0, resident = 0;
   statm >> size >> resident;
