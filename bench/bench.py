@@ -567,8 +567,8 @@ def measure_steady(size, db, res):
     until the second sweep, 10 minutes after the start. VmRSS every 5 s; figures from
     the first sweep on (300 s) describe the steady state."""
     runs = [("ours", EXPORTER, PORT)]
-    if STEADY_COMPARE:
-        runs.append(("compare", os.path.abspath(STEADY_COMPARE), PORT + 20))
+    for i, binary in enumerate(STEADY_COMPARE.split()):
+        runs.append((f"compare{i + 1}", os.path.abspath(binary), PORT + 20 + i))
     procs = []
     for who, binary, port in runs:
         procs.append((who, binary, port, start_exporter(db, f"exporter-steady-{who}-{label(size)}", port=port,

@@ -19,7 +19,7 @@
 # BENCH_FRESHNESS_SIZES (default: the largest size), BENCH_KEEP_PG=1 (leave the cluster up),
 # BENCH_EXPORTER (the exporter binary; default $BENCH_BUILD/agent_execution_exporter),
 # BENCH_PHASES="default wide nopatterns isolated peers freshness" (a subset re-measures only those;
-# "steady" adds the memory under a steady load: BENCH_STEADY_SECONDS=780, BENCH_STEADY_COMPARE=<binary>).
+# "steady" adds the memory under a steady load: BENCH_STEADY_SECONDS=780, BENCH_STEADY_COMPARE="<binary> ...").
 # Results: $BENCH_BUILD/bench-results/<time>/ (results.jsonl, tables.md, the PNG, logs);
 # bench-results/latest points at the newest.
 set -euo pipefail

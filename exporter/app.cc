@@ -87,6 +87,9 @@ Exporter::Exporter(Config config, const Clock& clock, Logger& logger)
   http.rate_limit = config_.rate_limit;
   http.rate_limit_burst = config_.rate_limit_burst;
   http.clock = &clock_;
+  // Only per-workspace views read the snapshots; every other scrape joins the
+  // rendered text.
+  scheduler_->KeepSnapshots(!config_.workspace_tokens_file.empty());
   if (!config_.workspace_tokens_file.empty()) {
     tokens_ = std::make_unique<WorkspaceTokenStore>(config_.workspace_tokens_file);
     std::string error;

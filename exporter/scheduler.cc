@@ -139,8 +139,13 @@ bool Scheduler::RunOnce(size_t index) {
   std::string error;
   bool unavailable = false;
   try {
-    fresh = std::make_shared<const Snapshot>(slot.c.collector->Collect(*slot.c.db));
-    rendered = std::make_shared<const RenderedFamilies>(RenderFamilies(*fresh));
+    Snapshot snapshot = slot.c.collector->Collect(*slot.c.db);
+    if (keep_snapshots_) {
+      fresh = std::make_shared<const Snapshot>(std::move(snapshot));
+      rendered = std::make_shared<const RenderedFamilies>(RenderFamilies(*fresh));
+    } else {
+      rendered = std::make_shared<const RenderedFamilies>(RenderFamilies(std::move(snapshot)));
+    }
   } catch (const CollectorUnavailable& e) {
     error = RedactSecrets(e.what());
     unavailable = true;
@@ -161,7 +166,7 @@ bool Scheduler::RunOnce(size_t index) {
     s.total_duration_seconds += seconds;
     first_cycle = ++s.cycles == 1;
     s.unavailable = unavailable;
-    if (fresh) {
+    if (rendered) {
       s.pending_work = slot.c.collector->HasPendingWork();
       slot.snapshot = std::move(fresh);
       slot.rendered = std::move(rendered);

@@ -71,7 +71,13 @@ class Scheduler {
   void Wake(std::string_view name);
   /// Runs one cycle of collector index on the calling thread; true on success.
   bool RunOnce(size_t index);
-  /// Latest snapshot of every collector plus the collector self-metrics.
+  /// Whether each collector's snapshot is kept next to its rendered text (the
+  /// default). Gather() needs them (per-workspace views render each request); without
+  /// them a cycle renders its snapshot in place and frees it: no copy, and about
+  /// 3 MB less memory at 7 k series. Call before Start().
+  void KeepSnapshots(bool keep) { keep_snapshots_ = keep; }
+  /// Latest snapshot of every collector plus the collector self-metrics; without
+  /// KeepSnapshots, the self-metrics alone.
   std::vector<prometheus::MetricFamily> Gather() const;
   /// The collector self-metrics alone.
   std::vector<prometheus::MetricFamily> GatherSelf() const;
@@ -109,6 +115,7 @@ class Scheduler {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;  // guarded by mutex_
+  bool keep_snapshots_ = true;
   // Asked after every cycle, trims at most once a second when 256 KiB or more is free.
   HeapTrimmer heap_trimmer_{std::chrono::seconds(1), std::size_t{256} << 10};
 };

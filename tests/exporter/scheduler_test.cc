@@ -55,6 +55,19 @@ class SchedulerTest : public ::testing::Test {
   std::string log_;
 };
 
+// Without kept snapshots (no workspace tokens) a cycle publishes its rendered text
+// only, and a failing collector keeps its last rendered text as it kept the snapshot.
+TEST_F(SchedulerTest, WithoutKeptSnapshotsPublishesTheRenderedTextAlone) {
+  auto s = Make({7, -1});
+  s->KeepSnapshots(false);
+  EXPECT_TRUE(s->RunOnce(0));
+  EXPECT_FALSE(s->RunOnce(0));
+  EXPECT_EQ(testing::SeriesCount(s->Gather(), "stub_value"), 0u);
+  EXPECT_EQ(testing::Value(s->Gather(), "agent_exporter_collector_up", {{"collector", "stub"}}), 0);
+  const BodyPieces body = JoinRendered(s->Rendered());
+  EXPECT_NE(body.Join().find("stub_value 7\n"), std::string::npos) << body.Join();
+}
+
 TEST_F(SchedulerTest, KeepsLastSnapshotWhileFailing) {
   auto s = Make({7, -1, -1, 9});
   EXPECT_TRUE(s->RunOnce(0));
