@@ -576,21 +576,29 @@ def measure_steady(size, db, res):
     for who, binary, port, p in procs:
         wait_http(f"http://127.0.0.1:{port}/readyz", p, timeout=600)
     samples = {who: [] for who, *_ in procs}
+    cpu_from = {}  # (t, cpu seconds) at the first sample from 300 s on
     t0 = time.monotonic()
     while time.monotonic() - t0 < STEADY_SECONDS:
         for who, binary, port, p in procs:
             if not p.alive():
                 raise RuntimeError(f"{p.name} exited (see its log)")
-            samples[who].append((time.monotonic() - t0, proc_stat(p.pid)["rss_bytes"]))
+            t, st = time.monotonic() - t0, proc_stat(p.pid)
+            samples[who].append((t, st["rss_bytes"]))
+            if t >= 300 and who not in cpu_from:
+                cpu_from[who] = (t, st["cpu_s"])
         time.sleep(5)
     for who, binary, port, p in procs:
         _, m = self_metrics(port)
         steady = sorted(rss for t, rss in samples[who] if t >= 300) or [0]
+        st = proc_stat(p.pid)
+        t_from, cpu0 = cpu_from.get(who, (0, 0))
+        cpu_share = (st["cpu_s"] - cpu0) / max(time.monotonic() - t0 - t_from, 1)
         res.add(size, "steady", who=who, binary=binary, seconds=STEADY_SECONDS, live_rate=LIVE_RATE,
+                steady_cpu_share=cpu_share,
                 runs_ledger=m.get(("agent_exporter_runs_ledger_entries", frozenset())),
                 models_ledger=m.get(("agent_exporter_models_ledger_entries", frozenset())),
                 rss_median_bytes=steady[len(steady) // 2], rss_max_bytes=steady[-1],
-                samples=[[round(t), rss] for t, rss in samples[who]], **proc_stat(p.pid))
+                samples=[[round(t), rss] for t, rss in samples[who]], **st)
         p.stop()
 
 

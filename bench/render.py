@@ -265,13 +265,13 @@ def main():
         w("Default flags, live load running; RSS sampled every 5 s, from the first sweep (300 s) "
           "to the end of the run.\n")
         w("| size | binary | run s | ledger ids (runs / model calls) | RSS median MiB | RSS max MiB | "
-          "peak RSS (VmHWM) MiB | CPU share |")
+          "peak RSS (VmHWM) MiB | CPU share from 300 s |")
         w("|---|---|---|---|---|---|---|---|")
         for r in steady:
             ledger = f"{num(r['runs_ledger'])} / {num(r['models_ledger'])}"
             w(f"| {label(r['size'])} | {r['who']} (`{os.path.basename(r['binary'])}`) | {r['seconds']} | {ledger} | "
               f"{r['rss_median_bytes'] / 2**20:.1f} | {r['rss_max_bytes'] / 2**20:.1f} | "
-              f"{r['hwm_bytes'] / 2**20:.1f} | {100 * r['cpu_s'] / r['seconds']:.1f} % |")
+              f"{r['hwm_bytes'] / 2**20:.1f} | {100 * r.get('steady_cpu_share', r['cpu_s'] / r['seconds']):.2f} % |")
         w("")
 
     with open(os.path.join(d, "tables.md"), "w") as f:

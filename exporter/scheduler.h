@@ -116,8 +116,9 @@ class Scheduler {
   std::condition_variable wake_;
   bool stopping_ = false;  // guarded by mutex_
   bool keep_snapshots_ = true;
-  // Asked after every cycle, trims at most once a second when 256 KiB or more is free.
-  HeapTrimmer heap_trimmer_{std::chrono::seconds(1), std::size_t{256} << 10};
+  // Asked after every cycle, trims at most every 5 s when 1 MiB or more is free:
+  // as low a steady RSS as every second, for a quarter of its CPU (docs/benchmarks.md).
+  HeapTrimmer heap_trimmer_{std::chrono::seconds(5), std::size_t{1} << 20};
 };
 
 }  // namespace aee

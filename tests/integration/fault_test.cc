@@ -260,6 +260,7 @@ class LiveExporter {
     cfg.db_url = db_url;
     logger_.SetSinkForTest(&log_);
     exporter_ = std::make_unique<Exporter>(cfg, clock_, logger_);
+    exporter_->scheduler().KeepSnapshots(true);  // the checks read scheduler().Gather()
     EXPECT_TRUE(exporter_->Start(&err)) << err;
     port_ = exporter_->port();
   }
@@ -412,6 +413,7 @@ TEST(FaultTest, ExporterStartedWithTheDatabaseDownCatchesUp) {
   std::string log;
   logger.SetSinkForTest(&log);
   Exporter e(cfg, clock, logger);
+  e.scheduler().KeepSnapshots(true);  // the checks read scheduler().Gather()
   ASSERT_TRUE(e.Start(&err, false)) << err;
   for (size_t i = 0; i < e.scheduler().size(); ++i) EXPECT_FALSE(e.scheduler().RunOnce(i));
   std::string body;

@@ -35,6 +35,7 @@ class NotifyTest : public ::testing::Test {
     cfg.db_url = db_.url();
     logger_.SetSinkForTest(&log_);
     auto e = std::make_unique<Exporter>(cfg, clock_, logger_);
+    e->scheduler().KeepSnapshots(true);  // the checks read scheduler().Gather()
     EXPECT_TRUE(e->Start(&err)) << err;
     return e;
   }
@@ -122,6 +123,7 @@ TEST_F(NotifyTest, WithoutTheTriggersPollingStillWorks) {
   cfg.db_url = db_.url();
   logger_.SetSinkForTest(&log_);
   Exporter e(cfg, clock_, logger_);
+  e.scheduler().KeepSnapshots(true);  // the checks read scheduler().Gather()
   ASSERT_TRUE(e.Start(&err)) << err;
   Enqueue();
   EXPECT_TRUE(Within10s([&] { return QueueDepth(e) == 1; })) << log_;
