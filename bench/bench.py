@@ -21,7 +21,7 @@ measures, every process started here and stopped here by its pid:
   steady     (phase "steady", not in the default set) RSS every 5 s of an exporter with
              default flags under the live load for BENCH_STEADY_SECONDS, past two sweeps, so
              the exactly-once ledgers hold the whole lateness window; BENCH_STEADY_COMPARE
-             names another exporter binary run alongside, on the same data at the same time
+             names other exporter binaries run alongside, on the same data at the same time
 
 Each measurement is appended as one JSON object to RESULTS/results.jsonl; bench/render.py
 turns that into the tables of docs/benchmarks.md and the plot.

@@ -87,6 +87,22 @@ DailyWindow::Range DailyWindow::NextRange(std::int64_t now_us) const {
   return r;
 }
 
+RunLedger DailyWindow::ReadLedger(pqxx::transaction_base& tx, std::string_view cursor, std::string_view sql,
+                                  std::int64_t now_us, const std::string& to, IdColumn id, size_t batch_rows) const {
+  RunLedger ledger;
+  ForEachBatch(tx, cursor, sql, FormatTimestampUs(LedgerFrom(now_us)), to, batch_rows, [&](const pqxx::result& batch) {
+    for (const auto& row : batch) {
+      const std::int64_t ts_us = row[1].as<std::int64_t>();
+      if (id == IdColumn::kText) {
+        ledger.Insert(row[0].c_str(), ts_us);
+      } else {
+        ledger.Insert(row[0].as<std::int64_t>(), ts_us);
+      }
+    }
+  });
+  return ledger;
+}
+
 std::vector<pqxx::result> DailyWindow::ReadUncounted(pqxx::transaction_base& tx, std::string_view cursor,
                                                      std::string_view sql, const Range& range, IdColumn id,
                                                      size_t batch_rows, std::uint64_t* rows_read) const {

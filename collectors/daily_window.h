@@ -68,16 +68,22 @@ class DailyWindow {
   /// Logs once when the role cannot see other roles' transactions.
   Bound ReadBound(pqxx::transaction_base& tx);
 
+  /// How the first column of a read holds the id.
+  enum class IdColumn { kText, kBigint };
+
   /// Oldest timestamp whose ids a (re)start must put in the ledger.
   std::int64_t LedgerFrom(std::int64_t now_us) const;
+  /// The ledger a (re)start at now_us commits with Start(): the ids sql (parameters
+  /// from, to; the id in the first column, its timestamp in microseconds in the
+  /// second) reads from LedgerFrom(now_us) to `to`, through a cursor (ForEachBatch).
+  RunLedger ReadLedger(pqxx::transaction_base& tx, std::string_view cursor, std::string_view sql,
+                       std::int64_t now_us, const std::string& to, IdColumn id, size_t batch_rows) const;
   /// Commits a (re)start at now_us: the day of now_us, with ledger holding the ids
   /// the start-up aggregate counted since LedgerFrom(now_us).
   void Start(std::int64_t now_us, const Bound& bound, RunLedger ledger);
 
   /// The range the next incremental cycle must read.
   Range NextRange(std::int64_t now_us) const;
-  /// How the first column of a read holds the id.
-  enum class IdColumn { kText, kBigint };
   /// Reads range with sql (parameters from, to; the id in the first column) through
   /// a cursor (ForEachBatch) and returns only the batches holding an id not counted
   /// yet: a sweep re-reads minutes of rows that are nearly all counted already. The

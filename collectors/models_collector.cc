@@ -149,11 +149,9 @@ void ModelsCollector::Initialize(DbSession& db, std::int64_t now_us) {
   pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(conn);
   SetStatementTimeout(tx, ctx_.timeout);
   pqxx::result agg = tx.exec_params(aggregate_sql_, from, to);
-  RunLedger ledger;  // the cycle's own until Start(): a failed read leaves nothing behind
-  ForEachBatch(tx, "aee_models_ledger", ledger_sql_, FormatTimestampUs(window_.LedgerFrom(now_us)), to,
-               options_.read_batch_rows, [&](const pqxx::result& batch) {
-                 for (const auto& row : batch) ledger.Insert(row[0].as<std::int64_t>(), row[1].as<std::int64_t>());
-               });
+  // The cycle's own until Start(): a failed read leaves nothing behind.
+  RunLedger ledger = window_.ReadLedger(tx, "aee_models_ledger", ledger_sql_, now_us, to,
+                                        DailyWindow::IdColumn::kBigint, options_.read_batch_rows);
   tx.commit();
 
   // The models named today: the first max_models by first call (then name), as an

@@ -80,11 +80,15 @@ bool RunLedger::Insert(std::string_view run_id, std::int64_t finished_us) {
   return InsertKey(ToKey(run_id), finished_us);
 }
 
+std::pair<size_t, std::uint64_t> RunLedger::BitOf(std::int64_t id) {
+  const auto bit = static_cast<unsigned>(id & ((1 << kBlockShift) - 1));
+  return {bit / 64, std::uint64_t{1} << (bit % 64)};
+}
+
 bool RunLedger::Insert(std::int64_t id, std::int64_t finished_us) {
   IdBlock& block = blocks_[id >> kBlockShift];  // arithmetic shift: negative ids have blocks too
-  const auto bit = static_cast<unsigned>(id & ((1 << kBlockShift) - 1));
-  std::uint64_t& word = block.bits[bit / 64];
-  const std::uint64_t mask = std::uint64_t{1} << (bit % 64);
+  const auto [index, mask] = BitOf(id);
+  std::uint64_t& word = block.bits[index];
   if ((word & mask) != 0) return false;
   word |= mask;
   ++block.count;
@@ -100,8 +104,8 @@ bool RunLedger::Contains(std::string_view run_id) const {
 bool RunLedger::Contains(std::int64_t id) const {
   auto it = blocks_.find(id >> kBlockShift);
   if (it == blocks_.end()) return false;
-  const auto bit = static_cast<unsigned>(id & ((1 << kBlockShift) - 1));
-  return (it->second.bits[bit / 64] & (std::uint64_t{1} << (bit % 64))) != 0;
+  const auto [index, mask] = BitOf(id);
+  return (it->second.bits[index] & mask) != 0;
 }
 
 void RunLedger::EvictBefore(std::int64_t cutoff_us) {

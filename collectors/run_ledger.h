@@ -5,6 +5,7 @@
 #include <limits>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace aee {
@@ -60,6 +61,8 @@ class RunLedger {
     std::uint32_t count = 0;
   };
   static Key ToKey(std::string_view run_id);
+  /// Where an integer id's bit is in its block: the word and the mask within it.
+  static std::pair<size_t, std::uint64_t> BitOf(std::int64_t id);
   /// The slot holding key, or the free slot where it would go.
   size_t Find(const Key& key) const;
   bool InsertKey(const Key& key, std::int64_t finished_us);

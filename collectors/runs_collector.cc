@@ -216,11 +216,9 @@ void RunsCollector::Initialize(DbSession& db, std::int64_t now_us) {
   // the default 4 MB spilled them to disk.
   tx.exec("SET LOCAL work_mem = '32MB'");
   pqxx::result agg = tx.exec_params(aggregate_sql_, from, to);
-  RunLedger ledger;  // the cycle's own until Start(): a failed read leaves nothing behind
-  ForEachBatch(tx, "aee_runs_ledger", ledger_sql_, FormatTimestampUs(window_.LedgerFrom(now_us)), to,
-               options_.read_batch_rows, [&](const pqxx::result& batch) {
-                 for (const auto& row : batch) ledger.Insert(row[0].c_str(), row[1].as<std::int64_t>());
-               });
+  // The cycle's own until Start(): a failed read leaves nothing behind.
+  RunLedger ledger = window_.ReadLedger(tx, "aee_runs_ledger", ledger_sql_, now_us, to,
+                                        DailyWindow::IdColumn::kText, options_.read_batch_rows);
   ReadKnownAgents(tx);
   tx.commit();
 
