@@ -100,7 +100,7 @@ void ChangeListener::Loop() {
       if (!logged_failure) {
         logged_failure = true;
         logger_.Log(LogLevel::kWarn, "notify listener down, polling only until it is back",
-                    {{"channel", channel_}, {"err", RedactSecrets(e.what())}});
+                    {{"channel", channel_}, {"err", logger_.Redact(e.what())}});
       }
     }
     // Wait for the backoff or a stop request.

@@ -7,6 +7,7 @@
 
 #include "collectors/registry.h"
 #include "exporter/change_listener.h"
+#include "exporter/db.h"
 #include "exporter/workspace_tokens.h"
 
 namespace aee {
@@ -338,6 +339,15 @@ struct Parser {
       if (cfg->db_url.empty()) return Fail("db.url-file", "file \"" + db_url_file + "\" is empty");
     } else if (!db_url_set) {
       if (const char* env = getenv("AGENT_EXPORTER_DB_URL"); env != nullptr) cfg->db_url = env;
+    }
+    // A string libpq cannot parse would fail every connection forever, and libpq's
+    // message quotes the offending token, which may be the password: refuse it here,
+    // in our words.
+    if (std::string problem; !cfg->db_url.empty() && !ValidateConnectionString(cfg->db_url, &problem)) {
+      if (!db_url_file.empty()) return Fail("db.url-file", "file \"" + db_url_file + "\": " + problem);
+      if (db_url_set) return Fail("db.url", problem);
+      *error = "AGENT_EXPORTER_DB_URL: " + problem;
+      return false;
     }
     return true;
   }

@@ -35,7 +35,7 @@ struct Config {
   int rate_limit_burst = 20;
   int max_connections = 64;
   std::chrono::milliseconds request_timeout{5000};
-  std::string db_url;      // secret: log only RedactSecrets(db_url)
+  std::string db_url;      // secret: the logger is built knowing its password (main.cc)
   bool db_url_from_flag = false;  // --db.url puts the password in process listings
   std::string db_schema = "public";
   std::string db_notify_channel;  // empty: no LISTEN, polling only

@@ -1,24 +1,32 @@
 #include "exporter/db.h"
 
-#include <cctype>
-#include <regex>
+#include <libpq-fe.h>
 
 namespace aee {
 
-std::string RedactSecrets(std::string_view text) {
-  // Fast path: most log lines hold nothing that looks like a credential.
-  if (text.find("://") == std::string_view::npos && text.find("assword") == std::string_view::npos) {
-    return std::string(text);
+bool ValidateConnectionString(const std::string& conninfo, std::string* problem) {
+  char* err = nullptr;
+  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &err);
+  if (options != nullptr) {
+    PQconninfoFree(options);
+    return true;
   }
-  // URI form: scheme://user:password@host -> scheme://user:xxxxx@host
-  static const std::regex kUri(R"(([A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*):[^@\s]*@)");
-  // Keyword form and URI query parameter: password=secret, password = 'a b', ?password=x&
-  static const std::regex kKeyword(
-      R"(((?:^|[\s?&;,])(?:password|PGPASSWORD)\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&;,]*))",
-      std::regex::icase);
-  std::string out = std::regex_replace(std::string(text), kUri, "$1:xxxxx@");
-  out = std::regex_replace(out, kKeyword, "$1xxxxx");
-  return out;
+  // Keep libpq's words, drop what it quotes: "invalid percent-encoded token: "…"".
+  std::string message = err != nullptr ? err : "out of memory";
+  if (err != nullptr) PQfreemem(err);
+  std::string out;
+  bool quoted = false;
+  for (char c : message) {
+    if (c == '"') {
+      if (!quoted) out += "\"…\"";
+      quoted = !quoted;
+    } else if (!quoted && c != '\n') {
+      out += c;
+    }
+  }
+  while (!out.empty() && (out.back() == ' ' || out.back() == ':')) out.pop_back();
+  *problem = "libpq cannot parse the connection string (" + out + ")";
+  return false;
 }
 
 std::string WithSchema(std::string_view sql_template, std::string_view quoted_schema) {

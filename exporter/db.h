@@ -8,11 +8,15 @@
 
 #include <pqxx/pqxx>
 
+#include "core/redact.h"
+
 namespace aee {
 
-/// Returns text with every libpq password (URI user:password@ and keyword
-/// password=...) replaced by "xxxxx". Applied to everything we log or serve.
-std::string RedactSecrets(std::string_view text);
+/// Checks that libpq can parse conninfo (a URI or keyword string). On failure
+/// returns false with *problem saying what is wrong without quoting any part of the
+/// string (libpq's own message quotes the offending token, which may be the
+/// password).
+bool ValidateConnectionString(const std::string& conninfo, std::string* problem);
 
 /// Replaces every "{schema}" in sql_template with the quoted schema name.
 std::string WithSchema(std::string_view sql_template, std::string_view quoted_schema);

@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "exporter/db.h"
+#include "core/redact.h"
 
 namespace aee {
 namespace {
@@ -84,7 +84,8 @@ bool ParseLogFormat(std::string_view text, LogFormat* out) {
   return true;
 }
 
-Logger::Logger(LogLevel level, LogFormat format) : level_(level), format_(format) {}
+Logger::Logger(LogLevel level, LogFormat format, Redactor redactor)
+    : level_(level), format_(format), redactor_(std::move(redactor)) {}
 
 std::string Logger::Format(LogLevel level, std::string_view msg,
                            std::initializer_list<LogField> fields,
@@ -93,8 +94,8 @@ std::string Logger::Format(LogLevel level, std::string_view msg,
     nlohmann::ordered_json j;
     j["ts"] = timestamp;
     j["level"] = LevelName(level);
-    j["msg"] = RedactSecrets(msg);
-    for (const auto& [k, v] : fields) j[std::string(k)] = RedactSecrets(v);
+    j["msg"] = Redact(msg);
+    for (const auto& [k, v] : fields) j[std::string(k)] = Redact(v);
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   std::string line = "ts=";
@@ -102,12 +103,12 @@ std::string Logger::Format(LogLevel level, std::string_view msg,
   line.append(" level=");
   line.append(LevelName(level));
   line.append(" msg=");
-  AppendLogfmtValue(line, RedactSecrets(msg));
+  AppendLogfmtValue(line, Redact(msg));
   for (const auto& [k, v] : fields) {
     line.push_back(' ');
     line.append(k);
     line.push_back('=');
-    AppendLogfmtValue(line, RedactSecrets(v));
+    AppendLogfmtValue(line, Redact(v));
   }
   return line;
 }

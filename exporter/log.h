@@ -5,6 +5,8 @@
 #include <string_view>
 #include <utility>
 
+#include "core/redact.h"
+
 namespace aee {
 
 enum class LogLevel { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
@@ -18,11 +20,14 @@ bool ParseLogFormat(std::string_view text, LogFormat* out);
 using LogField = std::pair<std::string_view, std::string>;
 
 /// Structured logger writing one line per event to stderr (or a test sink).
-/// Thread-safe. Values are passed through RedactSecrets() before they are written,
-/// so a connection string that slips into a message never shows its password.
+/// Thread-safe. The message and every value pass through the redactor before they
+/// are written, so a password that slips into a message (a connection string, a
+/// library error quoting it) never shows.
 class Logger {
  public:
-  Logger(LogLevel level, LogFormat format);
+  Logger(LogLevel level, LogFormat format, Redactor redactor = Redactor());
+  /// The redactor's view of text: what may be stored, served or logged.
+  std::string Redact(std::string_view text) const { return redactor_.Redact(text); }
   void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> fields = {});
   bool Enabled(LogLevel level) const { return level >= level_; }
   /// Formats one line without writing it (exposed for tests).
@@ -34,6 +39,7 @@ class Logger {
  private:
   LogLevel level_;
   LogFormat format_;
+  Redactor redactor_;
   std::string* sink_ = nullptr;
 };
 

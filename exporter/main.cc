@@ -51,7 +51,11 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  aee::Logger logger(config.log_level, config.log_format);
+  // Every string the process logs, stores or serves goes through a redactor that
+  // knows the database password (as written and decoded) and libpq's own.
+  std::vector<std::string> secrets = aee::ConnectionSecrets(config.db_url);
+  if (const char* pgpassword = std::getenv("PGPASSWORD"); pgpassword != nullptr) secrets.emplace_back(pgpassword);
+  aee::Logger logger(config.log_level, config.log_format, aee::Redactor(std::move(secrets)));
   aee::SystemClock clock;
   aee::Exporter exporter(config, clock, logger);
   if (!exporter.Start(&error)) {
@@ -63,7 +67,7 @@ int main(int argc, char** argv) {
   logger.Log(aee::LogLevel::kInfo, "listening",
              {{"address", config.listen_address},
               {"port", std::to_string(exporter.port())},
-              {"db", aee::RedactSecrets(config.db_url.empty() ? "(libpq defaults)" : config.db_url)},
+              {"db", logger.Redact(config.db_url.empty() ? "(libpq defaults)" : config.db_url)},
               {"schema", config.db_schema},
               {"collectors", collectors},
               {"tls", config.web.tls ? "on" : "off"},

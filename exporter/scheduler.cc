@@ -147,10 +147,10 @@ bool Scheduler::RunOnce(size_t index) {
       rendered = std::make_shared<const RenderedFamilies>(RenderFamilies(std::move(snapshot)));
     }
   } catch (const CollectorUnavailable& e) {
-    error = RedactSecrets(e.what());
+    error = logger_.Redact(e.what());
     unavailable = true;
   } catch (const std::exception& e) {
-    error = RedactSecrets(e.what());
+    error = logger_.Redact(e.what());
     while (!error.empty() && (error.back() == '\n' || error.back() == ' ')) error.pop_back();
     slot.c.db->Reset();
   }

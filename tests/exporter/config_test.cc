@@ -233,6 +233,31 @@ TEST(ParseFlagsTest, DbUrlFromEnvironmentAndFile) {
   std::remove(path.c_str());
 }
 
+// Issue #17: a URL libpq cannot parse used to start the exporter, whose every
+// collector then failed forever with libpq's message quoting the password.
+TEST(ParseFlagsTest, RefusesAConnectionStringLibpqCannotParseWithoutQuotingIt) {
+  constexpr const char* kBad = "postgresql://postgres:S3cr%zzetPW@127.0.0.1:5432/db";
+  Config cfg;
+  std::string err;
+  auto env = [&](const char* name) -> const char* {
+    return std::string(name) == "AGENT_EXPORTER_DB_URL" ? kBad : nullptr;
+  };
+  EXPECT_FALSE(Parse({}, &cfg, &err, env));
+  EXPECT_EQ(err.rfind("AGENT_EXPORTER_DB_URL: libpq cannot parse", 0), 0u) << err;
+  EXPECT_EQ(err.find("S3cr"), std::string::npos) << err;
+
+  EXPECT_FALSE(Parse({std::string("--db.url=") + kBad}, &cfg, &err));
+  EXPECT_EQ(err.rfind("--db.url: libpq cannot parse", 0), 0u) << err;
+  EXPECT_EQ(err.find("S3cr"), std::string::npos) << err;
+
+  const std::string path = ::testing::TempDir() + "/bad_db_url_" + std::to_string(getpid());
+  std::ofstream(path) << "host=db password='never closed\n";
+  EXPECT_FALSE(Parse({"--db.url-file=" + path}, &cfg, &err));
+  EXPECT_EQ(err.rfind("--db.url-file: file", 0), 0u) << err;
+  EXPECT_EQ(err.find("never closed"), std::string::npos) << err;
+  std::remove(path.c_str());
+}
+
 TEST(HelpTextTest, ListsEveryCollectorFlag) {
   const std::string help = HelpText();
   for (const auto& e : CollectorTable()) {

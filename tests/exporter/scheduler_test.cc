@@ -24,6 +24,7 @@ class StubCollector final : public Collector {
   Snapshot Collect(DbSession&) override {
     double v = outcomes_.at(next_++);
     if (v == -2) throw CollectorUnavailable("table \"public\".workers does not exist");
+    if (v == -3) throw std::runtime_error("invalid percent-encoded token: \"S3cr%zzetPW\"");
     if (v < 0) throw std::runtime_error("connection to postgresql://u:hunter2@db failed");
     FamilyBuilder b(kValue);
     b.Add({}, v);
@@ -97,6 +98,31 @@ TEST_F(SchedulerTest, LogsOncePerStateChangeAndRedacts) {
   EXPECT_EQ(count("\"collector failed\""), 1u) << log_;
   EXPECT_EQ(count("\"collector recovered\""), 1u) << log_;
   EXPECT_EQ(log_.find("hunter2"), std::string::npos) << log_;
+}
+
+// Issue #17: libpq's own words quoted the password, which reached /readyz and the
+// log because the pattern redactor looks only for "://" and "password".
+TEST(SchedulerRedactionTest, AKnownPasswordReachesNeitherReadinessNorTheLog) {
+  std::vector<ScheduledCollector> v;
+  ScheduledCollector c;
+  c.name = "stub";
+  c.collector = std::make_unique<StubCollector>(std::vector<double>{-3, -3});
+  c.db = std::make_unique<DbSession>("postgresql://nowhere.invalid/x", "test");
+  v.push_back(std::move(c));
+  std::string log;
+  FakeClock clock{FakeClock::time_point(seconds(1'000'000))};
+  Logger logger(LogLevel::kDebug, LogFormat::kJson,
+                Redactor(ConnectionSecrets("postgresql://postgres:S3cr%zzetPW@127.0.0.1:5432/db")));
+  logger.SetSinkForTest(&log);
+  Scheduler s(std::move(v), clock, logger);
+  s.RunOnce(0);
+  s.RunOnce(0);
+  std::string body;
+  EXPECT_FALSE(s.Ready(&body));
+  EXPECT_NE(body.find("invalid percent-encoded token"), std::string::npos) << body;
+  EXPECT_EQ(body.find("S3cr"), std::string::npos) << body;
+  EXPECT_NE(log.find("collector failed"), std::string::npos) << log;
+  EXPECT_EQ(log.find("S3cr"), std::string::npos) << log;
 }
 
 TEST_F(SchedulerTest, ReadinessFollowsTheThreeIntervalRule) {
