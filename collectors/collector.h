@@ -13,6 +13,7 @@
 
 #include <prometheus/metric_family.h>
 
+#include "collectors/live_view.h"
 #include "exporter/clock.h"
 
 namespace pqxx {
@@ -44,6 +45,9 @@ struct CollectorContext {
   const Clock* clock = nullptr;
   std::chrono::milliseconds timeout{10000};
   Logger* logger = nullptr;  // may be null in tests
+  /// Live view consumers (the JSON API and WebSocket, issue #12); empty when none.
+  LiveViewSink on_live_view;
+  PoolLoadSink on_pool_loads;
 };
 
 /// A source of metrics sampled from the database on its own schedule.

@@ -145,6 +145,19 @@ Snapshot WorkersCollector::Collect(DbSession& db) {
     AddIfPresent(gpu_max, {pool}, row[11]);
     invalid += row[12].as<double>();
   }
+  if (ctx_.on_pool_loads) {
+    auto loads = std::make_shared<PoolLoads>();
+    for (const auto& row : pools) {
+      PoolLoad& p = (*loads)[row[0].as<std::string>()];
+      p.busy = row[1].as<std::int64_t>();
+      p.idle = row[2].as<std::int64_t>();
+      p.total = p.busy + p.idle;
+      p.slots = row[5].as<std::int64_t>();
+      if (!row[6].is_null()) p.cpu_ratio = row[6].as<double>();
+      if (!row[8].is_null()) p.memory_ratio = row[8].as<double>();
+    }
+    ctx_.on_pool_loads(std::move(loads));
+  }
   ignored.Add({"unknown_status"}, unknown);
   ignored.Add({"invalid_percent"}, invalid);
 

@@ -1,7 +1,10 @@
 #include "exporter/app.h"
 
+#include <nlohmann/json.hpp>
+
 #include "collectors/registry.h"
 #include "exporter/exposition.h"
+#include "exporter/live_page.h"
 #include "exporter/process_metrics.h"
 
 namespace aee {
@@ -12,6 +15,10 @@ using prometheus::MetricType;
 constexpr FamilySpec kBuildInfo{"agent_exporter_build_info", MetricType::Gauge,
                                 "Version and git revision of the exporter; value is always 1.",
                                 {"version", "revision"}};
+constexpr FamilySpec kHttpClosed{"agent_exporter_http_connections_closed_total", MetricType::Counter,
+                                 "Connections the exporter closed to keep workers free: reason per_client_cap "
+                                 "(over --web.max-connections-per-client) or after_429 (a rate-limited request).",
+                                 {"reason"}};
 constexpr FamilySpec kProcessFamilies[] = {
     {"process_cpu_seconds_total", MetricType::Counter, "", {}},
     {"process_resident_memory_bytes", MetricType::Gauge, "", {}},
@@ -46,11 +53,13 @@ std::vector<FamilySpec> AllFamilies() {
   for (const auto& f : ChangeListener::Families()) out.push_back(f);
   for (const auto& f : kProcessFamilies) out.push_back(f);
   out.push_back(kBuildInfo);
+  out.push_back(kHttpClosed);
   return out;
 }
 
 Exporter::Exporter(Config config, const Clock& clock, Logger& logger)
     : config_(std::move(config)), clock_(clock), logger_(logger) {
+  if (config_.api_enabled) live_ = std::make_unique<LiveHub>(config_.api, clock_, logger_);
   std::vector<ScheduledCollector> scheduled;
   for (const auto& entry : CollectorTable()) {
     const CollectorSchedule& schedule = config_.collectors.at(std::string(entry.name));
@@ -60,6 +69,10 @@ Exporter::Exporter(Config config, const Clock& clock, Logger& logger)
     ctx.clock = &clock_;
     ctx.timeout = schedule.timeout;
     ctx.logger = &logger_;
+    if (live_) {
+      ctx.on_live_view = [this](std::shared_ptr<const LiveView> v) { live_->PublishView(std::move(v)); };
+      ctx.on_pool_loads = [this](std::shared_ptr<const PoolLoads> p) { live_->PublishPools(std::move(p)); };
+    }
     ScheduledCollector sc;
     sc.name = std::string(entry.name);
     sc.schedule = schedule;
@@ -82,6 +95,7 @@ Exporter::Exporter(Config config, const Clock& clock, Logger& logger)
   HttpOptions http;
   http.listen_address = config_.listen_address;
   http.threads = config_.max_connections;
+  http.max_connections_per_client = config_.max_connections_per_client;
   http.request_timeout_ms = static_cast<int>(config_.request_timeout.count());
   http.web = config_.web;
   http.rate_limit = config_.rate_limit;
@@ -100,27 +114,53 @@ Exporter::Exporter(Config config, const Clock& clock, Logger& logger)
   // Every route checks a bearer token first: an invalid one is a 401 everywhere.
   // With a tokens file, only /healthz (which says nothing but "OK", for liveness
   // probes) answers a request that carries no credential at all.
-  auto guarded = [this](bool credential_required, std::function<HttpResponse(const HttpRequest&)> inner) {
+  // Handlers get the caller's token: null for the operator's view (no tokens file,
+  // basic auth, a client certificate), else a token that may be scoped.
+  using Inner = std::function<HttpResponse(const HttpRequest&, const WorkspaceToken*)>;
+  auto guarded = [this](bool credential_required, Inner inner) {
     return [this, credential_required, inner = std::move(inner)](const HttpRequest& r) {
       std::shared_ptr<const WorkspaceToken> token;
       HttpResponse reject;
       if (!Authorize(r, credential_required, &token, &reject)) return reject;
-      return inner(r);
+      return inner(r, token.get());
     };
   };
   http_->Handle(config_.telemetry_path, [this](const HttpRequest& r) { return Metrics(r); });
-  http_->Handle("/", guarded(true, [this](const HttpRequest&) { return Landing(); }));
-  http_->Handle("/healthz", guarded(false, [](const HttpRequest&) {
+  http_->Handle("/", guarded(true, [this](const HttpRequest&, const WorkspaceToken*) { return Landing(); }));
+  http_->Handle("/healthz", guarded(false, [](const HttpRequest&, const WorkspaceToken*) {
     HttpResponse r;
     r.body = "OK\n";
     return r;
   }));
-  http_->Handle("/readyz", guarded(true, [this](const HttpRequest&) { return Readiness(); }));
+  http_->Handle("/readyz", guarded(true, [this](const HttpRequest&, const WorkspaceToken* token) {
+    // Error text can hold SQL fragments and other tenants' data: a scoped token
+    // gets the states only.
+    return Readiness(/*with_errors=*/token == nullptr || token->all_workspaces);
+  }));
+  if (live_) {
+    // The live view (docs/api.md). The page holds no data: it loads without a
+    // credential and asks for a token when the API answers 401.
+    http_->Handle("/live", guarded(false, [](const HttpRequest&, const WorkspaceToken*) { return LivePage(); }));
+    http_->Handle("/api/v1/workspaces", guarded(true, [this](const HttpRequest&, const WorkspaceToken* token) {
+      return ApiWorkspaces(token);
+    }));
+    http_->HandlePrefix("/api/v1/workspaces/", guarded(true, [this](const HttpRequest& r, const WorkspaceToken* token) {
+      return ApiRealtime(r, token);
+    }));
+    WebSocketRoute ws;
+    ws.accept = [this](const HttpRequest& r, HttpResponse* reject, std::shared_ptr<void>* state) {
+      return AcceptLiveSubscriber(r, reject, state);
+    };
+    ws.ready = [this](const std::shared_ptr<WebSocketPeer>& peer) { live_->Ready(peer); };
+    ws.closed = [this](const std::shared_ptr<WebSocketPeer>& peer) { live_->Closed(peer); };
+    http_->HandleWebSocket("/api/v1/workspaces/", std::move(ws));
+  }
 }
 
 Exporter::~Exporter() { Stop(); }
 
 bool Exporter::Start(std::string* error, bool start_collectors) {
+  if (live_) live_->Start();
   if (!http_->Start(error)) return false;
   if (start_collectors) {
     scheduler_->Start();
@@ -131,6 +171,7 @@ bool Exporter::Start(std::string* error, bool start_collectors) {
 
 void Exporter::Stop() {
   if (http_) http_->Stop();
+  if (live_) live_->Stop();
   if (listener_) listener_->Stop();
   if (scheduler_) scheduler_->Stop();
 }
@@ -156,6 +197,11 @@ BodyPieces Exporter::Exposition(const std::set<std::string, std::less<>>* worksp
   FamilyBuilder build(kBuildInfo);
   build.Add({AEE_VERSION, AEE_REVISION}, 1);
   families.push_back(build.Take());
+  const HttpServer::ConnectionStats closed = http_->connection_stats();
+  FamilyBuilder closed_f(kHttpClosed);
+  closed_f.Add({"per_client_cap"}, static_cast<double>(closed.refused_per_client));
+  closed_f.Add({"after_429"}, static_cast<double>(closed.closed_after_429));
+  families.push_back(closed_f.Take());
   if (workspaces != nullptr) {
     // Rendered per request: a token's view is its own.
     std::string text = SerializeText(FilterForWorkspaces(MergeFamilies(std::move(families)), *workspaces));
@@ -172,6 +218,38 @@ bool Exporter::ReloadWorkspaceTokens(std::string* error) {
   if (!tokens_) return true;
   if (!tokens_->Load(error)) return false;
   logger_.Log(LogLevel::kInfo, "workspace tokens loaded", {{"tokens", std::to_string(tokens_->size())}});
+  return true;
+}
+
+bool Exporter::ReloadWebConfig(std::string* error) {
+  if (config_.web_config_file.empty()) return true;
+  WebConfig web;
+  std::string why;
+  if (!LoadWebConfig(config_.web_config_file, &web, &why)) {
+    *error = "--web.config.file: " + why;
+    return false;
+  }
+  // Authorize() lets a request without a token through when the HTTP server has
+  // authenticated it (basic auth or a required client certificate), judged from
+  // the start-up file; a reload must not turn that off under it.
+  auto server_authenticates = [](const WebConfig& w) {
+    return !w.basic_auth_users.empty() || (w.tls && w.tls->client_auth_type == "RequireAndVerifyClientCert");
+  };
+  if (tokens_ && server_authenticates(web) != server_authenticates(config_.web)) {
+    *error =
+        "--web.config.file: with --web.workspace-tokens-file, turning basic auth or required client "
+        "certificates on or off needs a restart";
+    return false;
+  }
+  if (!http_->Reload(web, &why)) {
+    *error = "--web.config.file: " + why;
+    return false;
+  }
+  logger_.Log(LogLevel::kInfo, "web config loaded",
+              {{"file", config_.web_config_file},
+               {"tls", web.tls ? "on" : "off"},
+               {"basic_auth_users", std::to_string(web.basic_auth_users.size())},
+               {"headers", std::to_string(web.headers.size())}});
   return true;
 }
 
@@ -212,10 +290,10 @@ HttpResponse Exporter::Metrics(const HttpRequest& req) const {
   return r;
 }
 
-HttpResponse Exporter::Readiness() const {
+HttpResponse Exporter::Readiness(bool with_errors) const {
   HttpResponse r;
   r.content_type = "application/json";
-  r.status = scheduler_->Ready(&r.body) ? 200 : 503;
+  r.status = scheduler_->Ready(&r.body, with_errors) ? 200 : 503;
   r.body += "\n";
   return r;
 }
@@ -228,12 +306,81 @@ HttpResponse Exporter::Landing() const {
            "<h1>Agent Execution Exporter</h1>\n<p>Version " AEE_VERSION " (" AEE_REVISION ")</p>\n<ul>\n"
            "<li><a href=\"" + path + "\">Metrics</a></li>\n"
            "<li><a href=\"/healthz\">Health</a></li>\n"
-           "<li><a href=\"/readyz\">Readiness</a></li>\n</ul>\n<h2>Collectors</h2>\n<ul>\n";
+           "<li><a href=\"/readyz\">Readiness</a></li>\n" +
+           std::string(live_ ? "<li><a href=\"/live\">Live executions</a></li>\n" : "") +
+           "</ul>\n<h2>Collectors</h2>\n<ul>\n";
   for (const auto& s : scheduler_->Status()) {
     r.body += "<li>" + HtmlEscape(s.name) + ": " + (s.up ? "up" : "down") + "</li>\n";
   }
   r.body += "</ul>\n</body></html>\n";
   return r;
+}
+
+namespace {
+
+// Which workspaces a token sees on the live view, and whether it sees the shared
+// worker pool (platform-wide load): operators do, scoped tokens do not.
+LiveScope ScopeOf(const WorkspaceToken* token) {
+  if (token == nullptr || token->all_workspaces) return LiveScope{};
+  return LiveScope{false, &token->workspaces};
+}
+
+HttpResponse Json(int status, std::string body) {
+  HttpResponse r;
+  r.status = status;
+  r.content_type = "application/json";
+  r.body = std::move(body);
+  r.body += "\n";
+  return r;
+}
+
+HttpResponse JsonError(int status, std::string_view message) {
+  return Json(status, nlohmann::json{{"error", message}}.dump());
+}
+
+// "/api/v1/workspaces/{id}/realtime[/ws]" -> id; "" when the path is not one.
+std::string WorkspaceOfPath(std::string_view path, std::string_view suffix) {
+  constexpr std::string_view kPrefix = "/api/v1/workspaces/";
+  if (path.rfind(kPrefix, 0) != 0 || path.size() <= kPrefix.size() + suffix.size()) return "";
+  if (path.substr(path.size() - suffix.size()) != suffix) return "";
+  std::string_view id = path.substr(kPrefix.size(), path.size() - kPrefix.size() - suffix.size());
+  if (id.find('/') != std::string_view::npos) return "";
+  return std::string(id);
+}
+
+}  // namespace
+
+HttpResponse Exporter::ApiWorkspaces(const WorkspaceToken* token) const {
+  return Json(200, live_->WorkspacesJson(ScopeOf(token)));
+}
+
+// Unknown and forbidden workspaces get the same 404: a token cannot probe for
+// other tenants' ids.
+HttpResponse Exporter::ApiRealtime(const HttpRequest& req, const WorkspaceToken* token) const {
+  const std::string id = WorkspaceOfPath(req.path, "/realtime");
+  const LiveScope scope = ScopeOf(token);
+  if (id.empty() || !scope.Sees(id)) return JsonError(404, "no such workspace");
+  if (!live_->has_view()) {
+    HttpResponse r = JsonError(503, "the realtime collector has not sampled yet");
+    r.headers.emplace_back("Retry-After", "1");
+    return r;
+  }
+  std::string body;
+  if (!live_->RealtimeJson(id, scope.all, &body)) return JsonError(404, "no such workspace");
+  return Json(200, std::move(body));
+}
+
+int Exporter::AcceptLiveSubscriber(const HttpRequest& req, HttpResponse* reject, std::shared_ptr<void>* state) {
+  std::shared_ptr<const WorkspaceToken> token;
+  if (!Authorize(req, /*credential_required=*/true, &token, reject)) return reject->status;
+  const std::string id = WorkspaceOfPath(req.path, "/realtime/ws");
+  const LiveScope scope = ScopeOf(token.get());
+  std::string unused;
+  if (id.empty() || !scope.Sees(id) || (live_->has_view() && !live_->RealtimeJson(id, scope.all, &unused))) {
+    *reject = JsonError(404, "no such workspace");
+    return 404;
+  }
+  return live_->Subscribe(id, scope.all, reject, state);
 }
 
 }  // namespace aee

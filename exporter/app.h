@@ -9,6 +9,7 @@
 #include "exporter/clock.h"
 #include "exporter/config.h"
 #include "exporter/http_server.h"
+#include "exporter/live_hub.h"
 #include "exporter/log.h"
 #include "exporter/scheduler.h"
 #include "exporter/workspace_tokens.h"
@@ -27,6 +28,8 @@ class Exporter {
   void Stop();
 
   Scheduler& scheduler() { return *scheduler_; }
+  /// The live view, or null with --api.enabled=false.
+  LiveHub* live() { return live_.get(); }
   /// The first bound HTTP port.
   int port() const;
   /// The /metrics body (uncompressed); with workspaces, only what a token scoped
@@ -34,6 +37,10 @@ class Exporter {
   std::string MetricsText(const std::set<std::string, std::less<>>* workspaces = nullptr) const;
   /// Re-reads --web.workspace-tokens-file (SIGHUP); keeps the old tokens on error.
   bool ReloadWorkspaceTokens(std::string* error);
+  /// Re-reads --web.config.file (SIGHUP): basic auth users and headers for the next
+  /// requests, TLS files and settings for the next connections. Keeps the old
+  /// configuration when the file is invalid or the change needs a restart.
+  bool ReloadWebConfig(std::string* error);
 
  private:
   HttpResponse Metrics(const HttpRequest& req) const;
@@ -46,7 +53,11 @@ class Exporter {
   bool Authorize(const HttpRequest& req, bool credential_required, std::shared_ptr<const WorkspaceToken>* token,
                  HttpResponse* reject) const;
   HttpResponse Landing() const;
-  HttpResponse Readiness() const;
+  HttpResponse ApiWorkspaces(const WorkspaceToken* token) const;
+  HttpResponse ApiRealtime(const HttpRequest& req, const WorkspaceToken* token) const;
+  int AcceptLiveSubscriber(const HttpRequest& req, HttpResponse* reject, std::shared_ptr<void>* state);
+  /// /readyz; with_errors=false leaves out the collectors' error text.
+  HttpResponse Readiness(bool with_errors) const;
 
   Config config_;
   const Clock& clock_;
@@ -54,6 +65,7 @@ class Exporter {
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ChangeListener> listener_;  // with --db.notify-channel only
   std::unique_ptr<WorkspaceTokenStore> tokens_;
+  std::unique_ptr<LiveHub> live_;  // --api.enabled
   std::unique_ptr<HttpServer> http_;
 };
 

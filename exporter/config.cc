@@ -34,6 +34,7 @@ constexpr FlagSpec kFlags[] = {
     {"web.rate-limit", Kind::kString, "10", "Requests per second allowed per client address on every endpoint (0 = no limit)."},
     {"web.rate-limit-burst", Kind::kInt, "20", "Requests a client may make at once before --web.rate-limit applies."},
     {"web.max-connections", Kind::kInt, "64", "Connections served at once (HTTP worker threads)."},
+    {"web.max-connections-per-client", Kind::kInt, "8", "Connections one client address may hold at once; further ones are closed at once (0 = no cap)."},
     {"web.request-timeout", Kind::kDuration, "5s", "Time allowed to send a whole request, and idle time between keep-alive requests."},
     {"db.url", Kind::kString, "", "libpq URI or keyword string of the platform database (visible in process listings: prefer --db.url-file or AGENT_EXPORTER_DB_URL)."},
     {"db.url-file", Kind::kString, "", "File holding the libpq URI or keyword string."},
@@ -53,6 +54,12 @@ constexpr FlagSpec kFlags[] = {
     {"collector.patterns.lookback-days", Kind::kInt, "28", "Complete days the execution patterns look back over."},
     {"collector.patterns.timezone", Kind::kString, "UTC", "Time zone of the days and hours of the execution patterns (e.g. Europe/Paris)."},
     {"collector.patterns.cycle-budget", Kind::kDuration, "500ms", "Time a patterns cycle may spend reading days not cached yet before the next cycle takes over (start-up at large tables)."},
+    {"api.enabled", Kind::kBool, "true", "Serve the live view: /api/v1/workspaces JSON, the execution_update WebSocket and the /live page."},
+    {"api.max-executions", Kind::kInt, "500", "Running runs and queue entries listed per workspace and list by the live view (the totals stay exact)."},
+    {"api.max-clients", Kind::kInt, "32", "Live view WebSocket subscribers at once, 503 beyond; each holds an HTTP worker, so at most --web.max-connections minus 4."},
+    {"api.queue-order", Kind::kString, "priority", "Order in which the platform dequeues: priority (highest priority, then oldest first) or fifo (oldest first)."},
+    {"api.user-id", Kind::kString, "omit", "agent_runs.user_id in the live view: omit (not even read), hash (an HMAC-SHA256 keyed by the file of --api.user-id-key-file ) or plain."},
+    {"api.user-id-key-file", Kind::kString, "", "File holding the HMAC key for --api.user-id=hash (at least 16 bytes)."},
     {"log.level", Kind::kString, "info", "Minimum log level: debug, info, warn, error."},
     {"log.format", Kind::kString, "logfmt", "Log format: logfmt or json."},
 };
@@ -125,6 +132,8 @@ struct Parser {
   std::string* error;
   std::string db_url_file;
   bool db_url_set = false;
+  std::string user_id_key_file;
+  bool api_max_clients_set = false;
 
   bool Fail(std::string_view flag, const std::string& why) {
     *error = "--" + std::string(flag) + ": " + why;
@@ -185,6 +194,10 @@ struct Parser {
       int k = 0;
       if (!ParseInt(v, &k) || k < 4 || k > 4096) return Fail(n, "want an integer from 4 to 4096, got \"" + std::string(v) + "\"");
       cfg->max_connections = k;
+    } else if (n == "web.max-connections-per-client") {
+      int k = 0;
+      if (!ParseInt(v, &k) || k < 0 || k > 4096) return Fail(n, "want 0 (no cap) or an integer up to 4096, got \"" + std::string(v) + "\"");
+      cfg->max_connections_per_client = k;
     } else if (n == "web.request-timeout") {
       if (!Duration(n, v, &cfg->request_timeout, false)) return false;
       if (cfg->request_timeout < milliseconds(100) || cfg->request_timeout > milliseconds(600'000)) {
@@ -218,6 +231,28 @@ struct Parser {
         return Fail(n, "want a number from 1 to 1000, got \"" + std::string(v) + "\"");
       }
       cfg->realtime.overdue_factor = factor;
+    } else if (n == "api.enabled") {
+      if (!ParseBool(v, &cfg->api_enabled)) return Fail(n, "want true or false");
+    } else if (n == "api.max-executions") {
+      int k = 0;
+      if (!ParseInt(v, &k) || k < 1 || k > 10000) return Fail(n, "want an integer from 1 to 10000, got \"" + std::string(v) + "\"");
+      cfg->api_max_executions = k;
+    } else if (n == "api.max-clients") {
+      int k = 0;
+      if (!ParseInt(v, &k) || k < 1 || k > 4096) return Fail(n, "want an integer from 1 to 4096, got \"" + std::string(v) + "\"");
+      cfg->api.max_clients = k;
+      api_max_clients_set = true;
+    } else if (n == "api.queue-order") {
+      if (v != "priority" && v != "fifo") return Fail(n, "want priority or fifo, got \"" + std::string(v) + "\"");
+      cfg->realtime.queue_fifo = v == "fifo";
+    } else if (n == "api.user-id") {
+      if (v == "omit") cfg->realtime.user_id = UserIdMode::kOmit;
+      else if (v == "hash") cfg->realtime.user_id = UserIdMode::kHash;
+      else if (v == "plain") cfg->realtime.user_id = UserIdMode::kPlain;
+      else return Fail(n, "want omit, hash or plain, got \"" + std::string(v) + "\"");
+    } else if (n == "api.user-id-key-file") {
+      if (v.empty()) return Fail(n, "must not be empty");
+      user_id_key_file = v;
     } else if (n == "collector.runs.lateness") {
       return Duration(n, v, &cfg->runs.lateness, true);
     } else if (n == "collector.runs.sweep-interval") {
@@ -316,6 +351,26 @@ struct Parser {
   }
 
   bool Finish() {
+    if (cfg->realtime.user_id == UserIdMode::kHash) {
+      if (user_id_key_file.empty()) return Fail("api.user-id", "hash needs --api.user-id-key-file");
+      std::ifstream in(user_id_key_file, std::ios::binary);
+      if (!in) return Fail("api.user-id-key-file", "cannot read \"" + user_id_key_file + "\"");
+      std::stringstream ss;
+      ss << in.rdbuf();
+      cfg->realtime.user_id_key = Trim(ss.str());
+      if (cfg->realtime.user_id_key.size() < 16) return Fail("api.user-id-key-file", "the key must hold at least 16 bytes");
+    } else if (!user_id_key_file.empty()) {
+      return Fail("api.user-id-key-file", "only used with --api.user-id=hash");
+    }
+    // Each subscriber holds an HTTP worker: leave workers for scrapes and probes.
+    if (cfg->api.max_clients > cfg->max_connections - 4) {
+      if (api_max_clients_set) {
+        return Fail("api.max-clients", "must leave at least 4 of --web.max-connections (" +
+                                           std::to_string(cfg->max_connections) + ") to scrapes");
+      }
+      cfg->api.max_clients = cfg->max_connections / 2;
+    }
+    cfg->realtime.live_cap = cfg->api_enabled ? cfg->api_max_executions : 0;
     if (!cfg->web_config_file.empty()) {
       std::string why;
       if (!LoadWebConfig(cfg->web_config_file, &cfg->web, &why)) return Fail("web.config.file", why);
@@ -422,7 +477,7 @@ bool ParseFlags(const std::vector<std::string>& args, const EnvLookup& getenv, C
     cfg.collectors[std::string(e.name)] = CollectorSchedule{e.enabled_by_default, e.default_interval,
                                                             milliseconds(10000)};
   }
-  Parser p{getenv, &cfg, error, {}, false};
+  Parser p{getenv, &cfg, error, {}, false, {}, false};
   if (!p.Run(args)) return false;
   *out = std::move(cfg);
   return true;

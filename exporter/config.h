@@ -12,6 +12,7 @@
 #include "collectors/realtime_collector.h"
 #include "collectors/runs_collector.h"
 #include "collectors/workers_collector.h"
+#include "exporter/live_hub.h"
 #include "exporter/log.h"
 #include "exporter/web_config.h"
 
@@ -34,6 +35,7 @@ struct Config {
   double rate_limit = 10;  // requests per second per client; 0 = off
   int rate_limit_burst = 20;
   int max_connections = 64;
+  int max_connections_per_client = 8;  // 0 = no cap
   std::chrono::milliseconds request_timeout{5000};
   std::string db_url;      // secret: the logger is built knowing its password (main.cc)
   bool db_url_from_flag = false;  // --db.url puts the password in process listings
@@ -46,6 +48,9 @@ struct Config {
   WorkersCollectorOptions workers;
   ModelsCollectorOptions models;
   PatternsCollectorOptions patterns;
+  bool api_enabled = true;        // --api.enabled: the live view
+  int api_max_executions = 500;   // per workspace and list
+  LiveHubOptions api;
   LogLevel log_level = LogLevel::kInfo;
   LogFormat log_format = LogFormat::kLogfmt;
   bool show_version = false;

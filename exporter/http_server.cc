@@ -3,6 +3,7 @@
 #include <civetweb.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 
 #include <cstring>
 #include <mutex>
@@ -14,12 +15,25 @@ namespace {
 
 std::once_flag g_civetweb_init;
 
+// Ends the connection of the request being served: civetweb hands handlers no
+// descriptor, so it is found by the connection's two ends. Its worker's next read
+// then sees end of stream and the worker moves on to the next connection.
+bool ShutDownRequestConnection(const mg_connection* conn) {
+  const mg_request_info* info = mg_get_request_info(conn);
+  if (info == nullptr) return false;
+  const int fd = FindConnectionSocket(info->remote_addr, info->remote_port, info->server_port);
+  return fd >= 0 && shutdown(fd, SHUT_RDWR) == 0;
+}
+
 }  // namespace
 
 HttpServer::HttpServer(HttpOptions options, Logger& logger) : options_(std::move(options)), logger_(logger) {
+  guard_ = std::make_unique<ConnectionGuard>(options_.max_connections_per_client);
   limiter_ = std::make_unique<RateLimiter>(options_.rate_limit, options_.rate_limit_burst,
                                            options_.clock != nullptr ? *options_.clock : system_clock_);
-  basic_auth_ = std::make_unique<BasicAuthenticator>(options_.web.basic_auth_users);
+  web_state_ = std::make_shared<const WebState>(
+      WebState{std::make_shared<const BasicAuthenticator>(options_.web.basic_auth_users), options_.web.headers});
+  if (options_.web.tls) tls_ = std::make_unique<ReloadableTls>();
 }
 
 HttpServer::~HttpServer() { Stop(); }
@@ -64,6 +78,7 @@ bool HttpServer::Start(std::string* error) {
   // A backlog of accepted connections waiting for a worker; bounded so a flood
   // stays in the kernel's listen queue instead of in our memory.
   const std::string queue = std::to_string(options_.threads * 2);
+  const std::string ws_timeout = std::to_string(options_.websocket.ping_interval_ms);
   const char* opts[] = {"listening_ports", ports.c_str(),
                         "num_threads", threads.c_str(),
                         "connection_queue", queue.c_str(),
@@ -76,9 +91,15 @@ bool HttpServer::Start(std::string* error) {
                         // shorter than one segment waits for the client's delayed ACK
                         // (40 ms on Linux) behind Nagle's algorithm.
                         "tcp_nodelay", "1",
+                        // An idle WebSocket is pinged after this long (instead of
+                        // closed), so proxies keep it open; one that stops answering
+                        // is closed.
+                        "websocket_timeout_ms", ws_timeout.c_str(),
+                        "enable_websocket_ping_pong", "yes",
                         nullptr};
   mg_callbacks callbacks{};
   callbacks.log_message = &HttpServer::OnLog;
+  callbacks.init_connection = &HttpServer::OnInitConnection;
   if (options_.web.tls) callbacks.init_ssl = &HttpServer::OnInitSsl;
   mg_init_data init{};
   init.callbacks = &callbacks;
@@ -96,10 +117,13 @@ bool HttpServer::Start(std::string* error) {
     return false;
   }
   mg_set_request_handler(ctx_, "/", &HttpServer::OnRequest, this);
+  RegisterWebSocketRoutes();
+  guard_->Start(Ports());
   return true;
 }
 
 void HttpServer::Stop() {
+  guard_->Stop();
   if (ctx_ != nullptr) {
     mg_stop(ctx_);
     ctx_ = nullptr;
@@ -124,52 +148,66 @@ int HttpServer::OnLog(const mg_connection* conn, const char* message) {
 }
 
 // Sets up civetweb's SSL_CTX from tls_server_config; returning 1 tells civetweb
-// the certificate is in place. Files were already checked by LoadWebConfig.
+// the certificate is in place. Files were already checked by LoadWebConfig. Each
+// connection then moves to the context of the latest configuration (Reload).
 int HttpServer::OnInitSsl(void* ssl_ctx, void* user_data) {
   auto* self = static_cast<HttpServer*>(user_data);
-  auto* ctx = static_cast<SSL_CTX*>(ssl_ctx);
-  const TlsServerConfig& tls = *self->options_.web.tls;
-  auto fail = [&](const std::string& what) {
-    char buf[256] = "unknown error";
-    if (unsigned long e = ERR_get_error(); e != 0) ERR_error_string_n(e, buf, sizeof buf);
-    ERR_clear_error();
-    self->logger_.Log(LogLevel::kError, "TLS setup failed", {{"step", what}, {"err", buf}});
+  std::string error;
+  if (!self->tls_->Load(*self->options_.web.tls, &error) ||
+      !self->tls_->Attach(static_cast<SSL_CTX*>(ssl_ctx), &error)) {
+    self->logger_.Log(LogLevel::kError, "TLS setup failed", {{"err", error}});
     return -1;
-  };
-  if (SSL_CTX_set_min_proto_version(ctx, tls.min_version) != 1) return fail("min_version");
-  if (SSL_CTX_set_max_proto_version(ctx, tls.max_version) != 1) return fail("max_version");
-  if (SSL_CTX_use_certificate_chain_file(ctx, tls.cert_file.c_str()) != 1) return fail("cert_file");
-  if (SSL_CTX_use_PrivateKey_file(ctx, tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1) return fail("key_file");
-  if (SSL_CTX_check_private_key(ctx) != 1) return fail("key_file does not match cert_file");
-  if (!tls.client_ca_file.empty()) {
-    if (SSL_CTX_load_verify_locations(ctx, tls.client_ca_file.c_str(), nullptr) != 1) return fail("client_ca_file");
-    STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(tls.client_ca_file.c_str());
-    if (names == nullptr) return fail("client_ca_file names");
-    SSL_CTX_set_client_CA_list(ctx, names);
   }
-  int mode = SSL_VERIFY_NONE;
-  if (tls.client_auth_type == "VerifyClientCertIfGiven") mode = SSL_VERIFY_PEER;
-  if (tls.client_auth_type == "RequireAndVerifyClientCert") mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-  SSL_CTX_set_verify(ctx, mode, nullptr);
   return 1;
+}
+
+// A worker has picked a connection up and is about to wait for its request: the
+// guard checks soon whether its client address holds more than its share.
+int HttpServer::OnInitConnection(const mg_connection* conn, void** /*conn_data*/) {
+  if (auto* self = static_cast<HttpServer*>(mg_get_user_data(mg_get_context(conn))); self != nullptr) {
+    self->guard_->Poke();
+  }
+  return 0;
+}
+
+HttpServer::ConnectionStats HttpServer::connection_stats() const {
+  return {guard_->shut_down(), closed_after_429_.load()};
 }
 
 int HttpServer::OnRequest(mg_connection* conn, void* self) { return static_cast<HttpServer*>(self)->Serve(conn); }
 
-int HttpServer::Serve(mg_connection* conn) {
+HttpRequest HttpServer::ReadRequest(const mg_connection* conn) {
   const mg_request_info* info = mg_get_request_info(conn);
   HttpRequest req;
+  if (info == nullptr) return req;
   req.method = info->request_method != nullptr ? info->request_method : "";
   req.path = info->local_uri != nullptr ? info->local_uri : "";
+  req.query = info->query_string != nullptr ? info->query_string : "";
   if (const char* ae = mg_get_header(conn, "Accept-Encoding"); ae != nullptr) req.accept_encoding = ae;
   if (const char* auth = mg_get_header(conn, "Authorization"); auth != nullptr) req.authorization = auth;
   req.remote_addr = info->remote_addr;
+  return req;
+}
 
+void HttpServer::HandlePrefix(std::string prefix, Handler handler) {
+  prefix_routes_[std::move(prefix)] = std::move(handler);
+}
+
+const HttpServer::Handler* HttpServer::FindRoute(const std::string& path) const {
+  if (auto it = routes_.find(path); it != routes_.end()) return &it->second;
+  for (const auto& [prefix, handler] : prefix_routes_) {  // longest first
+    if (path.rfind(prefix, 0) == 0) return &handler;
+  }
+  return nullptr;
+}
+
+int HttpServer::Serve(mg_connection* conn) {
+  const HttpRequest req = ReadRequest(conn);
   HttpResponse resp;
-  auto it = routes_.find(req.path);
+  const Handler* route = FindRoute(req.path);
   if (!Admit(req, &resp)) {
     // resp holds the 429 or 401
-  } else if (it == routes_.end()) {
+  } else if (route == nullptr) {
     resp.status = 404;
     resp.body = "404 page not found\n";
   } else if (req.method != "GET" && req.method != "HEAD") {
@@ -178,7 +216,7 @@ int HttpServer::Serve(mg_connection* conn) {
     resp.headers.emplace_back("Allow", "GET, HEAD");
   } else {
     try {
-      resp = it->second(req);
+      resp = (*route)(req);
     } catch (const std::exception& e) {
       logger_.Log(LogLevel::kError, "handler failed", {{"path", req.path}, {"err", e.what()}});
       resp = HttpResponse{};
@@ -192,10 +230,16 @@ int HttpServer::Serve(mg_connection* conn) {
   mg_response_header_add(conn, "Content-Length", length.c_str(), -1);
   mg_response_header_add(conn, "Cache-Control", "no-store", -1);
   mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
-  for (const auto& [k, v] : options_.web.headers) mg_response_header_add(conn, k.c_str(), v.c_str(), -1);
+  const std::shared_ptr<const WebState> web = web_state();  // held: the loop reads its headers
+  for (const auto& [k, v] : web->headers) mg_response_header_add(conn, k.c_str(), v.c_str(), -1);
   for (const auto& [k, v] : resp.headers) mg_response_header_add(conn, k.c_str(), v.c_str(), -1);
+  if (resp.status == 429) mg_response_header_add(conn, "Connection", "close", -1);
   mg_response_header_send(conn);
   if (req.method != "HEAD") WriteBody(conn, resp);
+  // A throttled client gives its worker back: civetweb would keep the connection
+  // (and the worker) for its next request; the client reconnects when its
+  // Retry-After has passed. (civetweb closes after a 401 itself.)
+  if (resp.status == 429 && ShutDownRequestConnection(conn)) closed_after_429_.fetch_add(1);
   return static_cast<int>(resp.status);
 }
 
@@ -243,13 +287,34 @@ bool HttpServer::Admit(const HttpRequest& req, HttpResponse* reject) {
     reject->headers.emplace_back("Retry-After", std::to_string(retry_after));
     return false;
   }
-  if (!basic_auth_->enabled()) return true;
+  const std::shared_ptr<const WebState> web = web_state();
+  if (!web->basic_auth->enabled()) return true;
   if (options_.allow_bearer && req.authorization.rfind("Bearer ", 0) == 0) return true;
-  if (basic_auth_->Check(req.authorization)) return true;
+  if (web->basic_auth->Check(req.authorization)) return true;
   reject->status = 401;
   reject->body = "Unauthorized\n";
   reject->headers.emplace_back("WWW-Authenticate", "Basic realm=\"agent_execution_exporter\"");
   return false;
+}
+
+
+bool HttpServer::Reload(const WebConfig& web, std::string* error) {
+  if (web.tls.has_value() != options_.web.tls.has_value()) {
+    *error = std::string("tls_server_config: turning TLS ") + (web.tls ? "on" : "off") + " needs a restart";
+    return false;
+  }
+  // Built before anything is swapped (the dummy hash costs one bcrypt).
+  auto state = std::make_shared<const WebState>(
+      WebState{std::make_shared<const BasicAuthenticator>(web.basic_auth_users), web.headers});
+  if (web.tls && !tls_->Load(*web.tls, error)) return false;
+  std::lock_guard<std::mutex> lock(web_mu_);
+  web_state_ = std::move(state);
+  return true;
+}
+
+std::shared_ptr<const HttpServer::WebState> HttpServer::web_state() const {
+  std::lock_guard<std::mutex> lock(web_mu_);
+  return web_state_;
 }
 
 }  // namespace aee

@@ -78,11 +78,15 @@ int main(int argc, char** argv) {
                "--db.url holds a password that process listings show; use --db.url-file or AGENT_EXPORTER_DB_URL");
   }
   int signal_number = 0;
-  // SIGHUP re-reads the workspace tokens; requests keep using the previous set
-  // until the new one is swapped in (or forever, when the new file is invalid).
+  // SIGHUP re-reads the workspace tokens and the web config; requests keep using
+  // the previous ones until the new ones are swapped in (or forever, when a new
+  // file is invalid or, for the web config, its change needs a restart).
   while (sigwait(&stop_signals, &signal_number) == 0 && signal_number == SIGHUP) {
     if (!exporter.ReloadWorkspaceTokens(&error)) {
       logger.Log(aee::LogLevel::kError, "reload failed, keeping the previous workspace tokens", {{"err", error}});
+    }
+    if (!exporter.ReloadWebConfig(&error)) {
+      logger.Log(aee::LogLevel::kError, "reload failed, keeping the previous web config", {{"err", error}});
     }
   }
   logger.Log(aee::LogLevel::kInfo, "shutting down", {{"signal", std::to_string(signal_number)}});

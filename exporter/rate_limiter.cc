@@ -18,20 +18,20 @@ bool RateLimiter::Allow(const std::string& client, int* retry_after_seconds) {
   if (rate_ <= 0) return true;
   const Clock::time_point now = clock_.Now();
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = buckets_.find(client);
-  if (it == buckets_.end()) {
-    if (buckets_.size() >= max_clients_) {
-      for (auto b = buckets_.begin(); b != buckets_.end();) {
-        Refill(b->second, now);
-        b = b->second.tokens >= burst_ ? buckets_.erase(b) : std::next(b);
-      }
-      // Still full of active clients: the newcomer shares the oldest entry's fate
-      // rather than growing memory without bound.
-      if (buckets_.size() >= max_clients_) buckets_.erase(buckets_.begin());
+  auto it = index_.find(client);
+  if (it == index_.end()) {
+    if (lru_.size() >= max_clients_) {
+      // Bounded memory: the client not seen for longest goes. Unless max_clients
+      // clients arrived since it was last seen, its bucket has refilled anyway.
+      index_.erase(lru_.back().client);
+      lru_.pop_back();
     }
-    it = buckets_.emplace(client, Bucket{burst_, now}).first;
+    lru_.push_front(Entry{client, Bucket{burst_, now}});
+    it = index_.emplace(lru_.front().client, lru_.begin()).first;
+  } else {
+    lru_.splice(lru_.begin(), lru_, it->second);  // iterators stay valid
   }
-  Bucket& b = it->second;
+  Bucket& b = it->second->bucket;
   Refill(b, now);
   if (b.tokens >= 1) {
     b.tokens -= 1;

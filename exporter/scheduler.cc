@@ -271,7 +271,7 @@ std::vector<CollectorStatus> Scheduler::Status() const {
   return out;
 }
 
-bool Scheduler::Ready(std::string* body) const {
+bool Scheduler::Ready(std::string* body, bool with_errors) const {
   const auto now = clock_.Now();
   bool ready = true;
   nlohmann::ordered_json collectors = nlohmann::ordered_json::object();
@@ -297,7 +297,7 @@ bool Scheduler::Ready(std::string* body) const {
     j["interval_seconds"] = std::chrono::duration<double>(s.interval).count();
     j["last_success"] = s.last_success ? nlohmann::ordered_json(ToUnixSeconds(*s.last_success)) : nullptr;
     if (s.failing_since) j["failing_for_seconds"] = std::chrono::duration<double>(now - *s.failing_since).count();
-    if (!s.last_error.empty()) j["last_error"] = s.last_error;
+    if (with_errors && !s.last_error.empty()) j["last_error"] = s.last_error;
     collectors[s.name] = std::move(j);
   }
   nlohmann::ordered_json root;

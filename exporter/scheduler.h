@@ -86,8 +86,9 @@ class Scheduler {
   std::vector<std::shared_ptr<const RenderedFamilies>> Rendered() const;
   std::vector<CollectorStatus> Status() const;
   /// Ready once every collector has succeeded and none has been failing for more
-  /// than 3 of its intervals. body receives the JSON state of each collector.
-  bool Ready(std::string* body) const;
+  /// than 3 of its intervals. body receives the JSON state of each collector, with
+  /// its last error text unless with_errors is false (scoped workspace tokens).
+  bool Ready(std::string* body, bool with_errors = true) const;
   size_t size() const { return slots_.size(); }
 
   static std::span<const FamilySpec> Families();

@@ -73,33 +73,150 @@ std::string OpenSslError() {
   return buf;
 }
 
+// Go crypto/tls names (tls.CipherSuites() and tls.InsecureCipherSuites(), what the
+// exporter-toolkit accepts) and OpenSSL's. The TLS 1.3 ones are accepted and have
+// no effect, as in Go: TLS 1.3 suites are all AEAD and always on.
+struct GoCipherSuite {
+  std::string_view go;
+  std::string_view openssl;  // empty: a TLS 1.3 suite
+};
+constexpr GoCipherSuite kGoCipherSuites[] = {
+    {"TLS_RSA_WITH_RC4_128_SHA", "RC4-SHA"},
+    {"TLS_RSA_WITH_3DES_EDE_CBC_SHA", "DES-CBC3-SHA"},
+    {"TLS_RSA_WITH_AES_128_CBC_SHA", "AES128-SHA"},
+    {"TLS_RSA_WITH_AES_256_CBC_SHA", "AES256-SHA"},
+    {"TLS_RSA_WITH_AES_128_CBC_SHA256", "AES128-SHA256"},
+    {"TLS_RSA_WITH_AES_128_GCM_SHA256", "AES128-GCM-SHA256"},
+    {"TLS_RSA_WITH_AES_256_GCM_SHA384", "AES256-GCM-SHA384"},
+    {"TLS_ECDHE_ECDSA_WITH_RC4_128_SHA", "ECDHE-ECDSA-RC4-SHA"},
+    {"TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", "ECDHE-ECDSA-AES128-SHA"},
+    {"TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA", "ECDHE-ECDSA-AES256-SHA"},
+    {"TLS_ECDHE_RSA_WITH_RC4_128_SHA", "ECDHE-RSA-RC4-SHA"},
+    {"TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA", "ECDHE-RSA-DES-CBC3-SHA"},
+    {"TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", "ECDHE-RSA-AES128-SHA"},
+    {"TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA", "ECDHE-RSA-AES256-SHA"},
+    {"TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256", "ECDHE-ECDSA-AES128-SHA256"},
+    {"TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256", "ECDHE-RSA-AES128-SHA256"},
+    {"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "ECDHE-RSA-AES128-GCM-SHA256"},
+    {"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256"},
+    {"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "ECDHE-RSA-AES256-GCM-SHA384"},
+    {"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "ECDHE-ECDSA-AES256-GCM-SHA384"},
+    {"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-RSA-CHACHA20-POLY1305"},
+    {"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305"},
+    {"TLS_AES_128_GCM_SHA256", ""},
+    {"TLS_AES_256_GCM_SHA384", ""},
+    {"TLS_CHACHA20_POLY1305_SHA256", ""},
+};
+
+// The exporter-toolkit's curve names (Go's tls.CurveID) and OpenSSL's group names.
+constexpr std::pair<std::string_view, std::string_view> kGoCurves[] = {
+    {"CurveP256", "P-256"}, {"CurveP384", "P-384"}, {"CurveP521", "P-521"}, {"X25519", "X25519"}};
+
+std::string Join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ":") + i;
+  return out;
+}
+
+// A YAML list of names (or null); *items gets them in order.
+bool NameList(const YAML::Node& n, std::string_view field, std::vector<std::string>* items, std::string* error) {
+  items->clear();
+  if (!n || n.IsNull()) return true;
+  if (!n.IsSequence()) {
+    *error = Line(n) + "tls_server_config." + std::string(field) + ": want a list of names";
+    return false;
+  }
+  for (const auto& item : n) {
+    if (!item.IsScalar()) {
+      *error = Line(item) + "tls_server_config." + std::string(field) + ": want a list of names";
+      return false;
+    }
+    items->push_back(item.as<std::string>());
+  }
+  return true;
+}
+
+// One suite at a time: in a list OpenSSL skips the names it lacks (RC4 under
+// OpenSSL 3) when others match, which would hide a suite that can never be used.
+bool CipherAvailable(const std::string& openssl_name) {
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_server_method()), &SSL_CTX_free);
+  const bool ok = ctx && SSL_CTX_set_cipher_list(ctx.get(), openssl_name.c_str()) == 1;
+  ERR_clear_error();
+  return ok;
+}
+
+bool ParseCipherSuites(const YAML::Node& n, TlsServerConfig* tls, std::string* error) {
+  std::vector<std::string> names;
+  if (!NameList(n, "cipher_suites", &names, error)) return false;
+  for (const auto& name : names) {
+    auto it = std::find_if(std::begin(kGoCipherSuites), std::end(kGoCipherSuites),
+                           [&](const GoCipherSuite& s) { return s.go == name; });
+    if (it == std::end(kGoCipherSuites)) {
+      *error = Line(n) + "tls_server_config.cipher_suites: unknown cipher suite \"" + name +
+               "\" (Go crypto/tls names, e.g. TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)";
+      return false;
+    }
+    std::string openssl(it->openssl);
+    if (!openssl.empty() && !CipherAvailable(openssl)) {
+      *error = Line(n) + "tls_server_config.cipher_suites: \"" + name + "\" (OpenSSL " + openssl +
+               ") is not available in this OpenSSL";
+      return false;
+    }
+    if (!openssl.empty() &&
+        std::find(tls->cipher_suites.begin(), tls->cipher_suites.end(), openssl) == tls->cipher_suites.end()) {
+      tls->cipher_suites.push_back(openssl);
+    }
+  }
+  if (!names.empty() && tls->cipher_suites.empty() && tls->min_version < 0x0304) {
+    // Go would then refuse every TLS 1.2 handshake; say so instead.
+    *error = Line(n) +
+             "tls_server_config.cipher_suites: lists only TLS 1.3 suites, which are not configurable "
+             "(all are always on); list TLS 1.2 suites too, or set min_version: TLS13";
+    return false;
+  }
+  return true;
+}
+
+bool ParseCurves(const YAML::Node& n, TlsServerConfig* tls, std::string* error) {
+  std::vector<std::string> names;
+  if (!NameList(n, "curve_preferences", &names, error)) return false;
+  for (const auto& name : names) {
+    auto it = std::find_if(std::begin(kGoCurves), std::end(kGoCurves), [&](const auto& c) { return c.first == name; });
+    if (it == std::end(kGoCurves)) {
+      *error = Line(n) + "tls_server_config.curve_preferences: unknown curve \"" + name +
+               "\" (CurveP256, CurveP384, CurveP521 or X25519)";
+      return false;
+    }
+    std::string group(it->second);
+    if (std::find(tls->curve_preferences.begin(), tls->curve_preferences.end(), group) ==
+        tls->curve_preferences.end()) {
+      tls->curve_preferences.push_back(group);
+    }
+  }
+  return true;
+}
+
+bool ParseBool(const YAML::Node& n, std::string_view field, bool* out, std::string* error) {
+  if (!n || n.IsNull()) return true;
+  bool value = false;
+  if (!n.IsScalar() || !YAML::convert<bool>::decode(n, value)) {
+    *error = Line(n) + "tls_server_config." + std::string(field) + ": want true or false, got \"" +
+             (n.IsScalar() ? n.as<std::string>() : std::string("a non-scalar")) + "\"";
+    return false;
+  }
+  *out = value;
+  return true;
+}
+
 // Loads the key pair and CA the way the server will, so a bad file fails at start-up
-// with a reason instead of at the first handshake.
+// (or reload) with a reason instead of at the first handshake.
 bool CheckTlsFiles(const TlsServerConfig& tls, std::string* error) {
   std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_server_method()), &SSL_CTX_free);
   if (!ctx) {
     *error = "tls_server_config: " + OpenSslError();
     return false;
   }
-  if (SSL_CTX_use_certificate_chain_file(ctx.get(), tls.cert_file.c_str()) != 1) {
-    *error = "tls_server_config: failed to load X509KeyPair: cert_file \"" + tls.cert_file + "\": " + OpenSslError();
-    return false;
-  }
-  if (SSL_CTX_use_PrivateKey_file(ctx.get(), tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-    *error = "tls_server_config: failed to load X509KeyPair: key_file \"" + tls.key_file + "\": " + OpenSslError();
-    return false;
-  }
-  if (SSL_CTX_check_private_key(ctx.get()) != 1) {
-    *error = "tls_server_config: failed to load X509KeyPair: private key does not match public key";
-    ERR_clear_error();
-    return false;
-  }
-  if (!tls.client_ca_file.empty() &&
-      SSL_CTX_load_verify_locations(ctx.get(), tls.client_ca_file.c_str(), nullptr) != 1) {
-    *error = "tls_server_config: unable to load client CA \"" + tls.client_ca_file + "\": " + OpenSslError();
-    return false;
-  }
-  return true;
+  return ConfigureServerSslCtx(ctx.get(), tls, error);
 }
 
 bool ParseTls(const YAML::Node& n, const std::string& base_dir, WebConfig* out, std::string* error) {
@@ -109,12 +226,9 @@ bool ParseTls(const YAML::Node& n, const std::string& base_dir, WebConfig* out, 
                  "web.TLSConfig", error)) {
     return false;
   }
-  for (std::string_view unsupported : {"cipher_suites", "curve_preferences", "client_allowed_sans"}) {
-    if (n[std::string(unsupported)]) {
-      *error = Line(n[std::string(unsupported)]) + "tls_server_config." + std::string(unsupported) +
-               " is not supported by this exporter (OpenSSL's defaults apply)";
-      return false;
-    }
+  if (n["client_allowed_sans"]) {
+    *error = Line(n["client_allowed_sans"]) + "tls_server_config.client_allowed_sans is not supported by this exporter";
+    return false;
   }
   TlsServerConfig tls;
   std::string min_version, max_version;
@@ -132,6 +246,12 @@ bool ParseTls(const YAML::Node& n, const std::string& base_dir, WebConfig* out, 
   }
   if (!max_version.empty() && !ParseTlsVersion(max_version, &tls.max_version)) {
     *error = Line(n["max_version"]) + "unknown TLS version: " + max_version;
+    return false;
+  }
+  // Names are checked even when no TLS is configured: promtool rejects them too.
+  if (!ParseCipherSuites(n["cipher_suites"], &tls, error) || !ParseCurves(n["curve_preferences"], &tls, error) ||
+      !ParseBool(n["prefer_server_cipher_suites"], "prefer_server_cipher_suites", &tls.prefer_server_cipher_suites,
+                 error)) {
     return false;
   }
   bool any = !tls.cert_file.empty() || !tls.key_file.empty() || !tls.client_ca_file.empty() ||
@@ -210,6 +330,58 @@ bool ParseHeaders(const YAML::Node& n, WebConfig* out, std::string* error) {
 }
 
 }  // namespace
+
+std::string Tls12CipherList(const TlsServerConfig& tls) {
+  return tls.cipher_suites.empty() ? std::string(kDefaultTls12Ciphers) : Join(tls.cipher_suites);
+}
+
+bool ConfigureServerSslCtx(SSL_CTX* ctx, const TlsServerConfig& tls, std::string* error) {
+  ERR_clear_error();
+  auto fail = [&](const std::string& what) {
+    *error = "tls_server_config: " + what + ": " + OpenSslError();
+    return false;
+  };
+  if (SSL_CTX_set_min_proto_version(ctx, tls.min_version) != 1) return fail("min_version");
+  if (SSL_CTX_set_max_proto_version(ctx, tls.max_version) != 1) return fail("max_version");
+  if (SSL_CTX_use_certificate_chain_file(ctx, tls.cert_file.c_str()) != 1) {
+    return fail("failed to load X509KeyPair: cert_file \"" + tls.cert_file + "\"");
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx, tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    return fail("failed to load X509KeyPair: key_file \"" + tls.key_file + "\"");
+  }
+  if (SSL_CTX_check_private_key(ctx) != 1) {
+    *error = "tls_server_config: failed to load X509KeyPair: private key does not match public key";
+    ERR_clear_error();
+    return false;
+  }
+  if (!tls.client_ca_file.empty()) {
+    if (SSL_CTX_load_verify_locations(ctx, tls.client_ca_file.c_str(), nullptr) != 1) {
+      return fail("unable to load client CA \"" + tls.client_ca_file + "\"");
+    }
+    // The CA names sent in the CertificateRequest, so clients pick a matching certificate.
+    STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(tls.client_ca_file.c_str());
+    if (names == nullptr) return fail("unable to load client CA names \"" + tls.client_ca_file + "\"");
+    SSL_CTX_set_client_CA_list(ctx, names);
+  }
+  int mode = SSL_VERIFY_NONE;
+  if (tls.client_auth_type == "VerifyClientCertIfGiven") mode = SSL_VERIFY_PEER;
+  if (tls.client_auth_type == "RequireAndVerifyClientCert") mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+  SSL_CTX_set_verify(ctx, mode, nullptr);
+  // Only TLS 1.2 and older: TLS 1.3 keeps OpenSSL's suites, all of them AEAD (Go
+  // does not let its TLS 1.3 suites be configured either).
+  if (SSL_CTX_set_cipher_list(ctx, Tls12CipherList(tls).c_str()) != 1) return fail("cipher_suites");
+  if (!tls.curve_preferences.empty() && SSL_CTX_set1_groups_list(ctx, Join(tls.curve_preferences).c_str()) != 1) {
+    return fail("curve_preferences " + Join(tls.curve_preferences));
+  }
+  if (tls.prefer_server_cipher_suites) {
+    SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+  } else {
+    SSL_CTX_clear_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+  }
+  // Go's server refuses renegotiation; a client-initiated one only costs us CPU.
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+  return true;
+}
 
 bool ValidBcryptHash(std::string_view hash, std::string* error) {
   if (hash.size() < 59) {
@@ -376,7 +548,7 @@ BasicAuthenticator::BasicAuthenticator(std::map<std::string, std::string> users)
   if (dummy_hash_.empty()) dummy_hash_ = users_.begin()->second;
 }
 
-bool BasicAuthenticator::CheckCredentials(const std::string& user, const std::string& password) {
+bool BasicAuthenticator::CheckCredentials(const std::string& user, const std::string& password) const {
   auto it = users_.find(user);
   const std::string& hash = it != users_.end() ? it->second : dummy_hash_;
   const std::string cache_key = Sha256Hex(user + '\0' + password + '\0' + hash);
@@ -399,7 +571,7 @@ bool BasicAuthenticator::CheckCredentials(const std::string& user, const std::st
   return ok;
 }
 
-bool BasicAuthenticator::Check(std::string_view header) {
+bool BasicAuthenticator::Check(std::string_view header) const {
   constexpr std::string_view kBasic = "Basic ";
   std::string user = "\x01unknown", password;
   if (header.size() > kBasic.size() && header.substr(0, kBasic.size()) == kBasic) {

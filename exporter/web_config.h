@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+struct ssl_ctx_st;  // OpenSSL's SSL_CTX
+
 namespace aee {
 
 /// tls_server_config of the exporter-toolkit web configuration file.
@@ -19,7 +21,19 @@ struct TlsServerConfig {
   std::string client_auth_type = "NoClientCert";  // NoClientCert, VerifyClientCertIfGiven, RequireAndVerifyClientCert
   int min_version = 0x0303;    // TLS version numbers: 0x0301 TLS 1.0 … 0x0304 TLS 1.3
   int max_version = 0x0304;
+  /// OpenSSL names of the TLS 1.2 (and older) suites, from cipher_suites' Go names;
+  /// empty: kDefaultTls12Ciphers. TLS 1.3 suites are not configurable (as in Go).
+  std::vector<std::string> cipher_suites;
+  /// OpenSSL group names (P-256, P-384, P-521, X25519); empty: OpenSSL's default.
+  std::vector<std::string> curve_preferences;
+  bool prefer_server_cipher_suites = true;  // the exporter-toolkit's default
 };
+
+/// The TLS 1.2 suites offered when cipher_suites is not set: ECDHE key exchange
+/// (forward secrecy) with AES-GCM or ChaCha20-Poly1305 (AEAD), ECDSA before RSA.
+inline constexpr char kDefaultTls12Ciphers[] =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
 /// The exporter-toolkit --web.config.file (TLS, basic auth, response headers).
 struct WebConfig {
@@ -32,6 +46,14 @@ struct WebConfig {
 /// `promtool check web-config` rejects (and what this exporter cannot honour),
 /// with the reason in *error. Loads the certificate, key and CA to check them.
 bool ParseWebConfig(const std::string& yaml_text, const std::string& base_dir, WebConfig* out, std::string* error);
+
+/// Applies tls to a server SSL_CTX: certificate chain and key, client CA and
+/// verification, versions, TLS 1.2 cipher suites, curves and server preference.
+/// false with *error naming the setting and OpenSSL's reason.
+bool ConfigureServerSslCtx(ssl_ctx_st* ctx, const TlsServerConfig& tls, std::string* error);
+
+/// The OpenSSL cipher list for tls (its cipher_suites joined, or the default).
+std::string Tls12CipherList(const TlsServerConfig& tls);
 
 /// Reads and parses a web configuration file.
 bool LoadWebConfig(const std::string& path, WebConfig* out, std::string* error);
@@ -53,9 +75,9 @@ class BasicAuthenticator {
   explicit BasicAuthenticator(std::map<std::string, std::string> users);
   bool enabled() const { return !users_.empty(); }
   /// Checks an Authorization header value ("Basic base64(user:pass)").
-  bool Check(std::string_view authorization_header);
+  bool Check(std::string_view authorization_header) const;
   /// Checks decoded credentials.
-  bool CheckCredentials(const std::string& user, const std::string& password);
+  bool CheckCredentials(const std::string& user, const std::string& password) const;
   /// The bcrypt hash an unknown user's password is checked against: the highest
   /// cost of the configured hashes, so rejecting an unknown user costs as much
   /// bcrypt work as rejecting a wrong password.
@@ -64,8 +86,10 @@ class BasicAuthenticator {
  private:
   std::map<std::string, std::string> users_;
   std::string dummy_hash_;
-  std::mutex mu_;
-  std::unordered_set<std::string> cache_;
+  // The cache does not change what Check answers: a const authenticator can be
+  // shared by requests and swapped whole on reload.
+  mutable std::mutex mu_;
+  mutable std::unordered_set<std::string> cache_;
 };
 
 /// Decodes standard base64 (with padding); false on invalid input.

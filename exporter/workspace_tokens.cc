@@ -132,15 +132,30 @@ size_t WorkspaceTokenStore::size() const {
   return tokens_ ? tokens_->size() : 0;
 }
 
-bool IsSelfMetricFamily(std::string_view name) {
-  return name.substr(0, 15) == "agent_exporter_" || name.substr(0, 8) == "process_";
+bool IsTenantFreeSelfMetric(std::string_view name) {
+  // Each says how the exporter is, never how much work the platform did: counts of
+  // rows, ledger entries, notifications, cycle times or the process' CPU would let
+  // one tenant estimate the others' combined volume (docs/security.md).
+  static constexpr std::string_view kAllowed[] = {
+      "agent_exporter_build_info",
+      "agent_exporter_collector_up",
+      "agent_exporter_collector_errors_total",
+      "agent_exporter_collector_interval_seconds",
+      "agent_exporter_collector_last_success_timestamp_seconds",
+      "agent_exporter_collector_pending_work",
+      "agent_exporter_notify_listener_up",
+  };
+  for (std::string_view allowed : kAllowed) {
+    if (name == allowed) return true;
+  }
+  return false;
 }
 
 std::vector<prometheus::MetricFamily> FilterForWorkspaces(std::vector<prometheus::MetricFamily> families,
                                                           const std::set<std::string, std::less<>>& workspaces) {
   std::vector<prometheus::MetricFamily> out;
   for (auto& f : families) {
-    if (IsSelfMetricFamily(f.name)) {
+    if (IsTenantFreeSelfMetric(f.name)) {
       out.push_back(std::move(f));
       continue;
     }

@@ -42,12 +42,14 @@ class WorkspaceTokenStore {
   std::shared_ptr<const std::vector<std::shared_ptr<const WorkspaceToken>>> tokens_;
 };
 
-/// Whether a family is exporter self-telemetry (agent_exporter_*, process_*),
-/// shown to every token.
-bool IsSelfMetricFamily(std::string_view name);
+/// Whether a family is exporter self-telemetry that carries no tenant data (the
+/// collectors' health and configuration), shown to every token. Self-metrics that
+/// grow with the platform's volume (rows read, ledgers, notifications, cycle
+/// durations, process_*) are not.
+bool IsTenantFreeSelfMetric(std::string_view name);
 
 /// Keeps, for a scoped token, only series whose workspace_id is in workspaces, plus
-/// self-metrics. Every other series, including any family without workspace_id
+/// the tenant-free self-metrics. Every other series, including any family without workspace_id
 /// (platform-wide aggregates such as agent_db_* or shared worker pools), is dropped:
 /// nothing aggregated across workspaces reaches a workspace token.
 std::vector<prometheus::MetricFamily> FilterForWorkspaces(std::vector<prometheus::MetricFamily> families,

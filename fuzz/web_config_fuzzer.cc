@@ -4,12 +4,16 @@
 //
 // Invariants: a rejected file has a non-empty error; an accepted one holds a key
 // pair that loads, a known client auth policy with a CA exactly when it verifies,
-// min_version <= max_version, valid bcrypt hashes, user names without ':', only the
-// headers the toolkit allows and no line breaks in their values.
+// min_version <= max_version, TLS 1.2 suites and curves under OpenSSL's names that
+// a fresh SSL_CTX takes (the whole TLS setup applies, as the server applies it),
+// valid bcrypt hashes, user names without ':', only the headers the toolkit allows
+// and no line breaks in their values.
+#include <openssl/ssl.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "exporter/web_config.h"
@@ -76,6 +80,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           "a client CA exactly when client certificates are verified", input);
     Check(tls.min_version >= 0x0301 && tls.min_version <= tls.max_version && tls.max_version <= 0x0304,
           "TLS versions ordered and known", input);
+    for (const auto& suite : tls.cipher_suites) {
+      Check(!suite.empty() && suite.rfind("TLS_", 0) != 0, "cipher suites under OpenSSL's names: " + suite, input);
+    }
+    for (const auto& group : tls.curve_preferences) {
+      Check(group == "P-256" || group == "P-384" || group == "P-521" || group == "X25519",
+            "curves under OpenSSL's group names: " + group, input);
+    }
+    std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_server_method()), &SSL_CTX_free);
+    std::string why;
+    Check(ctx && aee::ConfigureServerSslCtx(ctx.get(), tls, &why), "an accepted TLS setup applies: " + why, input);
   }
   for (const auto& [user, hash] : cfg.basic_auth_users) {
     std::string why;

@@ -82,6 +82,15 @@ collectors=$("$bin" --help | grep -c '(default: enabled)')
 check "one error line per collector, not one per retry" bash -c "[[ \$(grep -c 'collector failed' '$state/log2') -eq $collectors ]]"
 kill -TERM $pid2; wait $pid2
 
+# --- a connection string libpq cannot parse (issue #17) -----------------------------
+# libpq's parse error quotes the offending token, here the password: the exporter used
+# to start and repeat it in /readyz and every log line. Now: exit 2, our words only.
+AGENT_EXPORTER_DB_URL='postgresql://postgres:S3cr%zzetPW@127.0.0.1:5432/db' \
+  "$bin" --web.listen-address=127.0.0.1:0 >"$state/log_badurl" 2>&1; rc=$?
+check "unparsable DB URL: exit 2 ($rc)" test "$rc" -eq 2
+check "unparsable DB URL: the message names the problem" grep -q 'AGENT_EXPORTER_DB_URL: libpq cannot parse' "$state/log_badurl"
+check "unparsable DB URL: the password appears nowhere" bash -c "! grep -q 'S3cr' '$state/log_badurl'"
+
 # --- port in use -------------------------------------------------------------------
 "$bin" --db.url="$url" --web.listen-address=127.0.0.1:$port2 >/dev/null 2>&1 &
 p3=$!; pids+=($p3); sleep 0.5

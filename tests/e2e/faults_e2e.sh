@@ -153,6 +153,25 @@ check "SIGTERM during a flood: gone within 5 s ($exit_ms ms)" test "$exit_ms" -l
 check "SIGTERM logged as a shutdown" grep -q 'shutting down' "$state/log.unlimited"
 kill "$wrk_pid" 2>/dev/null; wait "$wrk_pid" 2>/dev/null
 
+# --- (b2) connection attacks from one address (issue #17) -------------------------------
+# With the defaults, each attack from 127.0.0.1 runs for attack_seconds while a scrape
+# from 127.0.0.2 every 0.5 s must answer, each in under a second. Before the
+# per-client connection cap: keep-alive 25 s (timeout), flood 20 s, slowloris 13-14.5 s.
+attack_seconds=${ATTACK_SECONDS:-10}
+check "exporter ready (connection attacks)" start_exporter "$state/log.attacks" --db.url="$url"
+for attack in "keepalive 70" "flood 80" "slowloris 200"; do
+  set -- $attack
+  timeout $((attack_seconds + 60)) python3 "$src/tests/e2e/conn_attack.py" "$eport" "$1" "$2" "$attack_seconds" \
+    >"$state/attack.$1" 2>&1
+  read -r _ n _ okn _ max _ p50 _ _ _ _ < <(grep '^scrapes' "$state/attack.$1" || echo "scrapes 0 ok 0 max_s 99 p50_s 99")
+  echo "== attack $1 x $2 from 127.0.0.1: $(cat "$state/attack.$1")"
+  check "$1 attack (x$2): every scrape from 127.0.0.2 answered ($okn of $n)" test "$n" -gt 0 -a "$okn" -eq "$n"
+  check "$1 attack (x$2): slowest scrape from 127.0.0.2 under 1 s ($max s)" \
+    python3 -c "import sys; sys.exit(0 if float('$max') < 1.0 else 1)"
+done
+curl -s "http://127.0.0.1:$eport/metrics" | grep '^agent_exporter_http_connections_closed_total' | sed 's/^/== /'
+kill -TERM "$exporter"; wait "$exporter"
+
 # --- (c) hostile rows ------------------------------------------------------------------
 # Label values that come from database text: workspace and agent names (agent_info,
 # agent_workspace_info), model names (agent_model_*), worker ids (per-worker series).

@@ -175,6 +175,12 @@ TEST_F(AppTest, WorkspaceTokenSeesOnlyItsWorkspaces) {
   EXPECT_EQ(scoped.body.find(testing::kWs2), std::string::npos) << "another workspace leaked";
   EXPECT_NE(scoped.body.find("agent_exporter_collector_up{"), std::string::npos);
   EXPECT_EQ(scoped.body.find("agent_db_"), std::string::npos) << "platform-wide family leaked";
+  // Issue #17: self-metrics that sum every tenant's volume stay with the operator.
+  for (const char* leak : {"agent_exporter_runs_rows_read_total", "agent_exporter_patterns_rows_read_total",
+                           "agent_exporter_runs_ledger_entries", "agent_exporter_models_ledger_entries",
+                           "agent_exporter_collector_duration_seconds", "process_cpu_seconds_total"}) {
+    EXPECT_EQ(scoped.body.find(leak), std::string::npos) << leak << " shown to a scoped token";
+  }
   for (const char* p : {"/metrics", "/", "/readyz", "/healthz"}) {
     EXPECT_EQ(HttpGet(e->port(), p, {{"Authorization", "Bearer wrong"}}).status, 401) << p;
   }
@@ -190,6 +196,27 @@ TEST_F(AppTest, WorkspaceTokenSeesOnlyItsWorkspaces) {
   EXPECT_NE(full.body.find(testing::kWs1), std::string::npos);
   EXPECT_NE(full.body.find(testing::kWs2), std::string::npos);
   EXPECT_NE(full.body.find("agent_db_"), std::string::npos);
+  std::remove(path.c_str());
+}
+
+// Issue #17: /readyz showed the collectors' error text (SQL fragments, other
+// tenants' data) to any valid token. A scoped token gets the states only.
+TEST_F(AppTest, ScopedTokenSeesReadinessStatesWithoutErrorText) {
+  const std::string path = ::testing::TempDir() + "/ready_tokens_" + std::to_string(getpid()) + ".yml";
+  std::ofstream(path) << "tokens:\n  - name: team-a\n    sha256: \"" << Sha256Hex("team-a-secret") << "\"\n"
+                      << "    workspaces: [\"" << testing::kWs1 << "\"]\n"
+                      << "  - name: operator\n    sha256: \"" << Sha256Hex("operator-secret") << "\"\n"
+                      << "    workspaces: [\"*\"]\n";
+  auto e = Start("postgresql://app@127.0.0.1:1/platform?connect_timeout=2", {"--web.workspace-tokens-file=" + path});
+  for (size_t i = 0; i < e->scheduler().size(); ++i) EXPECT_FALSE(e->scheduler().RunOnce(i));
+  auto scoped = HttpGet(e->port(), "/readyz", {{"Authorization", "Bearer team-a-secret"}});
+  EXPECT_EQ(scoped.status, 503);
+  EXPECT_NE(scoped.body.find("\"realtime\":{\"state\":\"failing\""), std::string::npos) << scoped.body;
+  EXPECT_EQ(scoped.body.find("last_error"), std::string::npos) << scoped.body;
+  EXPECT_EQ(scoped.body.find("127.0.0.1"), std::string::npos) << scoped.body;
+  auto operator_view = HttpGet(e->port(), "/readyz", {{"Authorization", "Bearer operator-secret"}});
+  EXPECT_EQ(operator_view.status, 503);
+  EXPECT_NE(operator_view.body.find("last_error"), std::string::npos) << operator_view.body;
   std::remove(path.c_str());
 }
 

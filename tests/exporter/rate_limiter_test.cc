@@ -47,5 +47,34 @@ TEST(RateLimiterTest, DisabledAndBoundedMemory) {
   EXPECT_TRUE(small.Allow("fresh", &retry));
 }
 
+// Issue #17: when the table was full, the limiter erased buckets_.begin() of an
+// unordered_map: an arbitrary client (with libstdc++ often the newest), so a client
+// being throttled could lose its empty bucket and start over with a full one. Now the
+// least recently seen client goes.
+TEST(RateLimiterTest, WhenFullEvictsTheLeastRecentlySeenClientNotAThrottledOne) {
+  FakeClock clock(Clock::time_point{} + std::chrono::hours(1000));
+  RateLimiter limiter(1, 1, clock, /*max_clients=*/3);  // no time passes: nothing refills
+  int retry = 0;
+  EXPECT_TRUE(limiter.Allow("idle-1", &retry));
+  EXPECT_TRUE(limiter.Allow("idle-2", &retry));
+  EXPECT_TRUE(limiter.Allow("flooder", &retry));
+  EXPECT_FALSE(limiter.Allow("flooder", &retry));  // throttled, and the most recently seen
+  EXPECT_TRUE(limiter.Allow("newcomer", &retry));  // full: one client must go
+  EXPECT_FALSE(limiter.Allow("flooder", &retry)) << "the throttled client got a fresh bucket";
+  EXPECT_FALSE(limiter.Allow("newcomer", &retry));
+  EXPECT_FALSE(limiter.Allow("idle-2", &retry)) << "idle-2 was evicted before idle-1";
+  // idle-1 was evicted, so it starts over with a full bucket. That evicts flooder,
+  // now the least recently seen: a throttled client loses its bucket only once
+  // max_clients other clients have been seen since its last request.
+  EXPECT_TRUE(limiter.Allow("idle-1", &retry));
+  // Seeing a client again moves it to the front: newcomer, seen just now, survives
+  // the next two arrivals while idle-2 and idle-1 go.
+  EXPECT_FALSE(limiter.Allow("newcomer", &retry));
+  EXPECT_TRUE(limiter.Allow("another", &retry));
+  EXPECT_TRUE(limiter.Allow("and-another", &retry));
+  EXPECT_FALSE(limiter.Allow("newcomer", &retry));
+  EXPECT_TRUE(limiter.Allow("idle-2", &retry));
+}
+
 }  // namespace
 }  // namespace aee

@@ -2,6 +2,7 @@
 #include "exporter/web_config.h"
 
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -88,6 +89,114 @@ TEST_F(WebConfigTest, RejectsADirectory) {
   EXPECT_NE(error_.find("is a directory"), std::string::npos) << error_;
   std::ofstream(dir_ / "empty.yml").close();
   EXPECT_TRUE(LoadWebConfig((dir_ / "empty.yml").string(), &cfg, &error_)) << error_;
+}
+
+// Issue #17: cipher_suites, curve_preferences and prefer_server_cipher_suites take
+// the exporter-toolkit's (Go crypto/tls) names and become OpenSSL's; TLS 1.3 names
+// are accepted and change nothing (Go does not configure TLS 1.3 suites either).
+TEST_F(WebConfigTest, TakesCipherSuitesCurvesAndVersionsByTheirGoNames) {
+  const std::string tls = "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n";
+  WebConfig cfg;
+  ASSERT_TRUE(Parse(tls, &cfg)) << error_;
+  ASSERT_TRUE(cfg.tls);
+  EXPECT_TRUE(cfg.tls->cipher_suites.empty());
+  EXPECT_EQ(Tls12CipherList(*cfg.tls), kDefaultTls12Ciphers);
+  EXPECT_TRUE(cfg.tls->curve_preferences.empty());
+  EXPECT_TRUE(cfg.tls->prefer_server_cipher_suites);
+  EXPECT_EQ(cfg.tls->max_version, 0x0304);
+
+  ASSERT_TRUE(Parse(tls + "  cipher_suites:\n    - TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384\n"
+                          "    - TLS_AES_128_GCM_SHA256\n    - TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n"
+                          "    - TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384\n"
+                          "  curve_preferences: [X25519, CurveP256, CurveP384, CurveP521]\n"
+                          "  prefer_server_cipher_suites: false\n  max_version: TLS12\n",
+                    &cfg))
+      << error_;
+  EXPECT_EQ(cfg.tls->cipher_suites,
+            (std::vector<std::string>{"ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-RSA-AES128-GCM-SHA256"}));
+  EXPECT_EQ(Tls12CipherList(*cfg.tls), "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256");
+  EXPECT_EQ(cfg.tls->curve_preferences, (std::vector<std::string>{"X25519", "P-256", "P-384", "P-521"}));
+  EXPECT_FALSE(cfg.tls->prefer_server_cipher_suites);
+  EXPECT_EQ(cfg.tls->max_version, 0x0303);
+
+  // Only TLS 1.3 suites with TLS 1.3 only: nothing to configure, nothing wrong.
+  EXPECT_TRUE(Parse(tls + "  min_version: TLS13\n  cipher_suites: [TLS_CHACHA20_POLY1305_SHA256]\n")) << error_;
+}
+
+// Our table of Go names agrees with OpenSSL's own IANA-to-OpenSSL mapping, and a
+// suite this OpenSSL cannot provide (RC4 under OpenSSL 3) is an error, not ignored.
+TEST_F(WebConfigTest, MapsEveryGoCipherSuiteToOpenSslsName) {
+  const char* go_names[] = {"TLS_RSA_WITH_RC4_128_SHA",
+                            "TLS_RSA_WITH_3DES_EDE_CBC_SHA",
+                            "TLS_RSA_WITH_AES_128_CBC_SHA",
+                            "TLS_RSA_WITH_AES_256_CBC_SHA",
+                            "TLS_RSA_WITH_AES_128_CBC_SHA256",
+                            "TLS_RSA_WITH_AES_128_GCM_SHA256",
+                            "TLS_RSA_WITH_AES_256_GCM_SHA384",
+                            "TLS_ECDHE_ECDSA_WITH_RC4_128_SHA",
+                            "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
+                            "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
+                            "TLS_ECDHE_RSA_WITH_RC4_128_SHA",
+                            "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA",
+                            "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+                            "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
+                            "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
+                            "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
+                            "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+                            "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+                            "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+                            "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+                            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"};
+  int accepted = 0;
+  for (const char* go : go_names) {
+    WebConfig cfg;
+    const bool ok = Parse(
+        "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  cipher_suites: [" + std::string(go) + "]\n",
+        &cfg);
+    // OpenSSL knows the names of the suites it was built with ("(NONE)" otherwise).
+    const std::string openssl = OPENSSL_cipher_name(go);
+    if (!ok) {
+      EXPECT_EQ(openssl, "(NONE)") << go << " is in this OpenSSL but was refused: " << error_;
+      EXPECT_NE(error_.find("tls_server_config.cipher_suites: \"" + std::string(go) + "\" (OpenSSL "),
+                std::string::npos)
+          << go << " -> " << error_;
+      EXPECT_NE(error_.find(") is not available in this OpenSSL"), std::string::npos) << error_;
+      continue;
+    }
+    ++accepted;
+    ASSERT_TRUE(cfg.tls);
+    EXPECT_EQ(cfg.tls->cipher_suites, std::vector<std::string>{openssl}) << go;
+  }
+  EXPECT_GE(accepted, 16);  // all but RC4 and 3DES, which Debian's OpenSSL 3 lacks
+}
+
+TEST_F(WebConfigTest, RejectsUnknownCipherSuitesCurvesAndVersionsNamingKeyAndValue) {
+  const std::string tls = "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n";
+  struct Case {
+    std::string yaml, reason;
+  } cases[] = {
+      {tls + "  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, ECDHE-RSA-AES128-SHA]\n",
+       "tls_server_config.cipher_suites: unknown cipher suite \"ECDHE-RSA-AES128-SHA\""},
+      {tls + "  cipher_suites: [TLS_DHE_RSA_WITH_AES_128_GCM_SHA256]\n",
+       "unknown cipher suite \"TLS_DHE_RSA_WITH_AES_128_GCM_SHA256\""},
+      // Names are checked even without a certificate (no TLS): promtool checks them too.
+      {"tls_server_config:\n  cipher_suites: [BOGUS]\n", "unknown cipher suite \"BOGUS\""},
+      {tls + "  cipher_suites: TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n", "cipher_suites: want a list of names"},
+      {tls + "  cipher_suites: [TLS_AES_128_GCM_SHA256]\n", "lists only TLS 1.3 suites"},
+      {tls + "  curve_preferences: [CurveP256, P-384]\n",
+       "tls_server_config.curve_preferences: unknown curve \"P-384\""},
+      {tls + "  curve_preferences: {a: 1}\n", "curve_preferences: want a list of names"},
+      {tls + "  prefer_server_cipher_suites: sometimes\n",
+       "tls_server_config.prefer_server_cipher_suites: want true or false, got \"sometimes\""},
+      {tls + "  max_version: TLS14\n", "unknown TLS version: TLS14"},
+      {tls + "  min_version: TLS13\n  max_version: TLS12\n", "min_version is greater than max_version"},
+      {tls + "  client_allowed_sans: [a]\n", "client_allowed_sans is not supported"},
+  };
+  for (const auto& c : cases) {
+    EXPECT_FALSE(Parse(c.yaml)) << c.yaml;
+    EXPECT_NE(error_.find(c.reason), std::string::npos) << c.yaml << " -> " << error_;
+  }
 }
 
 TEST(BasicAuthenticatorTest, ChecksBcryptAndCostsTheSameForUnknownUsers) {

@@ -71,13 +71,20 @@ TEST(WorkspaceTokensTest, StoreFindsByHashAndKeepsOldTokensOnBadReload) {
   EXPECT_NE(err.find("is a directory"), std::string::npos) << err;
 }
 
-TEST(WorkspaceTokensTest, FilterShowsOnlyOwnWorkspacesAndSelfMetrics) {
+TEST(WorkspaceTokensTest, FilterShowsOnlyOwnWorkspacesAndTenantFreeSelfMetrics) {
   std::vector<prometheus::MetricFamily> families = {
       Family("agent_runs_running", {{{"workspace_id", "w1"}}, {{"workspace_id", "w2"}}}),
       Family("agent_db_connections", {{{"state", "active"}}}),                  // platform-wide
       Family("agent_workers", {{{"pool", "shared"}}, {{"workspace_id", "w1"}, {"pool", "p"}}}),
       Family("agent_exporter_collector_up", {{{"collector", "runs"}}}),
       Family("process_open_fds", {{}}),
+      // Issue #17: self-metrics that sum every tenant's volume.
+      Family("agent_exporter_rows_read_total", {{{"collector", "runs"}, {"scan", "startup"}}}),
+      Family("agent_exporter_runs_rows_read_total", {{{"scan", "startup"}}}),
+      Family("agent_exporter_patterns_rows_read_total", {{}}),
+      Family("agent_exporter_runs_ledger_entries", {{}}),
+      Family("agent_exporter_notifications_total", {{}}),
+      Family("agent_exporter_collector_duration_seconds_total", {{{"collector", "runs"}}}),
       Family("agent_workspace_info", {{{"workspace_id", "w2"}, {"name", "secret"}}}),
   };
   auto out = FilterForWorkspaces(families, {"w1"});
@@ -94,9 +101,8 @@ TEST(WorkspaceTokensTest, FilterShowsOnlyOwnWorkspacesAndSelfMetrics) {
       }
     }
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"agent_runs_running", "agent_workers", "agent_exporter_collector_up",
-                                             "process_open_fds"}));
-  EXPECT_EQ(series, 4u);
+  EXPECT_EQ(names, (std::vector<std::string>{"agent_runs_running", "agent_workers", "agent_exporter_collector_up"}));
+  EXPECT_EQ(series, 3u);
 }
 
 TEST(ConstantTimeEqualsTest, Compares) {

@@ -11,9 +11,18 @@
 
 namespace aee::testing {
 
-int ConnectLoopback(int port) {
+int ConnectLoopback(int port, const std::string& source) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return -1;
+  if (!source.empty()) {
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    if (inet_pton(AF_INET, source.c_str(), &from.sin_addr) != 1 ||
+        bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0) {
+      close(fd);
+      return -1;
+    }
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
@@ -26,9 +35,11 @@ int ConnectLoopback(int port) {
 }
 
 HttpResult HttpGet(int port, const std::string& path, const std::map<std::string, std::string>& headers,
-                   const std::string& method) {
-  const int fd = ConnectLoopback(port);
+                   const std::string& method, const std::string& source) {
+  const int fd = ConnectLoopback(port, source);
   if (fd < 0) throw std::runtime_error("connect failed");
+  timeval timeout{30, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
   for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
   req += "\r\n";

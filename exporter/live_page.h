@@ -1,0 +1,11 @@
+#pragma once
+
+#include "exporter/http_server.h"
+
+namespace aee {
+
+/// The /live page (exporter/live_page.html, embedded at build time): one offline
+/// HTML file that watches the live view's WebSocket.
+HttpResponse LivePage();
+
+}  // namespace aee
