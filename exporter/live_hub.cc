@@ -55,7 +55,8 @@ std::vector<std::optional<std::int64_t>> EstimateStarts(const LiveWorkspace& ws,
   std::vector<std::optional<std::int64_t>> out;
   for (const LiveQueued& q : ws.queued) {
     if (q.estimated_start_us) {
-      out.push_back(q.estimated_start_us);
+      // The platform's own estimate; one already past means "any moment now".
+      out.push_back(std::max(*q.estimated_start_us, now_us));
     } else if (q.position <= free) {
       out.push_back(now_us);
     } else if (static_cast<std::size_t>(q.position - free) <= ends.size()) {
