@@ -19,6 +19,12 @@ constexpr FamilySpec kHttpClosed{"agent_exporter_http_connections_closed_total",
                                  "Connections the exporter closed to keep workers free: reason per_client_cap "
                                  "(over --web.max-connections-per-client) or after_429 (a rate-limited request).",
                                  {"reason"}};
+constexpr FamilySpec kLiveSubscribers{"agent_exporter_live_subscribers", MetricType::Gauge,
+                                      "WebSocket subscribers of the live view now (--api.max-clients at most).", {}};
+constexpr FamilySpec kLiveMessages{"agent_exporter_live_messages_total", MetricType::Counter,
+                                   "Messages (execution_update and heartbeat) sent to live view subscribers.", {}};
+constexpr FamilySpec kLiveDropped{"agent_exporter_live_subscribers_dropped_total", MetricType::Counter,
+                                  "Live view subscribers closed because they could not take messages for 30 s.", {}};
 constexpr FamilySpec kProcessFamilies[] = {
     {"process_cpu_seconds_total", MetricType::Counter, "", {}},
     {"process_resident_memory_bytes", MetricType::Gauge, "", {}},
@@ -54,6 +60,7 @@ std::vector<FamilySpec> AllFamilies() {
   for (const auto& f : kProcessFamilies) out.push_back(f);
   out.push_back(kBuildInfo);
   out.push_back(kHttpClosed);
+  for (const auto& f : {kLiveSubscribers, kLiveMessages, kLiveDropped}) out.push_back(f);
   return out;
 }
 
@@ -202,6 +209,13 @@ BodyPieces Exporter::Exposition(const std::set<std::string, std::less<>>* worksp
   closed_f.Add({"per_client_cap"}, static_cast<double>(closed.refused_per_client));
   closed_f.Add({"after_429"}, static_cast<double>(closed.closed_after_429));
   families.push_back(closed_f.Take());
+  if (live_) {
+    FamilyBuilder subscribers(kLiveSubscribers), messages(kLiveMessages), dropped(kLiveDropped);
+    subscribers.Add({}, static_cast<double>(live_->subscribers()));
+    messages.Add({}, static_cast<double>(live_->messages_sent()));
+    dropped.Add({}, static_cast<double>(live_->subscribers_dropped()));
+    for (FamilyBuilder* b : {&subscribers, &messages, &dropped}) families.push_back(b->Take());
+  }
   if (workspaces != nullptr) {
     // Rendered per request: a token's view is its own.
     std::string text = SerializeText(FilterForWorkspaces(MergeFamilies(std::move(families)), *workspaces));

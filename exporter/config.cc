@@ -29,7 +29,7 @@ struct FlagSpec {
 constexpr FlagSpec kFlags[] = {
     {"web.listen-address", Kind::kString, ":9477", "Address to listen on for HTTP (host:port, :port, [ipv6]:port)."},
     {"web.telemetry-path", Kind::kString, "/metrics", "Path under which to expose metrics."},
-    {"web.config.file", Kind::kString, "", "Path to an exporter-toolkit web configuration file (TLS, basic auth, headers)."},
+    {"web.config.file", Kind::kString, "", "Path to an exporter-toolkit web configuration file (TLS, basic auth, headers; reloaded on SIGHUP)."},
     {"web.workspace-tokens-file", Kind::kString, "", "YAML file of bearer tokens, each limited to its workspaces' series (reloaded on SIGHUP)."},
     {"web.rate-limit", Kind::kString, "10", "Requests per second allowed per client address on every endpoint (0 = no limit)."},
     {"web.rate-limit-burst", Kind::kInt, "20", "Requests a client may make at once before --web.rate-limit applies."},

@@ -12,11 +12,11 @@ seconds=${2:?usage: fuzz/run.sh BUILD_DIR SECONDS [TARGET...]}
 shift 2
 src=$(cd "$(dirname "$0")" && pwd)
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(flags web_config workspace_tokens http_parsing http_server)
+[[ ${#targets[@]} -gt 0 ]] || targets=(flags web_config workspace_tokens http_parsing http_server websocket)
 
 declare -A dict=([flags]=flags.dict [web_config]=yaml.dict [workspace_tokens]=yaml.dict
-                 [http_parsing]=http.dict [http_server]=http.dict)
-declare -A max_len=([http_server]=20000)
+                 [http_parsing]=http.dict [http_server]=http.dict [websocket]=websocket.dict)
+declare -A max_len=([http_server]=20000 [websocket]=20000)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/aee-fuzz-run.XXXXXX")
 failed=()

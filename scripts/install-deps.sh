@@ -15,6 +15,10 @@ packages=(
   postgresql postgresql-contrib
   prometheus prometheus-alertmanager jsonnet
   wrk
+  # The /live page's browser test (tests/e2e/live_browser_e2e.sh): headless Chromium
+  # driven over the DevTools protocol by python3-websocket, and a font so that its
+  # screenshots show text (fontconfig pulls one in today, through an alternative).
+  chromium python3-websocket fonts-dejavu-core
 )
 [[ $# -gt 0 ]] && packages=("$@")
 

@@ -100,7 +100,7 @@ void InsertLiveRows(testing::TestDb& db) {
           "estimated_start_time) VALUES "
           "('00000000-0000-0000-000a-000000000001', '" + kWs1 + "', '" + kAgent1 + "', 2, 'queued', '2020-01-01T00:01:00Z', NULL), "
           "('00000000-0000-0000-000a-000000000002', '" + kWs1 + "', '" + kAgent2 + "', 5, 'queued', '2020-01-01T00:01:30Z', NULL), "
-          "('00000000-0000-0000-000a-000000000003', '" + kWs1 + "', '" + kAgent1 + "', 5, 'queued', '2020-01-01T00:01:10Z', '2020-01-01T00:05:00Z'), "
+          "('00000000-0000-0000-000a-000000000003', '" + kWs1 + "', '" + kAgent1 + "', 5, 'queued', '2020-01-01T00:01:10Z', '2100-01-01T00:05:00Z'), "
           "('00000000-0000-0000-000a-000000000004', '" + kWs1 + "', '" + kAgent1 + "', 9, 'dispatched', '2020-01-01T00:00:00Z', NULL), "
           "('00000000-0000-0000-000b-000000000001', '" + kWs2 + "', '" + kAgent3 + "', 1, 'queued', '2020-01-01T00:02:00Z', NULL);");
 }
@@ -138,7 +138,7 @@ TEST_F(LiveHubTest, RealtimeListsRunsAndQueueWithExactValuesAndPositions) {
   EXPECT_EQ(queue[0]["position"], 1);
   EXPECT_EQ(queue[0]["priority"], 5);
   EXPECT_EQ(queue[0]["queuedAt"], "2020-01-01T00:01:10.000Z");
-  EXPECT_EQ(queue[0]["estimatedStartTime"], "2020-01-01T00:05:00.000Z") << "the platform's own estimate wins";
+  EXPECT_EQ(queue[0]["estimatedStartTime"], "2100-01-01T00:05:00.000Z") << "the platform's own estimate wins";
   EXPECT_EQ(queue[1]["queueId"], "00000000-0000-0000-000a-000000000002");
   EXPECT_EQ(queue[1]["agentName"], "coder");
   EXPECT_EQ(queue[2]["queueId"], "00000000-0000-0000-000a-000000000001");
