@@ -55,6 +55,13 @@ check "finished runs exposed" grep -q 'agent_runs_finished_total{workspace_id="1
 check "running exposed" grep -q 'agent_runs_running{workspace_id="11111111-1111-1111-1111-111111111111"} 1' "$state/metrics"
 check "gzip when asked" bash -c "curl -s -H 'Accept-Encoding: gzip' http://127.0.0.1:$port/metrics | gunzip | grep -q agent_queue_depth"
 check "healthz 200" wait_http "http://127.0.0.1:$port/healthz" 200 1
+# The live view's documents as the real binary serves them match docs/api/'s schemas
+# (GETs of every workspace and the WebSocket's messages).
+/usr/bin/python3 "$src/tests/e2e/check_api_schema.py" "http://127.0.0.1:$port" "$src/docs/api" 2 >"$state/schema" 2>&1
+schema_rc=$?
+check "live API documents match docs/api/*.schema.json ($(grep -c '^ok' "$state/schema") checked)" test "$schema_rc" -eq 0 \
+  || cat "$state/schema"
+check "the /live page is served" bash -c "curl -s http://127.0.0.1:$port/live | grep -q '<html'"
 curl -s "http://127.0.0.1:$port/" >"$state/landing"; curl -s "http://127.0.0.1:$port/readyz" >"$state/ready"
 check "password appears in no log, page or metric" bash -c "! grep -q Sup3rS3cret '$state/log' '$state/metrics' '$state/landing' '$state/ready'"
 check "json logs parse" bash -c "python3 -c 'import json,sys; [json.loads(l) for l in open(\"$state/log\")]'"
