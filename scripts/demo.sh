@@ -52,6 +52,7 @@ STACK_PIDS+=($!)
 cat <<MSG
 
   Exporter      http://127.0.0.1:$exporter_port/          (metrics: /metrics, readiness: /readyz)
+  Live page     http://127.0.0.1:$exporter_port/live      (running runs and the queue, pushed as they change)
   Prometheus    http://127.0.0.1:$prom_port/           (rules: /rules, alerts: /alerts)
   Alertmanager  http://127.0.0.1:$am_port/
   PostgreSQL    $STACK_DB_URL

@@ -17,8 +17,9 @@ packages=(
   wrk
   # The /live page's browser test (tests/e2e/live_browser_e2e.sh): headless Chromium
   # driven over the DevTools protocol by python3-websocket, and a font so that its
-  # screenshots show text (fontconfig pulls one in today, through an alternative).
-  chromium python3-websocket fonts-dejavu-core
+  # screenshots show text (fontconfig pulls one in today, through an alternative);
+  # python3-jsonschema checks the live API against docs/api/ (tests/e2e/exporter_e2e.sh).
+  chromium python3-websocket fonts-dejavu-core python3-jsonschema
 )
 [[ $# -gt 0 ]] && packages=("$@")
 

@@ -16,6 +16,7 @@ root=${AEE_TEST_STATE_DIR:-/tmp}
 state=$root/live_browser_e2e.$$
 artefacts=$root/artefacts
 mkdir -p "$state" "$artefacts"
+rm -f "$artefacts"/live-browser-fail-*.png
 db=live_browser_$$
 db_created=0
 pids=()
@@ -133,18 +134,35 @@ lb_start() {
 # On a failure it prints the driver's report (page text, console errors) and keeps a
 # screenshot of the page in the artefacts.
 fail_shots=0
+gone_reported=0
+lb_gone() {
+  lb_answer="browser session gone"
+  [[ $gone_reported -eq 1 ]] && return
+  gone_reported=1
+  echo "# the browser session ended; driver log:"
+  tail -n 20 "$state/browser.log" 2>/dev/null | sed 's/^/#   /'
+}
 lb() {
   local cmd=$1 tmo=$2 before
   lb_answer=""
-  [[ -n "$lb_pid" ]] && kill -0 "$lb_pid" 2>/dev/null || { lb_answer="browser session gone"; return 1; }
+  if [[ -z "$lb_pid" ]] || ! kill -0 "$lb_pid" 2>/dev/null; then lb_gone; return 1; fi
   before=$(wc -l <"$state/browser.log")
-  ( trap '' PIPE; printf '%s\n' "$cmd" >&"$lb_w" ) 2>/dev/null || { lb_answer="browser session gone"; return 1; }
-  IFS= read -r -t "$tmo" -u "$lb_r" lb_answer || lb_answer="no answer within ${tmo}s: $lb_answer"
+  if ! ( trap '' PIPE; printf '%s\n' "$cmd" >&"$lb_w" ) 2>/dev/null; then lb_gone; return 1; fi
+  if ! IFS= read -r -t "$tmo" -u "$lb_r" lb_answer; then
+    # No answer (or the driver died): a late answer would be taken for the next
+    # command's, so this session is over; the remaining page checks fail at once.
+    echo "# browser: ${cmd:0:200}"
+    echo "#   -> no answer within ${tmo}s${lb_answer:+ ($lb_answer)}; ending the browser session"
+    tail -n +"$((before + 1))" "$state/browser.log" | head -n 40 | sed 's/^/#   /'
+    stop_browser
+    gone_reported=1; lb_answer="browser session gone"
+    return 1
+  fi
   [[ $lb_answer == ok* ]] && return 0
   echo "# browser: ${cmd:0:200}"
   echo "#   -> $lb_answer"
   tail -n +"$((before + 1))" "$state/browser.log" | head -n 40 | sed 's/^/#   /'
-  if [[ $cmd != screenshot* && $lb_answer != "browser session gone" ]]; then
+  if [[ $cmd != screenshot* ]]; then
     fail_shots=$((fail_shots + 1))
     local shot=$artefacts/live-browser-fail-$fail_shots.png
     lb "screenshot $shot" 30 >/dev/null && echo "#   screenshot of the page: $shot"
@@ -224,7 +242,12 @@ check "page shows the lost connection after SIGTERM (reconnecting or down)" \
 check "... then down, naming the reason (server unreachable)" \
   page_wait "$(state_is down) && document.getElementById('conn-detail').textContent.includes('unreachable')" 20
 for _ in $(seq 1 100); do kill -0 "$exporter" 2>/dev/null || break; sleep 0.1; done
-check "exporter stopped on SIGTERM" bash -c "! kill -0 $exporter 2>/dev/null"
+if kill -0 "$exporter" 2>/dev/null; then
+  fail "exporter stopped on SIGTERM within 10 s"
+else
+  wait "$exporter"; rc=$?
+  check "exporter stopped on SIGTERM, exit code 0 ($rc)" test "$rc" -eq 0
+fi
 
 # === scenario 2: a workspace token limited to ws1 ===========================================
 token=$(openssl rand -hex 32)
