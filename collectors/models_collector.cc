@@ -23,7 +23,7 @@ constexpr FamilySpec kCost{"agent_model_cost_dollars_total", MetricType::Counter
                            "Cost in US dollars of the model calls made since 00:00 UTC today.",
                            {"workspace_id", "model"}};
 constexpr FamilySpec kLatency{"agent_model_call_duration_seconds", MetricType::Histogram,
-                              "Latency of the model calls made since 00:00 UTC today.", {"model"}};
+                              "Latency of the model calls made since 00:00 UTC today.", {"workspace_id", "model"}};
 constexpr FamilySpec kCountingSince{"agent_model_calls_counting_since_timestamp_seconds", MetricType::Gauge,
                                     "Start of the period the model counters cover (00:00 UTC today).", {}};
 constexpr FamilySpec kSkipped{"agent_exporter_rows_skipped_total", MetricType::Counter,
@@ -127,8 +127,8 @@ const std::string& ModelsCollector::Label(DayState& day, const std::string& mode
   return other;
 }
 
-ExactHistogram& ModelsCollector::Latency(DayState& day, const std::string& label) const {
-  return day.latency.try_emplace(label, LatencyBuckets()).first->second;
+ExactHistogram& ModelsCollector::Latency(DayState& day, const std::string& workspace, const std::string& label) const {
+  return day.latency.try_emplace({workspace, label}, LatencyBuckets()).first->second;
 }
 
 void ModelsCollector::Initialize(DbSession& db, std::int64_t now_us) {
@@ -184,7 +184,7 @@ void ModelsCollector::Initialize(DbSession& db, std::int64_t now_us) {
     c.prompt_tokens = SaturatingAdd(c.prompt_tokens, row[6].as<std::uint64_t>());
     c.completion_tokens = SaturatingAdd(c.completion_tokens, row[7].as<std::uint64_t>());
     c.cost_nanodollars = SaturatingAdd(c.cost_nanodollars, row[8].as<std::int64_t>());
-    ApplyLatency(Latency(day, label), row[3].as<int>(), n, row[9].as<std::int64_t>());
+    ApplyLatency(Latency(day, row[0].as<std::string>(), label), row[3].as<int>(), n, row[9].as<std::int64_t>());
   }
   window_.Start(now_us, bound, std::move(ledger));
   day_ = std::move(day);
@@ -222,7 +222,8 @@ void ModelsCollector::ApplyRow(DayState& day, const pqxx::row& row) {
   c.prompt_tokens = SaturatingAdd(c.prompt_tokens, row[5].as<std::uint64_t>());
   c.completion_tokens = SaturatingAdd(c.completion_tokens, row[6].as<std::uint64_t>());
   c.cost_nanodollars = SaturatingAdd(c.cost_nanodollars, row[7].as<std::int64_t>());
-  ApplyLatency(Latency(day, label), row[8].as<int>(), 1, row[9].is_null() ? 0 : row[9].as<std::int64_t>());
+  ApplyLatency(Latency(day, row[1].as<std::string>(), label), row[8].as<int>(), 1,
+               row[9].is_null() ? 0 : row[9].as<std::int64_t>());
 }
 
 void ModelsCollector::ApplyLatency(ExactHistogram& h, int code, std::uint64_t n, std::int64_t sum_us) {
@@ -242,7 +243,7 @@ Snapshot ModelsCollector::BuildSnapshot() const {
     tokens.Add({key.first, key.second, "completion"}, static_cast<double>(c.completion_tokens));
     cost.Add({key.first, key.second}, static_cast<double>(c.cost_nanodollars) / 1e9);
   }
-  for (const auto& [model, h] : day_.latency) latency.AddHistogram({model}, h.ToClient());
+  for (const auto& [key, h] : day_.latency) latency.AddHistogram({key.first, key.second}, h.ToClient());
   since.Add({}, static_cast<double>(window_.day_start_us()) / 1e6);
   for (const auto& [reason, n] : skipped_) skipped.Add({"models", reason}, static_cast<double>(n));
   ledger.Add({}, static_cast<double>(window_.ledger_size()));

@@ -55,14 +55,15 @@ class ModelsCollector final : public Collector {
   using Key = std::pair<std::string, std::string>;  // workspace_id, model label
   struct DayState {
     std::map<Key, Counts> counts;
-    std::map<std::string, ExactHistogram> latency;  // by model label
+    // By workspace and model label: as many series as the calls counters have.
+    std::map<std::pair<std::string, std::string>, ExactHistogram> latency;
     std::set<std::string> named;                    // models exposed by name today
   };
 
   void Initialize(DbSession& db, std::int64_t now_us);
   void Advance(DbSession& db, std::int64_t now_us);
   const std::string& Label(DayState& day, const std::string& model) const;
-  ExactHistogram& Latency(DayState& day, const std::string& label) const;
+  ExactHistogram& Latency(DayState& day, const std::string& workspace, const std::string& label) const;
   void ApplyRow(DayState& day, const pqxx::row& row);
   /// Adds n latency observations with the given LatencyCode (skips counted by reason).
   void ApplyLatency(ExactHistogram& h, int code, std::uint64_t n, std::int64_t sum_us);

@@ -5,6 +5,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "exporter/config.h"
@@ -56,6 +57,20 @@ void InsertCalls(testing::TestDb& db, int n, const std::string& lo, const std::s
           "FROM generate_series(1, " + std::to_string(n) + ")");
 }
 
+// The model labels of the latency histograms (every workspace's).
+std::set<std::string> ModelLabels(const Snapshot& snap) {
+  std::set<std::string> out;
+  for (const auto& f : snap) {
+    if (f.name != "agent_model_call_duration_seconds") continue;
+    for (const auto& m : f.metric) {
+      for (const auto& l : m.label) {
+        if (l.name == "model") out.insert(l.value);
+      }
+    }
+  }
+  return out;
+}
+
 // The models collector's families against SQL over the calls created in [lo, hi):
 // the named models are the first max_models by first valid call, the rest "other".
 void ExpectModelsMatchSql(testing::TestDb& db, const Snapshot& snap, const std::string& lo, const std::string& hi,
@@ -90,10 +105,12 @@ void ExpectModelsMatchSql(testing::TestDb& db, const Snapshot& snap, const std::
   for (const auto& row : db.Query(labelled +
                                   "SELECT label, b, count(*) FILTER (WHERE latency_seconds <= b), "
                                   "count(*) FILTER (WHERE latency_seconds IS NOT NULL), "
-                                  "coalesce(sum(round(latency_seconds * 1000000)), 0)::float8 / 1000000 "
-                                  "FROM l, unnest(ARRAY[" + bounds + "]::float8[]) b GROUP BY 1, 2")) {
-    auto m = testing::Find(snap, "agent_model_call_duration_seconds", {{"model", row[0].c_str()}});
-    ASSERT_TRUE(m) << row[0].c_str();
+                                  "coalesce(sum(round(latency_seconds * 1000000)), 0)::float8 / 1000000, "
+                                  "workspace_id::text "
+                                  "FROM l, unnest(ARRAY[" + bounds + "]::float8[]) b GROUP BY 1, 2, 6")) {
+    auto m = testing::Find(snap, "agent_model_call_duration_seconds",
+                           {{"workspace_id", row[5].c_str()}, {"model", row[0].c_str()}});
+    ASSERT_TRUE(m) << row[5].c_str() << " " << row[0].c_str();
     EXPECT_EQ(m->histogram.sample_count, row[3].as<std::uint64_t>());
     EXPECT_DOUBLE_EQ(m->histogram.sample_sum, row[4].as<double>());
     bool found = false;
@@ -107,6 +124,8 @@ void ExpectModelsMatchSql(testing::TestDb& db, const Snapshot& snap, const std::
     ++buckets;
   }
   EXPECT_EQ(buckets, SeriesCount(snap, "agent_model_call_duration_seconds") * LatencyBuckets().size());
+  // One latency histogram per (workspace, model) the calls counters have.
+  EXPECT_EQ(SeriesCount(snap, "agent_model_call_duration_seconds"), SeriesCount(snap, "agent_model_calls_total"));
 }
 
 class ModelsCollectorTest : public ::testing::Test {
@@ -147,7 +166,7 @@ TEST_F(ModelsCollectorTest, StartupAggregateMatchesSql) {
   auto s = Session();
   auto snap = c.Collect(s);
   ExpectModelsMatchSql(db_, snap, kDay, kNextDay, 50);
-  EXPECT_EQ(SeriesCount(snap, "agent_model_call_duration_seconds"), 8u);
+  EXPECT_EQ(ModelLabels(snap).size(), 8u);
   EXPECT_EQ(Value(snap, "agent_exporter_models_rows_read_total", {{"scan", "startup"}}), 3000);
 }
 
@@ -213,8 +232,8 @@ TEST_F(ModelsCollectorTest, UnknownModelFloodIsFoldedIntoOther) {
   clock_.Advance(seconds(10));
   auto snap = a.Collect(sa);
   // 5 named models (3 known + the first 2 flood models by first call) plus "other".
-  EXPECT_EQ(SeriesCount(snap, "agent_model_call_duration_seconds"), 6u);
-  EXPECT_TRUE(testing::Find(snap, "agent_model_call_duration_seconds", {{"model", "other"}}));
+  EXPECT_EQ(ModelLabels(snap).size(), 6u);
+  EXPECT_TRUE(ModelLabels(snap).count("other"));
   EXPECT_LE(SeriesCount(snap, "agent_model_calls_total"), 2u * 6);
   ExpectModelsMatchSql(db_, snap, kDay, kNextDay, 5);
   // A replica starting now admits the same models from the start-up aggregate.
@@ -272,7 +291,7 @@ TEST_F(ModelsCollectorTest, MidnightResetsToZeroAndCountsTheNewDay) {
     if (f.name == "agent_model_calls_total") for (const auto& m : f.metric) total += m.counter.value;
   }
   EXPECT_EQ(total, 40);
-  EXPECT_FALSE(testing::Find(after, "agent_model_call_duration_seconds", {{"model", "model-0"}}));  // yesterday's
+  EXPECT_FALSE(ModelLabels(after).count("model-0"));  // yesterday's
 }
 
 TEST_F(ModelsCollectorTest, OddRowsAreSkippedWithReasonsAndNullsCountAsZero) {
@@ -297,7 +316,7 @@ TEST_F(ModelsCollectorTest, OddRowsAreSkippedWithReasonsAndNullsCountAsZero) {
     EXPECT_EQ(Value(snap, "agent_model_tokens_total", {{"workspace_id", kWs1}, {"model", "m"}, {"type", "prompt"}}), 115);
     EXPECT_EQ(Value(snap, "agent_model_tokens_total", {{"workspace_id", kWs1}, {"model", "m"}, {"type", "completion"}}), 25);
     EXPECT_DOUBLE_EQ(Value(snap, "agent_model_cost_dollars_total", l), 0.75);
-    auto h = testing::Find(snap, "agent_model_call_duration_seconds", {{"model", "m"}});
+    auto h = testing::Find(snap, "agent_model_call_duration_seconds", l);
     ASSERT_TRUE(h);
     EXPECT_EQ(h->histogram.sample_count, 2u);
     EXPECT_DOUBLE_EQ(h->histogram.sample_sum, 4.0);
