@@ -22,6 +22,13 @@ measures, every process started here and stopped here by its pid:
              default flags under the live load for BENCH_STEADY_SECONDS, past two sweeps, so
              the exactly-once ledgers hold the whole lateness window; BENCH_STEADY_COMPARE
              names other exporter binaries run alongside, on the same data at the same time
+  live       (phase "live", not in the default set) the live view's WebSocket
+             (GET /api/v1/workspaces/{id}/realtime/ws) with bench/live_subscribers: the time
+             from a COMMIT to the first message holding its run_id, one subscriber, polling
+             and notify; then, per mode of BENCH_LIVE_FANOUT_MODES (notify), windows with 0,
+             BENCH_LIVE_SUBSCRIBERS on one workspace, as many over BENCH_LIVE_WORKSPACES
+             workspaces, and 0 again: exporter CPU, RSS, realtime cycles, its database time
+             (pg_stat_statements) and the latency across subscribers
 
 Each measurement is appended as one JSON object to RESULTS/results.jsonl; bench/render.py
 turns that into the tables of docs/benchmarks.md and the plot.
@@ -30,6 +37,8 @@ turns that into the tables of docs/benchmarks.md and the plot.
 import json
 import os
 import re
+import resource
+import select
 import signal
 import statistics
 import subprocess
@@ -74,6 +83,13 @@ FRESH_MODES = os.environ.get("BENCH_FRESHNESS_MODES", "polling notify").split()
 FRESH_SIZES = [int(s) for s in os.environ.get("BENCH_FRESHNESS_SIZES", str(SIZES[-1])).split()]
 STEADY_SECONDS = env_int("BENCH_STEADY_SECONDS", 120 if QUICK else 780)
 STEADY_COMPARE = os.environ.get("BENCH_STEADY_COMPARE", "")
+LIVE_SUBSCRIBERS = env_int("BENCH_LIVE_SUBSCRIBERS", 100 if QUICK else 1000)
+LIVE_WORKSPACES = env_int("BENCH_LIVE_WORKSPACES", 20)
+LIVE_WINDOW = env_int("BENCH_LIVE_WINDOW", 15 if QUICK else 60)
+LIVE_PROBES = env_int("BENCH_LIVE_PROBES", 10 if QUICK else 60)
+LIVE_LATENCY_MODES = os.environ.get("BENCH_LIVE_MODES", "polling notify").split()
+LIVE_FANOUT_MODES = os.environ.get("BENCH_LIVE_FANOUT_MODES", "notify").split()
+LIVE_SOURCES = env_int("BENCH_LIVE_SOURCES", 0)  # 0: every subscriber from 127.0.0.1
 WORKSPACES = env_int("BENCH_WORKSPACES", 20)
 AGENTS = env_int("BENCH_AGENTS", 25)
 DAYS = 30
@@ -83,6 +99,7 @@ EXPORTER = os.path.abspath(os.environ.get("BENCH_EXPORTER", os.path.join(BUILD, 
 PHASES = os.environ.get("BENCH_PHASES", "default wide nopatterns isolated peers freshness").split()
 SIM = os.path.join(BUILD, "tools", "agent_platform_sim")
 FRESHNESS = os.path.join(BUILD, "bench", "freshness")
+LIVE_SUBS_BIN = os.path.join(BUILD, "bench", "live_subscribers")
 COLLECTORS = ["realtime", "runs", "info", "workers", "models", "database", "patterns"]
 # Isolated runs: collectors whose default interval is long get a short one, so a window
 # holds several cycles (their per-cycle cost does not depend on the interval).
@@ -221,7 +238,8 @@ def pgss(db, role):
     """Summed execution time (ms) and calls of role's statements in db, and per statement."""
     sql = f"""
       SELECT coalesce(json_agg(json_build_object('q', left(regexp_replace(query, '\\s+', ' ', 'g'), 120),
-                                                 'calls', calls, 'ms', total_exec_time)), '[]')
+                                                 'calls', calls, 'ms', total_exec_time,
+                                                 'blks', shared_blks_hit + shared_blks_read)), '[]')
       FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
       WHERE r.rolname = '{role}' AND s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"""
     rows = json.loads(psql(db, sql))
@@ -602,6 +620,209 @@ def measure_steady(size, db, res):
         p.stop()
 
 
+class LineReader:
+    """Lines of a child's stdout, each read with a deadline (the child may hang)."""
+
+    def __init__(self, pipe):
+        self.fd = pipe.fileno()
+        self.buf = b""
+
+    def readline(self, timeout):
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            r, _, _ = select.select([self.fd], [], [], left)
+            if not r:
+                continue
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                if self.buf:
+                    line, self.buf = self.buf, b""
+                    return line.decode(errors="replace")
+                return None
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line.decode(errors="replace")
+
+
+def live_workspaces(db, n):
+    """The first n workspaces of the live load (the simulator's; not freshness' own),
+    each with its running runs now: the live view lists at most --api.max-executions
+    (500) of them, newest last, so a probe's run must fit under that."""
+    rows = psql(db, f"""
+      SELECT w.id, (SELECT count(*) FROM agent_runs r WHERE r.workspace_id = w.id AND r.status = 'running')
+      FROM workspaces w WHERE w.name <> 'bench-freshness' AND EXISTS (SELECT 1 FROM agents a WHERE a.workspace_id = w.id)
+      ORDER BY w.id LIMIT {n}""")
+    return [(line.split("|")[0], int(line.split("|")[1])) for line in rows.splitlines()]
+
+
+def run_live_subscribers(name, port, db, workspaces, connections, args, on_ready=None, on_end=None):
+    """Runs bench/live_subscribers; calls on_ready() when its subscribers are open
+    and on_end() when its probing ends (connections still open). Returns (summary,
+    samples): samples are (probe, connection, workspace index, s to the read, s to
+    the kernel's receive time)."""
+    out = os.path.join(RESULTS_DIR, f"{name}.tsv")
+    argv = [LIVE_SUBS_BIN, f"--port={port}", f"--db.url={db_url(db)}", f"--workspaces={','.join(workspaces)}",
+            f"--connections={connections}", f"--sources={LIVE_SOURCES}", f"--out={out}", *args]
+    log_f = open(os.path.join(RESULTS_DIR, f"{name}.log"), "ab")
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log_f)
+    reader = LineReader(p.stdout)
+    summary = None
+    try:
+        line = reader.readline(timeout=300)
+        if line is None or not line.startswith("ready"):
+            raise RuntimeError(f"{name}: no 'ready' from live_subscribers (got {line!r}; see {name}.log)")
+        ready_open, connect_s = int(line.split()[1]), float(line.split()[2])
+        if on_ready:
+            on_ready()
+        line = reader.readline(timeout=LIVE_WINDOW + LIVE_PROBES * 12 + 120)
+        if line is None or not line.startswith("end"):
+            raise RuntimeError(f"{name}: no 'end' from live_subscribers (got {line!r})")
+        if on_end:
+            on_end()
+        line = reader.readline(timeout=60)
+        summary = json.loads(line) if line else {"error": "no summary"}
+        summary.update(ready_open=ready_open, ready_connect_s=connect_s)
+        p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        log_f.close()
+    samples = []
+    if os.path.exists(out):
+        for line in open(out):
+            f = line.split("\t")
+            samples.append((int(f[0]), int(f[1]), int(f[2]), float(f[3]), float(f[4])))
+    return summary, samples
+
+
+def latency_fields(samples):
+    """p50/p99/max over every (probe, subscriber) pair, at the read and at the kernel's
+    receive time; and over probes of the slowest subscriber (the time until all had it)."""
+    user = sorted(s[3] for s in samples)
+    kern = sorted(s[4] for s in samples if s[4] >= 0)
+    last = {}
+    for s in samples:
+        last[s[0]] = max(last.get(s[0], 0), s[3])
+    slowest = sorted(last.values())
+    return {"pairs": len(user), "p50_s": pct(user, 0.5), "p99_s": pct(user, 0.99), "max_s": user[-1] if user else None,
+            "kernel_p50_s": pct(kern, 0.5), "kernel_p99_s": pct(kern, 0.99),
+            "kernel_max_s": kern[-1] if kern else None,
+            "all_p50_s": pct(slowest, 0.5), "all_p99_s": pct(slowest, 0.99),
+            "all_max_s": slowest[-1] if slowest else None,
+            "negative": sum(1 for v in user if v < 0)}
+
+
+def measure_live(size, db, res):
+    """The live view's WebSocket: commit -> message latency and the cost of subscribers."""
+    notify_sql = os.path.join(ROOT, "schema", "notify.sql")
+    if "--api.max-clients" not in exporter_help():
+        res.add(size, "live_skipped", reason="the exporter's --help does not list --api.max-clients")
+        return
+    # Every subscriber holds a civetweb worker and a descriptor in both processes.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, max(soft, 4 * LIVE_SUBSCRIBERS + 1024))
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    wss = live_workspaces(db, max(LIVE_WORKSPACES, 1))
+    res.add(size, "live_workspaces", workspaces=[w for w, _ in wss], running=[n for _, n in wss])
+    ids = [w for w, _ in wss]
+    modes = sorted(set(LIVE_LATENCY_MODES) | set(LIVE_FANOUT_MODES), key=lambda m: m != "polling")
+    for mode in modes:
+        args = ["--web.max-connections=%d" % (LIVE_SUBSCRIBERS + 100), f"--api.max-clients={LIVE_SUBSCRIBERS}",
+                "--web.max-connections-per-client=0"]
+        if mode == "notify":
+            subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", db_url(db), "-f", notify_sql], check=True)
+            args.append(f"--db.notify-channel={NOTIFY_CHANNEL}")
+        exp = start_exporter(db, f"live-{mode}-{label(size)}", args)
+        try:
+            wait_http(f"http://127.0.0.1:{PORT}/readyz", exp, timeout=600)
+            t0 = time.monotonic()
+            wait_http(f"http://127.0.0.1:{PORT}/metrics", exp, timeout=1800, step=1,
+                      ok=lambda st, b: st == 200 and not re.search(rb"^agent_exporter_collector_pending_work\{[^}]*\} 1$", b, re.M))
+            res.add(size, "backlog", mode=f"live-{mode}", caught_up_after_ready_s=time.monotonic() - t0)
+            if mode in LIVE_LATENCY_MODES:
+                # One subscriber, probes spaced 0-1 s apart (every phase of the 1 s cycle).
+                t_start = time.monotonic()
+                summary, samples = run_live_subscribers(
+                    f"live-latency-{mode}-{label(size)}", PORT, db, ids[:1], 1,
+                    [f"--probes={LIVE_PROBES}", "--max-pause-ms=1000", "--timeout=10", "--linger=0"])
+                wall = time.monotonic() - t_start
+                res.add(size, "live_latency", mode=mode, subscribers=1, workspace=ids[0], running_in_workspace=wss[0][1],
+                        probes=summary.get("probes"), timed_out=summary.get("pairs_timed_out"),
+                        client_cpu_share=summary.get("cpu_s", 0) / max(summary.get("window_s", 1), 1e-9),
+                        messages=summary.get("messages"), summary=summary, wall_s=wall,
+                        samples=[round(s[3], 6) for s in samples], **latency_fields(samples))
+            if mode in LIVE_FANOUT_MODES:
+                windows = [("none", 0, 1), ("one workspace", LIVE_SUBSCRIBERS, 1),
+                           (f"{LIVE_WORKSPACES} workspaces", LIVE_SUBSCRIBERS, LIVE_WORKSPACES),
+                           ("none, again", 0, 1)]
+                for i, (what, conns, nws) in enumerate(windows):
+                    measure_live_window(size, db, res, exp, mode, i, what, conns, ids[:nws])
+        finally:
+            exp.stop()
+            if mode == "notify":
+                psql(db, "DROP TRIGGER IF EXISTS agent_execution_notify ON agent_runs; "
+                         "DROP TRIGGER IF EXISTS agent_execution_notify ON execution_queue; "
+                         "DROP FUNCTION IF EXISTS agent_execution_notify()")
+
+
+def measure_live_window(size, db, res, exp, mode, i, what, conns, workspaces):
+    """One window of the fan-out: the subscribers open, then LIVE_WINDOW seconds of
+    probes while the exporter's CPU, realtime cycles and database time are read."""
+    snap = {}
+
+    def start():
+        pgss_reset(db, "bench_ours")
+        snap["t0"] = time.monotonic()
+        snap["p0"] = proc_stat(exp.pid)
+        snap["m0"] = self_metrics(PORT)
+
+    def end():
+        snap["t1"] = time.monotonic()
+        snap["p1"] = proc_stat(exp.pid)
+        snap["m1"] = self_metrics(PORT)
+        snap["db"] = pgss(db, "bench_ours")
+
+    summary, samples = run_live_subscribers(
+        f"live-window{i}-{mode}-{label(size)}", PORT, db, workspaces, conns,
+        [f"--duration={LIVE_WINDOW}", "--max-pause-ms=1000", "--timeout=10", "--linger=2"], start, end)
+    wall = snap["t1"] - snap["t0"]
+    (per0, m0), (per1, m1) = snap["m0"], snap["m1"]
+    rt0, rt1 = per0.get("realtime", {}), per1.get("realtime", {})
+    cycles = rt1.get("cycles", 0) - rt0.get("cycles", 0)
+    dur = rt1.get("duration_total", 0) - rt0.get("duration_total", 0)
+    metric = lambda m, name: m.get((name, frozenset()), 0)
+    realtime_db = [st for st in snap["db"]["statements"] if "running AS" in st["q"]]
+    live = float(psql(db, f"SELECT count(*) / {wall:.3f} FROM agent_runs WHERE finished_at > now() - "
+                          f"make_interval(secs => {wall:.3f}) AND user_id IS DISTINCT FROM 'bench-live'"))
+    res.add(size, "live_fanout", mode=mode, window=i, what=what, subscribers=conns, workspaces=len(workspaces),
+            window_s=wall, cpu_share=(snap["p1"]["cpu_s"] - snap["p0"]["cpu_s"]) / wall,
+            rss_bytes=snap["p1"]["rss_bytes"], hwm_bytes=snap["p1"]["hwm_bytes"],
+            realtime_cycles_per_s=cycles / wall, realtime_cycle_s=dur / cycles if cycles else None,
+            realtime_busy_share=dur / wall,
+            db_ms_per_s=snap["db"]["ms"] / wall, db_calls_per_s=snap["db"]["calls"] / wall,
+            realtime_db_ms_per_s=sum(st["ms"] for st in realtime_db) / wall,
+            realtime_db_calls_per_s=sum(st["calls"] for st in realtime_db) / wall,
+            # Buffers the realtime statement touched per call: its work, apart from the
+            # CPU contention that stretches total_exec_time (wall time).
+            realtime_db_blks_per_call=(sum(st.get("blks", 0) for st in realtime_db) /
+                                       max(sum(st["calls"] for st in realtime_db), 1)),
+            messages_sent_per_s=(metric(m1, "agent_exporter_live_messages_total") -
+                                 metric(m0, "agent_exporter_live_messages_total")) / wall,
+            dropped=metric(m1, "agent_exporter_live_subscribers_dropped_total") -
+            metric(m0, "agent_exporter_live_subscribers_dropped_total"),
+            subscribers_gauge=metric(m1, "agent_exporter_live_subscribers"),
+            client_cpu_share=summary.get("cpu_s", 0) / max(summary.get("window_s", 1), 1e-9),
+            client_messages_per_s=summary.get("messages", 0) / max(summary.get("window_s", 1), 1e-9),
+            client_bytes_per_s=summary.get("bytes", 0) / max(summary.get("window_s", 1), 1e-9),
+            probes=summary.get("probes"), timed_out=summary.get("pairs_timed_out"), live_finished_per_s=live,
+            summary=summary, statements=snap["db"]["statements"], **latency_fields(samples))
+
+
 def pct(sorted_v, q):
     if not sorted_v:
         return None
@@ -668,6 +889,8 @@ def run_size(size, res):
             measure_freshness(size, db, res)
         if "steady" in PHASES:
             measure_steady(size, db, res)
+        if "live" in PHASES:
+            measure_live(size, db, res)
     finally:
         live.stop()
 
@@ -686,7 +909,7 @@ def main():
         if os.path.islink(latest):
             os.remove(latest)
         os.symlink(os.path.basename(RESULTS_DIR), latest)
-    for tool in (EXPORTER, SIM, FRESHNESS):
+    for tool in (EXPORTER, SIM, FRESHNESS) + ((LIVE_SUBS_BIN,) if "live" in PHASES else ()):
         if not os.access(tool, os.X_OK):
             sys.exit(f"bench: {tool} missing (build {BUILD} first)")
     res = Results(os.path.join(RESULTS_DIR, "results.jsonl"))

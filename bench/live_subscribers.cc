@@ -270,7 +270,8 @@ struct Counters {
 
 class Subscribers {
  public:
-  Subscribers(const Options& o, Shared& shared) : o_(o), shared_(shared), rng_(std::random_device{}()) {}
+  Subscribers(const Options& o, Shared& shared)
+      : o_(o), shared_(shared), rng_(std::random_device{}()), ep_(epoll_create1(EPOLL_CLOEXEC)) {}
   ~Subscribers() {
     for (auto& c : conns_) {
       if (c.fd >= 0) close(c.fd);
@@ -280,7 +281,6 @@ class Subscribers {
 
   // Opens every connection; false when not all are open by the deadline.
   bool OpenAll() {
-    ep_ = epoll_create1(EPOLL_CLOEXEC);
     if (ep_ < 0) return false;
     conns_.resize(static_cast<size_t>(o_.connections));
     const auto deadline = Now() + Secs(o_.connect_timeout_s);
@@ -398,6 +398,10 @@ class Subscribers {
   void Poll(int timeout_ms) {
     epoll_event events[256];
     const int n = epoll_wait(ep_, events, 256, timeout_ms);
+    if (n < 0 && errno != EINTR) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms));  // never spin
+      return;
+    }
     for (int k = 0; k < n; ++k) {
       Conn& c = conns_[events[k].data.u32];
       if (c.fd < 0) continue;

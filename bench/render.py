@@ -274,6 +274,44 @@ def main():
               f"{r['hwm_bytes'] / 2**20:.1f} | {100 * r.get('steady_cpu_share', r['cpu_s'] / r['seconds']):.2f} % |")
         w("")
 
+    lat = by("live_latency")
+    if lat:
+        w("### Live view: committed change → WebSocket message\n")
+        w("`bench/live_subscribers`: one subscriber of `…/realtime/ws` on a workspace of the live load; "
+          "a probe inserts a running run with a new run_id after a random pause of 0–1 s and times "
+          "the return of `COMMIT`; the latency ends when a message holding that run_id has been read "
+          "(\"kernel\": the kernel's receive time of that read, without the client's own delay).\n")
+        w("| size | mode | samples | p50 ms | p99 ms | max ms | kernel p50 / p99 ms | timed out |")
+        w("|---|---|---|---|---|---|---|---|")
+        for r in lat:
+            w(f"| {label(r['size'])} | {r['mode']} | {r['pairs']} | {ms(r['p50_s'])} | {ms(r['p99_s'])} | "
+              f"{ms(r['max_s'])} | {ms(r['kernel_p50_s'])} / {ms(r['kernel_p99_s'])} | {r['timed_out']} |")
+        w("")
+    fan = by("live_fanout")
+    if fan:
+        w("### Live view: the cost of subscribers\n")
+        w("One exporter per mode, windows one after another (0 subscribers, then on one workspace, "
+          "then spread over workspaces, then 0 again); probes as above throughout, into every "
+          "subscribed workspace at once. CPU and RSS of the exporter from /proc; realtime "
+          "cycles from its self-metrics; database time from `pg_stat_statements` (its role only); "
+          "latency over every (probe, subscriber) pair, and of the last subscriber per probe.\n")
+        w("| size | mode | subscribers | workspaces | exporter CPU | RSS MiB | realtime cycles/s | "
+          "realtime statement ms/s (per call) | buffers per call | exporter DB ms/s | messages/s | "
+          "latency p50 / p99 ms | last subscriber p50 / p99 ms | client CPU |")
+        w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in fan:
+            calls = r["realtime_db_calls_per_s"]
+            per_call = r["realtime_db_ms_per_s"] / calls if calls else None
+            blks = r.get("realtime_db_blks_per_call")
+            lat_pairs = (f"{ms(r['p50_s'])} / {ms(r['p99_s'])}" if r["pairs"] else "–")
+            lat_all = (f"{ms(r['all_p50_s'])} / {ms(r['all_p99_s'])}" if r["pairs"] else "–")
+            w(f"| {label(r['size'])} | {r['mode']} | {num(r['subscribers'])} | {r['workspaces']} | "
+              f"{100 * r['cpu_share']:.1f} % | {r['rss_bytes'] / 2**20:.1f} | {r['realtime_cycles_per_s']:.1f} | "
+              f"{r['realtime_db_ms_per_s']:.1f} ({'–' if per_call is None else f'{per_call:.2f}'}) | "
+              f"{'–' if blks is None else num(blks)} | {r['db_ms_per_s']:.1f} | {num(r['messages_sent_per_s'])} | "
+              f"{lat_pairs} | {lat_all} | {100 * r['client_cpu_share']:.1f} % |")
+        w("")
+
     with open(os.path.join(d, "tables.md"), "w") as f:
         f.write("\n".join(out) + "\n")
 

@@ -19,7 +19,14 @@
 # BENCH_FRESHNESS_SIZES (default: the largest size), BENCH_KEEP_PG=1 (leave the cluster up),
 # BENCH_EXPORTER (the exporter binary; default $BENCH_BUILD/agent_execution_exporter),
 # BENCH_PHASES="default wide nopatterns isolated peers freshness" (a subset re-measures only those;
-# "steady" adds the memory under a steady load: BENCH_STEADY_SECONDS=780, BENCH_STEADY_COMPARE="<binary> ...").
+# "steady" adds the memory under a steady load: BENCH_STEADY_SECONDS=780, BENCH_STEADY_COMPARE="<binary> ...";
+# "live" adds the live view's WebSocket (bench/live_subscribers): commit -> message latency with one
+# subscriber, BENCH_LIVE_PROBES=60 samples per mode of BENCH_LIVE_MODES="polling notify", then in
+# BENCH_LIVE_FANOUT_MODES="notify" windows of BENCH_LIVE_WINDOW=60 s with 0, BENCH_LIVE_SUBSCRIBERS=1000
+# on one workspace, as many over BENCH_LIVE_WORKSPACES=20 workspaces, and 0 again: exporter CPU, RSS,
+# realtime cycles and database time, latency across subscribers; BENCH_LIVE_SOURCES=N spreads the
+# subscribers over 127.0.0.2.. (default 0: all from 127.0.0.1, with --web.max-connections-per-client=0).
+# E.g. BENCH_SIZES=10000000 BENCH_PHASES=live bench/run.sh, ~12 minutes on 2 cores.)
 # Results: $BENCH_BUILD/bench-results/<time>/ (results.jsonl, tables.md, the PNG, logs);
 # bench-results/latest points at the newest.
 set -euo pipefail
@@ -38,7 +45,7 @@ export BENCH_COMMAND=${BENCH_COMMAND:-"bench/run.sh $*"}
 scripts/install-deps.sh
 bench/install-deps.sh
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DAEE_BUILD_TESTS=OFF >/dev/null
-cmake --build "$BUILD" -j "$(nproc)" --target agent_execution_exporter agent_platform_sim freshness >/dev/null
+cmake --build "$BUILD" -j "$(nproc)" --target agent_execution_exporter agent_platform_sim freshness live_subscribers >/dev/null
 
 results=$(python3 bench/bench.py)
 python3 bench/render.py "$results"

@@ -124,6 +124,12 @@ bool HttpServer::Start(std::string* error) {
 
 void HttpServer::Stop() {
   guard_->Stop();
+  {
+    std::lock_guard lock(peers_mu_);
+    ws_watch_stop_ = true;
+  }
+  ws_watch_cv_.notify_all();
+  if (ws_watch_.joinable()) ws_watch_.join();
   if (ctx_ != nullptr) {
     mg_stop(ctx_);
     ctx_ = nullptr;

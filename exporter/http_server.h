@@ -1,6 +1,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -8,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -64,6 +67,8 @@ class WebSocketPeer {
   mg_connection* conn_ = nullptr;  // null once closed
   int fd_ = -1;
   std::string remote_addr_;
+  std::uint64_t received_at_upgrade_ = 0;  // TCP bytes received when the handshake began
+  std::chrono::steady_clock::time_point upgraded_at_;
   std::shared_ptr<void> state_;
 };
 
@@ -89,6 +94,14 @@ struct WebSocketOptions {
   int ping_interval_ms = 10000;
   /// Subprotocol the server speaks (echoed in the handshake).
   std::string subprotocol = "aee.v1";
+  /// Bytes a client may send after the upgrade: receive_allowance plus
+  /// receive_per_second for each second the connection has been open. civetweb
+  /// holds a whole incoming frame in memory before any handler sees it (frames
+  /// announced up to 2 GiB), so a watchdog measures what each connection received
+  /// (TCP_INFO) every watch_interval and ends one over its allowance.
+  std::uint64_t receive_allowance = 16 * 1024;
+  std::uint64_t receive_per_second = 1024;
+  int watch_interval_ms = 10;
 };
 
 struct HttpOptions {
@@ -155,6 +168,8 @@ class HttpServer {
     std::uint64_t closed_after_429 = 0;
   };
   ConnectionStats connection_stats() const;
+  /// WebSocket connections closed for sending more than their allowance.
+  std::uint64_t websockets_over_allowance() const { return ws_over_allowance_.load(); }
 
   /// Converts a Prometheus-style listen address to civetweb's listening_ports.
   static bool ToCivetwebPorts(const std::string& listen_address, std::string* out);
@@ -185,6 +200,11 @@ class HttpServer {
   std::map<const mg_connection*, std::pair<std::shared_ptr<WebSocketPeer>, const WebSocketRoute*>> peers_;
   std::vector<const char*> subprotocol_list_;
   std::shared_ptr<void> subprotocols_;  // civetweb's mg_websocket_subprotocols, kept alive
+  void WatchWebSockets();
+  std::thread ws_watch_;
+  std::condition_variable ws_watch_cv_;
+  bool ws_watch_stop_ = false;  // under peers_mu_
+  std::atomic<std::uint64_t> ws_over_allowance_{0};
   mg_context* ctx_ = nullptr;
   SystemClock system_clock_;
   std::unique_ptr<RateLimiter> limiter_;

@@ -2,6 +2,8 @@
 // view's execution_update push (issue #12).
 #include <civetweb.h>
 #include <linux/sockios.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
@@ -29,6 +31,15 @@ std::string BearerFromSubprotocols(const char* header) {
     rest.remove_prefix(comma + 1);
   }
   return "";
+}
+
+// Bytes the connection has received so far (TCP_INFO), or 0 when unknown.
+std::uint64_t BytesReceived(int fd) {
+  tcp_info info{};
+  socklen_t len = sizeof info;
+  if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return 0;
+  if (len < offsetof(tcp_info, tcpi_bytes_received) + sizeof info.tcpi_bytes_received) return 0;
+  return info.tcpi_bytes_received;
 }
 
 }  // namespace
@@ -84,6 +95,43 @@ void HttpServer::RegisterWebSocketRoutes() {
     mg_set_websocket_handler_with_subprotocols(ctx_, prefix.c_str(), list.get(), &HttpServer::OnWebSocketConnect,
                                                &HttpServer::OnWebSocketReady, &HttpServer::OnWebSocketData,
                                                &HttpServer::OnWebSocketClose, this);
+  }
+  ws_watch_stop_ = false;
+  ws_watch_ = std::thread([this] { WatchWebSockets(); });
+}
+
+// Ends every WebSocket that received more than its allowance: civetweb would
+// otherwise buffer a frame of up to 2 GiB before OnWebSocketData could refuse it.
+// Checked every watch_interval while connections exist, so a connection holds at
+// most its allowance plus what arrives in one interval.
+void HttpServer::WatchWebSockets() {
+  const auto& o = options_.websocket;
+  std::unique_lock lock(peers_mu_);
+  while (!ws_watch_stop_) {
+    if (peers_.empty()) {
+      ws_watch_cv_.wait_for(lock, std::chrono::seconds(1));
+      continue;
+    }
+    std::vector<std::shared_ptr<WebSocketPeer>> peers;
+    for (const auto& [conn, entry] : peers_) peers.push_back(entry.first);
+    lock.unlock();
+    const auto now = std::chrono::steady_clock::now();
+    for (const auto& peer : peers) {
+      std::lock_guard peer_lock(peer->mu_);
+      if (peer->conn_ == nullptr || peer->fd_ < 0) continue;
+      const auto age = std::chrono::duration_cast<std::chrono::seconds>(now - peer->upgraded_at_).count();
+      const std::uint64_t allowed = o.receive_allowance + o.receive_per_second * static_cast<std::uint64_t>(age);
+      const std::uint64_t received = BytesReceived(peer->fd_);
+      if (received > peer->received_at_upgrade_ + allowed) {
+        shutdown(peer->fd_, SHUT_RDWR);
+        if (ws_over_allowance_.fetch_add(1) % 100 == 0) {
+          logger_.Log(LogLevel::kWarn, "websocket client sent more than allowed, closed",
+                      {{"remote", peer->remote_addr_}, {"bytes", std::to_string(received - peer->received_at_upgrade_)}});
+        }
+      }
+    }
+    lock.lock();
+    ws_watch_cv_.wait_for(lock, std::chrono::milliseconds(o.watch_interval_ms), [this] { return ws_watch_stop_; });
   }
 }
 
@@ -151,7 +199,9 @@ int HttpServer::OnWebSocketConnect(const mg_connection* conn, void* user_data) {
     if (peer->fd_ >= 0) {
       const int want = 1 << 20;
       setsockopt(peer->fd_, SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
+      peer->received_at_upgrade_ = BytesReceived(peer->fd_);
     }
+    peer->upgraded_at_ = std::chrono::steady_clock::now();
   }
   std::lock_guard lock(self->peers_mu_);
   self->peers_[conn] = {std::move(peer), route};

@@ -317,6 +317,28 @@ TEST_F(LiveHubTest, UnexpectedOrOversizedFramesCloseTheConnection) {
   EXPECT_TRUE(big.ClosedWithin(milliseconds(5000)));
 }
 
+// civetweb holds a whole incoming frame in memory before a handler sees it (up to
+// 2 GiB announced): the watchdog ends a connection once it has received more than
+// its allowance, so a client streaming a huge frame is cut after a few MB.
+TEST_F(LiveHubTest, AClientStreamingAHugeFrameIsCutAtItsAllowance) {
+  auto e = Start();
+  Cycle(*e, "realtime");
+  WsClient flood;
+  ASSERT_EQ(flood.Connect(e->port(), RealtimePath(kWs1) + "/ws"), 101);
+  std::string header = {static_cast<char>(0x82), static_cast<char>(0x80 | 127), 0, 0, 0, 0x40, 0, 0, 0, 0};
+  header += "mask";  // 1 GiB announced, masked
+  ASSERT_TRUE(flood.SendRaw(header));
+  const std::string chunk(1 << 16, 'x');
+  size_t sent = 0;
+  while (sent < (256u << 20) && flood.SendRaw(chunk)) sent += chunk.size();
+  EXPECT_LT(sent, 64u << 20) << "the server kept reading a frame far past the allowance";
+  EXPECT_TRUE(flood.ClosedWithin(milliseconds(5000)));
+  // Everyone else is still served.
+  WsClient other;
+  ASSERT_EQ(other.Connect(e->port(), RealtimePath(kWs1) + "/ws"), 101);
+  EXPECT_TRUE(other.Read(milliseconds(5000)));
+}
+
 TEST_F(LiveHubTest, UserIdsOnlyWhenAskedAndHashedWithTheKey) {
   InsertLiveRows(db_);
   const std::string key_file = ::testing::TempDir() + "/uid_key_" + std::to_string(getpid());

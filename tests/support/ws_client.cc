@@ -96,6 +96,10 @@ bool WsClient::SendFrame(int opcode, const std::string& payload) {
   return send(fd_, frame.data(), frame.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(frame.size());
 }
 
+bool WsClient::SendRaw(const std::string& bytes) {
+  return send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
+}
+
 std::optional<std::string> WsClient::Read(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {

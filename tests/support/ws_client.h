@@ -25,6 +25,8 @@ class WsClient {
   std::optional<std::string> Read(std::chrono::milliseconds timeout);
   /// Sends one masked frame with this opcode and payload.
   bool SendFrame(int opcode, const std::string& payload);
+  /// Sends bytes as they are (a frame header announcing more than follows, …).
+  bool SendRaw(const std::string& bytes);
   /// Whether the server closed the connection (a close frame or end of stream) by
   /// the time timeout passes.
   bool ClosedWithin(std::chrono::milliseconds timeout);
