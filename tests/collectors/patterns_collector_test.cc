@@ -254,7 +254,7 @@ TEST_F(PatternsCollectorTest, TimeZoneShiftsHoursAndDaysAcrossDst) {
   // America/New_York switched to summer time on Sunday 2026-03-08 (a 23-hour day);
   // now is 08:00 local on 03-10.
   InsertFinishedRuns(db_, 4000, "'2026-02-20 00:00:00+00'", "'2026-03-10 11:59:00+00'", 0.5);
-  PatternsCollectorOptions opts;
+  PatternsCollectorOptions opts = Unbudgeted();  // the whole window in one cycle, however busy the machine
   opts.lookback_days = 14;
   opts.timezone = "America/New_York";
   auto c = Make(opts);

@@ -19,7 +19,9 @@ connections=${FLOOD_CONNECTIONS:-8}
 rss_limit_kb=$((64 * 1024))
 # Under AddressSanitizer the same process carries shadow memory and a quarantine of
 # freed blocks (up to 256 MB by default), so only a runaway is caught there.
-if ldd "$bin" 2>/dev/null | grep -q libasan; then
+# (grep without -q reads all of ldd's output: with -q it may exit first, ldd then dies
+# of SIGPIPE and pipefail turns the match into a failure.)
+if ldd "$bin" 2>/dev/null | grep libasan >/dev/null; then
   rss_limit_kb=$((1024 * 1024))
 fi
 pids=()
