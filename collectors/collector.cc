@@ -232,21 +232,32 @@ prometheus::ClientMetric::Histogram ExactHistogram::ToClient() const {
   return h;
 }
 
-std::string FormatTimestampUs(std::int64_t us) {
+namespace {
+
+// us as a UTC calendar time: date-time separator, fraction digits (6 or 3, the
+// fraction rounded down) and zone suffix as given.
+std::string FormatUtc(std::int64_t us, char separator, int fraction_digits, const char* zone) {
   std::int64_t secs = us / 1000000;
   std::int64_t frac = us % 1000000;
   if (frac < 0) {
     frac += 1000000;
     --secs;
   }
+  if (fraction_digits == 3) frac /= 1000;
   std::time_t t = static_cast<std::time_t>(secs);
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[128];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%06" PRId64 "+00", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d%c%02d:%02d:%02d.%0*" PRId64 "%s", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, separator, tm.tm_hour, tm.tm_min, tm.tm_sec, fraction_digits, frac, zone);
   return buf;
 }
+
+}  // namespace
+
+std::string FormatTimestampUs(std::int64_t us) { return FormatUtc(us, ' ', 6, "+00"); }
+
+std::string FormatRfc3339Millis(std::int64_t us) { return FormatUtc(us, 'T', 3, "Z"); }
 
 std::int64_t ToUnixMicros(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();

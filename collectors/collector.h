@@ -181,6 +181,8 @@ std::string LatencySkipReason(int code, std::string_view missing_reason);
 
 /// Formats microseconds since the epoch as a PostgreSQL timestamptz literal (UTC).
 std::string FormatTimestampUs(std::int64_t us);
+/// RFC 3339 in UTC with milliseconds ("2026-11-30T05:31:56.123Z"), as the live API writes times.
+std::string FormatRfc3339Millis(std::int64_t us);
 /// Microseconds since the epoch of a clock time point.
 std::int64_t ToUnixMicros(Clock::time_point t);
 

@@ -4,15 +4,10 @@
 #include <bit>
 #include <string>
 
+#include "core/text.h"
+
 namespace aee {
 namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // MurmurHash3's 64-bit finaliser: spreads keys whose bits are not random (time-based
 // uuids, whose high half changes slowly) over the table.
@@ -35,7 +30,7 @@ RunLedger::Key RunLedger::ToKey(std::string_view run_id) {
   Key key;
   int digits = 0;
   for (char c : run_id) {
-    int v = HexValue(c);
+    int v = HexDigitValue(c);
     if (v < 0) {
       if (c == '-') continue;
       digits = -1;

@@ -1,9 +1,7 @@
 #include "exporter/live_hub.h"
 
 #include <algorithm>
-#include <cinttypes>
 #include <cmath>
-#include <ctime>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -143,24 +141,6 @@ std::string Render(const LiveWorkspace& ws, const PoolLoads* pools, bool platfor
 }
 
 }  // namespace
-
-std::string FormatRfc3339Millis(std::int64_t us) {
-  std::int64_t ms = us / 1000;
-  if (us < 0 && us % 1000 != 0) --ms;
-  std::int64_t secs = ms / 1000;
-  std::int64_t frac = ms % 1000;
-  if (frac < 0) {
-    frac += 1000;
-    --secs;
-  }
-  std::time_t t = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03" PRId64 "Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-  return buf;
-}
 
 LiveHub::LiveHub(LiveHubOptions options, const Clock& clock, Logger& logger)
     : options_(options), clock_(clock), logger_(logger) {}

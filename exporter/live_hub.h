@@ -104,7 +104,4 @@ class LiveHub {
   std::thread thread_;
 };
 
-/// RFC 3339 in UTC with milliseconds ("2026-11-30T05:31:56.123Z").
-std::string FormatRfc3339Millis(std::int64_t unix_micros);
-
 }  // namespace aee
