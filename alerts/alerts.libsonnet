@@ -11,7 +11,6 @@
   local alert(name, expr, forDuration, severity, summary, description, labels={}, ws=true) = {
     alert: name,
     expr: expr,
-    'for': forDuration,
     labels: { severity: severity } + labels,
     annotations: {
       summary: summary,
@@ -19,57 +18,97 @@
       runbook_url: runbook(name),
       dashboard_url: dashboard(ws),
     },
-  },
+  } + (if forDuration == null then {} else { 'for': forDuration }),
   local minRate = cfg.minRunsPer5m / 300,
+  // Values looked up when the alert is rendered.
+  local lookup(record, filter='humanize') =
+    '{{ with printf "%s{workspace_id=\'%%s\'}" $labels.workspace_id | query }}{{ . | first | value | %s }}{{ end }}' % [record, filter],
+  local rate5m = lookup('workspace:agent_runs_finished:rate5m', 'printf "%.4g"'),
+  local baselineRate = lookup('workspace:agent_runs_finished:rate5m_baseline', 'printf "%.4g"'),
+  local failureRatio = lookup('workspace:agent_runs_failure:ratio_rate10m', 'humanizePercentage'),
 
   prometheusAlerts+:: {
+    assert cfg.spikeFactor < cfg.spikeImpact.medium && cfg.spikeImpact.medium < cfg.spikeImpact.high
+           : 'spikeFactor < spikeImpact.medium < spikeImpact.high',
+    assert cfg.dropImpact.medium < cfg.dropFactor && cfg.dropImpact.medium > 0 : '0 < dropImpact.medium < dropFactor',
+    assert cfg.failureSurgeFactor < cfg.failureImpact.medium && cfg.failureImpact.medium < cfg.failureImpact.high
+           : 'failureSurgeFactor < failureImpact.medium < failureImpact.high',
     groups+: [
       {
         name: 'agent_execution_anomalies',
+        // Graded anomalies: one rule per grade (impact low|medium|high, each with its
+        // Alertmanager severity). "Past the threshold for the whole window" is part of
+        // the expression (every value of the size in the window, and a value at its
+        // start), not a `for`: a `for` would start again from pending whenever the
+        // grade, and so the labels, change, and an anomaly growing through a grade
+        // boundary would not fire in time.
         rules: [
           alert('AgentExecutionSpike',
                 |||
-                  workspace:agent_runs_finished:rate5m
-                    > on (workspace_id) %(factor)g * clamp_min(workspace:agent_runs_finished:rate5m_baseline, %(minRate)g)
+                  workspace:agent_runs_finished:baseline_ratio %(grade)s
+                  and on (workspace_id) min_over_time(workspace:agent_runs_finished:baseline_ratio[%(for)s]) > %(factor)g
+                  and on (workspace_id) (workspace:agent_runs_finished:baseline_ratio offset %(for)s)
                   and on (workspace_id) workspace:agent_runs_finished:rate5m >= %(minRate)g
-                ||| % { factor: cfg.spikeFactor, minRate: minRate },
-                cfg.spikeFor, 'warning',
-                'Agent executions are far above their usual rate for this time of day.',
-                'Workspace ' + wsName + ' finishes {{ $value | humanize }} runs/s, more than %g times its baseline (same time last week, else yesterday).' % cfg.spikeFactor,
-                { anomaly: 'spike' }),
+                ||| % { grade: g.cond, factor: cfg.spikeFactor, minRate: minRate, 'for': cfg.spikeFor },
+                null, cfg.anomalySeverity.spike[g.impact],
+                'Agent executions are far above their usual rate for this time of day (%s impact).' % g.impact,
+                'Workspace ' + wsName + ' finishes ' + rate5m + ' runs/s, {{ $value | humanize }} times its baseline (same time last week, else yesterday), and above %g times for %s: %s impact.' % [cfg.spikeFactor, cfg.spikeFor, g.impact],
+                { anomaly: 'spike', impact: g.impact })
+          for g in [
+            { impact: 'low', cond: '> %g < %g' % [cfg.spikeFactor, cfg.spikeImpact.medium] },
+            { impact: 'medium', cond: '>= %g < %g' % [cfg.spikeImpact.medium, cfg.spikeImpact.high] },
+            { impact: 'high', cond: '>= %g' % cfg.spikeImpact.high },
+          ]
+        ] + [
           alert('AgentExecutionDrop',
                 |||
-                  (workspace:agent_runs_finished:rate5m or on (workspace_id) (workspace:agent_runs_finished:rate5m_baseline * 0))
-                    < on (workspace_id) %(factor)g * workspace:agent_runs_finished:rate5m_baseline
+                  workspace:agent_runs_finished:baseline_ratio %(grade)s
+                  and on (workspace_id) max_over_time(workspace:agent_runs_finished:baseline_ratio[%(for)s]) < %(factor)g
+                  and on (workspace_id) (workspace:agent_runs_finished:baseline_ratio offset %(for)s)
                   and on (workspace_id) workspace:agent_runs_finished:rate5m_baseline >= %(minRate)g
-                  and on (workspace_id) (workspace:agent_runs_finished:rate5m > 0)
-                ||| % { factor: cfg.dropFactor, minRate: minRate },
-                cfg.dropFor, 'warning',
-                'Agent executions fell far below their usual rate for this time of day.',
-                'Workspace ' + wsName + ' finishes {{ $value | humanize }} runs/s, less than %g %% of its baseline.' % (cfg.dropFactor * 100),
-                { anomaly: 'drop' }),
-          alert('AgentExecutionDrop',
-                |||
-                  (workspace:agent_runs_finished:rate5m or on (workspace_id) (workspace:agent_runs_finished:rate5m_baseline * 0)) == 0
-                  and on (workspace_id) workspace:agent_runs_finished:rate5m_baseline >= %(minRate)g
-                ||| % { minRate: minRate },
-                cfg.dropFor, 'critical',
-                'Agent executions stopped completely.',
-                'Workspace ' + wsName + ' finished no run for %s although it usually finishes {{ with printf "workspace:agent_runs_finished:rate5m_baseline{workspace_id=\'%%s\'}" $labels.workspace_id | query }}{{ . | first | value | humanize }}{{ end }} runs/s at this time.' % cfg.dropFor,
-                { anomaly: 'drop' }),
+                ||| % { grade: g.cond, factor: cfg.dropFactor, minRate: minRate, 'for': cfg.dropFor },
+                null, cfg.anomalySeverity.drop[g.impact],
+                g.summary,
+                g.description,
+                { anomaly: 'drop', impact: g.impact })
+          for g in [
+            {
+              impact: 'low',
+              cond: '< %g >= %g' % [cfg.dropFactor, cfg.dropImpact.medium],
+              summary: 'Agent executions fell far below their usual rate for this time of day (low impact).',
+              description: 'Workspace ' + wsName + ' finishes ' + rate5m + ' runs/s, {{ $value | humanizePercentage }} of its baseline (' + baselineRate + ' runs/s at this time), and below %g %% for %s: low impact.' % [cfg.dropFactor * 100, cfg.dropFor],
+            },
+            {
+              impact: 'medium',
+              cond: '< %g > 0' % cfg.dropImpact.medium,
+              summary: 'Agent executions fell far below their usual rate for this time of day (medium impact).',
+              description: 'Workspace ' + wsName + ' finishes ' + rate5m + ' runs/s, {{ $value | humanizePercentage }} of its baseline (' + baselineRate + ' runs/s at this time), and below %g %% for %s: medium impact.' % [cfg.dropFactor * 100, cfg.dropFor],
+            },
+            {
+              impact: 'high',
+              cond: '== 0',
+              summary: 'Agent executions stopped completely (high impact).',
+              description: 'Workspace ' + wsName + ' finishes no run at all although it usually finishes ' + baselineRate + ' runs/s at this time, and has been below %g %% of that for %s: high impact.' % [cfg.dropFactor * 100, cfg.dropFor],
+            },
+          ]
+        ] + [
           alert('AgentExecutionFailureSurge',
                 |||
-                  workspace:agent_runs_failure:ratio_rate10m
-                    > on (workspace_id) clamp_min(
-                        (%(factor)g * workspace:agent_runs_failure:ratio_baseline)
-                          or on (workspace_id) (workspace:agent_runs_failure:ratio_rate10m * 0),
-                        %(floor)g)
+                  workspace:agent_runs_failure:baseline_ratio %(grade)s
+                  and on (workspace_id) min_over_time(workspace:agent_runs_failure:baseline_ratio[%(for)s]) > %(factor)g
+                  and on (workspace_id) (workspace:agent_runs_failure:baseline_ratio offset %(for)s)
                   and on (workspace_id) workspace_status:agent_runs_finished:rate10m{status="failed"} * 600 >= %(minRuns)d
-                ||| % { factor: cfg.failureSurgeFactor, floor: cfg.failureRatioFloor, minRuns: cfg.failureMinRuns },
-                cfg.failureSurgeFor, 'critical',
-                'Agent runs are failing far more often than usual.',
-                'Workspace ' + wsName + ': {{ $value | humanizePercentage }} of the runs finished in the last 10 minutes failed (at least %g %% and %g times the usual failure ratio).' % [cfg.failureRatioFloor * 100, cfg.failureSurgeFactor],
-                { anomaly: 'failure_surge' }),
+                ||| % { grade: g.cond, factor: cfg.failureSurgeFactor, minRuns: cfg.failureMinRuns, 'for': cfg.failureSurgeFor },
+                null, cfg.anomalySeverity.failure_surge[g.impact],
+                'Agent runs are failing far more often than usual (%s impact).' % g.impact,
+                'Workspace ' + wsName + ': ' + failureRatio + ' of the runs finished in the last 10 minutes failed, {{ $value | humanize }} times the usual failure ratio (taken as at least %g %%), and above %g times for %s: %s impact.' % [
+                  std.floor(cfg.failureRatioFloor / cfg.failureSurgeFactor * 10000 + 0.5) / 100, cfg.failureSurgeFactor, cfg.failureSurgeFor, g.impact],
+                { anomaly: 'failure_surge', impact: g.impact })
+          for g in [
+            { impact: 'low', cond: '> %g < %g' % [cfg.failureSurgeFactor, cfg.failureImpact.medium] },
+            { impact: 'medium', cond: '>= %g < %g' % [cfg.failureImpact.medium, cfg.failureImpact.high] },
+            { impact: 'high', cond: '>= %g' % cfg.failureImpact.high },
+          ]
         ] + [
           local lo = cfg.burstImpact[i.impact];
           local hi = if i.next == null then null else cfg.burstImpact[i.next];
@@ -107,11 +146,15 @@
                 'Worker capacity is nearly exhausted.',
                 '{{ $value | humanizePercentage }} of the worker slots are running runs (threshold %g %%).' % (cfg.capacityRatio * 100),
                 ws=false),
+          // Not "some run is overdue": a busy workspace always has overdue runs (heavy
+          // tails). Stuck: one run past the factor for the whole window and longer than
+          // the workspace's usual tail (rules: workspace_agent_run:agent_run_elapsed_seconds:stuck).
           alert('AgentRunsStuck',
-                'workspace:agent_runs_overdue:sum > 0',
+                'count by (workspace_id) (workspace_agent_run:agent_run_elapsed_seconds:stuck)',
                 cfg.stuckFor, 'warning',
-                'Runs are running far past their estimated runtime.',
-                'Workspace ' + wsName + ' has {{ $value }} runs running more than the overdue factor times their estimate; see agent_run_elapsed_seconds for their run ids.'),
+                'Runs are stuck: far past their estimated runtime and longer than any usual run of the workspace.',
+                'Workspace ' + wsName + ' has {{ $value }} stuck run(s), past %g times their estimated runtime for over %s and running more than %g times as long as the longest run it finished in the last %s: {{ range $i, $r := printf "workspace_agent_run:agent_run_elapsed_seconds:stuck{workspace_id=\'%%s\'}" $labels.workspace_id | query }}{{ if $i }}, {{ end }}run {{ $r.Labels.run_id }} (agent {{ $r.Labels.agent_id }}){{ end }}.' % [
+                  cfg.stuckFactor, cfg.stuckWindow, cfg.stuckTailFactor, cfg.stuckTailWindow]),
         ],
       },
       {

@@ -26,6 +26,31 @@
     failureMinRuns: 20,  // with at least this many failed runs in 10 minutes
     failureSurgeFor: '5m',
 
+    // Anomaly grades: the spec's anomalies[].severity, as the `impact` label
+    // (low|medium|high), from the anomaly's size relative to its baseline. An anomaly
+    // fires once it has been past its threshold (the factors above) for its whole
+    // `...For` window; its grade is its size now and follows it while it fires.
+    //  - spike: rate / baseline rate. low above spikeFactor, then from these:
+    spikeImpact: { medium: 6, high: 12 },
+    //  - drop: rate / baseline rate. low below dropFactor, medium below this, high
+    //    when nothing finished at all:
+    dropImpact: { medium: 0.1 },
+    //  - failure surge: failure ratio / baseline failure ratio, the baseline taken
+    //    as at least failureRatioFloor / failureSurgeFactor (so the floor is the low
+    //    threshold when the usual ratio is small). low above failureSurgeFactor, then:
+    failureImpact: { medium: 5, high: 8 },
+    // Alertmanager `severity` of each grade. The routing key stays info|warning|critical
+    // and, by default, what it was before the grades: a spike warns (more traffic is no
+    // outage by itself; its consequences page through the queue and capacity alerts), a
+    // drop warns unless nothing finishes at all, a failure surge is critical whatever its
+    // size (graded on its 10-minute ratio, which may still be climbing when it fires).
+    // Route by `impact` for more detail.
+    anomalySeverity: {
+      spike: { low: 'warning', medium: 'warning', high: 'warning' },
+      drop: { low: 'warning', medium: 'warning', high: 'critical' },
+      failure_surge: { low: 'critical', medium: 'critical', high: 'critical' },
+    },
+
     // Bursts: the last minute's rate against the previous hour's average.
     burstImpact: { low: 2, medium: 4, high: 8 },
     burstMinRunsPerMinute: 20,
@@ -37,7 +62,19 @@
     queueWaitFor: '5m',
     capacityRatio: 0.9,
     capacityFor: '15m',
-    stuckFor: '5m',
+
+    // Stuck runs (AgentRunsStuck), from the per-run families (agent_run_elapsed_seconds
+    // and agent_run_estimated_runtime_seconds, --collector.realtime.top-runs > 0). A run
+    // is stuck when the same run has been past stuckFactor x its estimate for the whole
+    // stuckWindow, and has run longer than stuckTailFactor x the longest run its
+    // workspace finished in the last stuckTailWindow (the upper bound of that run's
+    // histogram bucket). The first condition is what "overdue" means; the second
+    // keeps the normal heavy tail of a busy workspace quiet (docs/runbook.md).
+    stuckFactor: 3,  // the exporter's --collector.realtime.overdue-factor
+    stuckWindow: '5m',
+    stuckTailFactor: 2,
+    stuckTailWindow: '1d',
+    stuckFor: '1m',
     exporterDownFor: '5m',
     collectorFailingFor: '5m',
   },

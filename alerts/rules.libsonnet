@@ -26,9 +26,24 @@ local c = import 'config.libsonnet';
   ],
   local bucketIncrease(le) =
     'sum by (workspace_id) (%s)' % dedup('increase(agent_run_duration_seconds_bucket{%s}[1h])' % std.join(', ', std.filter(function(s) s != '', [sel, 'le="%s"' % le]))),
+  local baselineOffsets = ['6d23h30m', '23h30m'],
   local baseline(expr) =
     // Same time last week, else same time yesterday: an hour centred on that moment.
-    '(avg_over_time(%s[1h] offset 6d23h30m) or avg_over_time(%s[1h] offset 23h30m))' % [expr, expr],
+    '(%s)' % std.join(' or ', ['avg_over_time(%s[1h] offset %s)' % [expr, o] for o in baselineOffsets]),
+  // A ratio's baseline: numerator and denominator averaged over the same hour (the
+  // same runs), last week's hour else yesterday's, never a mix of the two.
+  local baselineRatio(num, den) =
+    '(%s)' % std.join('\n  or\n', [
+      '(%s / (avg_over_time(%s[1h] offset %s) > 0))' % [num % o, den, o]
+      for o in baselineOffsets
+    ]),
+  // Seconds of a Prometheus duration such as '5m' or '1h30m'.
+  local seconds(d) =
+    local units = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+    local step(acc, c) =
+      if std.objectHas(units, c) then { total: acc.total + std.parseInt(acc.num) * units[c], num: '' }
+      else { total: acc.total, num: acc.num + c };
+    std.foldl(step, std.stringChars(d), { total: 0, num: '' }).total,
 
   _config+:: c._config,
 
@@ -77,8 +92,20 @@ local c = import 'config.libsonnet';
                'sum by (workspace_id, agent_id) (workspace_agent_status:agent_runs_finished:rate5m{status="completed"}) / (workspace_agent:agent_runs_finished:rate5m > 0)'),
           rule('workspace_agent:agent_runs_error:ratio_rate5m',
                'sum by (workspace_id, agent_id) (workspace_agent_status:agent_runs_finished:rate5m{status="failed"}) / (workspace_agent:agent_runs_finished:rate5m > 0)'),
+          // agent_run_runtime_seconds_total sums the runtime of every run that started,
+          // cancelled ones included: its average divides by the runs that have a
+          // runtime, i.e. the runs the duration histogram counts. Per agent that count
+          // exists with --collector.runs.agent-histograms; without it, completed + failed
+          // + the agent's share of its workspace's cancelled-after-start runs.
+          rule('workspace:agent_runs_cancelled_after_start:ratio_rate5m',
+               'clamp(\n  (sum by (workspace_id) (%s)\n    - on (workspace_id) sum by (workspace_id) (workspace_status:agent_runs_finished:rate5m{status=~"completed|failed"}))\n  / on (workspace_id) (sum by (workspace_id) (workspace_status:agent_runs_finished:rate5m{status="cancelled"}) > 0),\n  0, 1)' % dedup('rate(%s[5m])' % m('agent_run_duration_seconds_count'))),
+          rule('workspace_agent:agent_runs_with_runtime:rate5m',
+               'sum by (workspace_id, agent_id) (%s)\nor\n%s' % [
+                 dedup('rate(agent_run_duration_seconds_count{%s}[5m])' % std.join(', ', std.filter(function(s) s != '', [sel, 'agent_id!=""']))),
+                 '(\n  sum by (workspace_id, agent_id) (workspace_agent_status:agent_runs_finished:rate5m{status=~"completed|failed"})\n  + on (workspace_id, agent_id)\n  sum by (workspace_id, agent_id) (workspace_agent_status:agent_runs_finished:rate5m{status="cancelled"})\n    * on (workspace_id) group_left ()\n    (workspace:agent_runs_cancelled_after_start:ratio_rate5m or on (workspace_id) (workspace:agent_runs_finished:rate5m * 0))\n)',
+               ]),
           rule('workspace_agent:agent_run_runtime_seconds:avg_rate5m',
-               'sum by (workspace_id, agent_id) (%s) / (sum by (workspace_id, agent_id) (workspace_agent_status:agent_runs_finished:rate5m{status=~"completed|failed"}) > 0)' % dedup('rate(%s[5m])' % m('agent_run_runtime_seconds_total'))),
+               'sum by (workspace_id, agent_id) (%s)\n  / on (workspace_id, agent_id) (workspace_agent:agent_runs_with_runtime:rate5m > 0)' % dedup('rate(%s[5m])' % m('agent_run_runtime_seconds_total'))),
           rule('workspace_agent:agent_runs_finished:increase1d',
                'sum by (workspace_id, agent_id) (%s)' % dedup('increase(%s[1d])' % m('agent_runs_finished_total'))),
         ],
@@ -114,6 +141,12 @@ local c = import 'config.libsonnet';
         ] + [
           rule('workspace_bucket:agent_run_duration_seconds:ratio1h',
                'workspace_bucket:agent_run_duration_seconds:increase1h / ignoring (bucket) group_left () (sum by (workspace_id) (workspace_bucket:agent_run_duration_seconds:increase1h) > 0)'),
+          // The longest run finished in the window, as the upper bound of its bucket
+          // (3600 for anything longer): histogram_quantile(1) returns exactly that bound.
+          rule('workspace:agent_run_duration_seconds:max5m',
+               'histogram_quantile(1, workspace_le:agent_run_duration_seconds_bucket:rate5m)\n  and on (workspace_id) (workspace_le:agent_run_duration_seconds_bucket:rate5m{le="+Inf"} > 0)'),
+          rule('workspace:agent_run_duration_seconds:max%s' % cfg.stuckTailWindow,
+               'max_over_time(workspace:agent_run_duration_seconds:max5m[%s])' % cfg.stuckTailWindow),
         ],
       },
       {
@@ -124,6 +157,20 @@ local c = import 'config.libsonnet';
           rule('workspace:agent_queue_wait_seconds_avg:max', 'max by (workspace_id) (%s)' % dedup(m('agent_queue_wait_seconds_avg'))),
           rule('workspace:agent_queue_oldest_age_seconds:max', 'max by (workspace_id) (%s)' % dedup(m('agent_queue_oldest_age_seconds'))),
           rule('workspace:agent_runs_overdue:sum', 'sum by (workspace_id) (%s)' % dedup(m('agent_runs_overdue'))),
+          // Stuck runs (AgentRunsStuck), one series per run with its elapsed seconds:
+          // past stuckFactor x its estimate for the whole stuckWindow (elapsed grows one
+          // second a second, so this is the same run the whole time), and longer than
+          // stuckTailFactor x the longest run the workspace finished in the last
+          // stuckTailWindow (0 when it finished none).
+          rule('workspace_agent_run:agent_run_elapsed_seconds:stuck',
+               '%(elapsed)s\n  >= on (workspace_id, agent_id, run_id)\n    (%(factor)g * %(estimate)s + %(window)d)\n  >= on (workspace_id) group_left ()\n    (%(tail)g * (workspace:agent_run_duration_seconds:max%(tailWindow)s or on (workspace_id) (workspace:agent_runs_running:sum * 0)))' % {
+                 elapsed: dedup(m('agent_run_elapsed_seconds')),
+                 estimate: dedup(m('agent_run_estimated_runtime_seconds')),
+                 factor: cfg.stuckFactor,
+                 window: seconds(cfg.stuckWindow),
+                 tail: cfg.stuckTailFactor,
+                 tailWindow: cfg.stuckTailWindow,
+               }),
           rule(':agent_runs_running:sum', 'sum(workspace:agent_runs_running:sum)'),
           rule(':agent_queue_depth:sum', 'sum(workspace:agent_queue_depth:sum)'),
           rule(':agent_worker_slots:sum', 'sum(%s)' % dedup(m('agent_worker_slots'))),
@@ -148,7 +195,19 @@ local c = import 'config.libsonnet';
         name: 'agent_execution_baselines',
         rules: [
           rule('workspace:agent_runs_finished:rate5m_baseline', baseline('workspace:agent_runs_finished:rate5m')),
-          rule('workspace:agent_runs_failure:ratio_baseline', baseline('workspace:agent_runs_failure:ratio_rate5m')),
+          rule('workspace:agent_runs_failure:ratio_baseline',
+               baselineRatio('sum by (workspace_id) (avg_over_time(workspace_status:agent_runs_finished:rate5m{status="failed"}[1h] offset %s))',
+                             'workspace:agent_runs_finished:rate5m')),
+          // Sizes of the anomalies against their baselines (the alerts' grades).
+          // Spike and drop: the rate against the baseline rate (a workspace without a
+          // run in 5 minutes is at 0), the baseline taken as at least the minimum volume.
+          rule('workspace:agent_runs_finished:baseline_ratio',
+               '(workspace:agent_runs_finished:rate5m or on (workspace_id) (workspace:agent_runs_finished:rate5m_baseline * 0))\n  / on (workspace_id) clamp_min(workspace:agent_runs_finished:rate5m_baseline, %g)' % (cfg.minRunsPer5m / 300)),
+          // Failure surge: the 10-minute failure ratio against the baseline failure
+          // ratio, taken as at least failureRatioFloor / failureSurgeFactor (and as that
+          // when there is no baseline yet).
+          rule('workspace:agent_runs_failure:baseline_ratio',
+               'workspace:agent_runs_failure:ratio_rate10m\n  / on (workspace_id) clamp_min(workspace:agent_runs_failure:ratio_baseline or on (workspace_id) (workspace:agent_runs_failure:ratio_rate10m * 0), %g / %g)' % [cfg.failureRatioFloor, cfg.failureSurgeFactor]),
           // Only once a whole hour of history exists: on a fresh Prometheus the first
           // minutes' partial rates would make any load look like a burst.
           rule('workspace:agent_runs_finished:burst_ratio',

@@ -399,9 +399,10 @@ local config = (import '../alerts/config.libsonnet')._config;
         'alerts', 'no anomaly alert is firing'
       ),
       step: '30s',
-      titleFormat: '{{alertname}} ({{anomaly}})',
-      textFormat: 'workspace {{workspace_id}}, severity {{severity}}',
-      tagKeys: 'anomaly,severity',
+      // impact: the spec's anomaly severity (low, medium, high); severity: Alertmanager's.
+      titleFormat: '{{alertname}} ({{anomaly}}, {{impact}} impact)',
+      textFormat: 'workspace {{workspace_id}}, impact {{impact}}, severity {{severity}}',
+      tagKeys: 'anomaly,impact,severity',
       useValueForTime: false,
     },
     {

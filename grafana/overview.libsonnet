@@ -54,7 +54,7 @@ g.dashboard('overview', 'Agent executions right now and over the selected time r
 
   // ------------------------------------------------------------- live executions + system load (y 4)
   g.table('Live executions (longest running)',
-          'The N longest-running runs of each selected workspace (--collector.realtime.top-runs), elapsed against their estimate. Progress above 100 % means the run overran its estimate; far above it, AgentRunsStuck fires (realtime.executionsInProgress).',
+          'The N longest-running runs of each selected workspace (--collector.realtime.top-runs), elapsed against their estimate. Progress above 100 % means the run overran its estimate, above 300 % it is overdue; a run that stays overdue and outlives its workspace\'s usual longest run is stuck (AgentRunsStuck) (realtime.executionsInProgress).',
           [
             t(g.allowEmpty(g.withAgentName(elapsedByRun), 'filtered', idleReason), format='table'),
             t(g.allowEmpty(g.withAgentName(estimateByRun), 'optional', pendingEstimate), format='table'),
@@ -93,9 +93,14 @@ g.dashboard('overview', 'Agent executions right now and over the selected time r
     ] },
     links: [g.panelLink('resources', 'Compute resources')],
   },
-  g.stat('Stuck runs', 'Running runs past the overdue factor times their estimated runtime (AgentRunsStuck fires when this stays above 0); the live executions table shows them with progress above 100 %.',
-         [t(wsum('workspace:agent_runs_overdue:sum'), 'stuck')],
-         g.pos(21, 4, 3, 4), decimals=0, thresholds=['green', 1, 'red'], colorMode='background'),
+  g.stat('Stuck runs', 'Stuck: runs past 3 times their estimated runtime for over 5 minutes and running more than twice as long as the longest run their workspace finished in the last day, what AgentRunsStuck pages on (workspace_agent_run:agent_run_elapsed_seconds:stuck). Overdue: every running run past 3 times its estimate (agent_runs_overdue), the normal heavy tail of a busy workspace included. The live executions table shows them with progress above 300 %.',
+         [
+           t('count(workspace_agent_run:agent_run_elapsed_seconds:stuck{%s}) or vector(0)' % W, 'stuck'),
+           t(wsum('workspace:agent_runs_overdue:sum'), 'overdue'),
+         ],
+         g.pos(21, 4, 3, 4), decimals=0, thresholds=['green', 1, 'red'], colorMode='background', textMode='value_and_name') {
+    fieldConfig+: { overrides: [g.overrideName('overdue', { color: { mode: 'fixed', fixedColor: 'blue' } })] },
+  },
   g.bargauge('System load', 'Mean CPU and memory usage of the live workers of those pools (realtime.systemLoad.cpu, .memory), and the share of worker slots running runs (all pools).',
              [
                t('avg(%s)' % g.raw('agent_worker_cpu_usage_ratio_avg', [g.Wpool]), 'CPU'),

@@ -20,11 +20,17 @@ local alertNames = {
   AgentQueueBacklog: 'Queue keeps growing',
   AgentQueueWaitHigh: 'Runs wait too long in the queue',
   AgentCapacitySaturated: 'Worker capacity nearly exhausted',
-  AgentRunsStuck: 'Runs far past their estimated runtime',
+  AgentRunsStuck: 'Runs stuck far past their estimate and the usual longest run',
   AgentExporterDown: 'Exporter cannot be scraped',
   AgentExporterCollectorFailing: 'A collector keeps failing',
 };
 local burstSel = 'ALERTS{alertname="AgentExecutionBurst", alertstate="firing", %s}' % W;
+// Firing anomalies by grade: 1 low, 2 medium, 3 high (the impact label).
+local anomalyGrades = ['low', 'medium', 'high'];
+local anomalyGrade = 'max by (workspace_id, anomaly) (\n  %s\n)' % std.join('\n  or ', [
+  '(ALERTS{alertname=~"AgentExecution(Spike|Drop|FailureSurge)", alertstate="firing", impact="%s", %s} * 0 + %d)' % [anomalyGrades[i], W, i + 1]
+  for i in std.range(0, 2)
+]);
 local burstRate = '(workspace:agent_runs_finished:rate1m{%s} * 60 and on (workspace_id) %s)' % [W, burstSel];
 
 g.dashboard('patterns', 'When agents run: hour-of-day profile, peak and quiet hours, weekday against weekend, comparison with the previous period, bursts and anomalies.', [
@@ -123,7 +129,7 @@ g.dashboard('patterns', 'When agents run: hour-of-day profile, peak and quiet ho
   },
 
   // ------------------------------------------------------------- anomalies and bursts (y 31)
-  g.table('Active anomalies and alerts', 'Firing alerts of the rule pack for the selected workspaces (and the global ones): type, severity or impact, since when (patterns.anomalies). The annotations on the time series show their history.',
+  g.table('Active anomalies and alerts', 'Firing alerts of the rule pack for the selected workspaces (and the global ones): type, impact (the spec\'s anomaly severity: low, medium, high, for anomalies and bursts), Alertmanager severity, since when (patterns.anomalies; since = when the alert reached its current grade). The annotations on the time series and the timeline below show their history.',
           [t(g.allowEmpty(std.foldl(function(e, l) 'label_replace(%s, "%s", "%s", "%s", "")' % [e, l[0], l[1], l[0]],
                                     [['workspace_id', '(all)'], ['anomaly', '-'], ['impact', '-']],
                                     'max by (alertname, workspace_id, anomaly, impact, severity) (ALERTS_FOR_STATE{alertname=~"Agent.+", %s}\n  and on (alertname, workspace_id, anomaly, impact, severity) ALERTS{alertstate="firing"}) * 1000' % g.Wpool),
@@ -154,4 +160,31 @@ g.dashboard('patterns', 'When agents run: hour-of-day profile, peak and quiet ho
             { name: 'Value #B', title: 'Runs during bursts', decimals: 0 },
             { name: 'Value #C', title: 'Burst minutes', decimals: 0 },
           ]),
+
+  // ------------------------------------------------------------- anomaly grades over time (y 39)
+  g.panel('state-timeline', 'Anomalies by impact',
+          'When each workspace had a spike, drop or failure surge and how large it was against its baseline: the impact label of AgentExecutionSpike, AgentExecutionDrop and AgentExecutionFailureSurge (patterns.anomalies[].severity: low, medium, high; thresholds in alerts/config.libsonnet). The Alertmanager severity of each grade is in the table above.',
+          [t(g.allowEmpty(g.withWorkspaceName(anomalyGrade), 'alerts', 'no anomaly alert is firing'), '{{workspace_name}}: {{anomaly}}')],
+          g.pos(0, 39, 24, 7)) {
+    fieldConfig: {
+      defaults: {
+        color: { mode: 'thresholds' },
+        thresholds: g.thresholds(['yellow', 2, 'orange', 3, 'red']),
+        mappings: [{ type: 'value', options: {
+          [std.toString(i + 1)]: { text: anomalyGrades[i], index: i }
+          for i in std.range(0, 2)
+        } }],
+        custom: { fillOpacity: 80, lineWidth: 0, hideFrom: { legend: false, tooltip: false, viz: false } },
+      },
+      overrides: [],
+    },
+    options: {
+      mergeValues: true,
+      showValue: 'auto',
+      alignValue: 'left',
+      rowHeight: 0.9,
+      legend: { displayMode: 'list', placement: 'bottom', showLegend: true },
+      tooltip: { mode: 'single', sort: 'none' },
+    },
+  },
 ])

@@ -26,20 +26,19 @@ legitimately be empty ends with a PromQL comment line
 
       # allow-empty(CLASS): reason
 
-CLASS is one of
-  alerts    built on ALERTS / ALERTS_FOR_STATE: empty while no such alert fires;
-  history   needs more Prometheus or database history than a short test has (offset 1h,
-            1w baselines, complete past days for the patterns collector);
-  optional  data that depends on the platform's set-up (GPU workers, pg_stat_statements,
-            skipped rows);
-  pending   metrics announced but not exposed by this exporter version yet;
-  filtered  may be empty for one particular workspace or agent (e.g. no run of that
-            agent is running right now): allowed in the "first" pass only, required
-            with the All value.
-An empty result of such a target passes (reported as "empty, allowed") unless its CLASS
-is listed in --require, which makes it mandatory (e.g. --require history after a
-backfill, or --require alerts in a scenario that fires them). Prometheus ignores the
-comment, so the dashboards send it unchanged.
+CLASS is one of the classes of ALLOW_CLASSES below (--help lists them). An empty result
+of such a target passes (reported as "empty, allowed") unless its CLASS is listed in
+--require, which makes it mandatory (e.g. --require history after a backfill, or
+--require alerts in a scenario that fires them). Prometheus ignores the comment, so the
+dashboards send it unchanged.
+
+lint also keeps the dashboards and their documentation from drifting apart (when run
+inside the repository): every metric a query uses is a recording rule of
+alerts/agent_execution.rules.yml, or an exporter family that docs/metrics.md documents
+and the exporter's sources declare (no "announced, not exposed yet" metric can be
+queried); every metric docs/dashboards.md names exists the same way, and no line of it
+calls an exposed family pending or not exposed; its table of allow-empty classes lists
+exactly the classes below, and each class is used by some dashboard.
 
 Output: one line per check or query, then "N passed, N failed"; exit status 1 when
 anything failed, 2 on bad usage.
@@ -73,7 +72,16 @@ ANGULAR_TYPES = {"graph", "singlestat", "table-old", "grafana-piechart-panel",
                  "grafana-worldmap-panel", "grafana-clock-panel"}
 NO_DATASOURCE_TYPES = {"text", "row", "news", "dashlist", "alertlist"}
 DS_UIDS = {"${datasource}", "$datasource"}
-ALLOW_CLASSES = {"alerts", "history", "optional", "pending", "filtered"}
+# The allow-empty classes; docs/dashboards.md has a table of exactly these (lint checks).
+ALLOW_CLASSES = {
+    "alerts": "built on ALERTS / ALERTS_FOR_STATE: empty while no such alert fires",
+    "history": "needs more Prometheus or database history than a short test has (offset 1h, "
+               "1w baselines, complete past days for the patterns collector)",
+    "optional": "data that depends on the platform's set-up (GPU workers, pg_stat_statements, "
+                "skipped rows, runs without an estimated_runtime)",
+    "filtered": "may be empty for one particular workspace or agent (e.g. no run of that agent "
+                "is running right now): allowed in the \"first\" pass only, required with the All value",
+}
 ALLOW_RE = re.compile(r"^\s*#\s*allow-empty\((\w+)\):\s*(.+?)\s*$", re.M)
 BUILTINS = {
     "__rate_interval": "1m", "__interval": "30s", "__interval_ms": "30000",
@@ -286,6 +294,8 @@ def lint(directory):
         out.check(bool(dash_links) and not link_problems, "%s: links resolve to the four dashboards" % name,
                   "; ".join(link_problems))
 
+    drift(directory, dashboards, out)
+
     # Committed JSON matches the jsonnet source.
     src = os.path.join(os.path.dirname(os.path.abspath(directory.rstrip("/"))), "dashboards.jsonnet")
     if os.path.exists(src) and shutil.which("jsonnet"):
@@ -306,6 +316,132 @@ def lint(directory):
     else:
         print("skip - jsonnet source or jsonnet binary not found: render not compared")
     return out.summary()
+
+
+# ----------------------------------------------------------------------------- drift
+METRIC_PREFIXES = ("agent_", "process_")
+BUILTIN_SERIES = {"ALERTS", "ALERTS_FOR_STATE", "up"}
+HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+# An identifier, not part of a file name, flag, variable or wildcard (agent_exporter_*).
+IDENT_RE = re.compile(r"(?<![\w:$.\-/])([A-Za-z_:][\w:]*)(?![\w*.\-/])")
+
+
+def metric_names(expr):
+    """Metric names a PromQL expression selects (recording rules, exporter families,
+    built-in series): label matchers, grouping label lists, strings and comments dropped."""
+    e = re.sub(r"#.*", "", expr)
+    e = re.sub(r'"(?:[^"\\]|\\.)*"', '""', e)
+    e = re.sub(r"\{[^{}]*\}", "{}", e)
+    e = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", r"\1()", e)
+    names = set()
+    for m in IDENT_RE.finditer(e):
+        n = m.group(1)
+        if n.startswith(METRIC_PREFIXES) or ":" in n or n in BUILTIN_SERIES:
+            names.add(n)
+    return names
+
+
+def repo_facts(root):
+    """Families documented in docs/metrics.md ({name: type}), their labels, the names
+    the exporter's sources declare, and the recording rules; None where a file is missing."""
+    facts = {"families": None, "labels": set(), "declared": None, "rules": None}
+    doc = os.path.join(root, "docs", "metrics.md")
+    if os.path.exists(doc):
+        facts["families"] = {}
+        row = re.compile(r"^\|\s*`([a-z_:][a-z0-9_:]*)`\s*\|\s*(gauge|counter|histogram)\s*\|([^|]*)\|")
+        for line in open(doc, encoding="utf-8"):
+            m = row.match(line)
+            if m:
+                facts["families"][m.group(1)] = m.group(2)
+                facts["labels"] |= set(re.findall(r"`(\w+)`", m.group(3)))
+    sources = [f for d in ("collectors", "exporter", "core") for f in
+               glob.glob(os.path.join(root, d, "**", "*.cc"), recursive=True) +
+               glob.glob(os.path.join(root, d, "**", "*.h"), recursive=True)]
+    if sources:
+        facts["declared"] = set()
+        for f in sources:
+            facts["declared"] |= set(re.findall(r'"((?:agent|process)_[a-z0-9_]+)"', open(f, encoding="utf-8").read()))
+    rules = os.path.join(root, "alerts", "agent_execution.rules.yml")
+    if os.path.exists(rules):
+        facts["rules"] = set(re.findall(r'^\s*record:\s*"?([^"\s]+)"?\s*$', open(rules, encoding="utf-8").read(), re.M))
+    return facts
+
+
+def family_of(name, facts):
+    """The exporter family a series name belongs to (histogram suffixes stripped), or None."""
+    fams = facts["families"]
+    if name in fams:
+        return name
+    for suf in HISTOGRAM_SUFFIXES:
+        if name.endswith(suf) and fams.get(name[:-len(suf)]) == "histogram":
+            return name[:-len(suf)]
+    return None
+
+
+def unknown_metric(name, facts, allow_labels=False):
+    """Why a metric name does not exist, or None when it does."""
+    if name in BUILTIN_SERIES or name in facts["rules"]:
+        return None
+    if ":" in name:
+        return "no recording rule %s in alerts/agent_execution.rules.yml" % name
+    if allow_labels and name in facts["labels"]:
+        return None
+    fam = family_of(name, facts)
+    if fam is None:
+        return "%s is not documented in docs/metrics.md" % name
+    if facts["declared"] is not None and fam not in facts["declared"]:
+        return "%s is documented but not declared by the exporter (collectors/, exporter/, core/)" % fam
+    return None
+
+
+def drift(directory, dashboards, out):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(directory.rstrip("/"))))
+    facts = repo_facts(root)
+    if facts["families"] is None or facts["rules"] is None:
+        print("skip - docs/metrics.md or alerts/agent_execution.rules.yml not found: metrics not checked")
+        return
+    used_classes = set()
+    for _, d in dashboards:
+        name = d.get("uid")
+        exprs = [t.get("expr", "") for p in all_panels(d) for t in targets(p)]
+        exprs += [a.get("expr", "") for a in d.get("annotations", {}).get("list", []) if not a.get("builtIn")]
+        for v in d.get("templating", {}).get("list", []):
+            if v.get("type") == "query":
+                q = v.get("query")
+                exprs.append((q.get("query") if isinstance(q, dict) else q) or "")
+        problems = sorted({why for e in exprs for n in metric_names(e) for why in [unknown_metric(n, facts)] if why})
+        for e in exprs:
+            m = allow_marker(e)
+            if m:
+                used_classes.add(m[0])
+        out.check(not problems, "%s: every metric queried is a recording rule or an exposed, documented family" % name,
+                  "; ".join(problems))
+    out.check(set(ALLOW_CLASSES) <= used_classes, "every allow-empty class is used by a dashboard",
+              "unused: %s" % sorted(set(ALLOW_CLASSES) - used_classes))
+
+    doc = os.path.join(root, "docs", "dashboards.md")
+    if not os.path.exists(doc):
+        print("skip - docs/dashboards.md not found")
+        return
+    text = open(doc, encoding="utf-8").read()
+    problems, pending = set(), []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        names = set()
+        for span in re.findall(r"`([^`]+)`", line):
+            names |= metric_names(span)
+        for n in names:
+            why = unknown_metric(n, facts, allow_labels=True)
+            if why:
+                problems.add(why)
+        exposed = [n for n in names if family_of(n, facts)]
+        if exposed and re.search(r"(?i)\bpending\b|not exposed yet|announced", line):
+            pending.append("line %d calls %s pending" % (lineno, ", ".join(sorted(exposed))))
+    out.check(not problems, "docs/dashboards.md: every metric it names exists", "; ".join(sorted(problems)))
+    out.check(not pending, "docs/dashboards.md: no exposed family is called pending", "; ".join(pending))
+    m = re.search(r"^\| class \| used for \|\n\|[-| ]+\|\n((?:\|.*\n?)+)", text, re.M)
+    documented = set(re.findall(r"^\|\s*`(\w+)`\s*\|", m.group(1), re.M)) if m else set()
+    out.check(documented == set(ALLOW_CLASSES), "docs/dashboards.md: its allow-empty classes are the checker's",
+              "documented %s, checker %s" % (sorted(documented), sorted(ALLOW_CLASSES)))
 
 
 # ----------------------------------------------------------------------------- query
@@ -526,6 +662,9 @@ def query(directory, prom_url, modes, require, do_range):
 def main(argv):
     if len(argv) >= 2 and argv[1] in ("-h", "--help"):
         print(__doc__)
+        print("Allow-empty classes:")
+        for c in sorted(ALLOW_CLASSES):
+            print("  %-9s %s" % (c, ALLOW_CLASSES[c]))
         return 0
     if len(argv) == 3 and argv[1] == "lint":
         return lint(argv[2])
