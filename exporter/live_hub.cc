@@ -298,6 +298,14 @@ void LiveHub::Run() {
     std::map<std::pair<std::string, bool>, std::pair<std::string, std::string>> rendered;  // -> (message, key)
     std::uint64_t sent = 0, dropped = 0;
     std::vector<std::shared_ptr<WebSocketPeer>> stalled;
+    std::string heartbeat_message;  // the same for every subscriber: rendered once a round
+    if (heartbeat) {
+      ordered_json hb;
+      hb["event"] = "heartbeat";
+      hb["data"]["updatedAt"] = view ? ordered_json(FormatRfc3339Millis(view->sampled_at_us)) : ordered_json(nullptr);
+      hb["data"]["serverTime"] = FormatRfc3339Millis(ToUnixMicros(now));
+      heartbeat_message = hb.dump();
+    }
     for (auto& [peer, sub] : targets) {
       if (view) {
         auto ws = view->workspaces.find(sub->workspace);
@@ -320,13 +328,7 @@ void LiveHub::Run() {
           }
         }
       }
-      if (heartbeat) {
-        ordered_json hb;
-        hb["event"] = "heartbeat";
-        hb["data"]["updatedAt"] = view ? ordered_json(FormatRfc3339Millis(view->sampled_at_us)) : ordered_json(nullptr);
-        hb["data"]["serverTime"] = FormatRfc3339Millis(ToUnixMicros(now));
-        if (peer->Send(hb.dump())) ++sent;
-      }
+      if (heartbeat && peer->Send(heartbeat_message)) ++sent;
       if (sub->behind_since && now - *sub->behind_since > options_.stall_timeout) stalled.push_back(peer);
     }
     for (const auto& peer : stalled) {
