@@ -80,15 +80,6 @@ bool LoadFromMemory(const char* name, const unsigned char* begin, const unsigned
   return true;
 }
 
-std::string OpenSslError() {
-  unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return "unknown error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
-
 }  // namespace
 
 // One loaded configuration: its SSL_CTX (with certificate, key, CA, versions,

@@ -64,15 +64,6 @@ bool ParseTlsVersion(const std::string& text, int* out) {
   return false;
 }
 
-std::string OpenSslError() {
-  unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return "unknown error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
-
 // Go crypto/tls names (tls.CipherSuites() and tls.InsecureCipherSuites(), what the
 // exporter-toolkit accepts) and OpenSSL's. The TLS 1.3 ones are accepted and have
 // no effect, as in Go: TLS 1.3 suites are all AEAD and always on.
@@ -330,6 +321,15 @@ bool ParseHeaders(const YAML::Node& n, WebConfig* out, std::string* error) {
 }
 
 }  // namespace
+
+std::string OpenSslError() {
+  unsigned long e = ERR_get_error();
+  ERR_clear_error();
+  if (e == 0) return "unknown error";
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  return buf;
+}
 
 std::string Tls12CipherList(const TlsServerConfig& tls) {
   return tls.cipher_suites.empty() ? std::string(kDefaultTls12Ciphers) : Join(tls.cipher_suites);

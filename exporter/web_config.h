@@ -47,6 +47,10 @@ struct WebConfig {
 /// with the reason in *error. Loads the certificate, key and CA to check them.
 bool ParseWebConfig(const std::string& yaml_text, const std::string& base_dir, WebConfig* out, std::string* error);
 
+/// The oldest queued OpenSSL error as text (and clears the queue); "unknown error"
+/// when the queue is empty.
+std::string OpenSslError();
+
 /// Applies tls to a server SSL_CTX: certificate chain and key, client CA and
 /// verification, versions, TLS 1.2 cipher suites, curves and server preference.
 /// false with *error naming the setting and OpenSSL's reason.

@@ -40,19 +40,7 @@ std::unique_ptr<aee::Logger> g_logger;
 std::unique_ptr<aee::Exporter> g_exporter;
 int g_port = 0;
 
-int Connect() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(g_port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
+int Connect() { return aee::fuzz::ConnectLoopback(g_port); }
 
 // Sends request, half-closes, reads until the server closes. false on timeout.
 bool Exchange(std::string_view request, std::string* response, std::chrono::milliseconds limit) {
