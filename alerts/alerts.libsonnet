@@ -4,13 +4,22 @@
   local cfg = $._config,
   local sel = cfg.selector,
   local m(name) = '%s{%s}' % [name, sel],
-  local runbook(name) = '%s#%s' % [cfg.runbookURL, std.asciiLower(name)],
-  local dashboard(ws=true) = '%s/d/%s%s' % [cfg.grafanaURL, cfg.overviewDashboardUID, if ws then '?var-workspace={{ $labels.workspace_id }}' else ''],
+  local runbook(name) = cfg.runbookURLPattern % std.asciiLower(name),
+  // Alerts keep the platform labels of the rules (clusterLabel, job): joins below are
+  // written per workspace and scoped like the rules (`on (x)` and `by (x)` take the
+  // platform labels too), and lookups and dashboard links select the alert's own platform. An
+  // absent label is empty, and `label=""` matches a series without it.
+  local cl = cfg.clusterLabel,
+  local scoped(expr) = std.strReplace(std.strReplace(expr, ' on (', ' on (%s, job, ' % cl), ' by (', ' by (%s, job, ' % cl),
+  local dashboard(ws=true) = (cfg.dashboardURLPattern % cfg.overviewDashboardUID) + '?var-cluster={{ $labels.%s }}&var-job={{ $labels.job }}%s' % [
+    cl, if ws then '&var-workspace={{ $labels.workspace_id }}' else ''],
+  // A PromQL selector of the alert's platform and workspace, for lookups.
+  local wsSelector(metric) = 'printf "%s{%s=\'%%s\',job=\'%%s\',workspace_id=\'%%s\'}" $labels.%s $labels.job $labels.workspace_id' % [metric, cl, cl],
   // The workspace's display name, looked up when the alert is rendered.
-  local wsName = '{{ with printf "agent_workspace_info{workspace_id=\'%s\'}" $labels.workspace_id | query }}{{ . | first | label "workspace_name" }}{{ else }}{{ $labels.workspace_id }}{{ end }}',
+  local wsName = '{{ with %s | query }}{{ . | first | label "workspace_name" }}{{ else }}{{ $labels.workspace_id }}{{ end }}' % wsSelector('agent_workspace_info'),
   local alert(name, expr, forDuration, severity, summary, description, labels={}, ws=true) = {
     alert: name,
-    expr: expr,
+    expr: scoped(expr),
     labels: { severity: severity } + labels,
     annotations: {
       summary: summary,
@@ -22,7 +31,7 @@
   local minRate = cfg.minRunsPer5m / 300,
   // Values looked up when the alert is rendered.
   local lookup(record, filter='humanize') =
-    '{{ with printf "%s{workspace_id=\'%%s\'}" $labels.workspace_id | query }}{{ . | first | value | %s }}{{ end }}' % [record, filter],
+    '{{ with %s | query }}{{ . | first | value | %s }}{{ end }}' % [wsSelector(record), filter],
   local rate5m = lookup('workspace:agent_runs_finished:rate5m', 'printf "%.4g"'),
   local baselineRate = lookup('workspace:agent_runs_finished:rate5m_baseline', 'printf "%.4g"'),
   local failureRatio = lookup('workspace:agent_runs_failure:ratio_rate10m', 'humanizePercentage'),
@@ -153,15 +162,16 @@
                 'count by (workspace_id) (workspace_agent_run:agent_run_elapsed_seconds:stuck)',
                 cfg.stuckFor, 'warning',
                 'Runs are stuck: far past their estimated runtime and longer than any usual run of the workspace.',
-                'Workspace ' + wsName + ' has {{ $value }} stuck run(s), past %g times their estimated runtime for over %s and running more than %g times as long as the longest run it finished in the last %s: {{ range $i, $r := printf "workspace_agent_run:agent_run_elapsed_seconds:stuck{workspace_id=\'%%s\'}" $labels.workspace_id | query }}{{ if $i }}, {{ end }}run {{ $r.Labels.run_id }} (agent {{ $r.Labels.agent_id }}){{ end }}.' % [
-                  cfg.stuckFactor, cfg.stuckWindow, cfg.stuckTailFactor, cfg.stuckTailWindow]),
+                'Workspace ' + wsName + (' has {{ $value }} stuck run(s), past %g times their estimated runtime for over %s and running more than %g times as long as the longest run it finished in the last %s: ' % [
+                  cfg.stuckFactor, cfg.stuckWindow, cfg.stuckTailFactor, cfg.stuckTailWindow])
+                + '{{ range $i, $r := ' + wsSelector('workspace_agent_run:agent_run_elapsed_seconds:stuck') + ' | query }}{{ if $i }}, {{ end }}run {{ $r.Labels.run_id }} (agent {{ $r.Labels.agent_id }}){{ end }}.'),
         ],
       },
       {
         name: 'agent_execution_exporter',
         rules: [
           alert('AgentExporterDown',
-                'up == 0 and on (job, instance) last_over_time(%s[1h])' % m('agent_exporter_build_info'),
+                'up == 0 and on (instance) last_over_time(%s[1h])' % m('agent_exporter_build_info'),
                 cfg.exporterDownFor, 'critical',
                 'An agent_execution_exporter cannot be scraped.',
                 'Prometheus cannot scrape {{ $labels.instance }} (job {{ $labels.job }}); the agent execution metrics of that replica are missing.',

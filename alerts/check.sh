@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks the rule pack: the committed YAML is what the jsonnet renders, promtool
-# accepts it (with lint), and every promtool unit test passes.
+# accepts it (with lint), _config overrides reach rules, alerts and dashboards, and
+# every promtool unit test passes.
 set -uo pipefail
 cd "$(dirname "$0")"
 passed=0; failed=0
@@ -12,6 +13,9 @@ for f in "$tmp"/*.yml; do
   step "$(basename "$f") is up to date (make rules)" diff -u "$(basename "$f")" "$f"
 done
 step "promtool check rules --lint=all" promtool check rules --lint=all agent_execution.rules.yml agent_execution.alerts.yml
+# The mixin's _config reaches rules, alerts and dashboards, vendored as jsonnet-bundler does.
+step "mixin _config overrides reach rules, alerts and every dashboard (tests/mixin_override_test.py)" \
+  /usr/bin/python3 tests/mixin_override_test.py ..
 # AgentRunsStuck under 100 runs/s of heavy-tailed traffic: that test is generated (a
 # simulated day and four hours, about 1.5 MB, not committed), in the background.
 mkdir -p "$tmp/gen"

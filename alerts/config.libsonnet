@@ -1,15 +1,30 @@
-// Every threshold, window and selector of the rule pack, in one place.
-// Override in your own jsonnet:  (import 'mixin.libsonnet') + { _config+:: { selector: 'job="agents"' } }
+// Every threshold, window, selector and link of the mixin (rules, alerts and dashboards),
+// in one place. Override in your own jsonnet (docs/mixin.md):
+//   (import 'alerts/mixin.libsonnet') + { _config+:: { selector: 'job="agents"', clusterLabel: 'k8s_cluster' } }
 {
   _config+:: {
     // Label matchers added to every exporter metric ('' = match metric names only).
     selector: '',
+    // The label that tells platforms (a Prometheus external or target label) apart, as
+    // kubernetes-mixin's clusterLabel. Recording rules aggregate by it and by `job`, so
+    // two platforms in one Prometheus never merge, and alerts carry it for routing. An
+    // absent label (one platform per Prometheus) costs nothing: it stays empty.
+    clusterLabel: 'cluster',
     // Labels that tell HA replicas of the exporter apart; dropped (max) before summing.
     replicaLabels: ['instance', 'pod'],
-    // Links placed on every alert.
+    // Links placed on every alert. runbookURLPattern: %s is the alert name in lower
+    // case; dashboardURLPattern: %s is a dashboard uid. The patterns follow runbookURL
+    // and grafanaURL unless overridden themselves.
     runbookURL: 'https://github.com/agent-execution-exporter/agent_execution_exporter/blob/main/docs/runbook.md',
+    runbookURLPattern: self.runbookURL + '#%s',
     grafanaURL: 'http://localhost:3000',
+    dashboardURLPattern: self.grafanaURL + '/d/%s',
     overviewDashboardUID: 'agent-execution-overview',
+
+    // Dashboards (grafanaDashboards).
+    dashboardRefresh: '30s',
+    dashboardTimezone: 'utc',  // or 'browser': the viewer's time zone
+    dashboardTags: ['agent-execution', 'agent_execution_exporter'],
 
     // Anomaly baselines: the same time of day one week ago, else one day ago, each
     // averaged over an hour centred on that moment.

@@ -1,14 +1,19 @@
 // Recording rules: level:metric:operation. Exporter replicas are deduplicated with
 // max without (replica labels) before anything is summed, so an HA pair never
-// doubles a rate.
-local c = import 'config.libsonnet';
-
+// doubles a rate. Every rule keeps the platform labels (clusterLabel and job), so two
+// platforms in one Prometheus never merge: `level` names the labels below them.
 {
   local cfg = $._config,
   local sel = cfg.selector,
   local dedup(expr) = 'max without (%s) (%s)' % [std.join(', ', cfg.replicaLabels), expr],
   local m(name) = '%s{%s}' % [name, sel],
-  local rule(record, expr, labels={}) = { record: record, expr: expr } + (if labels == {} then {} else { labels: labels }),
+  // The expressions below are written per workspace; scoped() makes every grouping
+  // and join keep the platform labels: `by (x)` and `on (x)` become
+  // `by (cluster, job, x)` and `on (cluster, job, x)`, and `sum(` sums per platform.
+  local scope = std.join(', ', [cfg.clusterLabel, 'job']),
+  local scoped(expr) =
+    std.strReplace(std.strReplace(std.strReplace(expr, ' by (', ' by (%s, ' % scope), ' on (', ' on (%s, ' % scope), 'sum(', 'sum by (%s) (' % scope),
+  local rule(record, expr, labels={}) = { record: record, expr: scoped(expr) } + (if labels == {} then {} else { labels: labels }),
   local latencies = [
     { name: 'queue_wait', metric: 'agent_run_queue_wait_seconds' },
     { name: 'duration', metric: 'agent_run_duration_seconds' },
@@ -44,8 +49,6 @@ local c = import 'config.libsonnet';
       if std.objectHas(units, c) then { total: acc.total + std.parseInt(acc.num) * units[c], num: '' }
       else { total: acc.total, num: acc.num + c };
     std.foldl(step, std.stringChars(d), { total: 0, num: '' }).total,
-
-  _config+:: c._config,
 
   prometheusRules+:: {
     groups+: [

@@ -1,10 +1,8 @@
-// Renders the committed dashboards (deterministic: sorted keys, 2-space indent):
-//   jsonnet -S -m grafana/dashboards grafana/dashboards.jsonnet
+// Renders the committed dashboards of the mixin (deterministic: sorted keys, 2-space
+// indent):  jsonnet -S -m grafana/dashboards grafana/dashboards.jsonnet  (make rules).
 // tests/e2e/check_dashboards.py lint fails when the committed JSON is stale.
-local render(d) = std.manifestJsonEx(d, '  ') + '\n';
+local mixin = import '../alerts/mixin.libsonnet';
 {
-  'agent-execution-overview.json': render(import 'overview.libsonnet'),
-  'agent-execution-latency.json': render(import 'latency.libsonnet'),
-  'agent-execution-patterns.json': render(import 'patterns.libsonnet'),
-  'agent-execution-resources.json': render(import 'resources.libsonnet'),
+  [name]: std.manifestJsonEx(mixin.grafanaDashboards[name], '  ') + '\n'
+  for name in std.objectFields(mixin.grafanaDashboards)
 }

@@ -1,5 +1,7 @@
 // Latency: queue wait, run time and end-to-end latency, averages, percentiles, heatmaps.
-local g = import 'lib.libsonnet';
+// A function of the mixin's _config (grafana/dashboards.libsonnet).
+function(config)
+local g = (import 'lib.libsonnet')(config);
 local W = g.W;
 local t = g.target;
 

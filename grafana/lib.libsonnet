@@ -2,24 +2,37 @@
 // grafonnet: only Debian's jsonnet is available). Everything here produces plain
 // Grafana 10/11 dashboard JSON (schemaVersion 39, no Angular panel types).
 //
+// A function of the mixin's _config (alerts/config.libsonnet, overridable: docs/mixin.md):
+//   local g = (import 'lib.libsonnet')(config);
+//
 // Conventions used by tests/e2e/check_dashboards.py:
 //  - every panel and target uses the datasource variable ${datasource};
+//  - every query is scoped by the $cluster and $job variables (P below), and every
+//    selector of an exporter series also by $instance (sel below); recording rules
+//    have no instance label: they are deduplicated across HA replicas;
 //  - a target whose expression may legitimately return nothing carries a PromQL
 //    comment line  "# allow-empty(<class>): <reason>"  (see docs/dashboards.md).
-local config = (import '../alerts/config.libsonnet')._config;
-
-{
+function(config) {
   config:: config,
 
   ds:: { type: 'prometheus', uid: '${datasource}' },
 
   // ---------------------------------------------------------------- PromQL helpers
-  // Label matchers: the configurable job selector plus the given matchers.
-  sel(matchers=[]):: std.join(', ', std.filter(function(m) m != '', [config.selector] + matchers)),
-  W:: 'workspace_id=~"$workspace"',
+  // The platform scope: the cluster and job variables (recording rules keep both labels).
+  P:: '%s=~"$cluster", job=~"$job"' % config.clusterLabel,
+  // Label matchers of an exporter series: the configurable selector, the platform scope,
+  // the instance variable, plus the given matchers (each matcher once).
+  sel(matchers=[])::
+    local all = std.flattenArrays([
+      std.split(std.strReplace(m, ', ', '\n'), '\n')
+      for m in [config.selector, $.P, 'instance=~"$instance"'] + matchers
+      if m != ''
+    ]);
+    std.join(', ', std.foldl(function(acc, m) if std.member(acc, m) then acc else acc + [m], all, [])),
+  W:: $.P + ', workspace_id=~"$workspace"',
   A:: 'agent_id=~"$agent"',
   // Worker metrics: the selected workspaces' own pools plus the shared pool (workspace_id="").
-  Wpool:: 'workspace_id=~"${workspace}|"',
+  Wpool:: $.P + ', workspace_id=~"${workspace}|"',
   // One series per HA replica group: drop the replica labels before aggregating.
   dedup(expr):: 'max without (%s) (%s)' % [std.join(', ', config.replicaLabels), expr],
   // Raw exporter metric, deduplicated.
@@ -166,6 +179,7 @@ local config = (import '../alerts/config.libsonnet')._config;
         sizing: 'auto',
         minVizWidth: 8,
         minVizHeight: 16,
+        maxVizHeight: 300,
       },
     },
 
@@ -174,6 +188,8 @@ local config = (import '../alerts/config.libsonnet')._config;
   // every other column is hidden.
   table(title, description, targets, gridPos, columns, sortBy=null, sortDesc=true)::
     local visible = [c.name for c in columns];
+    // The properties that are set (std.prune would also drop the null base threshold).
+    local withoutNulls(o) = { [k]: o[k] for k in std.objectFields(o) if o[k] != null };
     $.panel('table', title, description, [t { instant: true, range: false, format: 'table' } for t in targets], gridPos) {
       fieldConfig: {
         defaults: {
@@ -182,7 +198,7 @@ local config = (import '../alerts/config.libsonnet')._config;
           thresholds: $.thresholds(['green']),
         },
         overrides: [
-          $.overrideName(c.title, std.prune({
+          $.overrideName(c.title, withoutNulls({
             unit: std.get(c, 'unit', null),
             decimals: std.get(c, 'decimals', null),
             'custom.width': std.get(c, 'width', null),
@@ -208,7 +224,8 @@ local config = (import '../alerts/config.libsonnet')._config;
       options: {
         showHeader: true,
         cellHeight: 'sm',
-        footer: { show: false, reducer: ['sum'], countRows: false, fields: '' },
+        frameIndex: 0,
+        footer: { show: false, reducer: ['sum'], countRows: false, fields: [] },
       } + (if sortBy != null then { sortBy: [{ displayName: sortBy, desc: sortDesc }] } else {}),
       transformations: [
         { id: 'merge', options: {} },
@@ -267,6 +284,7 @@ local config = (import '../alerts/config.libsonnet')._config;
         fullHighlight: false,
         xTickLabelRotation: 0,
         xTickLabelSpacing: 0,
+        xTickLabelMaxLength: 0,
         legend: { displayMode: 'list', placement: 'bottom', showLegend: true, calcs: [] },
         tooltip: { mode: 'multi', sort: 'none' },
       },
@@ -301,6 +319,8 @@ local config = (import '../alerts/config.libsonnet')._config;
     resources: 'Agent execution / Resources',
   },
 
+  // The datasource and platform-scope variables as URL parameters (panel and data links).
+  scopeParams:: '${datasource:queryparam}&${cluster:queryparam}&${job:queryparam}&${instance:queryparam}',
   // A link to another of the four dashboards keeping time range and variables.
   dashLink(key):: {
     title: $.titles[key],
@@ -317,7 +337,7 @@ local config = (import '../alerts/config.libsonnet')._config;
   // The same as a panel link (panel links do not have includeVars/keepTime).
   panelLink(key, title=null):: {
     title: if title == null then $.titles[key] else title,
-    url: '/d/%s?${__url_time_range}&${datasource:queryparam}&${workspace:queryparam}&${agent:queryparam}' % $.uids[key],
+    url: '/d/%s?${__url_time_range}&%s&${workspace:queryparam}&${agent:queryparam}' % [$.uids[key], $.scopeParams],
     targetBlank: false,
   },
 
@@ -328,7 +348,6 @@ local config = (import '../alerts/config.libsonnet')._config;
       label: 'Data source',
       query: 'prometheus',
       regex: '',
-      current: {},
       hide: 0,
       includeAll: false,
       multi: false,
@@ -336,6 +355,49 @@ local config = (import '../alerts/config.libsonnet')._config;
       refresh: 1,
       skipUrlSync: false,
     },
+  ] + [
+    // The platform scope: cluster (the mixin's clusterLabel; empty when Prometheus has
+    // no such label), job and the exporter instances (HA replicas, shards) in them.
+    // "All" is .* so that series without the label match too.
+    {
+      type: 'query',
+      name: v.name,
+      label: v.label,
+      description: v.description,
+      datasource: $.ds,
+      query: v.query,
+      regex: '',
+      refresh: 2,
+      sort: 1,
+      multi: true,
+      includeAll: true,
+      allValue: '.*',
+      current: { selected: true, text: ['All'], value: ['$__all'] },
+      hide: 0,
+      options: [],
+      skipUrlSync: false,
+    }
+    for v in [
+      {
+        name: 'cluster',
+        label: 'Cluster',
+        description: 'Platforms by their %s label (none when Prometheus watches one platform).' % config.clusterLabel,
+        query: 'label_values(agent_exporter_build_info{%s}, %s)' % [std.join(', ', std.filter(function(m) m != '', [config.selector])), config.clusterLabel],
+      },
+      {
+        name: 'job',
+        label: 'Job',
+        description: 'Prometheus jobs scraping the exporter in the selected clusters.',
+        query: 'label_values(agent_exporter_build_info{%s}, job)' % std.join(', ', std.filter(function(m) m != '', [config.selector, '%s=~"$cluster"' % config.clusterLabel])),
+      },
+      {
+        name: 'instance',
+        label: 'Instance',
+        description: 'Exporter instances (HA replicas, shards) of the selected jobs. Panels built on recording rules are deduplicated across replicas and ignore it; panels that read the exporter\'s series directly follow it.',
+        query: 'label_values(agent_exporter_build_info{%s}, instance)' % std.join(', ', std.filter(function(m) m != '', [config.selector, $.P])),
+      },
+    ]
+  ] + [
     {
       type: 'query',
       name: 'workspace',
@@ -345,7 +407,6 @@ local config = (import '../alerts/config.libsonnet')._config;
       // Grafana lists each series as  {workspace_id="…",workspace_name="…"} 1 <ts>  (labels
       // sorted); the named groups give the option's value and its text.
       query: 'query_result(%s)' % $.wsInfo,
-      definition: 'query_result(%s)' % $.wsInfo,
       regex: '/workspace_id="(?<value>[^"]+)",workspace_name="(?<text>.*)"\\}/',
       refresh: 2,
       sort: 5,
@@ -364,7 +425,6 @@ local config = (import '../alerts/config.libsonnet')._config;
       description: 'Agents of the selected workspaces by name; the value used in queries is the agent_id.',
       datasource: $.ds,
       query: 'query_result(max by (agent_id, agent_name) (agent_info{%s}))' % $.sel([$.W]),
-      definition: 'query_result(max by (agent_id, agent_name) (agent_info{%s}))' % $.sel([$.W]),
       regex: '/agent_id="(?<value>[^"]+)",agent_name="(?<text>.*)"\\}/',
       refresh: 2,
       sort: 5,
@@ -449,13 +509,13 @@ local config = (import '../alerts/config.libsonnet')._config;
     uid: $.uids[key],
     title: $.titles[key],
     description: description,
-    tags: ['agent-execution', 'agent_execution_exporter'],
-    timezone: 'utc',
+    tags: config.dashboardTags,
+    timezone: config.dashboardTimezone,
     editable: true,
     graphTooltip: 1,
     fiscalYearStartMonth: 0,
     liveNow: false,
-    refresh: '30s',
+    refresh: config.dashboardRefresh,
     schemaVersion: 39,
     version: 1,
     weekStart: '',

@@ -1,5 +1,7 @@
 // Execution overview: the spec's ExecutionMetricsDashboard, top to bottom.
-local g = import 'lib.libsonnet';
+// A function of the mixin's _config (grafana/dashboards.libsonnet).
+function(config)
+local g = (import 'lib.libsonnet')(config);
 local W = g.W;
 local A = g.A;
 local t = g.target;
@@ -21,7 +23,7 @@ local bucketCount(b) = 'sum(workspace_bucket:agent_run_duration_seconds:increase
 local agentCols = function(extra) [
   { name: 'agent_name', title: 'Agent', width: 200, links: [{
     title: 'Filter the dashboards on this agent',
-    url: '/d/agent-execution-overview?${__url_time_range}&${datasource:queryparam}&${workspace:queryparam}&var-agent=${__data.fields.agent_id}',
+    url: '/d/agent-execution-overview?${__url_time_range}&%s&${workspace:queryparam}&var-agent=${__data.fields.agent_id}' % g.scopeParams,
   }] },
 ] + extra;
 
@@ -105,7 +107,7 @@ g.dashboard('overview', 'Agent executions right now and over the selected time r
              [
                t('avg(%s)' % g.raw('agent_worker_cpu_usage_ratio_avg', [g.Wpool]), 'CPU'),
                t('avg(%s)' % g.raw('agent_worker_memory_usage_ratio_avg', [g.Wpool]), 'Memory'),
-               t(':agent_capacity_utilisation:ratio', 'Slots in use'),
+               t(':agent_capacity_utilisation:ratio{%s}' % g.P, 'Slots in use'),
              ],
              g.pos(14, 8, 10, 6), unit='percentunit', min=0, max=1, thresholds=['green', 0.75, 'orange', 0.9, 'red']),
 
@@ -124,16 +126,16 @@ g.dashboard('overview', 'Agent executions right now and over the selected time r
          [t('max_over_time(\n  (timestamp(%(s)s) and (%(s)s >= scalar(max_over_time(%(s)s[$__range:1m] @ end()))))[$__range:1m]\n) * 1000' % { s: wsum('workspace:agent_executions_per_minute:rate5m') }, 'peak at')],
          g.pos(12, 14, 4, 4), unit='dateTimeAsIso', thresholds=['text']),
   g.stat('Capacity utilisation', 'Running runs / run slots of the live workers, all pools (throughput.capacityUtilization).',
-         [t(':agent_capacity_utilisation:ratio', 'utilisation')], g.pos(16, 14, 4, 4),
+         [t(':agent_capacity_utilisation:ratio{%s}' % g.P, 'utilisation')], g.pos(16, 14, 4, 4),
          unit='percentunit', decimals=1, thresholds=['green', 0.75, 'orange', 0.9, 'red'], graph=true),
   g.stat('Max capacity', 'Run slots of the workers that are not offline, all pools: how many runs can run at once (throughput.maxCapacity).',
-         [t(':agent_worker_slots:sum', 'slots')], g.pos(20, 14, 4, 4), decimals=0),
+         [t(':agent_worker_slots:sum{%s}' % g.P, 'slots')], g.pos(20, 14, 4, 4), decimals=0),
 
   g.timeseries('Throughput', 'Runs finished per minute (5m rate) per workspace, the trailing 24h peak of the selection, and capacity utilisation on the right axis (throughput.throughputTrend, peakThroughput, capacityUtilization).',
                [
                  t(g.withWorkspaceName('workspace:agent_executions_per_minute:rate5m{%s}' % W), '{{workspace_name}}'),
                  t('max_over_time(%s[1d:1m])' % wsum('workspace:agent_executions_per_minute:rate5m'), 'peak (24h)'),  // 1m steps: 5m steps can miss the first minutes of data
-                 t(':agent_capacity_utilisation:ratio', 'capacity utilisation'),
+                 t(':agent_capacity_utilisation:ratio{%s}' % g.P, 'capacity utilisation'),
                ],
                g.pos(0, 18, 12, 9), unit='short', stack=false, legendCalcs=['mean', 'max', 'lastNotNull']) {
     fieldConfig+: { overrides: [

@@ -1,6 +1,8 @@
 // Patterns and anomalies: hour of day, peak and quiet hours, weekday vs weekend, daily
 // average, comparison with the previous period, bursts and active anomalies.
-local g = import 'lib.libsonnet';
+// A function of the mixin's _config (grafana/dashboards.libsonnet).
+function(config)
+local g = (import 'lib.libsonnet')(config);
 local W = g.W;
 local t = g.target;
 
@@ -124,7 +126,7 @@ g.dashboard('patterns', 'When agents run: hour-of-day profile, peak and quiet ho
                g.pos(12, 23, 12, 8), unit='short') {
     fieldConfig+: { overrides: [
       g.overrideQuery('B', { 'custom.lineStyle': { fill: 'dash', dash: [10, 10] } }),
-      g.overrideQuery('C', { 'custom.axisPlacement': 'right', unit: 'x', 'custom.fillOpacity': 0 }),
+      g.overrideQuery('C', { 'custom.axisPlacement': 'right', unit: 'short', 'custom.fillOpacity': 0 }),
     ] },
   },
 
@@ -132,7 +134,7 @@ g.dashboard('patterns', 'When agents run: hour-of-day profile, peak and quiet ho
   g.table('Active anomalies and alerts', 'Firing alerts of the rule pack for the selected workspaces (and the global ones): type, impact (the spec\'s anomaly severity: low, medium, high, for anomalies and bursts), Alertmanager severity, since when (patterns.anomalies; since = when the alert reached its current grade). The annotations on the time series and the timeline below show their history.',
           [t(g.allowEmpty(std.foldl(function(e, l) 'label_replace(%s, "%s", "%s", "%s", "")' % [e, l[0], l[1], l[0]],
                                     [['workspace_id', '(all)'], ['anomaly', '-'], ['impact', '-']],
-                                    'max by (alertname, workspace_id, anomaly, impact, severity) (ALERTS_FOR_STATE{alertname=~"Agent.+", %s}\n  and on (alertname, workspace_id, anomaly, impact, severity) ALERTS{alertstate="firing"}) * 1000' % g.Wpool),
+                                    'max by (alertname, workspace_id, anomaly, impact, severity) (ALERTS_FOR_STATE{alertname=~"Agent.+", %s}\n  and on (alertname, workspace_id, anomaly, impact, severity) ALERTS{alertstate="firing", %s}) * 1000' % [g.Wpool, g.Wpool]),
                           'alerts', 'no alert of the rule pack is firing'), format='table')],
           g.pos(0, 31, 14, 8),
           [
@@ -183,7 +185,7 @@ g.dashboard('patterns', 'When agents run: hour-of-day profile, peak and quiet ho
       showValue: 'auto',
       alignValue: 'left',
       rowHeight: 0.9,
-      legend: { displayMode: 'list', placement: 'bottom', showLegend: true },
+      legend: { displayMode: 'list', placement: 'bottom', showLegend: true, calcs: [] },
       tooltip: { mode: 'single', sort: 'none' },
     },
   },

@@ -1,5 +1,7 @@
 // Resources: compute (workers), model usage and cost, database load, exporter health.
-local g = import 'lib.libsonnet';
+// A function of the mixin's _config (grafana/dashboards.libsonnet).
+function(config)
+local g = (import 'lib.libsonnet')(config);
 local W = g.W;
 local t = g.target;
 
@@ -18,7 +20,7 @@ g.dashboard('resources', 'Resources behind agent executions: worker compute, mod
                [
                  t('sum by (state) (%s)' % g.raw('agent_workers', [P]), '{{state}}'),
                  t('sum(%s)' % g.raw('agent_worker_slots', [P]), 'slots'),
-                 t(':agent_runs_running:sum', 'runs running (all workspaces)'),
+                 t(':agent_runs_running:sum{%s}' % g.P, 'runs running (all workspaces)'),
                ],
                g.pos(0, 0, 12, 8), stack=false) {
     fieldConfig+: { overrides: [
@@ -31,8 +33,8 @@ g.dashboard('resources', 'Resources behind agent executions: worker compute, mod
   },
   g.timeseries('Capacity utilisation', 'Running runs / run slots of the live workers (all pools) and its 24h peak (throughput.capacityUtilization). AgentCapacitySaturated fires above 90 % for 15 minutes.',
                [
-                 t(':agent_capacity_utilisation:ratio', 'utilisation'),
-                 t(':agent_capacity_utilisation:peak_1d', 'peak (24h)'),
+                 t(':agent_capacity_utilisation:ratio{%s}' % g.P, 'utilisation'),
+                 t(':agent_capacity_utilisation:peak_1d{%s}' % g.P, 'peak (24h)'),
                ],
                g.pos(12, 0, 12, 8), unit='percentunit', min=0) {
     fieldConfig+: { defaults+: { custom+: { thresholdsStyle: { mode: 'line+area' } }, thresholds: g.thresholds(['transparent', 0.9, 'red']) } },
@@ -149,7 +151,7 @@ g.dashboard('resources', 'Resources behind agent executions: worker compute, mod
             { name: 'Value #F', title: 'DB time / s', unit: 'percentunit', decimals: 2 },
           ]),
   g.timeseries('Exporter scrape targets up', 'Prometheus scrape health of every exporter instance (1 = up). AgentExporterDown fires after 5 minutes at 0.',
-               [t('max by (job, instance) (up) and on (job, instance) max by (job, instance) (last_over_time(agent_exporter_build_info{%s}[1h]))' % g.sel(), '{{instance}}')],
+               [t('max by (job, instance) (up{%s}) and on (job, instance) max by (job, instance) (last_over_time(agent_exporter_build_info{%s}[1h]))' % [g.sel(), g.sel()], '{{instance}}')],
                g.pos(14, 46, 10, 8), min=0, max=1),
   g.timeseries('Rows read and skipped', 'Rows the collectors read from the platform tables per second, by collector and scan, and inconsistent rows skipped per second by reason.',
                [

@@ -311,7 +311,7 @@ def main():
         k = t // STEP
         w("      - expr: workspace:agent_runs_overdue:sum{workspace_id=\"busy\"} > 0\n")
         w("        eval_time: %s\n        exp_samples:\n" % duration(t))
-        w("          - labels: 'workspace:agent_runs_overdue:sum{workspace_id=\"busy\"}'\n")
+        w("          - labels: 'workspace:agent_runs_overdue:sum{job=\"agents\",workspace_id=\"busy\"}'\n")
         w("            value: %d\n" % expect_overdue(t, series))
     # Not once in the 4 hours, at any evaluation: no stuck run, no alert, in "busy".
     for expr in ('count_over_time(workspace_agent_run:agent_run_elapsed_seconds:stuck{workspace_id="busy"}[4h])',
@@ -331,12 +331,12 @@ def main():
         for ws in sorted(firing):
             runs = sorted(firing[ws])
             listing = ", ".join("run %s (agent %s)" % (rid, agent_of(series, ws, rid)) for rid in runs)
-            w("          - exp_labels:\n              severity: warning\n              workspace_id: %s\n" % ws)
+            w("          - exp_labels:\n              severity: warning\n              job: agents\n              workspace_id: %s\n" % ws)
             w("            exp_annotations:\n")
             w("              summary: \"Runs are stuck: far past their estimated runtime and longer than any usual run of the workspace.\"\n")
             w("              description: \"Workspace %s has %d stuck run(s), past 3 times their estimated runtime for over 5m and running more than 2 times as long as the longest run it finished in the last 1d: %s.\"\n" % (ws, len(runs), listing))
             w("              runbook_url: https://github.com/agent-execution-exporter/agent_execution_exporter/blob/main/docs/runbook.md#agentrunsstuck\n")
-            w("              dashboard_url: http://localhost:3000/d/agent-execution-overview?var-workspace=%s\n" % ws)
+            w("              dashboard_url: http://localhost:3000/d/agent-execution-overview?var-cluster=&var-job=agents&var-workspace=%s\n" % ws)
     return 0
 
 

@@ -4,7 +4,9 @@
   check_dashboards.py lint  DASHBOARD_DIR
       Static checks: valid JSON, the four expected uids (unique), unique panel ids, only
       current (non-Angular) panel types, the datasource variable on every panel, target
-      and annotation, non-empty expressions, the workspace/agent variables, links that
+      and annotation, non-empty expressions, the workspace/agent variables, the platform
+      scope (cluster/job/instance variables with All = .*; every selector of a recording
+      rule or ALERTS carries $cluster and $job, of an exporter series also $instance), links that
       resolve to the four dashboards, well-formed allow-empty markers, no overlapping
       panels, and (when DASHBOARD_DIR/../dashboards.jsonnet exists and `jsonnet` is on
       PATH) that the committed JSON equals a fresh render.
@@ -294,6 +296,7 @@ def lint(directory):
         out.check(bool(dash_links) and not link_problems, "%s: links resolve to the four dashboards" % name,
                   "; ".join(link_problems))
 
+    scope(dashboards, out)
     drift(directory, dashboards, out)
 
     # Committed JSON matches the jsonnet source.
@@ -392,6 +395,65 @@ def unknown_metric(name, facts, allow_labels=False):
     if facts["declared"] is not None and fam not in facts["declared"]:
         return "%s is documented but not declared by the exporter (collectors/, exporter/, core/)" % fam
     return None
+
+
+SCOPE_VARS = ("cluster", "job", "instance")
+GROUPING_RE = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+SELECTOR_RE = re.compile(r'(?P<sel>[A-Za-z_:][\w:]*)\s*(?P<braces>\{[^{}]*\})?(?P<call>\s*\()?'
+                         r'|(?P<str>\x00\d+\x00)|(?P<bare>\{[^{}]*\})|(?P<range>\[[^\]]*\])|(?P<other>.)', re.S)
+
+
+def selectors(expr):
+    """(metric name, matcher text) of every vector selector of a PromQL expression that
+    names a metric of ours (exporter family, recording rule, ALERTS, up); comments and
+    grouping label lists ignored."""
+    strings = []
+
+    def keep(m):
+        strings.append(m.group(0))
+        return "\x00%d\x00" % (len(strings) - 1)
+    e = re.sub(r'"(?:[^"\\]|\\.)*"', keep, re.sub(r"#.*", "", expr))
+    e = GROUPING_RE.sub(r"\1()", e)
+    restore = lambda t: re.sub(r"\x00(\d+)\x00", lambda m: strings[int(m.group(1))], t or "")
+    out = []
+    for m in SELECTOR_RE.finditer(e):
+        name = m.group("sel")
+        if not name or m.group("call"):
+            continue
+        if name.startswith(METRIC_PREFIXES) or ":" in name or name in BUILTIN_SERIES:
+            out.append((name, restore(m.group("braces"))))
+    return out
+
+
+def scope(dashboards, out):
+    """Every query is scoped by the platform variables: each selector of a recording rule
+    or of ALERTS by $cluster and $job, each selector of an exporter series (and up) by
+    $cluster, $job and $instance; the three variables exist, multi-valued with All = .*."""
+    for _, d in dashboards:
+        name = d.get("uid")
+        variables = {v.get("name"): v for v in d.get("templating", {}).get("list", [])}
+        problems = []
+        for vname in SCOPE_VARS:
+            v = variables.get(vname, {})
+            if v.get("type") != "query" or not ds_ok(v.get("datasource")) or not v.get("includeAll") \
+                    or v.get("allValue") != ".*":
+                problems.append("variable %s missing or not a query variable with All = .*" % vname)
+        exprs = [("%s/%s" % (p.get("title"), t.get("refId")), t.get("expr", "")) for p in all_panels(d) for t in targets(p)]
+        exprs += [("annotation %s" % a.get("name"), a.get("expr", ""))
+                  for a in d.get("annotations", {}).get("list", []) if not a.get("builtIn")]
+        for v in d.get("templating", {}).get("list", []):
+            if v.get("type") == "query" and v.get("name") not in SCOPE_VARS:
+                q = v.get("query")
+                exprs.append(("variable %s" % v.get("name"), (q.get("query") if isinstance(q, dict) else q) or ""))
+        for where, e in exprs:
+            for metric, braces in selectors(e):
+                rule_like = ":" in metric or metric.startswith("ALERTS")
+                need = SCOPE_VARS[:2] if rule_like else SCOPE_VARS
+                missing = [v for v in need if not re.search(r'=~\s*"\$\{?%s\b' % v, braces)]
+                if missing:
+                    problems.append("%s: %s%s lacks %s" % (where, metric, braces, ", ".join("$" + v for v in missing)))
+        out.check(not problems, "%s: every query scoped by $cluster, $job (and $instance on exporter series)" % name,
+                  "; ".join(problems[:8]) + (" (+%d more)" % (len(problems) - 8) if len(problems) > 8 else ""))
 
 
 def drift(directory, dashboards, out):

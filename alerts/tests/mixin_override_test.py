@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""The mixin's one _config reaches rules, alerts and every dashboard (docs/mixin.md).
+
+  mixin_override_test.py REPO_ROOT
+
+Lays the repository out as jsonnet-bundler vendors it (vendor/agent_execution_exporter/
+with jsonnetfile.json, alerts/ and grafana/), imports
+'agent_execution_exporter/alerts/mixin.libsonnet' from a consumer's jsonnet with
+_config overrides, and checks that each override shows up where it must: the selector
+in every selector of an exporter series (rules, alerts, dashboards), the cluster label
+in every grouping and join of the rules and alerts and in every dashboard's platform
+scope, the URL patterns in every alert, refresh, time zone and tags in every
+dashboard, and that promtool accepts the overridden rule files. Prints one line per
+check and "N passed, N failed".
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+OVERRIDES = {
+    "selector": 'job="agents"',
+    "clusterLabel": "k8s_cluster",
+    "runbookURLPattern": "https://runbooks.example.org/agents/%s",
+    "dashboardURLPattern": "https://grafana.example.org/d/%s",
+    "dashboardRefresh": "1m",
+    "dashboardTimezone": "browser",
+    "dashboardTags": ["platform-x"],
+}
+CONSUMER = """
+local mixin = (import 'agent_execution_exporter/alerts/mixin.libsonnet') + { _config+:: %s };
+{
+  'rules.yml': std.manifestYamlDoc(mixin.prometheusRules),
+  'alerts.yml': std.manifestYamlDoc(mixin.prometheusAlerts),
+  'mixin.json': std.manifestJson({ rules: mixin.prometheusRules, alerts: mixin.prometheusAlerts, dashboards: mixin.grafanaDashboards }),
+}
+"""
+# Tokens of PromQL: a metric name with its matchers, a string, a range, anything else.
+TOKEN_RE = re.compile(r'(?P<name>[A-Za-z_:][\w:]*)\s*(?P<braces>\{(?:"(?:[^"\\]|\\.)*"|[^{}"])*\})?(?P<call>\s*\()?'
+                      r'|"(?:[^"\\]|\\.)*"|\{[^{}]*\}|\[[^\]]*\]|.', re.S)
+LABEL_LISTS_RE = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+GROUPING_RE = re.compile(r"\b(by|on)\s*\(([^)]*)\)")
+
+passed = failed = 0
+
+
+def check(cond, msg, detail=""):
+    global passed, failed
+    if cond:
+        passed += 1
+        print("ok   - " + msg)
+    else:
+        failed += 1
+        print("FAIL - %s%s" % (msg, ": " + detail if detail else ""))
+    return cond
+
+
+def unselected(expr):
+    """Exporter series selectors (agent_*, process_* names, not recording rules) of expr
+    that lack the overridden selector."""
+    e = LABEL_LISTS_RE.sub("", re.sub(r"#.*", "", expr))
+    bad = set()
+    for m in TOKEN_RE.finditer(e):
+        name = m.group("name")
+        if name and not m.group("call") and name.startswith(("agent_", "process_")) \
+                and OVERRIDES["selector"] not in (m.group("braces") or ""):
+            bad.add(name + (m.group("braces") or ""))
+    return sorted(bad)
+
+
+def unscoped(expr):
+    """by (…) / on (…) lists of expr that do not start with the overridden cluster label."""
+    return sorted({m.group(0) for m in GROUPING_RE.finditer(expr)
+                   if not re.match(r"\s*%s\s*,\s*job\b" % OVERRIDES["clusterLabel"], m.group(2))})
+
+
+def main(root):
+    with tempfile.TemporaryDirectory() as tmp:
+        vendored = os.path.join(tmp, "vendor", "agent_execution_exporter")
+        os.makedirs(vendored)
+        for d in ("alerts", "grafana"):
+            shutil.copytree(os.path.join(root, d), os.path.join(vendored, d),
+                            ignore=shutil.ignore_patterns("tests", "dashboards", "*.yml", "provisioning"))
+        shutil.copy(os.path.join(root, "jsonnetfile.json"), vendored)
+        with open(os.path.join(root, "jsonnetfile.json")) as f:
+            jf = json.load(f)
+        check(jf.get("version") == 1 and isinstance(jf.get("dependencies"), list),
+              "jsonnetfile.json has the jsonnet-bundler shape (version 1, dependencies)")
+        src = os.path.join(tmp, "consumer.jsonnet")
+        with open(src, "w") as f:
+            f.write(CONSUMER % json.dumps(OVERRIDES))
+        out = os.path.join(tmp, "out")
+        os.makedirs(out)
+        r = subprocess.run(["jsonnet", "-J", os.path.join(tmp, "vendor"), "-S", "-m", out, src],
+                           capture_output=True, text=True)
+        if not check(r.returncode == 0, "the vendored mixin renders with _config overrides", r.stderr.strip()[:400]):
+            return
+        r = subprocess.run(["promtool", "check", "rules", os.path.join(out, "rules.yml"), os.path.join(out, "alerts.yml")],
+                           capture_output=True, text=True)
+        check(r.returncode == 0, "promtool accepts the overridden rules and alerts", (r.stdout + r.stderr)[-400:])
+        with open(os.path.join(out, "mixin.json")) as f:
+            mixin = json.load(f)
+
+    rules = [r for g in mixin["rules"]["groups"] for r in g["rules"]]
+    alerts = [r for g in mixin["alerts"]["groups"] for r in g["rules"]]
+    check(rules and all(not unselected(r["expr"]) for r in rules),
+          "rules: every exporter series carries the selector",
+          "; ".join("%s: %s" % (r["record"], unselected(r["expr"])) for r in rules if unselected(r["expr"]))[:600])
+    check(rules and all(not unscoped(r["expr"]) for r in rules),
+          "rules: every grouping and join keeps %s and job" % OVERRIDES["clusterLabel"],
+          "; ".join("%s: %s" % (r["record"], unscoped(r["expr"])) for r in rules if unscoped(r["expr"]))[:600])
+    check(not any(re.search(r"\bcluster\b", r["expr"]) for r in rules + alerts),
+          "rules and alerts: the default label name 'cluster' appears nowhere")
+    check(alerts and all(not unselected(a["expr"]) for a in alerts),
+          "alerts: every exporter series carries the selector",
+          "; ".join("%s: %s" % (a["alert"], unselected(a["expr"])) for a in alerts if unselected(a["expr"]))[:600])
+    check(alerts and all(not unscoped(a["expr"]) for a in alerts),
+          "alerts: every grouping and join keeps %s and job" % OVERRIDES["clusterLabel"],
+          "; ".join("%s: %s" % (a["alert"], unscoped(a["expr"])) for a in alerts if unscoped(a["expr"]))[:600])
+    runbook = OVERRIDES["runbookURLPattern"].replace("%s", "")
+    dash = OVERRIDES["dashboardURLPattern"] % "agent-execution-overview"
+    bad = [a["alert"] for a in alerts if a["annotations"]["runbook_url"] != runbook + a["alert"].lower()
+           or not a["annotations"]["dashboard_url"].startswith(dash + "?var-%s={{ $labels.%s }}" % ("cluster", OVERRIDES["clusterLabel"]))]
+    check(alerts and not bad, "alerts: runbook and dashboard links follow the URL patterns and the cluster label", str(bad))
+    lookups = [a["alert"] for a in alerts if "| query" in a["annotations"]["description"]
+               and "%s='%%s'" % OVERRIDES["clusterLabel"] not in a["annotations"]["description"]]
+    check(not lookups, "alerts: value and name lookups select the alert's own %s" % OVERRIDES["clusterLabel"], str(lookups))
+
+    dashboards = mixin["dashboards"]
+    check(len(dashboards) == 4, "grafanaDashboards has the four dashboards", str(sorted(dashboards)))
+    for name, d in sorted(dashboards.items()):
+        exprs = [t["expr"] for p in d["panels"] for t in p.get("targets", [])]
+        exprs += [a["expr"] for a in d["annotations"]["list"] if a.get("expr")]
+        exprs += [v["query"] for v in d["templating"]["list"] if v["type"] == "query" and v["name"] != "cluster"]
+        missing = sorted({s for e in exprs for s in unselected(e)})
+        check(exprs and not missing, "%s: every exporter series carries the selector" % name, str(missing[:5]))
+        scope = '%s=~"$cluster"' % OVERRIDES["clusterLabel"]
+        unscoped_exprs = [e.splitlines()[0][:80] for e in exprs
+                          if re.search(r"[a-z_]+:[a-z_0-9:]+\{|agent_[a-z_]+\{", e) and scope not in e]
+        check(not unscoped_exprs and not any(re.search(r'(?<![\w])cluster=~', e) for e in exprs),
+              "%s: every query is scoped by %s" % (name, scope), str(unscoped_exprs[:3]))
+        cv = [v for v in d["templating"]["list"] if v["name"] == "cluster"]
+        check(cv and cv[0]["query"].endswith(", %s)" % OVERRIDES["clusterLabel"]),
+              "%s: the cluster variable lists %s" % (name, OVERRIDES["clusterLabel"]), str(cv[:1]))
+        check((d.get("refresh"), d.get("timezone"), d.get("tags")) ==
+              (OVERRIDES["dashboardRefresh"], OVERRIDES["dashboardTimezone"], OVERRIDES["dashboardTags"]),
+              "%s: refresh, timezone and tags from _config" % name,
+              str((d.get("refresh"), d.get("timezone"), d.get("tags"))))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        print("usage: mixin_override_test.py REPO_ROOT", file=sys.stderr)
+        sys.exit(2)
+    main(os.path.abspath(sys.argv[1]))
+    print("%d passed, %d failed" % (passed, failed))
+    sys.exit(1 if failed else 0)
