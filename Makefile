@@ -12,19 +12,33 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS ?=
 
-.PHONY: all deps build build-asan test test-plain test-asan test-rules test-e2e test-packaging test-fuzz build-fuzz fuzz rules demo bench clean
+.PHONY: all deps deps-build deps-demo deps-fuzz deps-packaging install package build build-asan test test-plain test-asan test-rules test-e2e test-packaging test-fuzz build-fuzz fuzz rules demo bench clean
 
 all: build
 
+# Debian packages by set (scripts/install-deps.sh): make build needs only the build set;
+# deps is every set (the tests and the demo).
 deps:
 	@scripts/install-deps.sh
 
-build: deps
+deps-build:
+	@scripts/install-deps.sh build
+
+deps-demo:
+	@scripts/install-deps.sh build demo
+
+deps-fuzz:
+	@scripts/install-deps.sh build fuzz
+
+deps-packaging:
+	@scripts/install-deps.sh build packaging node
+
+build: deps-build
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAEE_TEST_PG_PORT=22432 $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-build-asan: deps
-	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DAEE_SANITIZE=ON -DAEE_TEST_PG_PORT=22433 $(CMAKE_ARGS) >/dev/null
+build-asan: deps-build
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DAEE_SANITIZE=ON -DAEE_TEST_PG_PORT=22442 $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
 test: test-rules test-plain test-asan test-e2e test-packaging test-fuzz
@@ -34,30 +48,35 @@ test-rules: deps
 	@alerts/check.sh
 	@echo "== dashboards (lint, up to date with grafana/*.libsonnet) =="
 	@python3 tests/e2e/check_dashboards.py lint grafana/dashboards
+	@echo "== dashboards against Grafana's types (@grafana/grafana-foundation-sdk, tsc --strict) =="
+	@tests/dashboards_types/check.sh
+	@echo "== every dashboard query parses, with recording rules and expanded to raw series (bench phase queries) =="
+	@python3 bench/query_targets.py check
 
 rules:
 	@jsonnet -S -m alerts alerts/render.jsonnet
 	@jsonnet -S -m grafana/dashboards grafana/dashboards.jsonnet
+	@deploy/kubernetes/render.sh
 
-test-plain: build
+test-plain: deps build
 	@echo "== tests (RelWithDebInfo) =="
 	@ctest --test-dir $(BUILD) --output-on-failure -j 2
 
-test-asan: build-asan
+test-asan: deps build-asan
 	@echo "== tests (AddressSanitizer + UndefinedBehaviorSanitizer) =="
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
 	 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	 ctest --test-dir $(ASAN_BUILD) --output-on-failure -j 2
 
-test-e2e: build
+test-e2e: deps build
 	@echo "== end to end: demo stack smoke test =="
 	@tests/e2e/demo_smoke.sh $(BUILD)
 	@echo "== end to end: alerts through Alertmanager, dashboards, quantiles =="
 	@tests/e2e/alerts_e2e.sh $(BUILD)
 
 # libFuzzer harnesses (fuzz/), clang with ASan+UBSan; docs/security.md, "Fuzzing".
-build-fuzz: deps
+build-fuzz: deps-fuzz
 	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAEE_FUZZ=ON \
 	 -DAEE_BUILD_TESTS=OFF -DAEE_BUILD_TOOLS=OFF $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
@@ -69,17 +88,31 @@ test-fuzz: build-fuzz
 fuzz: build-fuzz
 	@fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
-test-packaging: deps
-	@echo "== packaging: the Dockerfile's build path =="
+test-packaging: deps-packaging
+	@echo "== packaging: image build path, install, systemd unit, .deb, Kubernetes manifests =="
 	@tests/packaging_test.sh
 
-demo: build
+demo: deps-demo build
 	@scripts/demo.sh $(BUILD)
 
 # Benchmarks against the SQL exporters (not part of test; ~40 min; docs/benchmarks.md).
 # BENCH_SIZES, BENCH_QUICK=1 and the other knobs are described in bench/run.sh.
 bench: deps
 	@bench/run.sh
+
+# make install: the exporter, its systemd unit, examples and (with help2man) the man
+# page under PREFIX (default /usr/local), staged under DESTDIR when set.
+# make package: the .deb (CPack, prefix /usr) into $(PACKAGE_BUILD)/packages/.
+# docs/deploy.md.
+PREFIX ?= /usr/local
+PACKAGE_BUILD ?= build-release
+install: deps-build
+	@cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) --target agent_execution_exporter aee_packaging_files
+	@DESTDIR=$(DESTDIR) cmake --install $(BUILD) --component exporter
+
+package: deps-packaging
+	@BUILD_DIR=$(PACKAGE_BUILD) packaging/build.sh package
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-release .state

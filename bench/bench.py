@@ -22,6 +22,9 @@ measures, every process started here and stopped here by its pid:
              default flags under the live load for BENCH_STEADY_SECONDS, past two sweeps, so
              the exactly-once ledgers hold the whole lateness window; BENCH_STEADY_COMPARE
              names other exporter binaries run alongside, on the same data at the same time
+  rollup     (phase "rollup", not in the default set) bench/rollup_bench.py: database time,
+             calls, rows written and CPU per minute of agent_execution_rollup under its own
+             role at BENCH_ROLLUP_RATE finished runs/s, and its table checked against SQL
   live       (phase "live", not in the default set) the live view's WebSocket
              (GET /api/v1/workspaces/{id}/realtime/ws) with bench/live_subscribers: the time
              from a COMMIT to the first message holding its run_id, one subscriber, polling
@@ -106,6 +109,19 @@ COLLECTORS = ["realtime", "runs", "info", "workers", "models", "database", "patt
 ISO_INTERVALS = {"info": "5s", "patterns": "5s", "database": "5s"}
 ROLES = ["bench_ours", "bench_iso", "bench_pgexp", "bench_sqlexp"]
 NOTIFY_CHANNEL = "agent_execution_events"
+# Phase "queries" (bench/query_targets.py): WORKSPACES:SPAN_HOURS pairs of the Prometheus
+# TSDBs it builds (bench/query_data.py, reused from STATE while their meta.json matches).
+QUERIES_SIZES = os.environ.get("BENCH_QUERIES_SIZES", "20:26 2000:1.17").split()
+QUERIES_REPS = env_int("BENCH_QUERIES_REPS", 30)
+QUERIES_MIN_REPS = env_int("BENCH_QUERIES_MIN_REPS", 10)  # loads per variant even past the budget
+QUERIES_BUDGET = env_int("BENCH_QUERIES_BUDGET", 120)  # seconds per dashboard and variant
+QUERIES_RAW_WARMUP = env_int("BENCH_QUERIES_RAW_WARMUP", 1)  # 0: no warm-up load of the raw variant
+QUERIES_PORT = env_int("BENCH_QUERIES_PORT", 19090)
+QUERIES_JOBS = env_int("BENCH_QUERIES_JOBS", 2)  # promtool processes backfilling rules at once
+
+# Phase "rollup" (bench/rollup_bench.py): finished runs/s and the measured window.
+ROLLUP_RATE = env_int("BENCH_ROLLUP_RATE", 500)
+ROLLUP_WINDOW = env_int("BENCH_ROLLUP_WINDOW", 120 if QUICK else 300)
 
 PROCS = []
 
@@ -898,6 +914,52 @@ def run_size(size, res):
 RESULTS_DIR = None
 
 
+def measure_queries(res):
+    """Phase "queries": the spec's query-time targets against a real Prometheus holding
+    simulator-shaped data and the rule pack (bench/query_targets.py has the method)."""
+    py = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+    outs = []
+    for spec in QUERIES_SIZES:
+        ws, span = spec.split(":")
+        data = os.path.join(STATE, f"queries-{ws}ws-{span}h")
+        try:
+            with open(os.path.join(data, "meta.json")) as f:
+                meta = json.load(f)
+            fresh = meta["workspaces"] == int(ws) and meta["span_hours"] == float(span)
+        except (OSError, ValueError, KeyError):
+            fresh = False
+        if not fresh:
+            log(f"queries: building {ws} workspaces x {span} h")
+            subprocess.run([py, os.path.join(ROOT, "bench", "query_data.py"), "build", data, "--workspaces", ws,
+                            "--span-hours", span, "--port", str(QUERIES_PORT + 8), "--jobs", str(QUERIES_JOBS)],
+                           check=True, stdout=subprocess.DEVNULL)
+        out = os.path.join(RESULTS_DIR, f"queries-{ws}ws.json")
+        subprocess.run([py, os.path.join(ROOT, "bench", "query_targets.py"), "run", data, "--out", out,
+                        "--reps", str(QUERIES_REPS), "--min-reps", str(QUERIES_MIN_REPS), "--budget", str(QUERIES_BUDGET),
+                        "--raw-warmup", str(QUERIES_RAW_WARMUP), "--port", str(QUERIES_PORT)],
+                       check=True, stdout=subprocess.DEVNULL)
+        with open(out) as f:
+            doc = json.load(f)
+        for d in doc["dashboards"]:
+            res.add(int(ws), "queries", dashboard=d["file"], targets=d["targets"],
+                    **{f"{v}_{q}_ms": round(1000 * pct(sorted(d[v]["dashboard_s"]), x), 1)
+                       for v in ("rules", "raw") for q, x in (("p50", 0.5), ("p99", 0.99))})
+        outs.append(out)
+    with open(os.path.join(RESULTS_DIR, "queries.md"), "w") as f:
+        subprocess.run([py, os.path.join(ROOT, "bench", "query_targets.py"), "render", *outs], check=True, stdout=f)
+    log(f"queries: tables in {RESULTS_DIR}/queries.md")
+
+
+def measure_rollup(res):
+    """Phase "rollup": the per-minute rollup writer's cost (bench/rollup_bench.py)."""
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "rollup_bench.py"), "--build", BUILD,
+                          "--server", db_url("postgres"), "--rate", str(ROLLUP_RATE), "--window", str(ROLLUP_WINDOW),
+                          "--workspaces", str(WORKSPACES), "--logs", RESULTS_DIR],
+                         check=True, capture_output=True, text=True)
+    doc = json.loads(out.stdout.strip().splitlines()[-1])
+    res.add(0, "rollup", **doc)  # size 0: not one of the seeded table sizes render.py tabulates
+
+
 def main():
     global RESULTS_DIR
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -909,20 +971,27 @@ def main():
         if os.path.islink(latest):
             os.remove(latest)
         os.symlink(os.path.basename(RESULTS_DIR), latest)
+    # "queries" needs no database nor exporter; "rollup" only the cluster (its own database)
+    db_phases = [p for p in PHASES if p not in ("queries", "rollup")]
     for tool in (EXPORTER, SIM, FRESHNESS) + ((LIVE_SUBS_BIN,) if "live" in PHASES else ()):
-        if not os.access(tool, os.X_OK):
+        if db_phases and not os.access(tool, os.X_OK):
             sys.exit(f"bench: {tool} missing (build {BUILD} first)")
     res = Results(os.path.join(RESULTS_DIR, "results.jsonl"))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     try:
-        ensure_cluster()
-        machine(res)
-        for size in SIZES:
+        if "queries" in PHASES:
+            measure_queries(res)
+        if db_phases or "rollup" in PHASES:
+            ensure_cluster()
+            machine(res)
+        if "rollup" in PHASES:
+            measure_rollup(res)
+        for size in SIZES if db_phases else []:
             log(f"== {label(size)} finished runs ==")
             run_size(size, res)
     finally:
         stop_all()
-        if os.environ.get("BENCH_KEEP_PG", "0") != "1":
+        if (db_phases or "rollup" in PHASES) and os.environ.get("BENCH_KEEP_PG", "0") != "1":
             subprocess.run([os.path.join(ROOT, "scripts", "pg.sh"), "stop", os.path.join(STATE, "pg")])
     log(f"results in {RESULTS_DIR}/results.jsonl")
     print(RESULTS_DIR)

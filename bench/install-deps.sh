@@ -9,6 +9,7 @@ set -euo pipefail
 packages=(
   wrk prometheus-postgres-exporter prometheus-sql-exporter gnuplot-nox
   postgresql postgresql-contrib curl procps python3 python3-yaml
+  prometheus  # phase "queries": prometheus and promtool 2.42
 )
 services=(prometheus-postgres-exporter prometheus-sql-exporter)
 

@@ -27,6 +27,22 @@
 # realtime cycles and database time, latency across subscribers; BENCH_LIVE_SOURCES=N spreads the
 # subscribers over 127.0.0.2.. (default 0: all from 127.0.0.1, with --web.max-connections-per-client=0).
 # E.g. BENCH_SIZES=10000000 BENCH_PHASES=live bench/run.sh, ~12 minutes on 2 cores.)
+# "queries" (not in the default set; needs no database, exporter nor build) measures the spec's
+# query-time targets (throughput < 200 ms, latency percentiles < 500 ms, dashboard load < 2 s) on
+# a real Prometheus: bench/query_data.py builds a TSDB of simulator-shaped samples of the
+# exporter's families plus every recording rule of alerts/agent_execution.rules.yml backfilled
+# (promtool), for each WORKSPACES:SPAN_HOURS of BENCH_QUERIES_SIZES="20:26 2000:1.17" (kept in
+# $BENCH_STATE/queries-*, rebuilt when missing); bench/query_targets.py then loads every dashboard
+# of grafana/dashboards as Grafana does, up to BENCH_QUERIES_REPS=30 times per variant (stopping
+# after BENCH_QUERIES_BUDGET=120 s per dashboard and variant once BENCH_QUERIES_MIN_REPS=10 loads are
+# done; BENCH_QUERIES_RAW_WARMUP=0 skips the raw variant's warm-up load), with the recording rules
+# and with them expanded into raw series, on
+# 127.0.0.1:BENCH_QUERIES_PORT=19090 (+8 while building); tables in queries.md.
+# E.g. BENCH_PHASES=queries bench/run.sh, ~60 minutes on 2 cores.
+# "rollup" (not in the default set) runs bench/rollup_bench.py: agent_execution_rollup under its own
+# role at BENCH_ROLLUP_RATE=500 finished runs/s for BENCH_ROLLUP_WINDOW=300 s (its own database
+# on the cluster): database ms, statements, rows written and CPU per minute, and its table
+# checked against SQL over the raw rows (docs/rollup.md). E.g. BENCH_PHASES=rollup bench/run.sh, ~7 min.
 # Results: $BENCH_BUILD/bench-results/<time>/ (results.jsonl, tables.md, the PNG, logs);
 # bench-results/latest points at the newest.
 set -euo pipefail
@@ -44,8 +60,21 @@ export BENCH_COMMAND=${BENCH_COMMAND:-"bench/run.sh $*"}
 
 scripts/install-deps.sh
 bench/install-deps.sh
+if [[ "${BENCH_PHASES:-}" == "queries" ]]; then  # Prometheus only: no build, no database
+  results=$(python3 bench/bench.py)
+  cat "$results/queries.md"
+  exit 0
+fi
+if [[ "${BENCH_PHASES:-}" == "rollup" ]]; then  # the rollup writer alone: no seeded sizes to render
+  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DAEE_BUILD_TESTS=OFF >/dev/null
+  cmake --build "$BUILD" -j "$(nproc)" --target agent_execution_rollup agent_platform_sim >/dev/null
+  results=$(python3 bench/bench.py)
+  grep '"kind": "rollup"' "$results/results.jsonl"
+  exit 0
+fi
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DAEE_BUILD_TESTS=OFF >/dev/null
-cmake --build "$BUILD" -j "$(nproc)" --target agent_execution_exporter agent_platform_sim freshness live_subscribers >/dev/null
+cmake --build "$BUILD" -j "$(nproc)" --target agent_execution_exporter agent_platform_sim freshness live_subscribers \
+  agent_execution_rollup >/dev/null
 
 results=$(python3 bench/bench.py)
 python3 bench/render.py "$results"

@@ -39,6 +39,17 @@ struct FamilySpec {
   size_t label_count() const;
 };
 
+/// Which share of the workspaces this exporter owns (--shard.count, --shard.index).
+///
+/// Shard i of n owns the workspaces whose WorkspaceShardHash(id) % n == i; rows with
+/// no workspace (the shared worker pool, rows skipped for a missing workspace)
+/// belong to shard 0.
+struct ShardOptions {
+  int count = 1;
+  int index = 0;
+  bool sharded() const { return count > 1; }
+};
+
 /// Everything a collector needs from the process, fixed at construction.
 struct CollectorContext {
   std::string quoted_schema;  // already quoted, e.g. "public"
@@ -48,6 +59,11 @@ struct CollectorContext {
   /// Live view consumers (the JSON API and WebSocket, issue #12); empty when none.
   LiveViewSink on_live_view;
   PoolLoadSink on_pool_loads;
+  /// The workspaces this exporter owns: collectors read only theirs (ShardSql).
+  ShardOptions shard;
+  /// Told the hot standby's replay lag in seconds after each runs cycle (negative:
+  /// not a standby, or unknown); empty when nobody asks (readiness, issue #16).
+  std::function<void(double)> on_replay_lag;
 };
 
 /// A source of metrics sampled from the database on its own schedule.

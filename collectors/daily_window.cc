@@ -18,9 +18,23 @@ using std::chrono::microseconds;
 // open now or started later, so a timestamp stamped by the database (now(),
 // clock_timestamp()) cannot be older than this. Without pg_read_all_stats other
 // roles' xact_start reads as NULL, so the bound is only trusted with it.
+//
+// On a hot standby the writers are on the primary: what counts there is how far
+// the standby replayed. A row invisible to the later snapshot committed after the
+// last commit replayed now (commit records replay in order), or, before any was
+// replayed since the standby started, after the checkpoint it restarted from. The
+// lag is the usual one: 0 when everything received is replayed, else the age of
+// the last replayed commit.
 constexpr std::string_view kBoundSql = R"SQL(
 SELECT (extract(epoch FROM min(xact_start)) * 1000000)::bigint,
-       NOT pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER')
+       NOT pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER'),
+       pg_is_in_recovery(),
+       CASE WHEN pg_is_in_recovery() THEN
+         (extract(epoch FROM greatest(pg_last_xact_replay_timestamp(),
+                                      (pg_control_checkpoint()).checkpoint_time)) * 1000000)::bigint END,
+       CASE WHEN pg_is_in_recovery() THEN
+         CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0::float8
+              ELSE greatest(0, extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()))::float8 END END
 FROM pg_stat_activity
 WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
 )SQL";
@@ -41,6 +55,18 @@ DailyWindow::Bound DailyWindow::ReadBound(pqxx::transaction_base& tx) {
   Bound b;
   if (!r[0].is_null()) b.oldest_xact_us = r[0].as<std::int64_t>();
   b.hidden_sessions = r[1].as<bool>();
+  b.standby = r[2].as<bool>();
+  if (b.standby) {
+    if (!r[3].is_null()) b.replay_us = r[3].as<std::int64_t>();
+    if (!r[4].is_null()) b.replay_lag_s = r[4].as<double>();
+    if (standby_ != b.standby && logger_ != nullptr) {
+      logger_->Log(LogLevel::kInfo,
+                   "reading a hot standby: each cycle re-reads the lateness window back from the standby's "
+                   "replay point (the primary's open transactions are not visible here)",
+                   {{"collector", collector_}});
+    }
+    return b;  // its sessions say nothing of the primary's transactions
+  }
   if (b.hidden_sessions && !warned_hidden_ && logger_ != nullptr) {
     warned_hidden_ = true;
     logger_->Log(LogLevel::kInfo,
@@ -52,9 +78,20 @@ DailyWindow::Bound DailyWindow::ReadBound(pqxx::transaction_base& tx) {
   return b;
 }
 
-std::int64_t DailyWindow::NextBound(const Bound& bound, std::int64_t now_us) const {
-  if (bound.hidden_sessions || bound.oldest_xact_us == 0) return now_us;
-  return std::min(bound.oldest_xact_us, now_us);
+std::int64_t DailyWindow::ReadAt(const Bound& bound, std::int64_t now_us) const {
+  if (!bound.standby) return now_us;
+  // Nothing known about the replay point: a (re)start counts from the day's start.
+  std::int64_t at = bound.replay_us != 0 ? std::min(bound.replay_us, now_us) : DayStart(now_us);
+  if (started_) at = std::max(at, last_read_us_);
+  return at;
+}
+
+std::int64_t DailyWindow::NextBound(const Bound& bound, std::int64_t read_at_us) const {
+  // A standby: the primary's transactions may have begun up to the lateness
+  // before the replay point and still commit (the fixed-window fallback).
+  if (bound.standby) return read_at_us - duration_cast<microseconds>(options_.lateness).count();
+  if (bound.hidden_sessions || bound.oldest_xact_us == 0) return read_at_us;
+  return std::min(bound.oldest_xact_us, read_at_us);
 }
 
 std::int64_t DailyWindow::LedgerFrom(std::int64_t now_us) const {
@@ -64,11 +101,13 @@ std::int64_t DailyWindow::LedgerFrom(std::int64_t now_us) const {
 }
 
 void DailyWindow::Start(std::int64_t now_us, const Bound& bound, RunLedger ledger) {
+  const std::int64_t read_at_us = ReadAt(bound, now_us);
   day_start_us_ = DayStart(now_us);
   ledger_ = std::move(ledger);
-  last_read_us_ = now_us;
-  bound_us_ = NextBound(bound, now_us);
-  last_sweep_us_ = now_us;
+  last_read_us_ = read_at_us;
+  bound_us_ = NextBound(bound, read_at_us);
+  last_sweep_us_ = read_at_us;
+  standby_ = bound.standby;
   started_ = true;
 }
 
@@ -79,7 +118,8 @@ DailyWindow::Range DailyWindow::NextRange(std::int64_t now_us) const {
   // bound (clamped to the lateness window, so a forgotten open session cannot make
   // every cycle read hours of rows).
   r.from_us = std::max(bound_us_, last_read_us_ - lateness_us) - kClockSlackUs;
-  r.sweep = options_.sweep_interval.count() > 0 &&
+  // On a standby every read covers the lateness window already.
+  r.sweep = !standby_ && options_.sweep_interval.count() > 0 &&
             now_us - last_sweep_us_ >= duration_cast<microseconds>(options_.sweep_interval).count();
   if (r.sweep) r.from_us = std::min(r.from_us, last_sweep_us_ - lateness_us - kClockSlackUs);
   r.from_us = std::max(r.from_us, day_start_us_);
@@ -124,9 +164,11 @@ std::vector<pqxx::result> DailyWindow::ReadUncounted(pqxx::transaction_base& tx,
 
 void DailyWindow::Finish(const Range& range, std::int64_t now_us, const Bound& bound) {
   const std::int64_t lateness_us = duration_cast<microseconds>(options_.lateness).count();
-  last_read_us_ = now_us;
-  bound_us_ = NextBound(bound, now_us);
-  if (range.sweep) last_sweep_us_ = now_us;
+  const std::int64_t read_at_us = ReadAt(bound, now_us);
+  last_read_us_ = read_at_us;
+  bound_us_ = NextBound(bound, read_at_us);
+  if (range.sweep || bound.standby) last_sweep_us_ = read_at_us;
+  standby_ = bound.standby;
   // Ids the next reads can reach: the fast path's (at least last_read - lateness -
   // slack) and, when sweeps happen, the next sweep's (last_sweep - lateness - slack).
   // Without sweeps last_sweep_us_ stays at the start, which must not pin the ledger.

@@ -29,6 +29,16 @@ class Logger;
 /// ledger makes the overlap between reads count each id once. The window changes
 /// state only in Start() and Finish(), after the cycle's reads succeeded, so a
 /// failed cycle loses and doubles nothing.
+///
+/// On a hot standby pg_stat_activity shows only the standby's own sessions, not the
+/// primary's open transactions, and xids say nothing of when a transaction began
+/// (a transaction gets one at its first write, and now() is its start). So there
+/// the frontier is the explicit fallback: every cycle re-reads the whole lateness
+/// window, measured not on the exporter's clock but back from the newest commit the
+/// standby had replayed (pg_last_xact_replay_timestamp(); the last restartpoint's
+/// checkpoint time before anything was replayed): a row the standby had not shown
+/// yet committed after that, so it is counted if it committed at most the lateness
+/// after its timestamp, however far the standby lags.
 class DailyWindow {
  public:
   struct Options {
@@ -37,10 +47,14 @@ class DailyWindow {
     /// How often the whole lateness window is re-read; 0 = never.
     std::chrono::milliseconds sweep_interval{std::chrono::minutes(5)};
   };
-  /// What pg_stat_activity said about other open transactions.
+  /// What pg_stat_activity said about other open transactions, and on a standby
+  /// how far it had replayed.
   struct Bound {
     std::int64_t oldest_xact_us = 0;  // 0 when no other transaction was open
     bool hidden_sessions = false;     // other roles' sessions were hidden
+    bool standby = false;             // pg_is_in_recovery(): the bound is replay_us
+    std::int64_t replay_us = 0;       // standby: every commit stamped before this is visible; 0 unknown
+    double replay_lag_s = -1;         // standby: seconds behind (0 when it replayed all it received); <0 unknown
   };
   /// The timestamp range [from_us, to_us) the next incremental read covers.
   struct Range {
@@ -71,11 +85,17 @@ class DailyWindow {
   /// How the first column of a read holds the id.
   enum class IdColumn { kText, kBigint };
 
+  /// The time the database's view read under bound is current as of: now_us on a
+  /// primary; on a standby its replay point (never older than the last read's, so
+  /// a standby that fell further behind, or another one, cannot move the frontier
+  /// back past ids the ledger has let go). Pass it to ReadLedger().
+  std::int64_t ReadAt(const Bound& bound, std::int64_t now_us) const;
   /// Oldest timestamp whose ids a (re)start must put in the ledger.
   std::int64_t LedgerFrom(std::int64_t now_us) const;
   /// The ledger a (re)start at now_us commits with Start(): the ids sql (parameters
   /// from, to; the id in the first column, its timestamp in microseconds in the
   /// second) reads from LedgerFrom(now_us) to `to`, through a cursor (ForEachBatch).
+  /// now_us is ReadAt(bound, exporter time).
   RunLedger ReadLedger(pqxx::transaction_base& tx, std::string_view cursor, std::string_view sql,
                        std::int64_t now_us, const std::string& to, IdColumn id, size_t batch_rows) const;
   /// Commits a (re)start at now_us: the day of now_us, with ledger holding the ids
@@ -100,16 +120,17 @@ class DailyWindow {
   size_t ledger_size() const { return ledger_.size(); }
 
  private:
-  std::int64_t NextBound(const Bound& bound, std::int64_t now_us) const;
+  std::int64_t NextBound(const Bound& bound, std::int64_t read_at_us) const;
 
   std::string collector_;
   Options options_;
   Logger* logger_;
   bool started_ = false;
   bool warned_hidden_ = false;
+  bool standby_ = false;            // the last read was on a hot standby
   std::int64_t day_start_us_ = 0;
   RunLedger ledger_;
-  std::int64_t last_read_us_ = 0;   // exporter time of the last incremental read
+  std::int64_t last_read_us_ = 0;   // ReadAt() of the last read
   std::int64_t bound_us_ = 0;       // nothing invisible then was stamped before this
   std::int64_t last_sweep_us_ = 0;  // exporter time of the last full-window read
 };

@@ -2,6 +2,7 @@
 
 #include <pqxx/pqxx>
 
+#include "collectors/scope.h"
 #include "exporter/db.h"
 
 namespace aee {
@@ -19,12 +20,15 @@ constexpr std::array<FamilySpec, 2> kFamilies = {kWorkspaceInfo, kAgentInfo};
 
 }  // namespace
 
-InfoCollector::InfoCollector(CollectorContext ctx)
+InfoCollector::InfoCollector(CollectorContext ctx, bool agent_info)
     : ctx_(std::move(ctx)),
-      workspaces_sql_(WithSchema("SELECT id::text, coalesce(name, '') FROM {schema}.workspaces",
+      agent_info_(agent_info),
+      workspaces_sql_(WithSchema("SELECT id::text, coalesce(name, '') FROM {schema}.workspaces WHERE " +
+                                     ShardSql("id", ctx_.shard),
                                  ctx_.quoted_schema)),
       agents_sql_(WithSchema("SELECT workspace_id::text, id::text, coalesce(name, '') FROM {schema}.agents "
-                             "WHERE workspace_id IS NOT NULL",
+                             "WHERE workspace_id IS NOT NULL AND " +
+                                 ShardSql("workspace_id", ctx_.shard),
                              ctx_.quoted_schema)) {}
 
 std::span<const FamilySpec> InfoCollector::Families() { return kFamilies; }
@@ -35,7 +39,9 @@ Snapshot InfoCollector::Collect(DbSession& db) {
     pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(db.Get());
     SetStatementTimeout(tx, ctx_.timeout);
     for (const auto& row : tx.exec(workspaces_sql_)) workspaces.Add({row[0].c_str(), row[1].c_str()}, 1);
-    for (const auto& row : tx.exec(agents_sql_)) agents.Add({row[0].c_str(), row[1].c_str(), row[2].c_str()}, 1);
+    if (agent_info_) {
+      for (const auto& row : tx.exec(agents_sql_)) agents.Add({row[0].c_str(), row[1].c_str(), row[2].c_str()}, 1);
+    }
     tx.commit();
   }
   Snapshot out;

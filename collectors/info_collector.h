@@ -11,12 +11,14 @@ namespace aee {
 /// identity labels stay ids and renames never split a series.
 class InfoCollector final : public Collector {
  public:
-  explicit InfoCollector(CollectorContext ctx);
+  /// agent_info=false leaves agent_info out (--collector.agents.per-agent-label=false).
+  explicit InfoCollector(CollectorContext ctx, bool agent_info = true);
   Snapshot Collect(DbSession& db) override;
   static std::span<const FamilySpec> Families();
 
  private:
   CollectorContext ctx_;
+  bool agent_info_;
   std::string workspaces_sql_;
   std::string agents_sql_;
 };

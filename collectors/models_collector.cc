@@ -6,6 +6,7 @@
 
 #include <pqxx/pqxx>
 
+#include "collectors/scope.h"
 #include "exporter/db.h"
 
 namespace aee {
@@ -60,7 +61,7 @@ WITH raw AS (
          m.cost_usd,
          m.latency_seconds AS latency
   FROM {schema}.model_calls m
-  WHERE m.created_at >= $1::timestamptz AND m.created_at < $2::timestamptz
+  WHERE m.created_at >= $1::timestamptz AND m.created_at < $2::timestamptz AND {shard}
   OFFSET 0
 ), v AS (
   SELECT raw.*,
@@ -70,16 +71,17 @@ WITH raw AS (
 )
 )SQL";
 
-std::string ClassifiedRowsSql(std::string_view quoted_schema) {
+std::string ClassifiedRowsSql(std::string_view quoted_schema, const ShardOptions& shard) {
   std::string sql(kClassifiedRows);
   sql.replace(sql.find("{latency_code}"), 14, LatencyCodeSql("latency", "row_skip IS NOT NULL"));
+  sql.replace(sql.find("{shard}"), 7, ShardSql("m.workspace_id", shard));
   return WithSchema(sql, quoted_schema);
 }
 
 // Aggregate columns: 0 workspace_id, 1 model, 2 row_skip, 3 latency_code, 4 calls,
 // 5 first created_us, 6 prompt, 7 completion, 8 cost_nano, 9 latency sum_us.
-std::string AggregateSql(std::string_view quoted_schema) {
-  return ClassifiedRowsSql(quoted_schema) +
+std::string AggregateSql(std::string_view quoted_schema, const ShardOptions& shard) {
+  return ClassifiedRowsSql(quoted_schema, shard) +
          "SELECT workspace_id::text, model, row_skip, latency_code, count(*), "
          "(extract(epoch FROM min(created_at)) * 1000000)::bigint, " +
          CappedSumSql("prompt_tokens") + ", " + CappedSumSql("completion_tokens") + ", " + CappedSumSql("cost_nano") +
@@ -88,8 +90,8 @@ std::string AggregateSql(std::string_view quoted_schema) {
 
 // Row columns: 0 id, 1 workspace_id, 2 model, 3 created_us, 4 row_skip, 5 prompt,
 // 6 completion, 7 cost_nano, 8 latency_code, 9 latency_us.
-std::string RowsSql(std::string_view quoted_schema) {
-  return ClassifiedRowsSql(quoted_schema) +
+std::string RowsSql(std::string_view quoted_schema, const ShardOptions& shard) {
+  return ClassifiedRowsSql(quoted_schema, shard) +
          "SELECT id, workspace_id::text, model, (extract(epoch FROM created_at) * 1000000)::bigint, row_skip, "
          "prompt_tokens, completion_tokens, cost_nano, latency_code, " +
          LatencyMicrosSql("latency", "latency_code") + " FROM v ORDER BY created_at, model, id";
@@ -101,10 +103,11 @@ ModelsCollector::ModelsCollector(CollectorContext ctx, ModelsCollectorOptions op
     : ctx_(std::move(ctx)),
       options_(options),
       window_("models", {options.lateness, options.sweep_interval}, ctx_.logger),
-      rows_sql_(RowsSql(ctx_.quoted_schema)),
-      aggregate_sql_(AggregateSql(ctx_.quoted_schema)),
+      rows_sql_(RowsSql(ctx_.quoted_schema, ctx_.shard)),
+      aggregate_sql_(AggregateSql(ctx_.quoted_schema, ctx_.shard)),
       ledger_sql_(WithSchema("SELECT id, (extract(epoch FROM created_at) * 1000000)::bigint FROM {schema}.model_calls "
-                             "WHERE created_at >= $1::timestamptz AND created_at < $2::timestamptz",
+                             "WHERE created_at >= $1::timestamptz AND created_at < $2::timestamptz AND " +
+                                 ShardSql("workspace_id", ctx_.shard),
                              ctx_.quoted_schema)) {}
 
 std::span<const FamilySpec> ModelsCollector::Families() { return kFamilies; }
@@ -120,11 +123,7 @@ Snapshot ModelsCollector::Collect(DbSession& db) {
 }
 
 const std::string& ModelsCollector::Label(DayState& day, const std::string& model) const {
-  static const std::string other(kOther);
-  auto it = day.named.find(model);
-  if (it != day.named.end()) return *it;
-  if (day.named.size() < static_cast<size_t>(std::max(options_.max_models, 0))) return *day.named.insert(model).first;
-  return other;
+  return day.named.Label(model);
 }
 
 ExactHistogram& ModelsCollector::Latency(DayState& day, const std::string& workspace, const std::string& label) const {
@@ -150,13 +149,14 @@ void ModelsCollector::Initialize(DbSession& db, std::int64_t now_us) {
   SetStatementTimeout(tx, ctx_.timeout);
   pqxx::result agg = tx.exec_params(aggregate_sql_, from, to);
   // The cycle's own until Start(): a failed read leaves nothing behind.
-  RunLedger ledger = window_.ReadLedger(tx, "aee_models_ledger", ledger_sql_, now_us, to,
+  RunLedger ledger = window_.ReadLedger(tx, "aee_models_ledger", ledger_sql_, window_.ReadAt(bound, now_us), to,
                                         DailyWindow::IdColumn::kBigint, options_.read_batch_rows);
   tx.commit();
 
   // The models named today: the first max_models by first call (then name), as an
   // exporter that had been running since midnight would have admitted them.
   DayState day;
+  day.named = LabelCap(std::max(options_.max_models, 0));
   std::map<std::string, std::int64_t> first_call;
   std::uint64_t rows = 0;
   for (const auto& row : agg) {
@@ -169,8 +169,7 @@ void ModelsCollector::Initialize(DbSession& db, std::int64_t now_us) {
   }
   std::vector<std::pair<std::int64_t, std::string>> order;
   for (const auto& [model, first] : first_call) order.emplace_back(first, model);
-  std::sort(order.begin(), order.end());
-  for (const auto& [first, model] : order) Label(day, model);
+  day.named.AdmitInOrder(std::move(order));
 
   for (const auto& row : agg) {
     const std::uint64_t n = row[4].as<std::uint64_t>();

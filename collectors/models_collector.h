@@ -10,6 +10,7 @@
 
 #include "collectors/collector.h"
 #include "collectors/daily_window.h"
+#include "collectors/label_cap.h"
 
 namespace pqxx {
 class row;
@@ -43,7 +44,7 @@ class ModelsCollector final : public Collector {
   static std::span<const FamilySpec> Families();
 
   /// The label value of the calls of models past the cap.
-  static constexpr std::string_view kOther = "other";
+  static constexpr std::string_view kOther = LabelCap::kOther;
 
  private:
   struct Counts {
@@ -57,7 +58,7 @@ class ModelsCollector final : public Collector {
     std::map<Key, Counts> counts;
     // By workspace and model label: as many series as the calls counters have.
     std::map<std::pair<std::string, std::string>, ExactHistogram> latency;
-    std::set<std::string> named;                    // models exposed by name today
+    LabelCap named;  // models exposed by name today
   };
 
   void Initialize(DbSession& db, std::int64_t now_us);

@@ -6,6 +6,7 @@
 
 #include <pqxx/pqxx>
 
+#include "collectors/scope.h"
 #include "exporter/db.h"
 
 namespace aee {
@@ -71,7 +72,7 @@ WITH r AS (
   FROM {schema}.agent_runs
   WHERE finished_at >= (((DATE '1970-01-01' + $1::int) + make_interval(hours => $2::int)) AT TIME ZONE $4)
     AND finished_at < (((DATE '1970-01-01' + $1::int) + make_interval(hours => $3::int)) AT TIME ZONE $4)
-    AND workspace_id IS NOT NULL AND status IN ('completed', 'failed', 'cancelled')
+    AND workspace_id IS NOT NULL AND status IN ('completed', 'failed', 'cancelled') AND {shard}
 )
 SELECT local::date - DATE '1970-01-01', ws, extract(hour FROM local)::int, count(*),
        count(*) FILTER (WHERE status = 'completed'),
@@ -90,7 +91,10 @@ PatternsCollector::PatternsCollector(CollectorContext ctx, PatternsCollectorOpti
       options_(std::move(options)),
       clock_sql_(WithSchema(kClockSql, ctx_.quoted_schema)),
       days_sql_(WithSchema(kDaysSql, ctx_.quoted_schema)),
-      workspaces_sql_(WithSchema("SELECT id::text FROM {schema}.workspaces", ctx_.quoted_schema)) {}
+      workspaces_sql_(WithSchema("SELECT id::text FROM {schema}.workspaces WHERE " + ShardSql("id", ctx_.shard),
+                                 ctx_.quoted_schema)) {
+  days_sql_.replace(days_sql_.find("{shard}"), 7, ShardSql("workspace_id", ctx_.shard));
+}
 
 std::span<const FamilySpec> PatternsCollector::Families() { return kFamilies; }
 

@@ -9,6 +9,7 @@
 
 #include <pqxx/pqxx>
 
+#include "collectors/scope.h"
 #include "exporter/db.h"
 
 namespace aee {
@@ -58,7 +59,7 @@ constexpr std::string_view kRealtimeSql = R"SQL(
 WITH running AS (
   SELECT workspace_id, agent_id, run_id, started_at, estimated_runtime, {user} AS user_id
   FROM {schema}.agent_runs
-  WHERE status = 'running' AND workspace_id IS NOT NULL
+  WHERE status = 'running' AND workspace_id IS NOT NULL AND {shard:workspace_id}
 ), counts AS (
   SELECT workspace_id, count(*) AS n,
          count(*) FILTER (WHERE estimated_runtime > 0 AND started_at IS NOT NULL
@@ -70,7 +71,7 @@ WITH running AS (
          avg(greatest(extract(epoch FROM $1::timestamptz - queued_at), 0)) FILTER (WHERE isfinite(queued_at)) AS wait_avg,
          max(greatest(extract(epoch FROM $1::timestamptz - queued_at), 0)) FILTER (WHERE isfinite(queued_at)) AS oldest
   FROM {schema}.execution_queue
-  WHERE status = 'queued' AND workspace_id IS NOT NULL GROUP BY 1
+  WHERE status = 'queued' AND workspace_id IS NOT NULL AND {shard:workspace_id} GROUP BY 1
 ), top AS (
   SELECT workspace_id, agent_id, run_id, started_at, estimated_runtime, user_id,
          row_number() OVER (PARTITION BY workspace_id ORDER BY started_at, run_id) AS rank
@@ -79,7 +80,7 @@ WITH running AS (
   SELECT workspace_id, agent_id, queue_id, priority, queued_at, estimated_start_time,
          row_number() OVER (PARTITION BY workspace_id ORDER BY {order}) AS position
   FROM {schema}.execution_queue
-  WHERE $4 > 0 AND status = 'queued' AND workspace_id IS NOT NULL
+  WHERE $4 > 0 AND status = 'queued' AND workspace_id IS NOT NULL AND {shard:workspace_id}
 )
 SELECT 'w', w.id::text, w.name, NULL::text,
        coalesce(c.n, 0)::float8, coalesce(c.overdue, 0)::float8,
@@ -88,6 +89,7 @@ SELECT 'w', w.id::text, w.name, NULL::text,
 FROM {schema}.workspaces w
 LEFT JOIN counts c ON c.workspace_id = w.id
 LEFT JOIN queue q ON q.workspace_id = w.id
+WHERE {shard:w.id}
 UNION ALL
 SELECT 't', t.workspace_id::text, coalesce(t.agent_id::text, ''), t.run_id::text,
        CASE WHEN isfinite(t.started_at) THEN greatest(extract(epoch FROM $1::timestamptz - t.started_at), 0) ELSE 0 END::float8,
@@ -107,13 +109,15 @@ FROM waiting e LEFT JOIN {schema}.agents a ON a.id = e.agent_id
 WHERE e.position <= $4
 )SQL";
 
-std::string RealtimeSql(const std::string& quoted_schema, const RealtimeCollectorOptions& o) {
+std::string RealtimeSql(const std::string& quoted_schema, const RealtimeCollectorOptions& o, const ShardOptions& shard) {
   std::string sql = WithSchema(kRealtimeSql, quoted_schema);
   auto replace = [&](std::string_view token, std::string_view with) {
     for (size_t at = sql.find(token); at != std::string::npos; at = sql.find(token, at + with.size())) {
       sql.replace(at, token.size(), with);
     }
   };
+  replace("{shard:workspace_id}", ShardSql("workspace_id", shard));
+  replace("{shard:w.id}", ShardSql("w.id", shard));
   replace("{user}", o.live_cap > 0 && o.user_id != UserIdMode::kOmit ? "user_id::text" : "NULL::text");
   replace("{order}", o.queue_fifo ? "queued_at NULLS LAST, queue_id"
                                   : "priority DESC, queued_at NULLS LAST, queue_id");
@@ -146,7 +150,7 @@ RealtimeCollector::RealtimeCollector(CollectorContext ctx, RealtimeCollectorOpti
     : ctx_(std::move(ctx)), options_(std::move(options)) {
   // Without a consumer there is no live view to read for.
   if (!ctx_.on_live_view) options_.live_cap = 0;
-  sql_ = RealtimeSql(ctx_.quoted_schema, options_);
+  sql_ = RealtimeSql(ctx_.quoted_schema, options_, ctx_.shard);
 }
 
 std::span<const FamilySpec> RealtimeCollector::Families() { return kFamilies; }
@@ -163,11 +167,10 @@ Snapshot RealtimeCollector::Collect(DbSession& db) {
     // A single statement needs no transaction: a session-wide statement_timeout
     // saves the BEGIN, SET LOCAL and COMMIT round trips on a collector that runs at
     // every change, and a prepared statement its 3 ms of planning
-    // (docs/benchmarks.md, "Freshness").
+    // (docs/benchmarks.md, "Freshness"); behind a transaction pooler it is both.
     db.Prepare("realtime", sql_);
-    pqxx::nontransaction tx(db.Get(ctx_.timeout));
-    rows = tx.exec_prepared("realtime", now, options_.overdue_factor, std::max(options_.top_runs, live_cap),
-                            live_cap);
+    rows = db.ExecPrepared("realtime", ctx_.timeout, now, options_.overdue_factor,
+                           std::max(options_.top_runs, live_cap), live_cap);
   }
   for (const auto& row : rows) {
     if (row[0].c_str()[0] != 'w') continue;

@@ -20,8 +20,8 @@ std::unique_ptr<Collector> MakeRealtime(const CollectorContext& ctx, const Confi
 std::unique_ptr<Collector> MakeRuns(const CollectorContext& ctx, const Config& config) {
   return std::make_unique<RunsCollector>(ctx, config.runs);
 }
-std::unique_ptr<Collector> MakeInfo(const CollectorContext& ctx, const Config&) {
-  return std::make_unique<InfoCollector>(ctx);
+std::unique_ptr<Collector> MakeInfo(const CollectorContext& ctx, const Config& config) {
+  return std::make_unique<InfoCollector>(ctx, config.runs.per_agent_label);
 }
 std::unique_ptr<Collector> MakeWorkers(const CollectorContext& ctx, const Config& config) {
   return std::make_unique<WorkersCollector>(ctx, config.workers);

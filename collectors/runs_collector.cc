@@ -6,6 +6,7 @@
 
 #include <pqxx/pqxx>
 
+#include "collectors/scope.h"
 #include "exporter/db.h"
 #include "exporter/log.h"
 
@@ -22,6 +23,10 @@ constexpr FamilySpec kFinished{"agent_runs_finished_total", MetricType::Counter,
 constexpr FamilySpec kRuntime{"agent_run_runtime_seconds_total", MetricType::Counter,
                               "Summed runtime of runs finished since 00:00 UTC today.",
                               {"workspace_id", "agent_id"}};
+// Without per-agent labels (--collector.agents.per-agent-label=false).
+constexpr FamilySpec kFinishedByWorkspace{kFinished.name, MetricType::Counter, kFinished.help,
+                                          {"workspace_id", "status"}};
+constexpr FamilySpec kRuntimeByWorkspace{kRuntime.name, MetricType::Counter, kRuntime.help, {"workspace_id"}};
 constexpr FamilySpec kQueueWait{"agent_run_queue_wait_seconds", MetricType::Histogram,
                                 "Queue wait (queued to started) of runs finished since 00:00 UTC today.",
                                 {"workspace_id"}};
@@ -49,9 +54,15 @@ constexpr FamilySpec kRowsRead{"agent_exporter_runs_rows_read_total", MetricType
                                "Rows the runs collector read from agent_runs, by kind of scan.",
                                {"scan"}};
 
-constexpr std::array<FamilySpec, 9> kFamilies = {kFinished, kRuntime,       kQueueWait,
-                                                 kDuration, kEndToEnd,      kCountingSince,
-                                                 kSkipped,  kLedger,        kRowsRead};
+constexpr FamilySpec kReplayLag{"agent_exporter_db_replay_lag_seconds", MetricType::Gauge,
+                                "How far the hot standby the exporter reads is behind its primary: 0 when it "
+                                "replayed all the WAL it received, else the age of the last transaction it "
+                                "replayed (absent on a primary).",
+                                {}};
+
+constexpr std::array<FamilySpec, 10> kFamilies = {kFinished, kRuntime,       kQueueWait,
+                                                  kDuration, kEndToEnd,      kCountingSince,
+                                                  kSkipped,  kLedger,        kRowsRead, kReplayLag};
 
 // The three observed latencies, in the order of the SQL columns below.
 constexpr std::array<std::string_view, 3> kLatencies = {"queue_wait", "runtime", "end_to_end"};
@@ -77,7 +88,7 @@ WITH v AS (
          coalesce(r.runtime_seconds, CASE WHEN NOT isfinite(r.finished_at) OR NOT isfinite(r.started_at) THEN 'NaN'::float8 ELSE date_part('epoch', r.finished_at - r.started_at) END) AS runtime,
          coalesce(r.total_latency_seconds, CASE WHEN NOT isfinite(r.finished_at) OR NOT isfinite(r.queued_at) THEN 'NaN'::float8 ELSE date_part('epoch', r.finished_at - r.queued_at) END) AS end_to_end
   FROM {schema}.agent_runs r
-  WHERE r.finished_at >= $1::timestamptz AND r.finished_at < $2::timestamptz
+  WHERE r.finished_at >= $1::timestamptz AND r.finished_at < $2::timestamptz AND {shard}
   OFFSET 0
 ), c AS (
   SELECT v.*, {codes} FROM v OFFSET 0
@@ -93,13 +104,14 @@ std::string Join(const std::vector<std::string>& parts, std::string_view sep) {
   return out;
 }
 
-std::string ClassifiedRowsSql(std::string_view quoted_schema) {
+std::string ClassifiedRowsSql(std::string_view quoted_schema, const ShardOptions& shard) {
   std::vector<std::string> codes;
   for (auto v : kLatencies) {
     codes.push_back(LatencyCodeSql(v, "row_skip IS NOT NULL OR NOT started") + " AS " + std::string(v) + "_code");
   }
   std::string sql(kClassifiedRows);
   sql.replace(sql.find("{codes}"), 7, Join(codes, ", "));
+  sql.replace(sql.find("{shard}"), 7, ShardSql("r.workspace_id", shard));
   return WithSchema(sql, quoted_schema);
 }
 
@@ -115,11 +127,12 @@ enum AggColumn : int {
   kAggCode,       // the latency's LatencyCode (latency sets only)
   kAggRows,
   kAggSumUs,      // the first latency's sum; the others follow in kLatencies order
+  kAggFirstUs = kAggSumUs + 3,  // the group's first finished_at (microseconds)
 };
 constexpr int kCountsSet = 7;                                // no code grouped
 constexpr std::array<int, 3> kLatencySets = {3, 5, 6};       // one code grouped each
 
-std::string AggregateSql(std::string_view quoted_schema) {
+std::string AggregateSql(std::string_view quoted_schema, const ShardOptions& shard) {
   std::vector<std::string> codes, sums, sets = {"(workspace_id, agent_id, status, row_skip)"};
   for (auto v : kLatencies) {
     const std::string code = std::string(v) + "_code";
@@ -127,29 +140,32 @@ std::string AggregateSql(std::string_view quoted_schema) {
     sums.push_back(CappedSumSql(LatencyMicrosSql(v, code)));
     sets.push_back("(workspace_id, agent_id, " + code + ")");
   }
-  return ClassifiedRowsSql(quoted_schema) + "SELECT GROUPING(" + Join(codes, ", ") +
+  return ClassifiedRowsSql(quoted_schema, shard) + "SELECT GROUPING(" + Join(codes, ", ") +
          "), workspace_id::text, agent_id::text, status, row_skip, coalesce(" + Join(codes, ", ") +
-         "), count(*), " + Join(sums, ", ") + " FROM c GROUP BY GROUPING SETS (" + Join(sets, ", ") + ")";
+         "), count(*), " + Join(sums, ", ") +
+         ", (extract(epoch FROM min(finished_at)) * 1000000)::bigint FROM c GROUP BY GROUPING SETS (" +
+         Join(sets, ", ") + ")";
 }
 
 // Row columns: 0 run_id, 1 workspace_id, 2 agent_id, 3 status, 4 finished_us,
 // 5 row_skip, then per latency (kLatencies order) its code and microseconds.
 constexpr int kRowLatencies = 6;
 
-std::string RowsSql(std::string_view quoted_schema) {
+std::string RowsSql(std::string_view quoted_schema, const ShardOptions& shard) {
   std::vector<std::string> cols = {"run_id::text", "workspace_id::text", "agent_id::text", "status",
                                    "(extract(epoch FROM finished_at) * 1000000)::bigint", "row_skip"};
   for (auto v : kLatencies) {
     cols.push_back(std::string(v) + "_code");
     cols.push_back(LatencyMicrosSql(v, std::string(v) + "_code"));
   }
-  return ClassifiedRowsSql(quoted_schema) + "SELECT " + Join(cols, ", ") + " FROM c";
+  return ClassifiedRowsSql(quoted_schema, shard) + "SELECT " + Join(cols, ", ") + " FROM c";
 }
 
-std::string LedgerSql(std::string_view quoted_schema) {
+std::string LedgerSql(std::string_view quoted_schema, const ShardOptions& shard) {
   return WithSchema(
       "SELECT run_id::text, (extract(epoch FROM finished_at) * 1000000)::bigint FROM {schema}.agent_runs "
-      "WHERE finished_at >= $1::timestamptz AND finished_at < $2::timestamptz",
+      "WHERE finished_at >= $1::timestamptz AND finished_at < $2::timestamptz AND " +
+          ShardSql("workspace_id", shard),
       quoted_schema);
 }
 
@@ -162,18 +178,45 @@ RunsCollector::RunsCollector(CollectorContext ctx, RunsCollectorOptions options)
     : ctx_(std::move(ctx)),
       options_(options),
       window_("runs", {options.lateness, options.sweep_interval}, ctx_.logger),
-      rows_sql_(RowsSql(ctx_.quoted_schema)),
-      aggregate_sql_(AggregateSql(ctx_.quoted_schema)),
-      ledger_sql_(LedgerSql(ctx_.quoted_schema)),
+      rows_sql_(RowsSql(ctx_.quoted_schema, ctx_.shard)),
+      aggregate_sql_(AggregateSql(ctx_.quoted_schema, ctx_.shard)),
+      ledger_sql_(LedgerSql(ctx_.quoted_schema, ctx_.shard)),
       agents_sql_(WithSchema("SELECT workspace_id::text, id::text FROM {schema}.agents "
-                             "WHERE workspace_id IS NOT NULL",
-                             ctx_.quoted_schema)) {}
+                             "WHERE workspace_id IS NOT NULL AND " +
+                                 ShardSql("workspace_id", ctx_.shard),
+                             ctx_.quoted_schema)) {
+  if (!options_.per_agent_label) options_.agent_histograms = false;
+}
 
 std::span<const FamilySpec> RunsCollector::Families() { return kFamilies; }
 
 RunsCollector::Key RunsCollector::HistogramKey(const std::string& workspace,
                                                const std::string& agent) const {
   return {workspace, options_.agent_histograms ? agent : std::string()};
+}
+
+std::string RunsCollector::AgentLabel(DayState& day, const std::string& workspace, const std::string& agent) const {
+  if (!options_.per_agent_label) return std::string();
+  if (options_.max_agents_per_workspace <= 0) return agent;
+  auto it = day.named.find(workspace);
+  if (it == day.named.end()) it = day.named.emplace(workspace, LabelCap(options_.max_agents_per_workspace)).first;
+  return it->second.Label(agent);
+}
+
+void RunsCollector::AdmitAgents(DayState& day, const pqxx::result& agg) const {
+  if (!options_.per_agent_label || options_.max_agents_per_workspace <= 0) return;
+  std::map<Key, std::int64_t> first;  // (workspace, agent) -> first finished run today
+  for (const auto& row : agg) {
+    if (row[kAggSet].as<int>() != kCountsSet || !row[kAggRowSkip].is_null()) continue;
+    const std::int64_t at = row[kAggFirstUs].as<std::int64_t>();
+    auto [it, inserted] = first.try_emplace({row[kAggWorkspace].as<std::string>(), row[kAggAgent].as<std::string>()}, at);
+    if (!inserted) it->second = std::min(it->second, at);
+  }
+  std::map<std::string, std::vector<std::pair<std::int64_t, std::string>>> by_workspace;
+  for (const auto& [key, at] : first) by_workspace[key.first].emplace_back(at, key.second);
+  for (auto& [workspace, agents] : by_workspace) {
+    day.named.emplace(workspace, LabelCap(options_.max_agents_per_workspace)).first->second.AdmitInOrder(std::move(agents));
+  }
 }
 
 Snapshot RunsCollector::Collect(DbSession& db) {
@@ -217,12 +260,13 @@ void RunsCollector::Initialize(DbSession& db, std::int64_t now_us) {
   tx.exec("SET LOCAL work_mem = '32MB'");
   pqxx::result agg = tx.exec_params(aggregate_sql_, from, to);
   // The cycle's own until Start(): a failed read leaves nothing behind.
-  RunLedger ledger = window_.ReadLedger(tx, "aee_runs_ledger", ledger_sql_, now_us, to,
+  RunLedger ledger = window_.ReadLedger(tx, "aee_runs_ledger", ledger_sql_, window_.ReadAt(bound, now_us), to,
                                         DailyWindow::IdColumn::kText, options_.read_batch_rows);
   ReadKnownAgents(tx);
   tx.commit();
 
   std::uint64_t rows = 0;
+  AdmitAgents(day, agg);
   for (const auto& row : agg) {
     ApplyAggregate(day, row);
     if (row[kAggSet].as<int>() == kCountsSet) rows += row[kAggRows].as<std::uint64_t>();
@@ -230,6 +274,7 @@ void RunsCollector::Initialize(DbSession& db, std::int64_t now_us) {
   window_.Start(now_us, bound, std::move(ledger));
   day_ = std::move(day);
   rows_read_startup_ += rows;
+  NoteReplayLag(bound);
 }
 
 void RunsCollector::Advance(DbSession& db, std::int64_t now_us) {
@@ -244,13 +289,30 @@ void RunsCollector::Advance(DbSession& db, std::int64_t now_us) {
   ReadKnownAgents(tx);
   tx.commit();
 
+  // New agents are admitted under the cap in the order of their runs' finished_at,
+  // as a restart's AdmitAgents orders them.
+  std::vector<pqxx::row> fresh;
   for (const pqxx::result& batch : uncounted) {
     for (const auto& row : batch) {
-      if (window_.Record(row[0].c_str(), row[4].as<std::int64_t>())) ApplyRow(day_, row);
+      if (window_.Record(row[0].c_str(), row[4].as<std::int64_t>())) fresh.push_back(row);
     }
   }
+  if (options_.max_agents_per_workspace > 0) {
+    std::stable_sort(fresh.begin(), fresh.end(), [](const pqxx::row& a, const pqxx::row& b) {
+      const std::int64_t at = a[4].as<std::int64_t>(), bt = b[4].as<std::int64_t>();
+      if (at != bt) return at < bt;
+      return std::string_view(a[2].c_str()) < std::string_view(b[2].c_str());
+    });
+  }
+  for (const auto& row : fresh) ApplyRow(day_, row);
   (range.sweep ? rows_read_sweep_ : rows_read_incremental_) += read;
   window_.Finish(range, now_us, bound);
+  NoteReplayLag(bound);
+}
+
+void RunsCollector::NoteReplayLag(const DailyWindow::Bound& bound) {
+  replay_lag_s_ = bound.standby ? bound.replay_lag_s : -1;
+  if (ctx_.on_replay_lag) ctx_.on_replay_lag(replay_lag_s_);
 }
 
 void RunsCollector::ApplyRow(DayState& day, const pqxx::row& row) {
@@ -259,7 +321,7 @@ void RunsCollector::ApplyRow(DayState& day, const pqxx::row& row) {
     return;
   }
   const std::string workspace = row[1].as<std::string>();
-  const std::string agent = row[2].as<std::string>();
+  const std::string agent = AgentLabel(day, workspace, row[2].as<std::string>());
   const std::string status = row[3].as<std::string>();
   AgentCounts& counts = day.agents[{workspace, agent}];
   if (status == "completed") ++counts.completed;
@@ -294,7 +356,7 @@ void RunsCollector::ApplyAggregate(DayState& day, const pqxx::row& row) {
       return;
     }
     const std::string workspace = row[kAggWorkspace].as<std::string>();
-    const std::string agent = row[kAggAgent].as<std::string>();
+    const std::string agent = AgentLabel(day, workspace, row[kAggAgent].as<std::string>());
     const std::string status = row[kAggStatus].as<std::string>();
     AgentCounts& counts = day.agents[{workspace, agent}];
     day.histograms.try_emplace(HistogramKey(workspace, agent));  // as ApplyRow: also for runs never started
@@ -308,7 +370,7 @@ void RunsCollector::ApplyAggregate(DayState& day, const pqxx::row& row) {
   const int code = row[kAggCode].as<int>();
   if (code == kLatencyNone) return;  // skipped rows, runs never started: workspace or agent may be NULL
   const std::string workspace = row[kAggWorkspace].as<std::string>();
-  const std::string agent = row[kAggAgent].as<std::string>();
+  const std::string agent = AgentLabel(day, workspace, row[kAggAgent].as<std::string>());
   Histograms& h = day.histograms.try_emplace(HistogramKey(workspace, agent)).first->second;
   ApplyLatency(day.agents[{workspace, agent}], h, latency, code, n,
                row[kAggSumUs + static_cast<int>(latency)].as<std::int64_t>());
@@ -320,18 +382,40 @@ Snapshot RunsCollector::BuildSnapshot() const {
   std::map<Key, AgentCounts> agents = day_.agents;
   std::set<Key> hist_keys;
   for (const auto& [key, unused] : day_.histograms) hist_keys.insert(key);
-  for (const auto& key : known_agents_) {
-    agents.try_emplace(key);
-    hist_keys.insert(HistogramKey(key.first, key.second));
+  for (const auto& [workspace, agent] : known_agents_) {
+    // Under the cap only named agents and, once the workspace is full, "other" are
+    // shown before their first run: an agent not named yet is admitted by its first
+    // run, and showing every known agent would not be bounded by the cap.
+    std::string label;
+    if (options_.per_agent_label) {
+      label = agent;
+      if (options_.max_agents_per_workspace > 0) {
+        auto named = day_.named.find(workspace);
+        if (named == day_.named.end() || !named->second.Named(agent)) {
+          if (named == day_.named.end() || !named->second.full()) continue;
+          label = std::string(LabelCap::kOther);
+        }
+      }
+    }
+    agents.try_emplace({workspace, label});
+    hist_keys.insert(HistogramKey(workspace, label));
   }
 
-  FamilyBuilder finished(kFinished);
-  FamilyBuilder runtime(kRuntime);
+  const bool per_agent = options_.per_agent_label;
+  FamilyBuilder finished(per_agent ? kFinished : kFinishedByWorkspace);
+  FamilyBuilder runtime(per_agent ? kRuntime : kRuntimeByWorkspace);
   for (const auto& [key, c] : agents) {
-    finished.Add({key.first, key.second, "completed"}, static_cast<double>(c.completed));
-    finished.Add({key.first, key.second, "failed"}, static_cast<double>(c.failed));
-    finished.Add({key.first, key.second, "cancelled"}, static_cast<double>(c.cancelled));
-    runtime.Add({key.first, key.second}, static_cast<double>(c.runtime_us) / 1e6);
+    if (per_agent) {
+      finished.Add({key.first, key.second, "completed"}, static_cast<double>(c.completed));
+      finished.Add({key.first, key.second, "failed"}, static_cast<double>(c.failed));
+      finished.Add({key.first, key.second, "cancelled"}, static_cast<double>(c.cancelled));
+      runtime.Add({key.first, key.second}, static_cast<double>(c.runtime_us) / 1e6);
+    } else {
+      finished.Add({key.first, "completed"}, static_cast<double>(c.completed));
+      finished.Add({key.first, "failed"}, static_cast<double>(c.failed));
+      finished.Add({key.first, "cancelled"}, static_cast<double>(c.cancelled));
+      runtime.Add({key.first}, static_cast<double>(c.runtime_us) / 1e6);
+    }
   }
 
   const bool by_agent = options_.agent_histograms;
@@ -363,10 +447,12 @@ Snapshot RunsCollector::BuildSnapshot() const {
   rows_read.Add({"startup"}, static_cast<double>(rows_read_startup_));
   rows_read.Add({"incremental"}, static_cast<double>(rows_read_incremental_));
   rows_read.Add({"sweep"}, static_cast<double>(rows_read_sweep_));
+  FamilyBuilder replay_lag(kReplayLag);
+  if (replay_lag_s_ >= 0) replay_lag.Add({}, replay_lag_s_);
 
   Snapshot out;
   for (FamilyBuilder* b : {&finished, &runtime, &queue_wait, &duration, &end_to_end, &since, &skipped,
-                           &ledger, &rows_read}) {
+                           &ledger, &rows_read, &replay_lag}) {
     out.push_back(b->Take());
   }
   return out;

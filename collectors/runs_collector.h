@@ -10,6 +10,7 @@
 
 #include "collectors/collector.h"
 #include "collectors/daily_window.h"
+#include "collectors/label_cap.h"
 
 namespace pqxx {
 class row;
@@ -29,6 +30,12 @@ struct RunsCollectorOptions {
   bool agent_histograms = false;
   /// Rows fetched per round trip when reading rows (ForEachBatch).
   size_t read_batch_rows = 2000;
+  /// Agents exposed by name per workspace each day; runs of further agents count
+  /// as agent_id="other" (0 = no cap). --collector.agents.max-per-workspace.
+  int max_agents_per_workspace = 0;
+  /// false: no agent_id label at all, the counters are per workspace
+  /// (--collector.agents.per-agent-label=false; turns agent_histograms off).
+  bool per_agent_label = true;
 };
 
 /// Finished-run counters and latency histograms, counted exactly once from
@@ -66,6 +73,7 @@ class RunsCollector final : public Collector {
   struct DayState {
     std::map<Key, AgentCounts> agents;
     std::map<Key, Histograms> histograms;  // agent_id "" unless agent_histograms
+    std::map<std::string, LabelCap, std::less<>> named;  // per workspace: agents exposed by name today
   };
 
   void Initialize(DbSession& db, std::int64_t now_us);
@@ -76,8 +84,15 @@ class RunsCollector final : public Collector {
   void ApplyLatency(AgentCounts& counts, Histograms& h, size_t latency, int code, std::uint64_t n,
                     std::int64_t sum_us);
   void ReadKnownAgents(pqxx::transaction_base& tx);
+  /// Keeps the standby's replay lag for the snapshot and tells ctx_.on_replay_lag.
+  void NoteReplayLag(const DailyWindow::Bound& bound);
   Snapshot BuildSnapshot() const;
   Key HistogramKey(const std::string& workspace, const std::string& agent) const;
+  /// The agent_id label of agent's runs in workspace: itself, "other" past the cap
+  /// (admitting it when there is room), "" without per-agent labels.
+  std::string AgentLabel(DayState& day, const std::string& workspace, const std::string& agent) const;
+  /// Admits the day's agents in the order of their first finished run (start-up).
+  void AdmitAgents(DayState& day, const pqxx::result& agg) const;
 
   CollectorContext ctx_;
   RunsCollectorOptions options_;
@@ -93,6 +108,7 @@ class RunsCollector final : public Collector {
   std::uint64_t rows_read_startup_ = 0;
   std::uint64_t rows_read_incremental_ = 0;
   std::uint64_t rows_read_sweep_ = 0;
+  double replay_lag_s_ = -1;  // the standby's replay lag at the last cycle; <0: not a standby
 };
 
 }  // namespace aee

@@ -2,6 +2,7 @@
 
 #include <pqxx/pqxx>
 
+#include "collectors/scope.h"
 #include "exporter/db.h"
 
 namespace aee {
@@ -74,6 +75,7 @@ WITH w AS (
            + (gpu_percent IS NOT NULL AND NOT gpu_percent BETWEEN 0 AND 100)::int AS invalid,
          CASE WHEN isfinite(last_heartbeat) THEN (extract(epoch FROM last_heartbeat) * 1000000)::bigint END AS heartbeat_us
   FROM {schema}.workers
+  WHERE {shard}
 ), c AS (
   SELECT w.*, state IN ('busy', 'idle') AS live FROM w
 )
@@ -109,7 +111,10 @@ WorkersCollector::WorkersCollector(CollectorContext ctx, WorkersCollectorOptions
     : ctx_(std::move(ctx)),
       options_(options),
       pools_sql_(WithSchema(std::string(kClassified) + std::string(kPoolsSelect), ctx_.quoted_schema)),
-      workers_sql_(WithSchema(std::string(kClassified) + std::string(kWorkersSelect), ctx_.quoted_schema)) {}
+      workers_sql_(WithSchema(std::string(kClassified) + std::string(kWorkersSelect), ctx_.quoted_schema)) {
+  // Sharded, each exporter reads its workspaces' pools; the shared pool is shard 0's.
+  for (std::string* sql : {&pools_sql_, &workers_sql_}) sql->replace(sql->find("{shard}"), 7, ShardSql("workspace_id", ctx_.shard));
+}
 
 std::span<const FamilySpec> WorkersCollector::Families() { return kFamilies; }
 

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "collectors/registry.h"
+#include "collectors/scope.h"
 #include "exporter/exposition.h"
 #include "exporter/live_page.h"
 #include "exporter/process_metrics.h"
@@ -15,6 +16,10 @@ using prometheus::MetricType;
 constexpr FamilySpec kBuildInfo{"agent_exporter_build_info", MetricType::Gauge,
                                 "Version and git revision of the exporter; value is always 1.",
                                 {"version", "revision"}};
+constexpr FamilySpec kShardInfo{"agent_exporter_shard_info", MetricType::Gauge,
+                                "This exporter's share of the workspaces (--shard.index of --shard.count); value is "
+                                "always 1.",
+                                {"index", "count"}};
 constexpr FamilySpec kHttpClosed{"agent_exporter_http_connections_closed_total", MetricType::Counter,
                                  "Connections the exporter closed to keep workers free: reason per_client_cap "
                                  "(over --web.max-connections-per-client) or after_429 (a rate-limited request).",
@@ -56,9 +61,11 @@ std::vector<FamilySpec> AllFamilies() {
     for (const auto& f : e.families()) out.push_back(f);
   }
   for (const auto& f : Scheduler::Families()) out.push_back(f);
+  for (const auto& f : ScopedCollector::Families()) out.push_back(f);
   for (const auto& f : ChangeListener::Families()) out.push_back(f);
   for (const auto& f : kProcessFamilies) out.push_back(f);
   out.push_back(kBuildInfo);
+  out.push_back(kShardInfo);
   out.push_back(kHttpClosed);
   for (const auto& f : {kLiveSubscribers, kLiveMessages, kLiveDropped}) out.push_back(f);
   return out;
@@ -68,14 +75,23 @@ Exporter::Exporter(Config config, const Clock& clock, Logger& logger)
     : config_(std::move(config)), clock_(clock), logger_(logger) {
   if (config_.api_enabled) live_ = std::make_unique<LiveHub>(config_.api, clock_, logger_);
   std::vector<ScheduledCollector> scheduled;
+  // Which workspaces this exporter exposes: its shard (read in SQL by the collectors,
+  // enforced for every family by ScopedCollector) and the include/exclude lists.
+  auto filter = std::make_shared<const WorkspaceFilter>(config_.workspaces_include, config_.workspaces_exclude);
+  auto directory = std::make_shared<WorkspaceDirectory>(QuoteIdentifier(config_.db_schema), std::chrono::seconds(30));
   for (const auto& entry : CollectorTable()) {
     const CollectorSchedule& schedule = config_.collectors.at(std::string(entry.name));
     if (!schedule.enabled) continue;
+    // The database collector's figures are the platform's, not a workspace's: one
+    // shard reports them, so shards neither repeat them nor multiply their queries.
+    if (entry.name == "database" && config_.shard.index != 0) continue;
     CollectorContext ctx;
     ctx.quoted_schema = QuoteIdentifier(config_.db_schema);
     ctx.clock = &clock_;
     ctx.timeout = schedule.timeout;
     ctx.logger = &logger_;
+    ctx.shard = config_.shard;
+    if (entry.name == "runs") ctx.on_replay_lag = [this](double lag) { replay_lag_s_.store(lag); };
     if (live_) {
       ctx.on_live_view = [this](std::shared_ptr<const LiveView> v) { live_->PublishView(std::move(v)); };
       ctx.on_pool_loads = [this](std::shared_ptr<const PoolLoads> p) { live_->PublishPools(std::move(p)); };
@@ -83,16 +99,29 @@ Exporter::Exporter(Config config, const Clock& clock, Logger& logger)
     ScheduledCollector sc;
     sc.name = std::string(entry.name);
     sc.schedule = schedule;
-    sc.collector = entry.create(ctx, config_);
-    sc.db = std::make_unique<DbSession>(config_.db_url, "agent_execution_exporter/" + sc.name);
+    sc.collector = std::make_unique<ScopedCollector>(sc.name, entry.create(ctx, config_), config_.shard, filter,
+                                                     directory, &clock_);
+    sc.db = std::make_unique<DbSession>(config_.db_url, "agent_execution_exporter/" + sc.name, config_.db_pooler);
     scheduled.push_back(std::move(sc));
   }
   scheduler_ = std::make_unique<Scheduler>(std::move(scheduled), clock_, logger_, config_.db_notify_coalesce);
-  if (!config_.db_notify_channel.empty()) {
+  // LISTEN needs a session of its own: through a transaction pooler it would be
+  // registered on a server connection other clients then get. It goes to
+  // --db.notify-url (a direct connection to the primary: NOTIFY is not delivered on
+  // a standby), else to --db.url unless that goes through a transaction pooler.
+  const std::string& listen_url = config_.db_notify_url.empty() ? config_.db_url : config_.db_notify_url;
+  const bool can_listen = !config_.db_notify_url.empty() || config_.db_pooler != DbPooler::kTransaction;
+  if (!config_.db_notify_channel.empty() && !can_listen) {
+    logger_.Log(LogLevel::kWarn,
+                "--db.notify-channel needs --db.notify-url with --db.pooler=transaction (LISTEN does not survive "
+                "a transaction pooler); polling only",
+                {{"channel", config_.db_notify_channel}});
+  }
+  if (!config_.db_notify_channel.empty() && can_listen) {
     // schema/notify.sql's triggers name the table that changed: queue rows only
     // move realtime figures; run rows move both (an empty payload: anything).
     listener_ = std::make_unique<ChangeListener>(
-        config_.db_url, config_.db_notify_channel,
+        listen_url, config_.db_notify_channel,
         [this](std::string_view table) {
           scheduler_->Wake("realtime");
           if (table != "execution_queue") scheduler_->Wake("runs");
@@ -204,6 +233,9 @@ BodyPieces Exporter::Exposition(const std::set<std::string, std::less<>>* worksp
   FamilyBuilder build(kBuildInfo);
   build.Add({AEE_VERSION, AEE_REVISION}, 1);
   families.push_back(build.Take());
+  FamilyBuilder shard(kShardInfo);
+  shard.Add({std::to_string(config_.shard.index), std::to_string(config_.shard.count)}, 1);
+  families.push_back(shard.Take());
   const HttpServer::ConnectionStats closed = http_->connection_stats();
   FamilyBuilder closed_f(kHttpClosed);
   closed_f.Add({"per_client_cap"}, static_cast<double>(closed.refused_per_client));
@@ -307,7 +339,27 @@ HttpResponse Exporter::Metrics(const HttpRequest& req) const {
 HttpResponse Exporter::Readiness(bool with_errors) const {
   HttpResponse r;
   r.content_type = "application/json";
-  r.status = scheduler_->Ready(&r.body, with_errors) ? 200 : 503;
+  bool ready = scheduler_->Ready(&r.body, with_errors);
+  // A hot standby that lags serves figures that are true but old: with
+  // --db.max-replay-lag the exporter leaves the load balancer's rotation (another
+  // replica, on a standby that keeps up, takes over) until it catches up.
+  const double lag = replay_lag_s_.load();
+  if (lag >= 0) {
+    const double max_lag = std::chrono::duration<double>(config_.db_max_replay_lag).count();
+    const bool lagging = max_lag > 0 && lag > max_lag;
+    nlohmann::ordered_json root = nlohmann::ordered_json::parse(r.body);
+    nlohmann::ordered_json replica;
+    replica["state"] = lagging ? "lagging" : "up";
+    replica["replay_lag_seconds"] = lag;
+    if (max_lag > 0) replica["max_replay_lag_seconds"] = max_lag;
+    root["replica"] = std::move(replica);
+    if (lagging) {
+      ready = false;
+      root["status"] = "not ready";
+    }
+    r.body = root.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+  r.status = ready ? 200 : 503;
   r.body += "\n";
   return r;
 }

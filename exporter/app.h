@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -64,6 +65,7 @@ class Exporter {
   Logger& logger_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ChangeListener> listener_;  // with --db.notify-channel only
+  std::atomic<double> replay_lag_s_{-1};  // the runs collector's last reading; <0: not a standby
   std::unique_ptr<WorkspaceTokenStore> tokens_;
   std::unique_ptr<LiveHub> live_;  // --api.enabled
   std::unique_ptr<HttpServer> http_;

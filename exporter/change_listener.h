@@ -27,7 +27,9 @@ bool IsValidChannelName(std::string_view name);
 /// are hints that something changed, never data: the collectors still read the
 /// tables, so a lost notification costs freshness, not correctness, and polling
 /// goes on underneath. The connection is re-established with backoff when it
-/// drops; a 30 s keepalive query notices a silently dead peer.
+/// drops; a 30 s keepalive query notices a silently dead peer. db_url is a direct
+/// connection to the primary (--db.notify-url when the collectors read through a
+/// transaction pooler or from a hot standby, where LISTEN gets nothing).
 class ChangeListener {
  public:
   using OnChange = std::function<void(std::string_view payload)>;

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "collectors/registry.h"
+#include "collectors/scope.h"
 #include "exporter/change_listener.h"
 #include "exporter/db.h"
 #include "exporter/workspace_tokens.h"
@@ -41,6 +42,9 @@ constexpr FlagSpec kFlags[] = {
     {"db.schema", Kind::kString, "public", "Schema holding the platform tables."},
     {"db.notify-channel", Kind::kString, "", "LISTEN on this channel (agent_execution_events with schema/notify.sql's triggers) and run the realtime and runs collectors as soon as a change is announced; empty = poll only."},
     {"db.notify-coalesce", Kind::kDuration, "20ms", "Least time between two cycles a collector starts on notifications: a burst of changes costs one cycle."},
+    {"db.notify-url", Kind::kString, "", "Connection for LISTEN alone (a direct one to the primary) when --db.url goes through a transaction pooler or to a hot standby (or AGENT_EXPORTER_DB_NOTIFY_URL); empty = LISTEN on --db.url unless that goes through a transaction pooler (then poll only)."},
+    {"db.pooler", Kind::kString, "none", "What --db.url connects through: none (or session: a pooler in session mode), or transaction (PgBouncer pool_mode=transaction: no prepared statements, no session settings, no LISTEN)."},
+    {"db.max-replay-lag", Kind::kDuration, "0", "On a hot standby, /readyz answers 503 while agent_exporter_db_replay_lag_seconds is above this (0 = lag never makes it unready)."},
     {"collector.realtime.top-runs", Kind::kInt, "10", "Longest-running runs per workspace exposed with run_id (0 turns agent_run_elapsed_seconds off)."},
     {"collector.realtime.overdue-factor", Kind::kString, "3", "A running run counts in agent_runs_overdue once it has run this many times its estimated_runtime."},
     {"collector.runs.lateness", Kind::kDuration, "5m", "How much later than its finished_at a run may commit and still be counted."},
@@ -51,6 +55,12 @@ constexpr FlagSpec kFlags[] = {
     {"collector.models.max-models", Kind::kInt, "50", "Models exposed by name per day; calls of further models count as model=\"other\"."},
     {"collector.models.lateness", Kind::kDuration, "5m", "How much later than its created_at a model call may commit and still be counted."},
     {"collector.models.sweep-interval", Kind::kDuration, "5m", "How often the whole lateness window of model calls is re-read (0 = never)."},
+    {"shard.count", Kind::kInt, "1", "Number of exporters the workspaces are split between (docs/operations.md, Scaling out)."},
+    {"shard.index", Kind::kInt, "0", "This exporter's share, from 0 to the shard count - 1: the workspaces whose md5(id) % count is the index, and the shared pool on shard 0."},
+    {"collector.workspaces.include", Kind::kString, "", "Expose only workspaces whose id or name matches this regular expression (anchored; empty = all)."},
+    {"collector.workspaces.exclude", Kind::kString, "", "Leave out workspaces whose id or name matches this regular expression (anchored; empty = none)."},
+    {"collector.agents.max-per-workspace", Kind::kInt, "0", "Agents exposed by agent_id per workspace and day; runs of further agents count as agent_id=\"other\" (0 = no cap)."},
+    {"collector.agents.per-agent-label", Kind::kBool, "true", "Label the finished-run counters by agent_id; false counts per workspace only and leaves agent_info out."},
     {"collector.patterns.lookback-days", Kind::kInt, "28", "Complete days the execution patterns look back over."},
     {"collector.patterns.timezone", Kind::kString, "UTC", "Time zone of the days and hours of the execution patterns (e.g. Europe/Paris)."},
     {"collector.patterns.cycle-budget", Kind::kDuration, "500ms", "Time a patterns cycle may spend reading days not cached yet before the next cycle takes over (start-up at large tables)."},
@@ -134,6 +144,7 @@ struct Parser {
   bool db_url_set = false;
   std::string user_id_key_file;
   bool api_max_clients_set = false;
+  bool db_notify_url_set = false;
 
   bool Fail(std::string_view flag, const std::string& why) {
     *error = "--" + std::string(flag) + ": " + why;
@@ -217,6 +228,15 @@ struct Parser {
         return Fail(n, "want a channel name of letters, digits and _ (at most 63), got \"" + std::string(v) + "\"");
       }
       cfg->db_notify_channel = v;
+    } else if (n == "db.notify-url") {
+      cfg->db_notify_url = v;
+      db_notify_url_set = true;
+    } else if (n == "db.pooler") {
+      if (!ParseDbPooler(v, &cfg->db_pooler)) {
+        return Fail(n, "want none, session or transaction, got \"" + std::string(v) + "\"");
+      }
+    } else if (n == "db.max-replay-lag") {
+      if (!Duration(n, v, &cfg->db_max_replay_lag, true)) return false;
     } else if (n == "db.notify-coalesce") {
       if (!Duration(n, v, &cfg->db_notify_coalesce, true)) return false;
       if (cfg->db_notify_coalesce > milliseconds(10000)) return Fail(n, "want a duration from 0 to 10s");
@@ -271,6 +291,26 @@ struct Parser {
       return Duration(n, v, &cfg->models.lateness, true);
     } else if (n == "collector.models.sweep-interval") {
       return Duration(n, v, &cfg->models.sweep_interval, true);
+    } else if (n == "shard.count") {
+      int k = 0;
+      if (!ParseInt(v, &k) || k < 1 || k > 4096) return Fail(n, "want an integer from 1 to 4096, got \"" + std::string(v) + "\"");
+      cfg->shard.count = k;
+    } else if (n == "shard.index") {
+      int k = 0;
+      if (!ParseInt(v, &k) || k < 0 || k > 4095) return Fail(n, "want an integer from 0 to --shard.count - 1, got \"" + std::string(v) + "\"");
+      cfg->shard.index = k;
+    } else if (n == "collector.workspaces.include" || n == "collector.workspaces.exclude") {
+      std::string why;
+      if (!ValidWorkspaceRegex(std::string(v), &why)) {
+        return Fail(n, "invalid regular expression \"" + std::string(v) + "\": " + why);
+      }
+      (n == "collector.workspaces.include" ? cfg->workspaces_include : cfg->workspaces_exclude) = v;
+    } else if (n == "collector.agents.max-per-workspace") {
+      int k = 0;
+      if (!ParseInt(v, &k) || k < 0 || k > 100000) return Fail(n, "want 0 (no cap) or an integer up to 100000, got \"" + std::string(v) + "\"");
+      cfg->runs.max_agents_per_workspace = k;
+    } else if (n == "collector.agents.per-agent-label") {
+      if (!ParseBool(v, &cfg->runs.per_agent_label)) return Fail(n, "want true or false");
     } else if (n == "collector.patterns.lookback-days") {
       int k = 0;
       if (!ParseInt(v, &k) || k < 1 || k > 366) return Fail(n, "want an integer from 1 to 366, got \"" + std::string(v) + "\"");
@@ -351,6 +391,13 @@ struct Parser {
   }
 
   bool Finish() {
+    if (cfg->shard.index >= cfg->shard.count) {
+      return Fail("shard.index", std::to_string(cfg->shard.index) + " is not below --shard.count=" +
+                                     std::to_string(cfg->shard.count) + " (want 0 to count - 1)");
+    }
+    if (!cfg->runs.per_agent_label && cfg->runs.agent_histograms) {
+      return Fail("collector.runs.agent-histograms", "needs per-agent labels (--collector.agents.per-agent-label=false is set)");
+    }
     if (cfg->realtime.user_id == UserIdMode::kHash) {
       if (user_id_key_file.empty()) return Fail("api.user-id", "hash needs --api.user-id-key-file");
       std::ifstream in(user_id_key_file, std::ios::binary);
@@ -402,6 +449,14 @@ struct Parser {
       if (!db_url_file.empty()) return Fail("db.url-file", "file \"" + db_url_file + "\": " + problem);
       if (db_url_set) return Fail("db.url", problem);
       *error = "AGENT_EXPORTER_DB_URL: " + problem;
+      return false;
+    }
+    if (!db_notify_url_set) {
+      if (const char* env = getenv("AGENT_EXPORTER_DB_NOTIFY_URL"); env != nullptr) cfg->db_notify_url = env;
+    }
+    if (std::string problem; !cfg->db_notify_url.empty() && !ValidateConnectionString(cfg->db_notify_url, &problem)) {
+      if (db_notify_url_set) return Fail("db.notify-url", problem);
+      *error = "AGENT_EXPORTER_DB_NOTIFY_URL: " + problem;
       return false;
     }
     return true;
@@ -508,6 +563,7 @@ std::string HelpText() {
     o << "      --collector." << e.name << ".timeout=DURATION  Statement timeout of each cycle (default: 10s)\n";
   }
   o << "\nEnvironment:\n  AGENT_EXPORTER_DB_URL  Database URL when neither --db.url nor --db.url-file is given.\n";
+  o << "  AGENT_EXPORTER_DB_NOTIFY_URL  LISTEN connection when --db.notify-url is not given.\n";
   return o.str();
 }
 

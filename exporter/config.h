@@ -12,6 +12,7 @@
 #include "collectors/realtime_collector.h"
 #include "collectors/runs_collector.h"
 #include "collectors/workers_collector.h"
+#include "exporter/db.h"
 #include "exporter/live_hub.h"
 #include "exporter/log.h"
 #include "exporter/web_config.h"
@@ -42,12 +43,18 @@ struct Config {
   std::string db_schema = "public";
   std::string db_notify_channel;  // empty: no LISTEN, polling only
   std::chrono::milliseconds db_notify_coalesce{20};
+  std::string db_notify_url;  // secret, like db_url; empty: LISTEN on db_url (not behind a transaction pooler)
+  DbPooler db_pooler = DbPooler::kNone;
+  std::chrono::milliseconds db_max_replay_lag{0};  // /readyz fails while a standby lags more; 0 = never
   std::map<std::string, CollectorSchedule, std::less<>> collectors;
   RealtimeCollectorOptions realtime;
   RunsCollectorOptions runs;
   WorkersCollectorOptions workers;
   ModelsCollectorOptions models;
   PatternsCollectorOptions patterns;
+  ShardOptions shard;              // --shard.count, --shard.index
+  std::string workspaces_include;  // --collector.workspaces.include (anchored regex on id or name)
+  std::string workspaces_exclude;  // --collector.workspaces.exclude
   bool api_enabled = true;        // --api.enabled: the live view
   int api_max_executions = 500;   // per workspace and list
   LiveHubOptions api;

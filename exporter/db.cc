@@ -2,6 +2,8 @@
 
 #include <libpq-fe.h>
 
+#include <stdexcept>
+
 namespace aee {
 
 bool ValidateConnectionString(const std::string& conninfo, std::string* problem) {
@@ -45,8 +47,21 @@ std::string WithSchema(std::string_view sql_template, std::string_view quoted_sc
   return out;
 }
 
-DbSession::DbSession(std::string url, std::string application_name)
-    : url_(std::move(url)), application_name_(std::move(application_name)) {}
+bool ParseDbPooler(std::string_view text, DbPooler* out) {
+  // A pooler in session mode keeps one server connection per client session: the
+  // same as none.
+  if (text == "none" || text == "session") {
+    *out = DbPooler::kNone;
+  } else if (text == "transaction") {
+    *out = DbPooler::kTransaction;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+DbSession::DbSession(std::string url, std::string application_name, DbPooler pooler)
+    : url_(std::move(url)), application_name_(std::move(application_name)), pooler_(pooler) {}
 
 DbSession::~DbSession() = default;
 
@@ -57,17 +72,27 @@ pqxx::connection& DbSession::Get() {
     // One round trip. The day's aggregates cross the JIT cost threshold and spent
     // over a second compiling, more than they run (docs/benchmarks.md); nothing the
     // exporter asks gains from JIT. Read-only covers statements run outside an
-    // explicit transaction too (the realtime collector's).
-    tx.exec("SET application_name = " + tx.quote(application_name_) +
-            "; SET jit = off; SET default_transaction_read_only = on");
-    // libpqxx sends each definition to the server with its first execution.
-    for (const auto& [name, sql] : prepared_) conn->prepare(name, sql);
+    // explicit transaction too (the realtime collector's). Behind a transaction
+    // pooler only application_name survives (PgBouncer re-applies it on whichever
+    // server connection the client gets); the rest would stay on the server
+    // connection for other clients, so it goes per transaction instead.
+    if (pooler_ == DbPooler::kTransaction) {
+      tx.exec("SET application_name = " + tx.quote(application_name_));
+    } else {
+      tx.exec("SET application_name = " + tx.quote(application_name_) +
+              "; SET jit = off; SET default_transaction_read_only = on");
+      // libpqxx sends each definition to the server with its first execution.
+      for (const auto& [name, sql] : prepared_) conn->prepare(name, sql);
+    }
     conn_ = std::move(conn);
   }
   return *conn_;
 }
 
 pqxx::connection& DbSession::Get(std::chrono::milliseconds statement_timeout) {
+  if (pooler_ == DbPooler::kTransaction) {
+    throw std::logic_error("a session-wide statement_timeout does not survive a transaction pooler");
+  }
   pqxx::connection& conn = Get();
   if (session_timeout_ != statement_timeout) {
     pqxx::nontransaction tx(conn);
@@ -81,7 +106,7 @@ void DbSession::Prepare(const std::string& name, const std::string& sql) {
   auto [it, added] = prepared_.emplace(name, sql);
   if (!added && it->second == sql) return;
   it->second = sql;
-  if (conn_ != nullptr) {
+  if (conn_ != nullptr && pooler_ != DbPooler::kTransaction) {
     if (!added) conn_->unprepare(name);
     conn_->prepare(name, sql);
   }
@@ -93,7 +118,7 @@ void DbSession::Reset() {
 }
 
 void SetStatementTimeout(pqxx::transaction_base& tx, std::chrono::milliseconds timeout) {
-  tx.exec("SET LOCAL statement_timeout = " + std::to_string(timeout.count()));
+  tx.exec("SET LOCAL statement_timeout = " + std::to_string(timeout.count()) + "; SET LOCAL jit = off");
 }
 
 }  // namespace aee

@@ -21,14 +21,27 @@ bool ValidateConnectionString(const std::string& conninfo, std::string* problem)
 /// Replaces every "{schema}" in sql_template with the quoted schema name.
 std::string WithSchema(std::string_view sql_template, std::string_view quoted_schema);
 
+/// What sits between the exporter and PostgreSQL (--db.pooler).
+enum class DbPooler {
+  kNone,         // a direct connection (or a pooler in session mode): session state holds
+  kTransaction,  // PgBouncer-style transaction pooling: each transaction may get another
+                 // server connection, so nothing may outlive a transaction
+};
+
+/// Parses --db.pooler's value ("none", "session", "transaction"); false otherwise.
+bool ParseDbPooler(std::string_view text, DbPooler* out);
+
 /// A lazily (re)connected PostgreSQL session owned by one collector.
 ///
 /// Every session sets application_name so DBAs can tell the exporter's queries
 /// apart, turns JIT off and makes its transactions read-only, and is dropped after
-/// any error so the next cycle starts from a fresh one.
+/// any error so the next cycle starts from a fresh one. Behind a transaction pooler
+/// only application_name (a parameter PgBouncer tracks per client) is set for the
+/// session; JIT goes off per transaction (SetStatementTimeout), every transaction
+/// is read-only by its BEGIN, and statements are never prepared on the server.
 class DbSession {
  public:
-  DbSession(std::string url, std::string application_name);
+  DbSession(std::string url, std::string application_name, DbPooler pooler = DbPooler::kNone);
   ~DbSession();
   DbSession(const DbSession&) = delete;
   DbSession& operator=(const DbSession&) = delete;
@@ -37,25 +50,51 @@ class DbSession {
   pqxx::connection& Get();
   /// The live connection with statement_timeout set for the whole session, for
   /// single statements outside a transaction (one round trip each). Throws pqxx
-  /// exceptions.
+  /// exceptions, and std::logic_error behind a transaction pooler (where a session
+  /// setting would stick to a server connection other clients get next).
   pqxx::connection& Get(std::chrono::milliseconds statement_timeout);
   /// Defines a prepared statement for this session: on the live connection and on
   /// every later one (PostgreSQL plans it once per connection instead of once per
   /// execution). Run it with exec_prepared(name, ...).
   void Prepare(const std::string& name, const std::string& sql);
+  /// Runs the statement Prepare() defined under name, once, read-only, failing
+  /// after timeout: directly as a prepared statement with a session-wide timeout
+  /// (one round trip), or behind a transaction pooler as an unnamed statement in
+  /// its own transaction with SET LOCAL (PgBouncer 1.18 keeps no prepared
+  /// statements). Throws pqxx exceptions.
+  template <typename... Args>
+  pqxx::result ExecPrepared(const std::string& name, std::chrono::milliseconds timeout, Args&&... args);
   /// Drops the connection (after an error); the next Get() reconnects.
   void Reset();
   bool connected() const { return conn_ != nullptr; }
+  DbPooler pooler() const { return pooler_; }
 
  private:
   std::string url_;
   std::string application_name_;
+  DbPooler pooler_;
   std::unique_ptr<pqxx::connection> conn_;
   std::map<std::string, std::string> prepared_;  // name -> SQL, defined on each connection
   std::chrono::milliseconds session_timeout_{-1};  // the session's statement_timeout, -1 = default
 };
 
-/// Makes the statements of tx fail after timeout (SET LOCAL statement_timeout).
+/// Makes the statements of tx fail after timeout (SET LOCAL statement_timeout), and
+/// turns JIT off for tx (SET LOCAL jit: sessions behind a transaction pooler cannot
+/// carry it).
 void SetStatementTimeout(pqxx::transaction_base& tx, std::chrono::milliseconds timeout);
+
+template <typename... Args>
+pqxx::result DbSession::ExecPrepared(const std::string& name, std::chrono::milliseconds timeout, Args&&... args) {
+  if (pooler_ == DbPooler::kTransaction) {
+    const std::string sql = prepared_.at(name);
+    pqxx::read_transaction tx(Get());
+    SetStatementTimeout(tx, timeout);
+    pqxx::result r = tx.exec_params(sql, std::forward<Args>(args)...);
+    tx.commit();
+    return r;
+  }
+  pqxx::nontransaction tx(Get(timeout));
+  return tx.exec_prepared(name, std::forward<Args>(args)...);
+}
 
 }  // namespace aee

@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   // Every string the process logs, stores or serves goes through a redactor that
   // knows the database password (as written and decoded) and libpq's own.
   std::vector<std::string> secrets = aee::ConnectionSecrets(config.db_url);
+  for (auto& s : aee::ConnectionSecrets(config.db_notify_url)) secrets.push_back(std::move(s));
   if (const char* pgpassword = std::getenv("PGPASSWORD"); pgpassword != nullptr) secrets.emplace_back(pgpassword);
   aee::Logger logger(config.log_level, config.log_format, aee::Redactor(std::move(secrets)));
   aee::SystemClock clock;

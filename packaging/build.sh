@@ -1,23 +1,33 @@
 #!/usr/bin/env bash
 # The build steps of the container image, in one script that the Dockerfile runs and
-# CI runs too (tests/packaging/packaging_test.sh), so the image's build path is proven
+# CI runs too (tests/packaging_test.sh), so the image's build path is proven
 # on every change even where no Docker engine exists.
 #
-#   packaging/build.sh build-deps        apt-get the -dev packages (build stage)
+#   packaging/build.sh build-deps        the -dev packages (build stage: install-deps.sh build)
 #   packaging/build.sh compile PREFIX    release build, installed under PREFIX (bin/)
+#   packaging/build.sh package          the .deb (CPack, prefix /usr) into BUILD_DIR/packages
 #   packaging/build.sh runtime-deps      apt-get the shared libraries only (runtime stage)
 #   packaging/build.sh check PREFIX      every shared library the installed binaries
 #                                        need comes from a runtime-deps package
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BUILD_PACKAGES=(g++ cmake make pkg-config git ca-certificates
-  prometheus-cpp-dev libcivetweb-dev libpqxx-dev nlohmann-json3-dev zlib1g-dev
-  libssl-dev libcrypt-dev libyaml-cpp-dev)
-# Shared libraries of the runtime stage; curl serves the HEALTHCHECK.
+# Shared libraries of the runtime stage; curl serves the HEALTHCHECK (healthcheck.sh).
 RUNTIME_PACKAGES=(libprometheus-cpp-core1.0 libcivetweb1 libpqxx-6.4 libpq5 zlib1g
   libssl3 libcrypt1 libyaml-cpp0.7
   libstdc++6 libgcc-s1 libc6 ca-certificates curl)
+
+# Debian's hardening flags for what ships (the image, the .deb): fortified libc calls,
+# stack protector, immediate binding (lintian: hardening-no-fortify-functions, -bindnow).
+HARDENING_CXXFLAGS="-D_FORTIFY_SOURCE=2 -fstack-protector-strong"
+HARDENING_LDFLAGS="-Wl,-z,relro -Wl,-z,now"
+
+# Release build, tests off, hardened, installing under PREFIX.
+configure() { # DIR PREFIX
+  cmake -S . -B "$1" -DCMAKE_BUILD_TYPE=Release -DAEE_BUILD_TESTS=OFF \
+    -DCMAKE_CXX_FLAGS="$HARDENING_CXXFLAGS" -DCMAKE_EXE_LINKER_FLAGS="$HARDENING_LDFLAGS" \
+    -DCMAKE_INSTALL_PREFIX="$2" >/dev/null
+}
 
 apt_install() {
   export DEBIAN_FRONTEND=noninteractive
@@ -31,7 +41,9 @@ apt_install() {
 }
 
 case "${1:-}" in
-  build-deps) apt_install "${BUILD_PACKAGES[@]}" ;;
+  # The build set of scripts/install-deps.sh (what `make build` installs; README.md's
+  # "Building by hand" list).
+  build-deps) scripts/install-deps.sh build ;;
   runtime-deps)
     apt_install "${RUNTIME_PACKAGES[@]}"
     rm -rf /var/lib/apt/lists/* 2>/dev/null || true
@@ -39,10 +51,18 @@ case "${1:-}" in
   compile)
     prefix=${2:?usage: build.sh compile PREFIX}
     dir=${BUILD_DIR:-build-release}
-    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DAEE_BUILD_TESTS=OFF \
-      -DCMAKE_INSTALL_PREFIX="$prefix" >/dev/null
+    configure "$dir" "$prefix"
     cmake --build "$dir" -j "$(nproc)"
     cmake --install "$dir" >/dev/null
+    ;;
+  package)
+    # The .deb (CPack; make package): the same release build, configured for /usr,
+    # which the systemd unit's paths then name.
+    dir=${BUILD_DIR:-build-release}
+    configure "$dir" /usr
+    cmake --build "$dir" -j "$(nproc)" --target agent_execution_exporter aee_packaging_files
+    (cd "$dir" && cpack -G DEB >/dev/null)
+    ls "$dir"/packages/*.deb
     ;;
   check)
     prefix=${2:?usage: build.sh check PREFIX}
@@ -70,5 +90,5 @@ case "${1:-}" in
     done
     exit $status
     ;;
-  *) echo "usage: packaging/build.sh build-deps|compile PREFIX|runtime-deps|check PREFIX" >&2; exit 2 ;;
+  *) echo "usage: packaging/build.sh build-deps|compile PREFIX|package|runtime-deps|check PREFIX" >&2; exit 2 ;;
 esac

@@ -1,20 +1,247 @@
 #!/usr/bin/env bash
-# Proves the Dockerfile's build path without a Docker engine: the same script steps
-# (packaging/build.sh) compile a release into a prefix, every shared library the
-# binaries load comes from the runtime stage's packages, and the Dockerfile still
-# calls exactly those steps.
+# Packaging and deployment checks (make test-packaging; docs/deploy.md):
+#   - the Dockerfile's build path without a Docker engine: the same script steps
+#     (packaging/build.sh) compile a release into a prefix, every shared library the
+#     binaries load comes from the runtime stage's packages, and the Dockerfile calls
+#     exactly those steps, with a numeric USER, OCI labels and a HEALTHCHECK script
+#     that follows the listen address and TLS (run here against real exporters);
+#   - README's "Building by hand" list is the build set of scripts/install-deps.sh, and
+#     holds every package whose files CMake's find_package/pkg_check_modules found;
+#   - make install (PREFIX, DESTDIR), the systemd unit (systemd-analyze verify and its
+#     security score), the .deb (CPack): lintian, dpkg -i, run, files, dpkg -r;
+#   - deploy/kubernetes: rendered files up to date, schemas (tests/kubernetes);
+#   - deploy/check.sh (compose, Prometheus and Alertmanager configs).
+# Reuses one release build (PACKAGING_BUILD_DIR, default build-release).
+# Ports 19110-19113 on 127.0.0.1 (AEE_PACKAGING_PORT_BASE to move them).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+repo=$PWD
 passed=0; failed=0
 step() { local name=$1; shift; if out=$("$@" 2>&1); then echo "ok   - $name"; passed=$((passed + 1)); else echo "FAIL - $name"; echo "$out" | tail -20; failed=$((failed + 1)); fi; }
-prefix=$(mktemp -d /tmp/aee-pkg.XXXXXX)
-trap 'rm -rf "$prefix"' EXIT
+build=${PACKAGING_BUILD_DIR:-build-release}
+port_base=${AEE_PACKAGING_PORT_BASE:-19110}
+work=$(mktemp -d /tmp/aee-pkg.XXXXXX)
+prefix=$work/prefix
+pids=()
+deb_installed=0
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  [[ $deb_installed -eq 1 ]] && dpkg -r agent-execution-exporter >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# ---- the image's build path ---------------------------------------------------------
 step "packaging/build.sh build-deps" packaging/build.sh build-deps
-step "packaging/build.sh compile (release build, install)" env BUILD_DIR="${PACKAGING_BUILD_DIR:-build-release}" packaging/build.sh compile "$prefix"
+step "packaging/build.sh compile (release build, install)" env BUILD_DIR="$build" packaging/build.sh compile "$prefix"
 step "both binaries installed" test -x "$prefix/bin/agent_execution_exporter" -a -x "$prefix/bin/agent_platform_sim"
 step "packaging/build.sh check (runtime libraries)" packaging/build.sh check "$prefix"
 step "Dockerfile runs the same steps" bash -c 'grep -q "packaging/build.sh build-deps" Dockerfile && grep -q "packaging/build.sh compile" Dockerfile && grep -q "build.sh runtime-deps" Dockerfile'
-step "Dockerfile: non-root user, EXPOSE, HEALTHCHECK on /healthz, ENTRYPOINT" bash -c 'grep -q "^USER exporter" Dockerfile && grep -q "^EXPOSE 9477" Dockerfile && grep -q "HEALTHCHECK" Dockerfile && grep -q "/healthz" Dockerfile && grep -q "^ENTRYPOINT" Dockerfile'
+dockerfile_checks() {
+  grep -Eq '^USER [1-9][0-9]*:[1-9][0-9]*$' Dockerfile || { echo "USER is not a numeric uid:gid"; return 1; }
+  local uid; uid=$(sed -n 's/^USER \([0-9]*\):.*/\1/p' Dockerfile)
+  grep -q "useradd .*--uid $uid" Dockerfile || { echo "no user with uid $uid is created"; return 1; }
+  grep -q "runAsUser: $uid" deploy/kubernetes/deployment.yaml || { echo "deploy/kubernetes runs another uid"; return 1; }
+  for l in title description version revision; do
+    grep -q "org.opencontainers.image.$l=" Dockerfile || { echo "OCI label org.opencontainers.image.$l missing"; return 1; }
+  done
+  grep -q '^EXPOSE 9477' Dockerfile && grep -q '^ENTRYPOINT \["/usr/local/bin/agent_execution_exporter"\]' Dockerfile \
+    || { echo "EXPOSE 9477 / exec-form ENTRYPOINT missing (healthcheck.sh reads PID 1's flags)"; return 1; }
+  grep -q '/usr/local/share/agent-exporter/healthcheck.sh' <<<"$(grep -A1 '^HEALTHCHECK' Dockerfile)" \
+    || { echo "HEALTHCHECK does not run healthcheck.sh"; return 1; }
+  grep -q '^COPY .*packaging/healthcheck.sh /usr/local/share/agent-exporter/' Dockerfile || { echo "healthcheck.sh not copied"; return 1; }
+}
+step "Dockerfile: numeric USER (= Kubernetes runAsUser), OCI labels, EXPOSE, ENTRYPOINT, HEALTHCHECK script" dockerfile_checks
+
+# The health check against real exporters: plain on one port, TLS on another (flags in
+# both spellings, web config relative to the working directory), then a stopped one.
+exporter=$prefix/bin/agent_execution_exporter
+start_exporter() { # dir args...
+  local d=$1; shift
+  (cd "$d" && exec "$exporter" --db.url='postgresql://probe@127.0.0.1:1/none?connect_timeout=1' --log.level=error "$@" >"$d/log" 2>&1) &
+  pids+=($!)
+  echo $!
+}
+wait_healthy() { # pid: the script itself, up to 10 s
+  for _ in $(seq 100); do AEE_HEALTHCHECK_PID=$1 packaging/healthcheck.sh 2>/dev/null && return 0; sleep 0.1; done
+  AEE_HEALTHCHECK_PID=$1 packaging/healthcheck.sh
+}
+mkdir -p "$work/plain" "$work/tls"
+plain_pid=$(start_exporter "$work/plain" --web.listen-address=127.0.0.1:$((port_base + 1)))
+step "healthcheck.sh: plain HTTP on --web.listen-address=127.0.0.1:$((port_base + 1))" wait_healthy "$plain_pid"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=aee-healthcheck" \
+  -keyout "$work/tls/tls.key" -out "$work/tls/tls.crt" >/dev/null 2>&1
+# The shipped example web config (tls.crt, tls.key beside it).
+cp packaging/examples/web-config.yml "$work/tls/web.yml"
+tls_pid=$(start_exporter "$work/tls" --web.listen-address :$((port_base + 2)) --web.config.file web.yml)
+step "healthcheck.sh: TLS (--web.config.file web.yml, relative) on --web.listen-address :$((port_base + 2))" wait_healthy "$tls_pid"
+step "the TLS exporter refuses plain HTTP (so the check's https matters)" \
+  bash -c "! curl -fsS --max-time 3 -o /dev/null http://127.0.0.1:$((port_base + 2))/healthz"
+# Basic auth: a 401 without a password is an answer; with one, 200; a wrong one fails.
+hash=$(/usr/bin/python3 -W ignore -c 'import crypt; print(crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1024)))')
+mkdir -p "$work/basic"; printf 'basic_auth_users:\n  probe: %s\n' "$hash" >"$work/basic/web.yml"
+basic_pid=$(start_exporter "$work/basic" --web.listen-address=127.0.0.1:$((port_base + 3)) --web.config.file="$work/basic/web.yml")
+basic_auth_checks() {
+  wait_healthy "$basic_pid" || return 1
+  AEE_HEALTHCHECK_PID=$basic_pid AEE_HEALTHCHECK_BASIC_AUTH=probe:s3cret packaging/healthcheck.sh || return 1
+  ! AEE_HEALTHCHECK_PID=$basic_pid AEE_HEALTHCHECK_BASIC_AUTH=probe:wrong packaging/healthcheck.sh
+}
+step "healthcheck.sh: basic auth (401 unasked, 200 with the password, a wrong one fails)" basic_auth_checks
+# A process with an exporter's flags and nothing listening on its address.
+bash -c 'sleep 60' stub --web.listen-address=127.0.0.1:$port_base & stub=$!; pids+=($stub)
+step "healthcheck.sh: fails when nothing answers on the exporter's address" \
+  bash -c "! AEE_HEALTHCHECK_PID=$stub packaging/healthcheck.sh"
+for p in "$plain_pid" "$tls_pid" "$basic_pid" "$stub"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+
+# ---- README's build list --------------------------------------------------------------
+readme_build_list() {
+  # The backquoted list after "Debian packages:" in "Building by hand", as words.
+  awk '/^## Building by hand/{f=1} f' README.md | tr '\n' ' ' | sed -n 's/.*Debian packages: `\([^`]*\)`.*/\1/p' | tr -s ' ' '\n' | sed '/^$/d' | sort -u
+}
+readme_matches_build_set() {
+  local readme set
+  readme=$(readme_build_list); set=$(scripts/install-deps.sh --list build | sort -u)
+  [[ -n $readme ]] || { echo "no \`...\` package list after \"Debian packages:\" in README's Building by hand"; return 1; }
+  diff <(echo "$readme") <(echo "$set") && return 0
+  echo "README (<) and scripts/install-deps.sh's build set (>) differ"; return 1
+}
+step "README 'Building by hand' lists exactly install-deps.sh's build set" readme_matches_build_set
+build_set_is_build_only() {
+  local bad; bad=$(scripts/install-deps.sh --list build | grep -Ex 'postgresql.*|prometheus(-alertmanager)?|clang.*|wrk|chromium|jsonnet|lintian|nodejs|npm|help2man|systemd' || true)
+  [[ -z $bad ]] || { echo "the build set holds test/demo packages: $bad"; return 1; }
+  grep -Eq '^build: deps-build$' Makefile && grep -q 'install-deps.sh build$' <<<"$(grep -A1 '^deps-build:' Makefile)" \
+    || { echo "make build does not depend on deps-build = install-deps.sh build alone"; return 1; }
+}
+step "make build installs the build set only (no PostgreSQL, Prometheus, clang, wrk, ...)" build_set_is_build_only
+cmake_packages_listed() {
+  # Configure a fresh tree (tests on, so GTest is found too) and map every file CMake
+  # resolved a dependency to onto its Debian package.
+  local dir=$work/cmake-deps files=() f owner pkg missing=0 listed
+  cmake -S . -B "$dir" -DAEE_BUILD_BENCH=OFF >/dev/null || return 1
+  local cache=$dir/CMakeCache.txt var
+  entry() { sed -n "s/^$1:[A-Z]*=//p" "$cache"; }
+  # A package config directory: its *config.cmake file (a directory can have many owners).
+  for var in prometheus-cpp_DIR civetweb_DIR nlohmann_json_DIR yaml-cpp_DIR GTest_DIR; do
+    f=$(ls "$(entry "$var")"/*[Cc]onfig.cmake 2>/dev/null | head -1)
+    [[ -n $f ]] && files+=("$f")
+  done
+  # Include directories by the header found there; libraries as they are.
+  files+=("$(entry ZLIB_INCLUDE_DIR)/zlib.h" "$(entry OPENSSL_INCLUDE_DIR)/openssl/ssl.h")
+  for var in ZLIB_LIBRARY_RELEASE OPENSSL_SSL_LIBRARY OPENSSL_CRYPTO_LIBRARY; do files+=("$(entry "$var")"); done
+  for m in libpqxx libpq libxcrypt; do files+=("$(pkg-config --path "$m")"); done
+  [[ ${#files[@]} -ge 13 ]] || { echo "found only ${#files[@]} dependency files in CMakeCache.txt: ${files[*]}"; return 1; }
+  listed=$(readme_build_list)
+  for f in "${files[@]}"; do
+    owner=$(dpkg -S "$f" 2>/dev/null || dpkg -S "$(readlink -f "$f")" 2>/dev/null)
+    pkg=${owner%%:*}
+    if [[ -z $pkg ]]; then echo "$f: owned by no package"; missing=1; continue; fi
+    grep -qx "$pkg" <<<"$listed" || { echo "$f comes from $pkg, which README does not list"; missing=1; }
+  done
+  return $missing
+}
+step "every package CMake found a dependency in is in README's list" cmake_packages_listed
+
+# ---- make install, the systemd unit ------------------------------------------------
+make_install() {
+  make -s install BUILD="$build" PREFIX=/opt/aee DESTDIR="$work/destdir" >/dev/null || return 1
+  local root=$work/destdir/opt/aee f
+  for f in bin/agent_execution_exporter lib/systemd/system/agent-execution-exporter.service \
+    share/doc/agent-execution-exporter/examples/agent-execution-exporter.default \
+    share/doc/agent-execution-exporter/examples/web-config.yml share/man/man1/agent_execution_exporter.1.gz; do
+    [[ -f $root/$f ]] || { echo "make install: $f missing under DESTDIR/PREFIX"; return 1; }
+  done
+  grep -qx 'ExecStart=/opt/aee/bin/agent_execution_exporter $AGENT_EXPORTER_ARGS' "$root/lib/systemd/system/agent-execution-exporter.service" \
+    || { echo "the unit's ExecStart does not follow PREFIX"; return 1; }
+  [[ -z $(find "$work/destdir" -mindepth 1 -maxdepth 1 ! -name opt) ]] || { echo "files installed outside PREFIX"; return 1; }
+}
+step "make install PREFIX=/opt/aee DESTDIR=...: binary, unit, examples, man page" make_install
+
+# ---- the .deb --------------------------------------------------------------------------
+make_package() {
+  rm -rf "$build/packages"
+  make -s package PACKAGE_BUILD="$build" >/dev/null || return 1
+  local deb; deb=$(ls "$build"/packages/agent-execution-exporter_*.deb 2>/dev/null | head -1)
+  [[ -n $deb ]] || { echo "no .deb under $build/packages"; return 1; }
+  dpkg-deb --info "$deb" >/dev/null
+}
+step "make package: the .deb (CPack)" make_package
+# (step runs each check in a subshell: state comes back through files.)
+deb=$(ls "$build"/packages/agent-execution-exporter_*.deb 2>/dev/null | head -1)
+if [[ -n $deb ]]; then
+  deb_contents() {
+    local want f contents
+    contents=$(dpkg-deb --contents "$deb" | awk '{print $6}')
+    for want in ./usr/bin/agent_execution_exporter ./usr/lib/systemd/system/agent-execution-exporter.service \
+      ./usr/share/doc/agent-execution-exporter/copyright ./usr/share/doc/agent-execution-exporter/changelog.gz \
+      ./usr/share/doc/agent-execution-exporter/examples/agent-execution-exporter.default \
+      ./usr/share/doc/agent-execution-exporter/examples/web-config.yml \
+      ./usr/share/man/man1/agent_execution_exporter.1.gz ./usr/share/lintian/overrides/agent-execution-exporter; do
+      grep -qx "$want" <<<"$contents" || { echo "$want not in the .deb"; return 1; }
+    done
+    ! grep -q 'agent_platform_sim' <<<"$contents" || { echo "the simulator (a test tool) is in the .deb"; return 1; }
+    grep -q 'libpqxx-6.4' <<<"$(dpkg-deb --field "$deb" Depends)" || { echo "Depends lacks libpqxx-6.4 (dpkg-shlibdeps)"; return 1; }
+  }
+  step "the .deb holds the binary, unit, examples, man page, copyright; Depends from shlibdeps" deb_contents
+  run_lintian() {
+    local out; out=$(lintian --fail-on error,warning --display-level '>=warning' "$deb" 2>&1); local rc=$?
+    echo "$out"; [[ $rc -eq 0 ]]
+  }
+  step "lintian (errors and warnings fail; overrides: packaging/debian/lintian-overrides)" run_lintian
+  dpkg_install() {
+    dpkg -s agent-execution-exporter >/dev/null 2>&1 && { echo "agent-execution-exporter is already installed here: not touching it"; return 1; }
+    dpkg -i "$deb" >/dev/null || return 1
+    touch "$work/installed"
+    # (Whole outputs, then grep: grep -q on a pipe can kill the writer under pipefail.)
+    local version help man
+    version=$(/usr/bin/agent_execution_exporter --version) || { echo "--version failed"; return 1; }
+    grep -q "^agent_execution_exporter version " <<<"$version" || { echo "--version: $version"; return 1; }
+    help=$(/usr/bin/agent_execution_exporter --help) || { echo "--help failed"; return 1; }
+    grep -q -- "--web.listen-address" <<<"$help" || { echo "--help lacks --web.listen-address"; return 1; }
+    man=$(zcat /usr/share/man/man1/agent_execution_exporter.1.gz) || return 1
+    grep -q '^\.SH NAME' <<<"$man" && grep -qF 'listen\-address' <<<"$man" \
+      || { echo "the man page has no NAME or does not document --web.listen-address"; return 1; }
+    local files; files=$(dpkg -L agent-execution-exporter)
+    grep -qx /usr/lib/systemd/system/agent-execution-exporter.service <<<"$files" || { echo "dpkg -L: no unit"; return 1; }
+    grep -qx /usr/bin/agent_execution_exporter <<<"$files" || { echo "dpkg -L: no binary"; return 1; }
+  }
+  step "dpkg -i: --version, --help, man page, files in place" dpkg_install
+  [[ -f $work/installed ]] && deb_installed=1
+  example_environment() {
+    # The unit's EnvironmentFile example, as systemd would pass it: the URL and flags parse.
+    env -i bash -c 'set -a; . /usr/share/doc/agent-execution-exporter/examples/agent-execution-exporter.default
+      exec /usr/bin/agent_execution_exporter $AGENT_EXPORTER_ARGS --version'
+  }
+  [[ $deb_installed -eq 1 ]] && step "the example EnvironmentFile's URL and flags parse" example_environment
+  unit=/usr/lib/systemd/system/agent-execution-exporter.service
+  if [[ $deb_installed -eq 1 ]]; then
+    step "systemd-analyze verify the installed unit" systemd-analyze verify "$unit"
+    security_score() {
+      local out score
+      out=$(systemd-analyze security --offline=true "$unit" 2>&1) || { echo "$out" | tail -5; return 1; }
+      score=$(echo "$out" | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p')
+      echo "exposure $score"
+      # docs/deploy.md records it; 2.0 or less is systemd's "OK" band.
+      awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.0) }' || { echo "$out" | grep -E '^✗' | head -20; return 1; }
+    }
+    step "systemd-analyze security --offline=true: exposure 2.0 or less (OK)" security_score
+    echo "# $(systemd-analyze security --offline=true "$unit" 2>&1 | grep 'Overall exposure')"
+    dpkg_remove() {
+      dpkg -r agent-execution-exporter >/dev/null || return 1
+      rm -f "$work/installed"
+      [[ ! -e /usr/bin/agent_execution_exporter && ! -e $unit ]] || { echo "files left after dpkg -r"; return 1; }
+    }
+    step "dpkg -r removes it" dpkg_remove
+    [[ -f $work/installed ]] || deb_installed=0
+  fi
+fi
+
+# ---- Kubernetes ----------------------------------------------------------------------
+step "deploy/kubernetes: prometheusrule.yaml and dashboards/ up to date (make rules)" deploy/kubernetes/render.sh --check
+step "npm packages for the Kubernetes check (scripts/install-npm-deps.sh)" scripts/install-npm-deps.sh tests/kubernetes
+k8s_out=$(node tests/kubernetes/validate.mjs 2>&1); k8s_rc=$?
+echo "$k8s_out" | sed 's/^/    /'
+step "deploy/kubernetes: Kubernetes and prometheus-operator schemas, requirements ($(echo "$k8s_out" | tail -1))" test $k8s_rc -eq 0
+
 step "deploy/check.sh (compose, Prometheus and Alertmanager configs)" deploy/check.sh
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -68,3 +68,84 @@ TEST(DailyWindowTest, WithoutSweepsTheLedgerHoldsOnlyTheLatenessWindow) {
 
 }  // namespace
 }  // namespace aee
+
+namespace aee {
+namespace {
+
+// A hot standby (issue #16): each range reaches the lateness back from the replay
+// point, which only moves forward (a standby further behind, or an unknown point,
+// never moves the frontier back past ids the ledger let go) and never past the
+// exporter's clock; no sweeps, every read covers the window already.
+TEST(DailyWindowTest, OnAStandbyEachRangeCoversTheLatenessBackFromTheReplayPoint) {
+  const std::int64_t start = DailyWindow::kDayUs * 20000 + 3600 * kSecondUs;
+  const std::int64_t reach = 60 * kSecondUs + DailyWindow::kClockSlackUs;  // lateness + slack
+  DailyWindow w("runs", {minutes(1), minutes(5)}, nullptr);
+  DailyWindow::Bound b;
+  b.standby = true;
+  b.replay_us = start - 30 * kSecondUs;
+  EXPECT_EQ(w.ReadAt(b, start), start - 30 * kSecondUs);
+  w.Start(start, b, RunLedger{});
+  DailyWindow::Range r = w.NextRange(start + 5 * kSecondUs);
+  EXPECT_EQ(r.from_us, start - 30 * kSecondUs - reach);
+  EXPECT_FALSE(r.sweep);
+
+  b.replay_us = start - 120 * kSecondUs;  // another standby, further behind
+  w.Finish(r, start + 5 * kSecondUs, b);
+  r = w.NextRange(start + 10 * kSecondUs);
+  EXPECT_EQ(r.from_us, start - 30 * kSecondUs - reach);
+  b.replay_us = 0;  // unknown
+  w.Finish(r, start + 10 * kSecondUs, b);
+  r = w.NextRange(start + 15 * kSecondUs);
+  EXPECT_EQ(r.from_us, start - 30 * kSecondUs - reach);
+
+  b.replay_us = start + 8 * kSecondUs;  // caught up
+  w.Finish(r, start + 15 * kSecondUs, b);
+  r = w.NextRange(start + 20 * kSecondUs);
+  EXPECT_EQ(r.from_us, start + 8 * kSecondUs - reach);
+  b.replay_us = start + 100 * kSecondUs;  // a primary clock ahead of ours
+  w.Finish(r, start + 20 * kSecondUs, b);
+  r = w.NextRange(start + 25 * kSecondUs);
+  EXPECT_EQ(r.from_us, start + 20 * kSecondUs - reach);
+  EXPECT_FALSE(r.sweep);
+
+  // Unknown at a (re)start: the whole day.
+  DailyWindow fresh("runs", {minutes(1), minutes(5)}, nullptr);
+  b.replay_us = 0;
+  EXPECT_EQ(fresh.ReadAt(b, start), DailyWindow::DayStart(start));
+}
+
+// Half an hour of 5 s cycles on a standby whose lag wanders between 0 and 50 s and
+// sometimes jumps back: every id a range can re-read is still in the ledger, and
+// the ledger stays bounded by the lateness window plus the lag.
+TEST(DailyWindowTest, OnAStandbyTheLedgerKeepsEveryIdARangeCanReRead) {
+  const std::int64_t start = DailyWindow::kDayUs * 20000 + 3600 * kSecondUs;
+  DailyWindow w("runs", {minutes(1), minutes(5)}, nullptr);
+  DailyWindow::Bound b;
+  b.standby = true;
+  b.replay_us = start;
+  w.Start(start, b, RunLedger{});
+  std::vector<Seen> seen;
+  size_t largest = 0;
+  int id = 0;
+  for (int i = 1; i <= 360; ++i) {
+    const std::int64_t now = start + i * 5 * kSecondUs;
+    const DailyWindow::Range range = w.NextRange(now);
+    for (const Seen& s : seen) {
+      if (s.ts_us >= range.from_us && s.ts_us < range.to_us) {
+        EXPECT_FALSE(w.Record(s.id, s.ts_us)) << "id " << s.id << " would be counted again at cycle " << i;
+      }
+    }
+    b.replay_us = now - ((i * 7) % 11) * 5 * kSecondUs;  // 0 to 50 s behind, back and forth
+    // A run the standby shows: committed before its replay point, stamped 5 s earlier.
+    const Seen fresh{"run-" + std::to_string(++id), b.replay_us - 5 * kSecondUs};
+    EXPECT_TRUE(w.Record(fresh.id, fresh.ts_us));
+    seen.push_back(fresh);
+    w.Finish(range, now, b);
+    largest = std::max(largest, w.ledger_size());
+  }
+  EXPECT_LE(largest, static_cast<size_t>((60 + 50 + 4 + 5) / 5 + 2));
+  EXPECT_GE(largest, static_cast<size_t>(60 / 5 - 2));
+}
+
+}  // namespace
+}  // namespace aee

@@ -29,5 +29,25 @@ TEST(WithSchemaTest, ReplacesEveryToken) {
             "SELECT 1 FROM \"s\".a JOIN \"s\".b");
 }
 
+TEST(DbPoolerTest, SessionPoolingIsNoneAndUnknownModesAreRefused) {
+  DbPooler p = DbPooler::kTransaction;
+  ASSERT_TRUE(ParseDbPooler("session", &p));
+  EXPECT_EQ(p, DbPooler::kNone);
+  ASSERT_TRUE(ParseDbPooler("transaction", &p));
+  EXPECT_EQ(p, DbPooler::kTransaction);
+  ASSERT_TRUE(ParseDbPooler("none", &p));
+  EXPECT_EQ(p, DbPooler::kNone);
+  EXPECT_FALSE(ParseDbPooler("statement", &p));  // multi-statement transactions break there
+  EXPECT_FALSE(ParseDbPooler("", &p));
+}
+
+// Behind a transaction pooler a session-wide timeout would stay on the pooled server
+// connection: refused before any connection is made.
+TEST(DbPoolerTest, NoSessionTimeoutBehindATransactionPooler) {
+  DbSession s("postgresql://nowhere.invalid/x", "test", DbPooler::kTransaction);
+  EXPECT_THROW(s.Get(std::chrono::milliseconds(100)), std::logic_error);
+  EXPECT_FALSE(s.connected());
+}
+
 }  // namespace
 }  // namespace aee

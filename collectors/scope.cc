@@ -1,0 +1,175 @@
+#include "collectors/scope.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include <pqxx/pqxx>
+
+#include "exporter/db.h"
+
+namespace aee {
+namespace {
+
+using prometheus::MetricType;
+
+constexpr FamilySpec kSeries{"agent_exporter_series", MetricType::Gauge,
+                             "Time series the collector's last snapshot exposed (histogram buckets, _sum and "
+                             "_count each count), after sharding and the workspace lists.",
+                             {"collector"}};
+constexpr std::array<FamilySpec, 1> kFamilies = {kSeries};
+
+std::regex Anchored(const std::string& re) { return std::regex("^(?:" + re + ")$", std::regex::ECMAScript); }
+
+}  // namespace
+
+std::uint32_t WorkspaceShardHash(std::string_view workspace_id) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(workspace_id.data(), workspace_id.size(), digest, &len, EVP_md5(), nullptr) != 1 || len < 4) {
+    throw std::runtime_error("MD5 is not available (OpenSSL)");
+  }
+  return (std::uint32_t{digest[0]} << 24) | (std::uint32_t{digest[1]} << 16) | (std::uint32_t{digest[2]} << 8) |
+         std::uint32_t{digest[3]};
+}
+
+int ShardOfWorkspace(std::string_view workspace_id, int count) {
+  if (workspace_id.empty() || count <= 1) return 0;
+  return static_cast<int>(WorkspaceShardHash(workspace_id) % static_cast<std::uint32_t>(count));
+}
+
+std::string ShardSql(std::string_view column, const ShardOptions& shard) {
+  if (!shard.sharded()) return "TRUE";
+  const std::string col(column);
+  const std::string owned = "(('x' || substr(md5(" + col + "::text), 1, 8))::bit(32)::bigint % " +
+                            std::to_string(shard.count) + " = " + std::to_string(shard.index) + ")";
+  return shard.index == 0 ? "(" + col + " IS NULL OR " + owned + ")" : owned;
+}
+
+WorkspaceFilter::WorkspaceFilter(const std::string& include, const std::string& exclude)
+    : has_include_(!include.empty()), has_exclude_(!exclude.empty()) {
+  if (has_include_) include_ = Anchored(include);
+  if (has_exclude_) exclude_ = Anchored(exclude);
+}
+
+bool WorkspaceFilter::Admits(std::string_view id, std::string_view name) const {
+  auto matches = [&](const std::regex& re) {
+    return std::regex_match(id.begin(), id.end(), re) || (!name.empty() && std::regex_match(name.begin(), name.end(), re));
+  };
+  if (has_include_ && !matches(include_)) return false;
+  return !(has_exclude_ && matches(exclude_));
+}
+
+bool ValidWorkspaceRegex(const std::string& re, std::string* error) {
+  try {
+    Anchored(re);
+    return true;
+  } catch (const std::regex_error& e) {
+    *error = e.what();
+    return false;
+  }
+}
+
+WorkspaceDirectory::WorkspaceDirectory(std::string quoted_schema, std::chrono::milliseconds refresh)
+    : sql_(WithSchema("SELECT id::text, coalesce(name, '') FROM {schema}.workspaces", quoted_schema)),
+      refresh_(refresh) {}
+
+std::shared_ptr<const std::map<std::string, std::string, std::less<>>> WorkspaceDirectory::Names(
+    DbSession& db, Clock::time_point now) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (names_ && now >= read_at_ && now - read_at_ < refresh_) return names_;
+  }
+  auto names = std::make_shared<std::map<std::string, std::string, std::less<>>>();
+  {
+    pqxx::read_transaction tx(db.Get());
+    for (const auto& row : tx.exec(sql_)) names->emplace(row[0].as<std::string>(), row[1].as<std::string>());
+    tx.commit();
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  names_ = std::move(names);
+  read_at_ = now;
+  return names_;
+}
+
+void ScopeSnapshot(Snapshot& snapshot, const ShardOptions& shard, const WorkspaceFilter& filter,
+                   const std::map<std::string, std::string, std::less<>>* names) {
+  if (!shard.sharded() && !filter.active()) return;
+  // Decided once per workspace: a snapshot repeats each id in many metrics.
+  std::map<std::string, bool, std::less<>> admitted;
+  auto admits = [&](const std::string& id) {
+    auto it = admitted.find(id);
+    if (it != admitted.end()) return it->second;
+    bool ok = ShardOfWorkspace(id, shard.count) == shard.index;
+    if (ok && filter.active() && !id.empty()) {
+      std::string_view name;
+      if (names != nullptr) {
+        if (auto n = names->find(id); n != names->end()) name = n->second;
+      }
+      ok = filter.Admits(id, name);
+    }
+    return admitted.emplace(id, ok).first->second;
+  };
+  for (auto& family : snapshot) {
+    auto& metrics = family.metric;
+    metrics.erase(std::remove_if(metrics.begin(), metrics.end(),
+                                 [&](const prometheus::ClientMetric& m) {
+                                   for (const auto& label : m.label) {
+                                     if (label.name == "workspace_id") return !admits(label.value);
+                                   }
+                                   return false;
+                                 }),
+                  metrics.end());
+  }
+}
+
+std::uint64_t CountSeries(const Snapshot& snapshot) {
+  std::uint64_t n = 0;
+  for (const auto& family : snapshot) {
+    for (const auto& m : family.metric) {
+      switch (family.type) {
+        case MetricType::Histogram: {
+          const auto& buckets = m.histogram.bucket;
+          const bool has_inf = !buckets.empty() && std::isinf(buckets.back().upper_bound);
+          n += buckets.size() + (has_inf ? 0 : 1) + 2;
+          break;
+        }
+        case MetricType::Summary:
+          n += m.summary.quantile.size() + 2;
+          break;
+        default:
+          n += 1;
+      }
+    }
+  }
+  return n;
+}
+
+ScopedCollector::ScopedCollector(std::string name, std::unique_ptr<Collector> inner, ShardOptions shard,
+                                 std::shared_ptr<const WorkspaceFilter> filter,
+                                 std::shared_ptr<WorkspaceDirectory> directory, const Clock* clock)
+    : name_(std::move(name)),
+      inner_(std::move(inner)),
+      shard_(shard),
+      filter_(std::move(filter)),
+      directory_(std::move(directory)),
+      clock_(clock) {
+  if (!filter_) filter_ = std::make_shared<const WorkspaceFilter>();
+}
+
+std::span<const FamilySpec> ScopedCollector::Families() { return kFamilies; }
+
+Snapshot ScopedCollector::Collect(DbSession& db) {
+  Snapshot snapshot = inner_->Collect(db);
+  std::shared_ptr<const std::map<std::string, std::string, std::less<>>> names;
+  if (filter_->active() && directory_) names = directory_->Names(db, clock_->Now());
+  ScopeSnapshot(snapshot, shard_, *filter_, names.get());
+  FamilyBuilder series(kSeries);
+  series.Add({name_}, static_cast<double>(CountSeries(snapshot)));
+  snapshot.push_back(series.Take());
+  return snapshot;
+}
+
+}  // namespace aee
