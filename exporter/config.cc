@@ -2,10 +2,10 @@
 
 #include <cctype>
 #include <charconv>
-#include <fstream>
 #include <sstream>
 
 #include "collectors/registry.h"
+#include "core/flags.h"
 #include "collectors/scope.h"
 #include "exporter/change_listener.h"
 #include "exporter/db.h"
@@ -16,17 +16,10 @@ namespace {
 
 using std::chrono::milliseconds;
 
-enum class Kind { kString, kDuration, kInt, kBool };
+using Kind = FlagKind;
 
 // The process-wide flags as data: parsing, --help and docs/configuration.md (a test
 // checks it lists every flag) come from this table and the collector table.
-struct FlagSpec {
-  std::string_view name;
-  Kind kind;
-  std::string_view default_text;
-  std::string_view help;
-};
-
 constexpr FlagSpec kFlags[] = {
     {"web.listen-address", Kind::kString, ":9477", "Address to listen on for HTTP (host:port, :port, [ipv6]:port)."},
     {"web.telemetry-path", Kind::kString, "/metrics", "Path under which to expose metrics."},
@@ -73,20 +66,6 @@ constexpr FlagSpec kFlags[] = {
     {"log.level", Kind::kString, "info", "Minimum log level: debug, info, warn, error."},
     {"log.format", Kind::kString, "logfmt", "Log format: logfmt or json."},
 };
-
-const FlagSpec* FindFlag(std::string_view name) {
-  for (const auto& f : kFlags) {
-    if (f.name == name) return &f;
-  }
-  return nullptr;
-}
-
-std::string Trim(std::string s) {
-  size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return s.substr(b, e - b);
-}
 
 bool ParseInt(std::string_view text, int* out) {
   int v = 0;
@@ -147,7 +126,7 @@ struct Parser {
   bool db_notify_url_set = false;
 
   bool Fail(std::string_view flag, const std::string& why) {
-    *error = "--" + std::string(flag) + ": " + why;
+    *error = FlagError(flag, why);
     return false;
   }
 
@@ -158,14 +137,13 @@ struct Parser {
   }
 
   // Collector flags: collector.<name>.interval / .timeout.
-  bool CollectorSetting(std::string_view flag, std::string_view value, bool has_value) {
+  bool CollectorSetting(std::string_view flag, std::string_view value) {
     std::string_view rest = flag.substr(std::string_view("collector.").size());
     size_t dot = rest.find('.');
     if (dot == std::string_view::npos) return Fail(flag, "unknown flag");
     std::string_view name = rest.substr(0, dot), setting = rest.substr(dot + 1);
     auto it = cfg->collectors.find(name);
     if (it == cfg->collectors.end()) return Fail(flag, "unknown collector \"" + std::string(name) + "\"");
-    if (!has_value) return Fail(flag, "missing value");
     if (setting == "interval") {
       if (!Duration(flag, value, &it->second.interval, false)) return false;
       if (it->second.interval < milliseconds(10)) return Fail(flag, "must be at least 10ms");
@@ -328,64 +306,29 @@ struct Parser {
     return true;
   }
 
+  FlagArity Arity(std::string_view name) const {
+    if (name.substr(0, 10) == "collector." && cfg->collectors.count(name.substr(10)) != 0) return FlagArity::kToggle;
+    if (const FlagSpec* spec = FindFlag(kFlags, name); spec != nullptr) return ArityOf(spec);
+    // --collector.<name>.interval and .timeout
+    return name.substr(0, 10) == "collector." ? FlagArity::kValue : FlagArity::kUnknown;
+  }
+
+  bool Apply(const FlagArg& arg) {
+    if (arg.name.substr(0, 10) == "collector.") {
+      if (auto it = cfg->collectors.find(arg.name.substr(10)); it != cfg->collectors.end()) {
+        it->second.enabled = !arg.negated;
+        return true;
+      }
+    }
+    if (const FlagSpec* spec = FindFlag(kFlags, arg.name); spec != nullptr) return Set(*spec, arg.value);
+    return CollectorSetting(arg.name, arg.value);
+  }
+
   bool Run(const std::vector<std::string>& args) {
-    for (size_t i = 0; i < args.size(); ++i) {
-      std::string_view arg = args[i];
-      if (arg == "-h" || arg == "--help") {
-        cfg->show_help = true;
-        continue;
-      }
-      if (arg == "--version") {
-        cfg->show_version = true;
-        continue;
-      }
-      if (arg.substr(0, 2) != "--") {
-        *error = "unexpected argument \"" + std::string(arg) + "\" (flags start with --)";
-        return false;
-      }
-      std::string_view body = arg.substr(2);
-      std::string_view name = body, value;
-      bool has_value = false;
-      if (size_t eq = body.find('='); eq != std::string_view::npos) {
-        name = body.substr(0, eq);
-        value = body.substr(eq + 1);
-        has_value = true;
-      }
-      // --collector.<name> / --no-collector.<name>
-      bool negated = name.substr(0, 3) == "no-";
-      std::string_view plain = negated ? name.substr(3) : name;
-      if (plain.substr(0, 10) == "collector.") {
-        if (auto it = cfg->collectors.find(plain.substr(10)); it != cfg->collectors.end()) {
-          if (has_value) return Fail(name, "takes no value");
-          it->second.enabled = !negated;
-          continue;
-        }
-      }
-      const FlagSpec* spec = FindFlag(plain);
-      if (spec != nullptr && spec->kind == Kind::kBool) {
-        if (negated) {
-          if (has_value) return Fail(name, "takes no value");
-          if (!Set(*spec, "false")) return false;
-        } else if (!Set(*spec, has_value ? value : "true")) {
-          return false;
-        }
-        continue;
-      }
-      if (negated) return Fail(name, "unknown flag");
-      if (!has_value) {
-        if (i + 1 >= args.size()) return Fail(name, "missing value");
-        value = args[++i];
-        has_value = true;
-      }
-      if (spec != nullptr) {
-        if (!Set(*spec, value)) return false;
-        continue;
-      }
-      if (name.substr(0, 10) == "collector.") {
-        if (!CollectorSetting(name, value, has_value)) return false;
-        continue;
-      }
-      return Fail(name, "unknown flag");
+    if (!WalkFlags(
+            args, [this](std::string_view name) { return Arity(name); },
+            [this](const FlagArg& arg) { return Apply(arg); }, &cfg->show_help, &cfg->show_version, error)) {
+      return false;
     }
     return Finish();
   }
@@ -400,11 +343,8 @@ struct Parser {
     }
     if (cfg->realtime.user_id == UserIdMode::kHash) {
       if (user_id_key_file.empty()) return Fail("api.user-id", "hash needs --api.user-id-key-file");
-      std::ifstream in(user_id_key_file, std::ios::binary);
-      if (!in) return Fail("api.user-id-key-file", "cannot read \"" + user_id_key_file + "\"");
-      std::stringstream ss;
-      ss << in.rdbuf();
-      cfg->realtime.user_id_key = Trim(ss.str());
+      std::string why;
+      if (!ReadTrimmedFile(user_id_key_file, &cfg->realtime.user_id_key, &why)) return Fail("api.user-id-key-file", why);
       if (cfg->realtime.user_id_key.size() < 16) return Fail("api.user-id-key-file", "the key must hold at least 16 bytes");
     } else if (!user_id_key_file.empty()) {
       return Fail("api.user-id-key-file", "only used with --api.user-id=hash");
@@ -423,42 +363,18 @@ struct Parser {
       if (!LoadWebConfig(cfg->web_config_file, &cfg->web, &why)) return Fail("web.config.file", why);
     }
     if (!cfg->workspace_tokens_file.empty()) {
-      std::ifstream in(cfg->workspace_tokens_file);
-      if (!in) return Fail("web.workspace-tokens-file", "cannot read \"" + cfg->workspace_tokens_file + "\"");
-      std::stringstream ss;
-      ss << in.rdbuf();
+      std::string text, why;
       std::vector<WorkspaceToken> tokens;
-      std::string why;
-      if (!ParseWorkspaceTokens(ss.str(), &tokens, &why)) return Fail("web.workspace-tokens-file", why);
+      if (!ReadTrimmedFile(cfg->workspace_tokens_file, &text, &why) || !ParseWorkspaceTokens(text, &tokens, &why)) {
+        return Fail("web.workspace-tokens-file", why);
+      }
     }
-    if (!db_url_file.empty()) {
-      if (db_url_set) return Fail("db.url-file", "cannot be combined with --db.url");
-      std::ifstream in(db_url_file);
-      if (!in) return Fail("db.url-file", "cannot read \"" + db_url_file + "\"");
-      std::stringstream ss;
-      ss << in.rdbuf();
-      cfg->db_url = Trim(ss.str());
-      if (cfg->db_url.empty()) return Fail("db.url-file", "file \"" + db_url_file + "\" is empty");
-    } else if (!db_url_set) {
-      if (const char* env = getenv("AGENT_EXPORTER_DB_URL"); env != nullptr) cfg->db_url = env;
-    }
-    // A string libpq cannot parse would fail every connection forever, and libpq's
-    // message quotes the offending token, which may be the password: refuse it here,
-    // in our words.
-    if (std::string problem; !cfg->db_url.empty() && !ValidateConnectionString(cfg->db_url, &problem)) {
-      if (!db_url_file.empty()) return Fail("db.url-file", "file \"" + db_url_file + "\": " + problem);
-      if (db_url_set) return Fail("db.url", problem);
-      *error = "AGENT_EXPORTER_DB_URL: " + problem;
-      return false;
-    }
-    if (!db_notify_url_set) {
-      if (const char* env = getenv("AGENT_EXPORTER_DB_NOTIFY_URL"); env != nullptr) cfg->db_notify_url = env;
-    }
-    if (std::string problem; !cfg->db_notify_url.empty() && !ValidateConnectionString(cfg->db_notify_url, &problem)) {
-      if (db_notify_url_set) return Fail("db.notify-url", problem);
-      *error = "AGENT_EXPORTER_DB_NOTIFY_URL: " + problem;
-      return false;
-    }
+    const ConnectionStringSources url{"db.url", db_url_set, cfg->db_url, db_url_file, "AGENT_EXPORTER_DB_URL",
+                                      getenv("AGENT_EXPORTER_DB_URL")};
+    if (!ResolveConnectionString(url, &cfg->db_url, error)) return false;
+    const ConnectionStringSources notify{"db.notify-url", db_notify_url_set, cfg->db_notify_url, "",
+                                         "AGENT_EXPORTER_DB_NOTIFY_URL", getenv("AGENT_EXPORTER_DB_NOTIFY_URL")};
+    if (!ResolveConnectionString(notify, &cfg->db_notify_url, error)) return false;
     return true;
   }
 };
@@ -545,15 +461,7 @@ std::string HelpText() {
        "Flags:\n"
        "  -h, --help                      Show this help and exit.\n"
        "      --version                   Show version and exit.\n";
-  for (const auto& f : kFlags) {
-    std::string left = "--" + std::string(f.name);
-    if (f.kind != Kind::kBool) left += "=" + std::string(f.kind == Kind::kDuration ? "DURATION" : f.kind == Kind::kInt ? "N" : "VALUE");
-    o << "      " << left;
-    for (size_t pad = left.size(); pad < 32; ++pad) o << ' ';
-    o << ' ' << f.help;
-    if (!f.default_text.empty()) o << " (default: " << f.default_text << ")";
-    o << "\n";
-  }
+  for (const auto& f : kFlags) WriteFlagHelp(o, f);
   o << "\nCollectors (enable with --collector.<name>, disable with --no-collector.<name>):\n";
   for (const auto& e : CollectorTable()) {
     o << "      --collector." << e.name << "  " << e.help << " (default: "

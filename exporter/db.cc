@@ -4,6 +4,8 @@
 
 #include <stdexcept>
 
+#include "core/flags.h"
+
 namespace aee {
 
 bool ValidateConnectionString(const std::string& conninfo, std::string* problem) {
@@ -29,6 +31,41 @@ bool ValidateConnectionString(const std::string& conninfo, std::string* problem)
   while (!out.empty() && (out.back() == ' ' || out.back() == ':')) out.pop_back();
   *problem = "libpq cannot parse the connection string (" + out + ")";
   return false;
+}
+
+bool ResolveConnectionString(const ConnectionStringSources& from, std::string* out, std::string* error) {
+  const std::string file_flag = std::string(from.flag) + "-file";
+  std::string where;
+  if (!from.file.empty()) {
+    if (from.flag_set) {
+      *error = FlagError(file_flag, "cannot be combined with --" + std::string(from.flag));
+      return false;
+    }
+    std::string why;
+    if (!ReadTrimmedFile(from.file, out, &why)) {
+      *error = FlagError(file_flag, why);
+      return false;
+    }
+    if (out->empty()) {
+      *error = FlagError(file_flag, "file \"" + from.file + "\" is empty");
+      return false;
+    }
+    where = FlagError(file_flag, "file \"" + from.file + "\": ");
+  } else if (from.flag_set) {
+    *out = from.flag_value;
+    where = FlagError(from.flag, "");
+  } else {
+    *out = from.env_value != nullptr ? from.env_value : "";
+    where = std::string(from.env_name) + ": ";
+  }
+  // A string libpq cannot parse would fail every connection forever, and libpq's
+  // message quotes the offending token, which may be the password: refuse it here,
+  // in our words.
+  if (std::string problem; !out->empty() && !ValidateConnectionString(*out, &problem)) {
+    *error = where + problem;
+    return false;
+  }
+  return true;
 }
 
 std::string WithSchema(std::string_view sql_template, std::string_view quoted_schema) {

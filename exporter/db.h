@@ -18,6 +18,22 @@ namespace aee {
 /// password).
 bool ValidateConnectionString(const std::string& conninfo, std::string* problem);
 
+/// Where a connection string may come from: --<flag>, the file of --<flag>-file
+/// (when file is not empty) or the environment variable env_name, in that order.
+struct ConnectionStringSources {
+  std::string_view flag;  // e.g. "db.url"
+  bool flag_set = false;
+  std::string flag_value;
+  std::string file;
+  std::string_view env_name;  // e.g. "AGENT_EXPORTER_DB_URL"
+  const char* env_value = nullptr;
+};
+
+/// The connection string from its sources, checked with ValidateConnectionString
+/// ("" when none is given). false with *error naming the flag, file or variable it
+/// came from, never quoting it.
+bool ResolveConnectionString(const ConnectionStringSources& from, std::string* out, std::string* error);
+
 /// Replaces every "{schema}" in sql_template with the quoted schema name.
 std::string WithSchema(std::string_view sql_template, std::string_view quoted_schema);
 

@@ -3,10 +3,10 @@
 #include <cctype>
 #include <charconv>
 #include <ctime>
-#include <fstream>
 #include <sstream>
 #include <string_view>
 
+#include "core/flags.h"
 #include "exporter/config.h"
 #include "exporter/db.h"
 
@@ -15,17 +15,10 @@ namespace {
 
 using std::chrono::milliseconds;
 
-enum class Kind { kString, kDuration, kTime, kBool };
+using Kind = FlagKind;
 
 // The flags as data: parsing and --help come from this table (the exporter's
 // style, exporter/config.cc); docs/rollup.md lists the same flags.
-struct FlagSpec {
-  std::string_view name;
-  Kind kind;
-  std::string_view default_text;
-  std::string_view help;
-};
-
 constexpr FlagSpec kFlags[] = {
     {"db.url", Kind::kString, "", "libpq URI or keyword string of the platform database, with a role that may write the analytics schema (visible in process listings: prefer --db.url-file or AGENT_ROLLUP_DB_URL)."},
     {"db.url-file", Kind::kString, "", "File holding the libpq URI or keyword string."},
@@ -43,20 +36,6 @@ constexpr FlagSpec kFlags[] = {
     {"log.level", Kind::kString, "info", "Minimum log level: debug, info, warn, error."},
     {"log.format", Kind::kString, "logfmt", "Log format: logfmt or json."},
 };
-
-const FlagSpec* FindFlag(std::string_view name) {
-  for (const auto& f : kFlags) {
-    if (f.name == name) return &f;
-  }
-  return nullptr;
-}
-
-std::string Trim(std::string s) {
-  size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return s.substr(b, e - b);
-}
 
 bool Digits(std::string_view text, size_t pos, size_t n, int* out) {
   if (pos + n > text.size()) return false;
@@ -81,7 +60,7 @@ struct Parser {
   bool to_set = false;
 
   bool Fail(std::string_view flag, const std::string& why) {
-    *error = "--" + std::string(flag) + ": " + why;
+    *error = FlagError(flag, why);
     return false;
   }
 
@@ -145,39 +124,11 @@ struct Parser {
   }
 
   bool Run(const std::vector<std::string>& args) {
-    for (size_t i = 0; i < args.size(); ++i) {
-      std::string_view arg = args[i];
-      if (arg == "-h" || arg == "--help") {
-        cfg->show_help = true;
-        continue;
-      }
-      if (arg == "--version") {
-        cfg->show_version = true;
-        continue;
-      }
-      if (arg.substr(0, 2) != "--") {
-        *error = "unexpected argument \"" + std::string(arg) + "\" (flags start with --)";
-        return false;
-      }
-      std::string_view body = arg.substr(2);
-      std::string_view name = body, value;
-      bool has_value = false;
-      if (size_t eq = body.find('='); eq != std::string_view::npos) {
-        name = body.substr(0, eq);
-        value = body.substr(eq + 1);
-        has_value = true;
-      }
-      const FlagSpec* spec = FindFlag(name);
-      if (spec == nullptr) return Fail(name, "unknown flag");
-      if (spec->kind == Kind::kBool) {
-        if (!Set(*spec, has_value ? value : "true")) return false;
-        continue;
-      }
-      if (!has_value) {
-        if (i + 1 >= args.size()) return Fail(name, "missing value");
-        value = args[++i];
-      }
-      if (!Set(*spec, value)) return false;
+    auto arity = [](std::string_view name) { return ArityOf(FindFlag(kFlags, name)); };
+    if (!WalkFlags(
+            args, arity, [this](const FlagArg& arg) { return Set(*FindFlag(kFlags, arg.name), arg.value); }, &cfg->show_help,
+            &cfg->show_version, error)) {
+      return false;
     }
     return Finish();
   }
@@ -189,24 +140,9 @@ struct Parser {
       if (cfg->once) return Fail("once", "cannot be combined with --from/--to (a backfill runs once)");
       cfg->backfill = true;
     }
-    if (!db_url_file.empty()) {
-      if (db_url_set) return Fail("db.url-file", "cannot be combined with --db.url");
-      std::ifstream in(db_url_file);
-      if (!in) return Fail("db.url-file", "cannot read \"" + db_url_file + "\"");
-      std::stringstream ss;
-      ss << in.rdbuf();
-      cfg->db_url = Trim(ss.str());
-      if (cfg->db_url.empty()) return Fail("db.url-file", "file \"" + db_url_file + "\" is empty");
-    } else if (!db_url_set) {
-      if (const char* env = getenv("AGENT_ROLLUP_DB_URL"); env != nullptr) cfg->db_url = env;
-    }
-    // libpq's own message would quote the offending token, which may be the password.
-    if (std::string problem; !cfg->db_url.empty() && !ValidateConnectionString(cfg->db_url, &problem)) {
-      if (!db_url_file.empty()) return Fail("db.url-file", "file \"" + db_url_file + "\": " + problem);
-      if (db_url_set) return Fail("db.url", problem);
-      *error = "AGENT_ROLLUP_DB_URL: " + problem;
-      return false;
-    }
+    const ConnectionStringSources url{"db.url", db_url_set, cfg->db_url, db_url_file, "AGENT_ROLLUP_DB_URL",
+                                      getenv("AGENT_ROLLUP_DB_URL")};
+    if (!ResolveConnectionString(url, &cfg->db_url, error)) return false;
     return true;
   }
 };
@@ -261,17 +197,7 @@ std::string RollupHelpText() {
        "Flags:\n"
        "  -h, --help                      Show this help and exit.\n"
        "      --version                   Show version and exit.\n";
-  for (const auto& f : kFlags) {
-    std::string left = "--" + std::string(f.name);
-    if (f.kind == Kind::kDuration) left += "=DURATION";
-    else if (f.kind == Kind::kTime) left += "=TIME";
-    else if (f.kind == Kind::kString) left += "=VALUE";
-    o << "      " << left;
-    for (size_t pad = left.size(); pad < 32; ++pad) o << ' ';
-    o << ' ' << f.help;
-    if (!f.default_text.empty()) o << " (default: " << f.default_text << ")";
-    o << "\n";
-  }
+  for (const auto& f : kFlags) WriteFlagHelp(o, f);
   o << "\nEnvironment:\n  AGENT_ROLLUP_DB_URL  Database URL when neither --db.url nor --db.url-file is given.\n";
   return o.str();
 }

@@ -1,0 +1,69 @@
+#pragma once
+
+#include <functional>
+#include <ostream>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace aee {
+
+/// The value a flag takes, which also names its placeholder in --help.
+enum class FlagKind { kString, kDuration, kInt, kBool, kTime };
+
+/// One flag as data: parsing, --help and the configuration docs come from a table of
+/// these.
+struct FlagSpec {
+  std::string_view name;
+  FlagKind kind;
+  std::string_view default_text;
+  std::string_view help;
+};
+
+/// The flag called name in flags, or nullptr.
+const FlagSpec* FindFlag(std::span<const FlagSpec> flags, std::string_view name);
+
+/// What a flag name takes on the command line.
+enum class FlagArity {
+  kUnknown,  // not a flag of this program
+  kToggle,   // --name or --no-name, never a value (e.g. --collector.runs)
+  kSwitch,   // --name, --name=false or --no-name
+  kValue,    // --name=value or --name value
+};
+
+/// What a command line may write for spec: a switch for kBool, a value otherwise,
+/// kUnknown for nullptr.
+FlagArity ArityOf(const FlagSpec* spec);
+
+/// One flag as written: name without "--" and "no-", the value ("true" or "false"
+/// for toggles and switches), and whether it was written --no-name.
+struct FlagArg {
+  std::string_view name;
+  std::string_view value;
+  bool negated = false;
+};
+
+/// Walks a command line of flags: -h/--help and --version set *help and *version;
+/// every other argument goes through arity (its name without "no-") and set. false
+/// with *error "--<flag as written>: why" for an unknown flag, a missing value, a value
+/// given to a toggle or to --no-name, or an argument that is not a flag; set's own
+/// failure passes through.
+bool WalkFlags(const std::vector<std::string>& args, const std::function<FlagArity(std::string_view)>& arity,
+               const std::function<bool(const FlagArg&)>& set, bool* help, bool* version, std::string* error);
+
+/// "--flag: why", the form of every flag error.
+std::string FlagError(std::string_view flag, std::string_view why);
+
+/// The whole of a small file named by a flag, whitespace trimmed at both ends. false
+/// with *why ("cannot read \"path\"") when it cannot be read.
+bool ReadTrimmedFile(const std::string& path, std::string* out, std::string* why);
+
+/// One line of --help: the flag with its value placeholder, aligned help text and
+/// the default when there is one.
+void WriteFlagHelp(std::ostream& out, std::string_view left, std::string_view help, std::string_view default_text);
+
+/// The --help line of spec: --name=DURATION|N|TIME|VALUE (nothing for a switch).
+void WriteFlagHelp(std::ostream& out, const FlagSpec& spec);
+
+}  // namespace aee
