@@ -607,8 +607,10 @@ def variable_options(prom, var, values, at):
 
 
 def regex_escape(v):
-    # Grafana escapes regex metacharacters of a value used in a =~ matcher.
-    return re.sub(r"([\\^$*+?.()|{}\[\]])", r"\\\1", v)
+    # Grafana escapes the regex metacharacters of a value used in a =~ matcher, and
+    # escapes each backslash again for the PromQL string literal: 127.0.0.1 becomes
+    # 127\\.0\\.0\\.1 in the query text (the regex 127\.0\.0\.1).
+    return re.sub(r"([\\^$*+?.()|{}\[\]])", r"\\\\\1", v)
 
 
 def legend_labels(fmt):
