@@ -206,6 +206,16 @@ def wait_http(url, proc, timeout, ok=lambda s, b: s == 200, step=0.02):
     raise RuntimeError(f"timed out waiting for {url}")
 
 
+
+def wait_caught_up(exp):
+    """Waits for /readyz, then until no collector still reads start-up history
+    (agent_exporter_collector_pending_work all 0); returns the seconds after ready."""
+    wait_http(f"http://127.0.0.1:{PORT}/readyz", exp, timeout=600)
+    t0 = time.monotonic()
+    wait_http(f"http://127.0.0.1:{PORT}/metrics", exp, timeout=1800, step=1,
+              ok=lambda st, b: st == 200 and not re.search(rb"^agent_exporter_collector_pending_work\{[^}]*\} 1$", b, re.M))
+    return time.monotonic() - t0
+
 def parse_metrics(text):
     """{(name, frozenset(labels)): value} of a text exposition."""
     out = {}
@@ -561,13 +571,9 @@ def measure_freshness(size, db, res):
             subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", db_url(db), "-f", notify_sql], check=True)
         exp = start_exporter(db, f"fresh-{mode}-{label(size)}", args)
         try:
-            wait_http(f"http://127.0.0.1:{PORT}/readyz", exp, timeout=600)
             # Freshness is a steady-state figure: wait until no collector is still
             # reading start-up history (the patterns backlog takes CPU meanwhile).
-            t0 = time.monotonic()
-            wait_http(f"http://127.0.0.1:{PORT}/metrics", exp, timeout=1800, step=1,
-                      ok=lambda st, b: st == 200 and not re.search(rb"^agent_exporter_collector_pending_work\{[^}]*\} 1$", b, re.M))
-            res.add(size, "backlog", mode=mode, caught_up_after_ready_s=time.monotonic() - t0)
+            res.add(size, "backlog", mode=mode, caught_up_after_ready_s=wait_caught_up(exp))
             out = os.path.join(RESULTS_DIR, f"freshness-{mode}-{label(size)}.tsv")
             if os.path.exists(out):
                 os.remove(out)
@@ -755,11 +761,7 @@ def measure_live(size, db, res):
             args.append(f"--db.notify-channel={NOTIFY_CHANNEL}")
         exp = start_exporter(db, f"live-{mode}-{label(size)}", args)
         try:
-            wait_http(f"http://127.0.0.1:{PORT}/readyz", exp, timeout=600)
-            t0 = time.monotonic()
-            wait_http(f"http://127.0.0.1:{PORT}/metrics", exp, timeout=1800, step=1,
-                      ok=lambda st, b: st == 200 and not re.search(rb"^agent_exporter_collector_pending_work\{[^}]*\} 1$", b, re.M))
-            res.add(size, "backlog", mode=f"live-{mode}", caught_up_after_ready_s=time.monotonic() - t0)
+            res.add(size, "backlog", mode=f"live-{mode}", caught_up_after_ready_s=wait_caught_up(exp))
             if mode in LIVE_LATENCY_MODES:
                 # One subscriber, probes spaced 0-1 s apart (every phase of the 1 s cycle).
                 t_start = time.monotonic()
