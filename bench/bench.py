@@ -635,8 +635,8 @@ def measure_steady(size, db, res):
         cpu_share = (st["cpu_s"] - cpu0) / max(time.monotonic() - t0 - t_from, 1)
         res.add(size, "steady", who=who, binary=binary, seconds=STEADY_SECONDS, live_rate=LIVE_RATE,
                 steady_cpu_share=cpu_share,
-                runs_ledger=m.get(("agent_exporter_runs_ledger_entries", frozenset())),
-                models_ledger=m.get(("agent_exporter_models_ledger_entries", frozenset())),
+                runs_ledger=m.get(("agent_exporter_ledger_entries", frozenset({("collector", "runs")}))),
+                models_ledger=m.get(("agent_exporter_ledger_entries", frozenset({("collector", "models")}))),
                 rss_median_bytes=steady[len(steady) // 2], rss_max_bytes=steady[-1],
                 samples=[[round(t), rss] for t, rss in samples[who]], **st)
         p.stop()

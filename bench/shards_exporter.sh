@@ -20,8 +20,8 @@ for n in 1 2 4; do for ((i=0;i<n;i++)); do
   m=$(curl -s "http://127.0.0.1:$http/metrics")
   kill $pid; wait $pid 2>/dev/null
   read -r ms calls rows < <(psql -Atq -F' ' "$U" -c "SELECT round(sum(total_exec_time)::numeric,1), sum(calls), sum(rows) FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = 'shard_bench'")
-  su=$(awk '/^agent_exporter_runs_rows_read_total\{scan="startup"\}/ {print $2}' <<<"$m")
-  pr=$(awk '/^agent_exporter_patterns_rows_read_total / {print $2}' <<<"$m")
+  su=$(awk '/^agent_exporter_rows_read_total\{collector="runs",scan="startup"\}/ {print $2}' <<<"$m")
+  pr=$(awk '/^agent_exporter_rows_read_total\{collector="patterns",scan="day"\}/ {print $2}' <<<"$m")
   se=$(awk '/^agent_exporter_series\{/ {s += $2} END {print s}' <<<"$m")
   echo "$n $i $(echo "$t1 - $t0" | bc) $ms $calls $rows $su $pr $se"
 done; done

@@ -1,20 +1,17 @@
 #pragma once
 
-#include <array>
+// What the collectors share: the context a collector is built with (the workspaces
+// it owns, its clock and timeout, the live view sinks) and the SQL helpers of
+// exact counting (cursors, latency classification in SQL).
+
 #include <chrono>
-#include <cstdint>
 #include <functional>
-#include <initializer_list>
-#include <span>
-#include <stdexcept>
 #include <string>
 #include <string_view>
-#include <vector>
-
-#include <prometheus/metric_family.h>
 
 #include "collectors/live_view.h"
-#include "exporter/clock.h"
+#include "core/collector.h"
+#include "core/flags.h"
 
 namespace pqxx {
 class transaction_base;
@@ -23,20 +20,16 @@ class result;
 
 namespace aee {
 
-class DbSession;
 class Logger;
+struct CollectorOptions;  // collectors/options.h
 
-/// What a collector publishes: complete metric families, swapped in as a whole.
-using Snapshot = std::vector<prometheus::MetricFamily>;
-
-/// One metric family declared as data: the contract users and dashboards rely on.
-struct FamilySpec {
-  std::string_view name;
-  prometheus::MetricType type;
-  std::string_view help;
-  std::array<std::string_view, 4> labels{};  // unused slots stay empty
-
-  size_t label_count() const;
+/// One flag a collector declares beside its families: name, default text (the one
+/// written value; a test parses it and compares it with the options struct's
+/// default), help, and the setter that parses a value into the options.
+struct CollectorFlag {
+  FlagSpec spec;
+  /// false with *why (the error without the flag name) on a bad value.
+  bool (*set)(std::string_view value, CollectorOptions* options, std::string* why);
 };
 
 /// Which share of the workspaces this exporter owns (--shard.count, --shard.index).
@@ -54,7 +47,7 @@ struct ShardOptions {
 struct CollectorContext {
   std::string quoted_schema;  // already quoted, e.g. "public"
   const Clock* clock = nullptr;
-  std::chrono::milliseconds timeout{10000};
+  std::chrono::milliseconds timeout = kDefaultCollectorTimeout;
   Logger* logger = nullptr;  // may be null in tests
   /// Live view consumers (the JSON API and WebSocket, issue #12); empty when none.
   LiveViewSink on_live_view;
@@ -66,32 +59,23 @@ struct CollectorContext {
   std::function<void(double)> on_replay_lag;
 };
 
-/// A source of metrics sampled from the database on its own schedule.
-///
-/// Collect() runs on the collector's own thread with its own session; it either
-/// returns a complete snapshot or throws, in which case the scheduler keeps
-/// publishing the previous snapshot. Counters and histograms live inside the
-/// collector that owns them, so a failed cycle loses nothing.
-class Collector {
- public:
-  virtual ~Collector() = default;
-  virtual Snapshot Collect(DbSession& db) = 0;
-  /// True when the last Collect() stopped early with work left (a cycle budget):
-  /// the scheduler runs the next cycle at once instead of after the interval.
-  virtual bool HasPendingWork() const { return false; }
-  /// Told by the scheduler before each cycle: true while some collector's first
-  /// cycle has not ended (start-up, /readyz waiting). Work that can wait (history)
-  /// is left for later cycles then, so it does not compete with those first cycles.
-  virtual void SetStartingUp(bool) {}
-};
+// Self-metrics of the collectors that read rows, one family each, labelled by
+// collector: several collectors publish into it and the exposition merges them.
 
-/// Thrown by Collect() when an optional source (a table, an extension) does not
-/// exist. The scheduler reports the collector down and retries, logs once, and
-/// does not let it hold /readyz back: the platform simply lacks that part.
-class CollectorUnavailable : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+/// Rows or observations a collector skipped as inconsistent, by reason.
+inline constexpr FamilySpec kRowsSkippedFamily{"agent_exporter_rows_skipped_total", prometheus::MetricType::Counter,
+                                               "Rows or observations skipped because they were inconsistent, by reason.",
+                                               {"collector", "reason"}};
+/// Rows a collector read, by kind of scan.
+inline constexpr FamilySpec kRowsReadFamily{
+    "agent_exporter_rows_read_total", prometheus::MetricType::Counter,
+    "Rows a collector read from the platform tables, by kind of scan: startup (the day's aggregate input), "
+    "incremental (each cycle), sweep (the lateness window), day (a past day of the execution patterns).",
+    {"collector", "scan"}};
+/// Ids an exactly-once collector remembers.
+inline constexpr FamilySpec kLedgerEntriesFamily{"agent_exporter_ledger_entries", prometheus::MetricType::Gauge,
+                                                 "Ids remembered to count late-committing rows exactly once.",
+                                                 {"collector"}};
 
 /// Throws CollectorUnavailable unless table exists in quoted_schema (checked
 /// with to_regclass, so a missing table never aborts the transaction).
@@ -104,72 +88,6 @@ void RequireTable(pqxx::transaction_base& tx, std::string_view quoted_schema, st
 /// ends; each cursor name is used once per transaction.
 void ForEachBatch(pqxx::transaction_base& tx, std::string_view cursor, std::string_view sql, const std::string& from,
                   const std::string& to, size_t batch_rows, const std::function<void(const pqxx::result&)>& each_batch);
-
-/// text as valid UTF-8: every byte that does not belong to a well-formed sequence
-/// (stray continuation, truncated, overlong, surrogate, above U+10FFFF) becomes
-/// U+FFFD. Label values come from database text, which a SQL_ASCII database does
-/// not check, and Prometheus rejects a scrape holding invalid UTF-8.
-std::string ToValidUtf8(std::string_view text);
-
-/// a + b, held at the int64 maximum instead of overflowing (sums of microseconds,
-/// tokens and nanodollars over hostile rows; PostgreSQL's sums are capped alike).
-inline std::int64_t SaturatingAdd(std::int64_t a, std::int64_t b) {
-  std::int64_t out = 0;
-  if (__builtin_add_overflow(a, b, &out)) return b > 0 ? INT64_MAX : INT64_MIN;
-  return out;
-}
-inline std::uint64_t SaturatingAdd(std::uint64_t a, std::uint64_t b) {
-  std::uint64_t out = 0;
-  return __builtin_add_overflow(a, b, &out) ? UINT64_MAX : out;
-}
-
-/// Fills one family from label values, checking them against its spec. Label
-/// values pass through ToValidUtf8.
-class FamilyBuilder {
- public:
-  explicit FamilyBuilder(const FamilySpec& spec);
-  void Add(std::initializer_list<std::string_view> label_values, double value);
-  void AddHistogram(std::initializer_list<std::string_view> label_values,
-                    const prometheus::ClientMetric::Histogram& histogram);
-  /// Same as Add/AddHistogram with label values in a vector (dynamic label sets).
-  void AddValues(const std::vector<std::string>& label_values, double value);
-  void AddHistogramValues(const std::vector<std::string>& label_values,
-                          const prometheus::ClientMetric::Histogram& histogram);
-  prometheus::MetricFamily Take() { return std::move(family_); }
-
- private:
-  prometheus::ClientMetric& NewMetric(std::span<const std::string_view> values);
-  const FamilySpec& spec_;
-  prometheus::MetricFamily family_;
-};
-
-/// Latency histogram buckets (seconds) shared by the run histograms.
-///
-/// They contain 1, 5, 10, 30 and 60 so the spec's distribution (0-1s, 1-5s, 5-10s,
-/// 10-30s, 30-60s, 60s+) is read off the buckets exactly, span 50 ms to 1 h, and grow
-/// by at most 2x (mostly 1.5x) so histogram_quantile stays close to the exact
-/// percentile (docs/metrics.md gives the measured error).
-std::span<const double> LatencyBuckets();
-
-/// A non-cumulative histogram with exact integer sums (microseconds), so two
-/// exporters that saw the same rows in different orders expose identical values.
-class ExactHistogram {
- public:
-  explicit ExactHistogram(std::span<const double> bounds);
-  void Observe(double value, std::int64_t value_us);
-  /// Adds count observations summing sum_us to bucket index (bounds().size() = +Inf),
-  /// as classified in SQL by LatencyCodeSql.
-  void Add(size_t index, std::uint64_t count, std::int64_t sum_us);
-  prometheus::ClientMetric::Histogram ToClient() const;
-  std::uint64_t count() const { return count_; }
-  std::int64_t sum_us() const { return sum_us_; }
-
- private:
-  std::span<const double> bounds_;
-  std::vector<std::uint64_t> buckets_;  // per bound, non-cumulative
-  std::uint64_t count_ = 0;
-  std::int64_t sum_us_ = 0;
-};
 
 /// How SQL classifies one latency observation (LatencyCodeSql): a value >= 0 is the
 /// index of its LatencyBuckets() bucket (size() = +Inf); negative values say why the
@@ -194,12 +112,5 @@ std::string CappedSumSql(std::string_view expr);
 /// The skip reason of a negative code other than kLatencyNone; `missing_reason`
 /// names kLatencyMissing (the collectors call a NULL latency differently).
 std::string LatencySkipReason(int code, std::string_view missing_reason);
-
-/// Formats microseconds since the epoch as a PostgreSQL timestamptz literal (UTC).
-std::string FormatTimestampUs(std::int64_t us);
-/// RFC 3339 in UTC with milliseconds ("2026-11-30T05:31:56.123Z"), as the live API writes times.
-std::string FormatRfc3339Millis(std::int64_t us);
-/// Microseconds since the epoch of a clock time point.
-std::int64_t ToUnixMicros(Clock::time_point t);
 
 }  // namespace aee

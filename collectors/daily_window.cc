@@ -5,7 +5,7 @@
 #include <pqxx/pqxx>
 
 #include "collectors/collector.h"
-#include "exporter/log.h"
+#include "core/log.h"
 
 namespace aee {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <pqxx/pqxx>
 
-#include "exporter/db.h"
+#include "core/db.h"
 
 namespace aee {
 namespace {

@@ -3,7 +3,7 @@
 #include <pqxx/pqxx>
 
 #include "collectors/scope.h"
-#include "exporter/db.h"
+#include "core/db.h"
 
 namespace aee {
 namespace {

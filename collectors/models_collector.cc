@@ -6,8 +6,9 @@
 
 #include <pqxx/pqxx>
 
+#include "collectors/options.h"
 #include "collectors/scope.h"
-#include "exporter/db.h"
+#include "core/db.h"
 
 namespace aee {
 namespace {
@@ -27,16 +28,9 @@ constexpr FamilySpec kLatency{"agent_model_call_duration_seconds", MetricType::H
                               "Latency of the model calls made since 00:00 UTC today.", {"workspace_id", "model"}};
 constexpr FamilySpec kCountingSince{"agent_model_calls_counting_since_timestamp_seconds", MetricType::Gauge,
                                     "Start of the period the model counters cover (00:00 UTC today).", {}};
-constexpr FamilySpec kSkipped{"agent_exporter_rows_skipped_total", MetricType::Counter,
-                              "Rows or observations skipped because they were inconsistent, by reason.",
-                              {"collector", "reason"}};
-constexpr FamilySpec kLedger{"agent_exporter_models_ledger_entries", MetricType::Gauge,
-                             "Model call ids remembered to count late-committing calls exactly once.", {}};
-constexpr FamilySpec kRowsRead{"agent_exporter_models_rows_read_total", MetricType::Counter,
-                               "Rows the models collector read from model_calls, by kind of scan.", {"scan"}};
 
 constexpr std::array<FamilySpec, 8> kFamilies = {kCalls,   kTokens,        kCost,  kLatency,
-                                                 kCountingSince, kSkipped, kLedger, kRowsRead};
+                                                 kCountingSince, kRowsSkippedFamily, kLedgerEntriesFamily, kRowsReadFamily};
 
 // Every call of the range, classified once, here, for both the start-up aggregate
 // and the incremental reads. NULL tokens and cost count as 0 (calls that have
@@ -235,7 +229,7 @@ void ModelsCollector::ApplyLatency(ExactHistogram& h, int code, std::uint64_t n,
 
 Snapshot ModelsCollector::BuildSnapshot() const {
   FamilyBuilder calls(kCalls), tokens(kTokens), cost(kCost), latency(kLatency), since(kCountingSince),
-      skipped(kSkipped), ledger(kLedger), rows_read(kRowsRead);
+      skipped(kRowsSkippedFamily), ledger(kLedgerEntriesFamily), rows_read(kRowsReadFamily);
   for (const auto& [key, c] : day_.counts) {
     calls.Add({key.first, key.second}, static_cast<double>(c.calls));
     tokens.Add({key.first, key.second, "prompt"}, static_cast<double>(c.prompt_tokens));
@@ -245,15 +239,37 @@ Snapshot ModelsCollector::BuildSnapshot() const {
   for (const auto& [key, h] : day_.latency) latency.AddHistogram({key.first, key.second}, h.ToClient());
   since.Add({}, static_cast<double>(window_.day_start_us()) / 1e6);
   for (const auto& [reason, n] : skipped_) skipped.Add({"models", reason}, static_cast<double>(n));
-  ledger.Add({}, static_cast<double>(window_.ledger_size()));
-  rows_read.Add({"startup"}, static_cast<double>(rows_read_startup_));
-  rows_read.Add({"incremental"}, static_cast<double>(rows_read_incremental_));
-  rows_read.Add({"sweep"}, static_cast<double>(rows_read_sweep_));
+  ledger.Add({"models"}, static_cast<double>(window_.ledger_size()));
+  rows_read.Add({"models", "startup"}, static_cast<double>(rows_read_startup_));
+  rows_read.Add({"models", "incremental"}, static_cast<double>(rows_read_incremental_));
+  rows_read.Add({"models", "sweep"}, static_cast<double>(rows_read_sweep_));
   Snapshot out;
   for (FamilyBuilder* b : {&calls, &tokens, &cost, &latency, &since, &skipped, &ledger, &rows_read}) {
     out.push_back(b->Take());
   }
   return out;
+}
+
+
+std::span<const CollectorFlag> ModelsCollector::Flags() {
+  static constexpr CollectorFlag kFlags[] = {
+      {{"collector.models.max-models", FlagKind::kInt, "50",
+        "Models exposed by name per day; calls of further models count as model=\"other\"."},
+       [](std::string_view v, CollectorOptions* o, std::string* why) {
+         return ParseIntFlag(v, 1, 10000, &o->models.max_models, why);
+       }},
+      {{"collector.models.lateness", FlagKind::kDuration, "5m",
+        "How much later than its created_at a model call may commit and still be counted."},
+       [](std::string_view v, CollectorOptions* o, std::string* why) {
+         return ParseDurationFlag(v, true, &o->models.lateness, why);
+       }},
+      {{"collector.models.sweep-interval", FlagKind::kDuration, "5m",
+        "How often the whole lateness window of model calls is re-read (0 = never)."},
+       [](std::string_view v, CollectorOptions* o, std::string* why) {
+         return ParseDurationFlag(v, true, &o->models.sweep_interval, why);
+       }},
+  };
+  return kFlags;
 }
 
 }  // namespace aee

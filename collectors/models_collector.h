@@ -28,6 +28,8 @@ struct ModelsCollectorOptions {
   std::chrono::milliseconds sweep_interval{std::chrono::minutes(5)};
   /// Rows fetched per round trip when reading rows (ForEachBatch).
   size_t read_batch_rows = 2000;
+
+  bool operator==(const ModelsCollectorOptions&) const = default;
 };
 
 /// Model calls, tokens, cost and call latency since 00:00 UTC, counted exactly
@@ -42,6 +44,8 @@ class ModelsCollector final : public Collector {
   ModelsCollector(CollectorContext ctx, ModelsCollectorOptions options);
   Snapshot Collect(DbSession& db) override;
   static std::span<const FamilySpec> Families();
+  /// Its flags (--collector.models.*).
+  static std::span<const CollectorFlag> Flags();
 
   /// The label value of the calls of models past the cap.
   static constexpr std::string_view kOther = LabelCap::kOther;

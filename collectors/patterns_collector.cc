@@ -1,13 +1,15 @@
 #include "collectors/patterns_collector.h"
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 #include <vector>
 
 #include <pqxx/pqxx>
 
+#include "collectors/options.h"
 #include "collectors/scope.h"
-#include "exporter/db.h"
+#include "core/db.h"
 
 namespace aee {
 namespace {
@@ -42,10 +44,8 @@ constexpr FamilySpec kWindowDays{"agent_executions_pattern_window_seconds", Metr
                                  "Length of the window the pattern averages cover: the complete days they divide by "
                                  "(the lookback, or fewer while the history is shorter) x 86400.",
                                  {}};
-constexpr FamilySpec kRowsRead{"agent_exporter_patterns_rows_read_total", MetricType::Counter,
-                               "Finished runs the patterns collector aggregated (each past day once).", {}};
 constexpr std::array<FamilySpec, 10> kFamilies = {kHourAvg,     kDailyAvg,    kWeekdayAvg, kWeekendAvg, kPeakHour,
-                                                  kQuietHour,   kHourSuccess, kHourLatency, kWindowDays, kRowsRead};
+                                                  kQuietHour,   kHourSuccess, kHourLatency, kWindowDays, kRowsReadFamily};
 
 // A day ended less than this long ago is aggregated again on the next cycle, so
 // runs committing late into yesterday are included once they are visible.
@@ -185,9 +185,9 @@ Snapshot PatternsCollector::Collect(DbSession& db) {
 
   FamilyBuilder hour_avg(kHourAvg), daily(kDailyAvg), weekday_avg(kWeekdayAvg), weekend_avg(kWeekendAvg),
       peak(kPeakHour), quiet(kQuietHour), success(kHourSuccess), latency(kHourLatency), days_f(kWindowDays),
-      rows_f(kRowsRead);
+      rows_f(kRowsReadFamily);
   days_f.Add({}, static_cast<double>(window_days) * 86400);
-  rows_f.Add({}, static_cast<double>(rows_aggregated_));
+  rows_f.Add({"patterns", "day"}, static_cast<double>(rows_aggregated_));
   if (window_days > 0) {
     const double n = static_cast<double>(window_days);
     for (const auto& [ws, t] : totals) {
@@ -230,6 +230,48 @@ Snapshot PatternsCollector::Collect(DbSession& db) {
     out.push_back(b->Take());
   }
   return out;
+}
+
+
+namespace {
+
+// PostgreSQL resolves the name (an invalid one fails the patterns collector with
+// its error); this only rejects what cannot be a zone: empty, too long, odd characters.
+bool ValidTimeZoneName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '/' && c != '_' && c != '-' && c != '+' && c != ':') {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::span<const CollectorFlag> PatternsCollector::Flags() {
+  static constexpr CollectorFlag kFlags[] = {
+      {{"collector.patterns.lookback-days", FlagKind::kInt, "28", "Complete days the execution patterns look back over."},
+       [](std::string_view v, CollectorOptions* o, std::string* why) {
+         return ParseIntFlag(v, 1, 366, &o->patterns.lookback_days, why);
+       }},
+      {{"collector.patterns.timezone", FlagKind::kString, "UTC",
+        "Time zone of the days and hours of the execution patterns (e.g. Europe/Paris)."},
+       [](std::string_view v, CollectorOptions* o, std::string* why) {
+         if (!ValidTimeZoneName(v)) {
+           *why = "invalid time zone name \"" + std::string(v) + "\" (want e.g. UTC, Europe/Paris, +02:00)";
+           return false;
+         }
+         o->patterns.timezone = v;
+         return true;
+       }},
+      {{"collector.patterns.cycle-budget", FlagKind::kDuration, "500ms",
+        "Time a patterns cycle may spend reading days not cached yet before the next cycle takes over (start-up at large tables)."},
+       [](std::string_view v, CollectorOptions* o, std::string* why) {
+         return ParseDurationFlag(v, false, &o->patterns.cycle_budget, why);
+       }},
+  };
+  return kFlags;
 }
 
 }  // namespace aee

@@ -23,6 +23,8 @@ struct PatternsCollectorOptions {
   /// least one day) and the next cycle continues at once: no cycle runs much
   /// longer, however large the table.
   std::chrono::milliseconds cycle_budget{500};
+
+  bool operator==(const PatternsCollectorOptions&) const = default;
 };
 
 /// Execution patterns over the last complete days: runs per hour of day, per day,
@@ -44,6 +46,8 @@ class PatternsCollector final : public Collector {
   /// (empty) window at once and the history follows in budgeted cycles.
   void SetStartingUp(bool starting) override { starting_up_ = starting; }
   static std::span<const FamilySpec> Families();
+  /// Its flags (--collector.patterns.*).
+  static std::span<const CollectorFlag> Flags();
 
   /// Peak and quiet hours exposed per workspace.
   static constexpr int kRankedHours = 3;

@@ -3,14 +3,16 @@
 #include <openssl/hmac.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <map>
 #include <tuple>
 
 #include <pqxx/pqxx>
 
+#include "collectors/options.h"
 #include "collectors/scope.h"
-#include "exporter/db.h"
+#include "core/db.h"
 
 namespace aee {
 namespace {
@@ -270,6 +272,30 @@ void RealtimeCollector::PublishLiveView(const pqxx::result& rows, std::int64_t n
               [](const LiveQueued& a, const LiveQueued& b) { return a.position < b.position; });
   }
   ctx_.on_live_view(std::move(view));
+}
+
+
+std::span<const CollectorFlag> RealtimeCollector::Flags() {
+  static constexpr CollectorFlag kFlags[] = {
+      {{"collector.realtime.top-runs", FlagKind::kInt, "10",
+        "Longest-running runs per workspace exposed with run_id (0 turns agent_run_elapsed_seconds off)."},
+       [](std::string_view v, CollectorOptions* o, std::string* why) {
+         return ParseIntFlag(v, 0, 1000, &o->realtime.top_runs, why);
+       }},
+      {{"collector.realtime.overdue-factor", FlagKind::kString, "3",
+        "A running run counts in agent_runs_overdue once it has run this many times its estimated_runtime."},
+       [](std::string_view v, CollectorOptions* o, std::string* why) {
+         double factor = 0;
+         auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), factor);
+         if (ec != std::errc() || ptr != v.data() + v.size() || !(factor >= 1 && factor <= 1000)) {
+           *why = "want a number from 1 to 1000, got \"" + std::string(v) + "\"";
+           return false;
+         }
+         o->realtime.overdue_factor = factor;
+         return true;
+       }},
+  };
+  return kFlags;
 }
 
 }  // namespace aee

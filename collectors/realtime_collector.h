@@ -28,6 +28,8 @@ struct RealtimeCollectorOptions {
   /// user_id is not even read unless asked for; kHash shows an HMAC-SHA256 of it.
   UserIdMode user_id = UserIdMode::kOmit;
   std::string user_id_key;  // the HMAC key for kHash
+
+  bool operator==(const RealtimeCollectorOptions&) const = default;
 };
 
 /// The first 16 bytes of HMAC-SHA256(key, user_id), as 32 hex digits: the same
@@ -45,6 +47,8 @@ class RealtimeCollector final : public Collector {
   RealtimeCollector(CollectorContext ctx, RealtimeCollectorOptions options);
   Snapshot Collect(DbSession& db) override;
   static std::span<const FamilySpec> Families();
+  /// Its flags (--collector.realtime.*).
+  static std::span<const CollectorFlag> Flags();
 
  private:
   void PublishLiveView(const pqxx::result& rows, std::int64_t now_us) const;

@@ -6,9 +6,10 @@
 
 #include <pqxx/pqxx>
 
+#include "collectors/options.h"
 #include "collectors/scope.h"
-#include "exporter/db.h"
-#include "exporter/log.h"
+#include "core/db.h"
+#include "core/log.h"
 
 namespace aee {
 namespace {
@@ -45,14 +46,6 @@ constexpr FamilySpec kEndToEndByAgent{kEndToEnd.name, MetricType::Histogram, kEn
 constexpr FamilySpec kCountingSince{"agent_runs_counting_since_timestamp_seconds", MetricType::Gauge,
                                     "Start of the period the finished-run counters cover (00:00 UTC today).",
                                     {}};
-constexpr FamilySpec kSkipped{"agent_exporter_rows_skipped_total", MetricType::Counter,
-                              "Rows or observations skipped because they were inconsistent, by reason.",
-                              {"collector", "reason"}};
-constexpr FamilySpec kLedger{"agent_exporter_runs_ledger_entries", MetricType::Gauge,
-                             "Run ids remembered to count late-committing runs exactly once.", {}};
-constexpr FamilySpec kRowsRead{"agent_exporter_runs_rows_read_total", MetricType::Counter,
-                               "Rows the runs collector read from agent_runs, by kind of scan.",
-                               {"scan"}};
 
 constexpr FamilySpec kReplayLag{"agent_exporter_db_replay_lag_seconds", MetricType::Gauge,
                                 "How far the hot standby the exporter reads is behind its primary: 0 when it "
@@ -62,7 +55,7 @@ constexpr FamilySpec kReplayLag{"agent_exporter_db_replay_lag_seconds", MetricTy
 
 constexpr std::array<FamilySpec, 10> kFamilies = {kFinished, kRuntime,       kQueueWait,
                                                   kDuration, kEndToEnd,      kCountingSince,
-                                                  kSkipped,  kLedger,        kRowsRead, kReplayLag};
+                                                  kRowsSkippedFamily, kLedgerEntriesFamily, kRowsReadFamily, kReplayLag};
 
 // The three observed latencies, in the order of the SQL columns below.
 constexpr std::array<std::string_view, 3> kLatencies = {"queue_wait", "runtime", "end_to_end"};
@@ -439,14 +432,14 @@ Snapshot RunsCollector::BuildSnapshot() const {
 
   FamilyBuilder since(kCountingSince);
   since.Add({}, static_cast<double>(window_.day_start_us()) / 1e6);
-  FamilyBuilder skipped(kSkipped);
+  FamilyBuilder skipped(kRowsSkippedFamily);
   for (const auto& [reason, n] : skipped_) skipped.Add({"runs", reason}, static_cast<double>(n));
-  FamilyBuilder ledger(kLedger);
-  ledger.Add({}, static_cast<double>(window_.ledger_size()));
-  FamilyBuilder rows_read(kRowsRead);
-  rows_read.Add({"startup"}, static_cast<double>(rows_read_startup_));
-  rows_read.Add({"incremental"}, static_cast<double>(rows_read_incremental_));
-  rows_read.Add({"sweep"}, static_cast<double>(rows_read_sweep_));
+  FamilyBuilder ledger(kLedgerEntriesFamily);
+  ledger.Add({"runs"}, static_cast<double>(window_.ledger_size()));
+  FamilyBuilder rows_read(kRowsReadFamily);
+  rows_read.Add({"runs", "startup"}, static_cast<double>(rows_read_startup_));
+  rows_read.Add({"runs", "incremental"}, static_cast<double>(rows_read_incremental_));
+  rows_read.Add({"runs", "sweep"}, static_cast<double>(rows_read_sweep_));
   FamilyBuilder replay_lag(kReplayLag);
   if (replay_lag_s_ >= 0) replay_lag.Add({}, replay_lag_s_);
 
@@ -456,6 +449,38 @@ Snapshot RunsCollector::BuildSnapshot() const {
     out.push_back(b->Take());
   }
   return out;
+}
+
+
+std::span<const CollectorFlag> RunsCollector::Flags() {
+  static constexpr CollectorFlag kFlags[] = {
+      {{"collector.runs.lateness", FlagKind::kDuration, "5m",
+        "How much later than its finished_at a run may commit and still be counted."},
+       [](std::string_view v, CollectorOptions* o, std::string* why) {
+         return ParseDurationFlag(v, true, &o->runs.lateness, why);
+       }},
+      {{"collector.runs.sweep-interval", FlagKind::kDuration, "5m",
+        "How often the whole lateness window is re-read for application-stamped late commits (0 = never)."},
+       [](std::string_view v, CollectorOptions* o, std::string* why) {
+         return ParseDurationFlag(v, true, &o->runs.sweep_interval, why);
+       }},
+      {{"collector.runs.agent-histograms", FlagKind::kBool, "false",
+        "Add agent_id to the run latency histograms (cardinality x agents)."},
+       [](std::string_view v, CollectorOptions* o, std::string* why) {
+         return ParseBoolFlag(v, &o->runs.agent_histograms, why);
+       }},
+      {{"collector.agents.max-per-workspace", FlagKind::kInt, "0",
+        "Agents exposed by agent_id per workspace and day; runs of further agents count as agent_id=\"other\" (0 = no cap)."},
+       [](std::string_view v, CollectorOptions* o, std::string* why) {
+         return ParseIntFlag(v, 0, 100000, &o->runs.max_agents_per_workspace, why, "0 (no cap) or an integer up to 100000");
+       }},
+      {{"collector.agents.per-agent-label", FlagKind::kBool, "true",
+        "Label the finished-run counters by agent_id; false counts per workspace only and leaves agent_info out."},
+       [](std::string_view v, CollectorOptions* o, std::string* why) {
+         return ParseBoolFlag(v, &o->runs.per_agent_label, why);
+       }},
+  };
+  return kFlags;
 }
 
 }  // namespace aee

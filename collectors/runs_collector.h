@@ -36,6 +36,8 @@ struct RunsCollectorOptions {
   /// false: no agent_id label at all, the counters are per workspace
   /// (--collector.agents.per-agent-label=false; turns agent_histograms off).
   bool per_agent_label = true;
+
+  bool operator==(const RunsCollectorOptions&) const = default;
 };
 
 /// Finished-run counters and latency histograms, counted exactly once from
@@ -55,6 +57,8 @@ class RunsCollector final : public Collector {
 
   /// Every family this collector can expose (docs and tests loop over it).
   static std::span<const FamilySpec> Families();
+  /// Its flags (--collector.runs.*, --collector.agents.*).
+  static std::span<const CollectorFlag> Flags();
 
  private:
   struct AgentCounts {

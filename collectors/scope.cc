@@ -8,7 +8,8 @@
 
 #include <pqxx/pqxx>
 
-#include "exporter/db.h"
+#include "collectors/options.h"
+#include "core/db.h"
 
 namespace aee {
 namespace {
@@ -170,6 +171,36 @@ Snapshot ScopedCollector::Collect(DbSession& db) {
   series.Add({name_}, static_cast<double>(CountSeries(snapshot)));
   snapshot.push_back(series.Take());
   return snapshot;
+}
+
+namespace {
+
+bool SetWorkspaceRegex(std::string_view value, std::string* out, std::string* why) {
+  std::string error;
+  if (!ValidWorkspaceRegex(std::string(value), &error)) {
+    *why = "invalid regular expression \"" + std::string(value) + "\": " + error;
+    return false;
+  }
+  *out = value;
+  return true;
+}
+
+}  // namespace
+
+std::span<const CollectorFlag> WorkspaceFilterFlags() {
+  static constexpr CollectorFlag kFlags[] = {
+      {{"collector.workspaces.include", FlagKind::kString, "",
+        "Expose only workspaces whose id or name matches this regular expression (anchored; empty = all)."},
+       [](std::string_view v, CollectorOptions* o, std::string* why) {
+         return SetWorkspaceRegex(v, &o->workspaces_include, why);
+       }},
+      {{"collector.workspaces.exclude", FlagKind::kString, "",
+        "Leave out workspaces whose id or name matches this regular expression (anchored; empty = none)."},
+       [](std::string_view v, CollectorOptions* o, std::string* why) {
+         return SetWorkspaceRegex(v, &o->workspaces_exclude, why);
+       }},
+  };
+  return kFlags;
 }
 
 }  // namespace aee

@@ -51,6 +51,9 @@ class WorkspaceFilter {
 /// set when it is invalid.
 bool ValidWorkspaceRegex(const std::string& re, std::string* error);
 
+/// --collector.workspaces.include and .exclude.
+std::span<const CollectorFlag> WorkspaceFilterFlags();
+
 /// Everything that decides which workspaces' series an exporter exposes.
 struct ScopeOptions {
   ShardOptions shard;

@@ -2,8 +2,9 @@
 
 #include <pqxx/pqxx>
 
+#include "collectors/options.h"
 #include "collectors/scope.h"
-#include "exporter/db.h"
+#include "core/db.h"
 
 namespace aee {
 namespace {
@@ -187,6 +188,23 @@ Snapshot WorkersCollector::Collect(DbSession& db) {
   }
   for (FamilyBuilder* b : {&state, &capacity, &cpu, &mem, &gpu, &heartbeat}) out.push_back(b->Take());
   return out;
+}
+
+
+std::span<const CollectorFlag> WorkersCollector::Flags() {
+  static constexpr CollectorFlag kFlags[] = {
+      {{"collector.workers.stale-after", FlagKind::kDuration, "1m",
+        "A worker whose last heartbeat is older than this counts as offline."},
+       [](std::string_view v, CollectorOptions* o, std::string* why) {
+         return ParseDurationFlag(v, false, &o->workers.stale_after, why);
+       }},
+      {{"collector.workers.per-worker", FlagKind::kBool, "false",
+        "Also expose one series per worker (cardinality x workers)."},
+       [](std::string_view v, CollectorOptions* o, std::string* why) {
+         return ParseBoolFlag(v, &o->workers.per_worker, why);
+       }},
+  };
+  return kFlags;
 }
 
 }  // namespace aee

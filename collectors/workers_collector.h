@@ -14,6 +14,8 @@ struct WorkersCollectorOptions {
   std::chrono::milliseconds stale_after{std::chrono::minutes(1)};
   /// Also expose one series per worker (cardinality: the number of workers).
   bool per_worker = false;
+
+  bool operator==(const WorkersCollectorOptions&) const = default;
 };
 
 /// Worker pools right now: workers by state, run slots, CPU / memory / GPU load.
@@ -26,6 +28,8 @@ class WorkersCollector final : public Collector {
   WorkersCollector(CollectorContext ctx, WorkersCollectorOptions options);
   Snapshot Collect(DbSession& db) override;
   static std::span<const FamilySpec> Families();
+  /// Its flags (--collector.workers.*).
+  static std::span<const CollectorFlag> Flags();
 
  private:
   CollectorContext ctx_;

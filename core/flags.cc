@@ -1,6 +1,7 @@
 #include "core/flags.h"
 
 #include <cctype>
+#include <charconv>
 #include <fstream>
 #include <sstream>
 
@@ -118,6 +119,92 @@ void WriteFlagHelp(std::ostream& out, const FlagSpec& spec) {
       break;
   }
   WriteFlagHelp(out, left, spec.help, spec.default_text);
+}
+
+bool ParseDuration(std::string_view text, std::chrono::milliseconds* out) {
+  if (text.empty()) return false;
+  if (text == "0") {
+    *out = std::chrono::milliseconds(0);
+    return true;
+  }
+  double total_ms = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t start = i;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+    if (i == start) return false;
+    double number = 0;
+    auto [ptr, ec] = std::from_chars(text.data() + start, text.data() + i, number);
+    if (ec != std::errc() || ptr != text.data() + i) return false;
+    size_t unit_start = i;
+    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
+    std::string_view unit = text.substr(unit_start, i - unit_start);
+    double scale = 0;
+    if (unit == "ms") scale = 1;
+    else if (unit == "s") scale = 1000;
+    else if (unit == "m") scale = 60'000;
+    else if (unit == "h") scale = 3'600'000;
+    else if (unit == "d") scale = 86'400'000;
+    else return false;
+    total_ms += number * scale;
+  }
+  if (total_ms > 365.0 * 86'400'000) return false;
+  *out = std::chrono::milliseconds(static_cast<long long>(total_ms + 0.5));
+  return true;
+}
+
+std::string FormatDuration(std::chrono::milliseconds d) {
+  long long ms = d.count();
+  if (ms == 0) return "0s";
+  std::string out;
+  if (ms % 1000 != 0) return std::to_string(ms) + "ms";
+  long long s = ms / 1000;
+  if (s >= 3600) {
+    out += std::to_string(s / 3600) + "h";
+    s %= 3600;
+  }
+  if (s >= 60) {
+    out += std::to_string(s / 60) + "m";
+    s %= 60;
+  }
+  if (s > 0) out += std::to_string(s) + "s";
+  return out;
+}
+
+bool ParseIntFlag(std::string_view text, int lo, int hi, int* out, std::string* why, std::string_view want) {
+  int v = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || ptr != text.data() + text.size() || v < lo || v > hi) {
+    *why = "want " + (want.empty() ? "an integer from " + std::to_string(lo) + " to " + std::to_string(hi) : std::string(want)) +
+           ", got \"" + std::string(text) + "\"";
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+bool ParseBoolFlag(std::string_view text, bool* out, std::string* why) {
+  if (text == "true" || text == "1") *out = true;
+  else if (text == "false" || text == "0") *out = false;
+  else {
+    *why = "want true or false";
+    return false;
+  }
+  return true;
+}
+
+bool ParseDurationFlag(std::string_view text, bool allow_zero, std::chrono::milliseconds* out, std::string* why) {
+  std::chrono::milliseconds d{0};
+  if (!ParseDuration(text, &d)) {
+    *why = "invalid duration \"" + std::string(text) + "\" (use e.g. 500ms, 5s, 1m)";
+    return false;
+  }
+  if (!allow_zero && d.count() <= 0) {
+    *why = "must be greater than 0";
+    return false;
+  }
+  *out = d;
+  return true;
 }
 
 }  // namespace aee

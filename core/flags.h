@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <ostream>
 #include <span>
@@ -8,6 +9,9 @@
 #include <vector>
 
 namespace aee {
+
+/// getenv, injected so tests control the environment.
+using EnvLookup = std::function<const char*(const char*)>;
 
 /// The value a flag takes, which also names its placeholder in --help.
 enum class FlagKind { kString, kDuration, kInt, kBool, kTime };
@@ -65,5 +69,22 @@ void WriteFlagHelp(std::ostream& out, std::string_view left, std::string_view he
 
 /// The --help line of spec: --name=DURATION|N|TIME|VALUE (nothing for a switch).
 void WriteFlagHelp(std::ostream& out, const FlagSpec& spec);
+
+/// Parses Prometheus durations: "500ms", "1s", "1m30s", "2h", "0"; false on anything else.
+bool ParseDuration(std::string_view text, std::chrono::milliseconds* out);
+
+/// Formats a duration the way ParseDuration reads it ("1m30s", "500ms").
+std::string FormatDuration(std::chrono::milliseconds d);
+
+// Value parsers for flag setters: false with *why (the flag's error without its name)
+// on bad input, *out untouched.
+
+/// An integer from lo to hi; *why says "want <want>, got "text"", want defaulting to
+/// "an integer from lo to hi".
+bool ParseIntFlag(std::string_view text, int lo, int hi, int* out, std::string* why, std::string_view want = {});
+/// true/1 or false/0.
+bool ParseBoolFlag(std::string_view text, bool* out, std::string* why);
+/// A duration (ParseDuration), greater than 0 unless allow_zero.
+bool ParseDurationFlag(std::string_view text, bool allow_zero, std::chrono::milliseconds* out, std::string* why);
 
 }  // namespace aee

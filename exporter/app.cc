@@ -1,12 +1,14 @@
 #include "exporter/app.h"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "collectors/registry.h"
 #include "collectors/scope.h"
-#include "exporter/exposition.h"
+#include "core/exposition.h"
+#include "core/process_metrics.h"
 #include "exporter/live_page.h"
-#include "exporter/process_metrics.h"
 
 namespace aee {
 namespace {
@@ -30,14 +32,6 @@ constexpr FamilySpec kLiveMessages{"agent_exporter_live_messages_total", MetricT
                                    "Messages (execution_update and heartbeat) sent to live view subscribers.", {}};
 constexpr FamilySpec kLiveDropped{"agent_exporter_live_subscribers_dropped_total", MetricType::Counter,
                                   "Live view subscribers closed because they could not take messages for 30 s.", {}};
-constexpr FamilySpec kProcessFamilies[] = {
-    {"process_cpu_seconds_total", MetricType::Counter, "", {}},
-    {"process_resident_memory_bytes", MetricType::Gauge, "", {}},
-    {"process_virtual_memory_bytes", MetricType::Gauge, "", {}},
-    {"process_start_time_seconds", MetricType::Gauge, "", {}},
-    {"process_open_fds", MetricType::Gauge, "", {}},
-    {"process_max_fds", MetricType::Gauge, "", {}},
-};
 
 std::string HtmlEscape(const std::string& s) {
   std::string out;
@@ -63,7 +57,7 @@ std::vector<FamilySpec> AllFamilies() {
   for (const auto& f : Scheduler::Families()) out.push_back(f);
   for (const auto& f : ScopedCollector::Families()) out.push_back(f);
   for (const auto& f : ChangeListener::Families()) out.push_back(f);
-  for (const auto& f : kProcessFamilies) out.push_back(f);
+  for (const auto& f : ProcessFamilies()) out.push_back(f);
   out.push_back(kBuildInfo);
   out.push_back(kShardInfo);
   out.push_back(kHttpClosed);
@@ -77,7 +71,7 @@ Exporter::Exporter(Config config, const Clock& clock, Logger& logger)
   std::vector<ScheduledCollector> scheduled;
   // Which workspaces this exporter exposes: its shard (read in SQL by the collectors,
   // enforced for every family by ScopedCollector) and the include/exclude lists.
-  auto filter = std::make_shared<const WorkspaceFilter>(config_.workspaces_include, config_.workspaces_exclude);
+  auto filter = std::make_shared<const WorkspaceFilter>(config_.collector_options.workspaces_include, config_.collector_options.workspaces_exclude);
   auto directory = std::make_shared<WorkspaceDirectory>(QuoteIdentifier(config_.db_schema), std::chrono::seconds(30));
   for (const auto& entry : CollectorTable()) {
     const CollectorSchedule& schedule = config_.collectors.at(std::string(entry.name));
@@ -99,7 +93,7 @@ Exporter::Exporter(Config config, const Clock& clock, Logger& logger)
     ScheduledCollector sc;
     sc.name = std::string(entry.name);
     sc.schedule = schedule;
-    sc.collector = std::make_unique<ScopedCollector>(sc.name, entry.create(ctx, config_), config_.shard, filter,
+    sc.collector = std::make_unique<ScopedCollector>(sc.name, entry.create(ctx, config_.collector_options), config_.shard, filter,
                                                      directory, &clock_);
     sc.db = std::make_unique<DbSession>(config_.db_url, "agent_execution_exporter/" + sc.name, config_.db_pooler);
     scheduled.push_back(std::move(sc));
@@ -118,13 +112,17 @@ Exporter::Exporter(Config config, const Clock& clock, Logger& logger)
                 {{"channel", config_.db_notify_channel}});
   }
   if (!config_.db_notify_channel.empty() && can_listen) {
-    // schema/notify.sql's triggers name the table that changed: queue rows only
-    // move realtime figures; run rows move both (an empty payload: anything).
+    // schema/notify.sql's triggers name the table that changed; each collector says
+    // which tables move its figures (an empty payload: anything changed).
     listener_ = std::make_unique<ChangeListener>(
         listen_url, config_.db_notify_channel,
         [this](std::string_view table) {
-          scheduler_->Wake("realtime");
-          if (table != "execution_queue") scheduler_->Wake("runs");
+          for (const auto& entry : CollectorTable()) {
+            const auto& tables = entry.woken_by;
+            if (!tables.empty() && (table.empty() || std::find(tables.begin(), tables.end(), table) != tables.end())) {
+              scheduler_->Wake(entry.name);
+            }
+          }
         },
         logger_);
   }

@@ -6,13 +6,13 @@
 #include <vector>
 
 #include "collectors/collector.h"
-#include "exporter/change_listener.h"
-#include "exporter/clock.h"
+#include "core/change_listener.h"
+#include "core/clock.h"
+#include "core/http_server.h"
+#include "core/log.h"
+#include "core/scheduler.h"
 #include "exporter/config.h"
-#include "exporter/http_server.h"
 #include "exporter/live_hub.h"
-#include "exporter/log.h"
-#include "exporter/scheduler.h"
 #include "exporter/workspace_tokens.h"
 
 namespace aee {

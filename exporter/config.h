@@ -7,24 +7,14 @@
 #include <string_view>
 #include <vector>
 
-#include "collectors/models_collector.h"
-#include "collectors/patterns_collector.h"
-#include "collectors/realtime_collector.h"
-#include "collectors/runs_collector.h"
-#include "collectors/workers_collector.h"
-#include "exporter/db.h"
+#include "collectors/options.h"
+#include "core/collector.h"
+#include "core/db.h"
+#include "core/log.h"
+#include "core/web_config.h"
 #include "exporter/live_hub.h"
-#include "exporter/log.h"
-#include "exporter/web_config.h"
 
 namespace aee {
-
-/// When and whether one collector runs.
-struct CollectorSchedule {
-  bool enabled = true;
-  std::chrono::milliseconds interval{1000};
-  std::chrono::milliseconds timeout{10000};
-};
 
 /// The whole process configuration, from flags and environment.
 struct Config {
@@ -47,14 +37,8 @@ struct Config {
   DbPooler db_pooler = DbPooler::kNone;
   std::chrono::milliseconds db_max_replay_lag{0};  // /readyz fails while a standby lags more; 0 = never
   std::map<std::string, CollectorSchedule, std::less<>> collectors;
-  RealtimeCollectorOptions realtime;
-  RunsCollectorOptions runs;
-  WorkersCollectorOptions workers;
-  ModelsCollectorOptions models;
-  PatternsCollectorOptions patterns;
+  CollectorOptions collector_options;  // every collector's own flags (collectors/registry.h)
   ShardOptions shard;              // --shard.count, --shard.index
-  std::string workspaces_include;  // --collector.workspaces.include (anchored regex on id or name)
-  std::string workspaces_exclude;  // --collector.workspaces.exclude
   bool api_enabled = true;        // --api.enabled: the live view
   int api_max_executions = 500;   // per workspace and list
   LiveHubOptions api;
@@ -64,7 +48,6 @@ struct Config {
   bool show_help = false;
 };
 
-using EnvLookup = std::function<const char*(const char*)>;
 
 /// Parses command-line arguments (without argv[0]). On failure returns false and
 /// sets *error to one line naming the offending flag.
@@ -73,14 +56,5 @@ bool ParseFlags(const std::vector<std::string>& args, const EnvLookup& getenv, C
 
 /// The --help text, generated from the flag table and the collector table.
 std::string HelpText();
-
-/// Parses Prometheus durations: "500ms", "1s", "1m30s", "2h"; false on anything else.
-bool ParseDuration(std::string_view text, std::chrono::milliseconds* out);
-
-/// Formats a duration the way ParseDuration reads it ("1m30s", "500ms").
-std::string FormatDuration(std::chrono::milliseconds d);
-
-/// Quotes a PostgreSQL identifier ("my""schema").
-std::string QuoteIdentifier(std::string_view name);
 
 }  // namespace aee

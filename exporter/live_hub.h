@@ -12,9 +12,9 @@
 #include <thread>
 
 #include "collectors/live_view.h"
-#include "exporter/clock.h"
-#include "exporter/http_server.h"
-#include "exporter/log.h"
+#include "core/clock.h"
+#include "core/http_server.h"
+#include "core/log.h"
 
 namespace aee {
 

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "exporter/http_server.h"
+#include "core/http_server.h"
 
 namespace aee {
 

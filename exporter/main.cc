@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "core/db.h"
+#include "core/log.h"
 #include "exporter/app.h"
 #include "exporter/config.h"
-#include "exporter/db.h"
-#include "exporter/log.h"
 
 int main(int argc, char** argv) {
   // glibc gives each thread that allocates an arena of its own; with a thread per

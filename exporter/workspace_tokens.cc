@@ -4,7 +4,7 @@
 
 #include <cctype>
 
-#include "exporter/web_config.h"
+#include "core/web_config.h"
 
 namespace aee {
 namespace {

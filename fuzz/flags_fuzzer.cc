@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "core/http_server.h"
 #include "exporter/config.h"
-#include "exporter/http_server.h"
 #include "fuzz/fuzz_support.h"
 
 namespace {
@@ -129,9 +129,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     CheckDurationValue(schedule.timeout, input);
   }
   CheckDurationValue(cfg.request_timeout, input);
-  CheckDurationValue(cfg.runs.lateness, input);
-  CheckDurationValue(cfg.workers.stale_after, input);
-  Check(cfg.workers.stale_after > milliseconds(0), "stale-after > 0", input);
+  CheckDurationValue(cfg.collector_options.runs.lateness, input);
+  CheckDurationValue(cfg.collector_options.workers.stale_after, input);
+  Check(cfg.collector_options.workers.stale_after > milliseconds(0), "stale-after > 0", input);
   // A directory reads as an empty file: it must not pass as "no TLS, no auth".
   Check(cfg.web_config_file.empty() || cfg.web_config_file != aee::fuzz::ScratchDir(),
         "--web.config.file naming a directory is rejected", input);

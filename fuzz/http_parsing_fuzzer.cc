@@ -13,13 +13,14 @@
 #include <set>
 #include <string>
 
-#include "exporter/clock.h"
-#include "exporter/exposition.h"
-#include "exporter/http_server.h"
-#include "exporter/rate_limiter.h"
-#include "exporter/web_config.h"
+#include "core/clock.h"
+#include "core/exposition.h"
+#include "core/http_server.h"
+#include "core/rate_limiter.h"
+#include "core/web_config.h"
 #include "exporter/workspace_tokens.h"
 #include "fuzz/fuzz_support.h"
+#include "tests/support/fake_clock.h"
 
 namespace {
 

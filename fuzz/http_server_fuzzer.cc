@@ -25,9 +25,9 @@
 #include <memory>
 #include <string>
 
+#include "core/web_config.h"
 #include "exporter/app.h"
 #include "exporter/config.h"
-#include "exporter/web_config.h"
 #include "fuzz/fuzz_support.h"
 
 namespace {

@@ -16,7 +16,7 @@
 #include <memory>
 #include <string>
 
-#include "exporter/web_config.h"
+#include "core/web_config.h"
 #include "fuzz/fuzz_support.h"
 
 namespace {

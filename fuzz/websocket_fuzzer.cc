@@ -1,6 +1,6 @@
 // Raw bytes as WebSocket frames from a client, in process: an HttpServer (civetweb)
 // on 127.0.0.1 with one WebSocket route, the way the live view uses it (accept
-// returns 0, the ready handler sends one text message; exporter/http_websocket.cc
+// returns 0, the ready handler sends one text message; core/http_websocket.cc
 // answers pings, closes on any other frame and on frames over 1024 bytes). Each
 // input goes to a fresh connection after a valid upgrade: masked or unmasked frames,
 // fragments, control frames, bogus and 64-bit lengths, whatever the fuzzer makes.
@@ -31,8 +31,8 @@
 #include <string>
 #include <string_view>
 
-#include "exporter/http_server.h"
-#include "exporter/log.h"
+#include "core/http_server.h"
+#include "core/log.h"
 #include "fuzz/fuzz_support.h"
 
 namespace {

@@ -10,7 +10,7 @@
 #include <set>
 #include <string>
 
-#include "exporter/web_config.h"
+#include "core/web_config.h"
 #include "exporter/workspace_tokens.h"
 #include "fuzz/fuzz_support.h"
 

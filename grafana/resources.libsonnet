@@ -155,9 +155,7 @@ g.dashboard('resources', 'Resources behind agent executions: worker compute, mod
                g.pos(14, 46, 10, 8), min=0, max=1),
   g.timeseries('Rows read and skipped', 'Rows the collectors read from the platform tables per second, by collector and scan, and inconsistent rows skipped per second by reason.',
                [
-                 t('sum by (scan) (rate(agent_exporter_runs_rows_read_total{%s}[$__rate_interval]))' % g.sel(), 'runs {{scan}}'),
-                 t('sum by (scan) (rate(agent_exporter_models_rows_read_total{%s}[$__rate_interval]))' % g.sel(), 'models {{scan}}'),
-                 t('sum(rate(agent_exporter_patterns_rows_read_total{%s}[$__rate_interval]))' % g.sel(), 'patterns'),
+                 t('sum by (collector, scan) (rate(agent_exporter_rows_read_total{%s}[$__rate_interval]))' % g.sel(), '{{collector}} {{scan}}'),
                  t(g.allowEmpty('sum by (collector, reason) (rate(agent_exporter_rows_skipped_total{%s}[$__rate_interval])) > 0' % g.sel(), 'optional', 'no inconsistent row was skipped'), 'skipped {{collector}} {{reason}}'),
                ],
                g.pos(0, 54, 12, 8), unit='short'),

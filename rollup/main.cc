@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "collectors/collector.h"
-#include "exporter/config.h"
-#include "exporter/db.h"
-#include "exporter/log.h"
+#include "core/db.h"
+#include "core/flags.h"
+#include "core/log.h"
 #include "rollup/analytics_sql.h"
 #include "rollup/rollup_config.h"
 #include "rollup/rollup_writer.h"

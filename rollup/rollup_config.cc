@@ -6,9 +6,8 @@
 #include <sstream>
 #include <string_view>
 
+#include "core/db.h"
 #include "core/flags.h"
-#include "exporter/config.h"
-#include "exporter/db.h"
 
 namespace aee::rollup {
 namespace {

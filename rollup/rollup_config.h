@@ -6,7 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "exporter/log.h"
+#include "core/flags.h"
+#include "core/log.h"
 
 namespace aee::rollup {
 
@@ -33,7 +34,6 @@ struct RollupConfig {
   bool show_version = false;
 };
 
-using EnvLookup = std::function<const char*(const char*)>;
 
 /// Parses the arguments (without argv[0]). On failure returns false with *error one
 /// line naming the offending flag (main exits 2).

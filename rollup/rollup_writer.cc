@@ -7,8 +7,8 @@
 #include <stdexcept>
 
 #include "collectors/collector.h"
-#include "exporter/db.h"
-#include "exporter/log.h"
+#include "core/db.h"
+#include "core/log.h"
 
 namespace aee::rollup {
 namespace {

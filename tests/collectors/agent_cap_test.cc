@@ -6,8 +6,10 @@
 #include <string>
 
 #include "collectors/runs_collector.h"
+#include "core/db.h"
 #include "exporter/config.h"
-#include "exporter/db.h"
+#include "tests/support/fake_clock.h"
+#include "tests/support/fixed_time.h"
 #include "tests/support/run_data.h"
 #include "tests/support/snapshot.h"
 #include "tests/support/test_db.h"
@@ -16,26 +18,19 @@ namespace aee {
 namespace {
 
 using std::chrono::seconds;
+using testing::Ctx;
 using testing::kAgent1;
 using testing::kAgent2;
 using testing::kAgent3;
+using testing::kNoon;
 using testing::kWs1;
 using testing::kWs2;
 using testing::Text;
 using testing::Value;
 
-const Clock::time_point kNoon = Clock::time_point(seconds(1773144000));  // 2026-03-10 12:00:00 UTC
 const char* kAgent4 = "aaaaaaaa-0000-0000-0000-000000000004";
 const char* kAgent5 = "aaaaaaaa-0000-0000-0000-000000000005";
 const char* kAgent6 = "aaaaaaaa-0000-0000-0000-000000000006";
-
-CollectorContext Ctx(const Clock& clock) {
-  CollectorContext ctx;
-  ctx.quoted_schema = QuoteIdentifier("public");
-  ctx.clock = &clock;
-  ctx.timeout = seconds(30);
-  return ctx;
-}
 
 // n runs of agent in workspace, finished `ago` seconds before noon, one second apart.
 std::string Runs(const char* workspace, const char* agent, const std::string& status, int n, int ago) {

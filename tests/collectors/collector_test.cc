@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "exporter/exposition.h"
+#include "core/exposition.h"
 
 namespace aee {
 namespace {

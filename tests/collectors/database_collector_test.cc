@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "exporter/db.h"
+#include "core/db.h"
 #include "tests/support/snapshot.h"
 #include "tests/support/test_db.h"
 

@@ -8,8 +8,10 @@
 #include <set>
 #include <thread>
 
+#include "core/db.h"
 #include "exporter/config.h"
-#include "exporter/db.h"
+#include "tests/support/fake_clock.h"
+#include "tests/support/fixed_time.h"
 #include "tests/support/run_data.h"
 #include "tests/support/snapshot.h"
 #include "tests/support/test_db.h"
@@ -20,25 +22,17 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::minutes;
 using std::chrono::seconds;
+using testing::At;
+using testing::Ctx;
 using testing::kAgent1;
+using testing::kDay;
+using testing::kNextDay;
+using testing::kNoon;
 using testing::kWs1;
 using testing::kWs2;
 using testing::SeriesCount;
 using testing::Text;
 using testing::Value;
-
-const Clock::time_point kNoon = Clock::time_point(seconds(1773144000));  // 2026-03-10 12:00:00 UTC
-const std::string kDay = "'2026-03-10 00:00:00+00'";
-const std::string kNextDay = "'2026-03-11 00:00:00+00'";
-std::string At(const std::string& offset) { return "'2026-03-10 12:00:00+00'::timestamptz + interval '" + offset + "'"; }
-
-CollectorContext Ctx(const Clock& clock) {
-  CollectorContext ctx;
-  ctx.quoted_schema = "\"public\"";
-  ctx.clock = &clock;
-  ctx.timeout = seconds(30);
-  return ctx;
-}
 
 // n calls with created_at uniform in [lo, hi), spread over the 2 workspaces and
 // `models` models (model-0 ... ), with realistic NULLs: 5 % NULL completion tokens
@@ -144,7 +138,7 @@ TEST_F(ModelsCollectorTest, EmptyTableExposesNoModels) {
   EXPECT_EQ(SeriesCount(snap, "agent_model_calls_total"), 0u);
   EXPECT_EQ(SeriesCount(snap, "agent_model_call_duration_seconds"), 0u);
   EXPECT_EQ(Value(snap, "agent_model_calls_counting_since_timestamp_seconds", {}), 1773100800);
-  EXPECT_EQ(Value(snap, "agent_exporter_models_rows_read_total", {{"scan", "startup"}}), 0);
+  EXPECT_EQ(Value(snap, "agent_exporter_rows_read_total", {{"collector", "models"}, {"scan", "startup"}}), 0);
 }
 
 TEST_F(ModelsCollectorTest, MissingTableMakesTheCollectorUnavailable) {
@@ -167,7 +161,7 @@ TEST_F(ModelsCollectorTest, StartupAggregateMatchesSql) {
   auto snap = c.Collect(s);
   ExpectModelsMatchSql(db_, snap, kDay, kNextDay, 50);
   EXPECT_EQ(ModelLabels(snap).size(), 8u);
-  EXPECT_EQ(Value(snap, "agent_exporter_models_rows_read_total", {{"scan", "startup"}}), 3000);
+  EXPECT_EQ(Value(snap, "agent_exporter_rows_read_total", {{"collector", "models"}, {"scan", "startup"}}), 3000);
 }
 
 TEST_F(ModelsCollectorTest, IncrementalReadsMatchSql) {
@@ -184,7 +178,7 @@ TEST_F(ModelsCollectorTest, IncrementalReadsMatchSql) {
   clock_.Advance(seconds(5));
   auto snap = c.Collect(s);
   ExpectModelsMatchSql(db_, snap, kDay, kNextDay, 50);
-  EXPECT_GT(Value(snap, "agent_exporter_models_rows_read_total", {{"scan", "incremental"}}), 0);
+  EXPECT_GT(Value(snap, "agent_exporter_rows_read_total", {{"collector", "models"}, {"scan", "incremental"}}), 0);
 }
 
 TEST_F(ModelsCollectorTest, RestartAndTwoReplicasExposeIdenticalValues) {
@@ -269,7 +263,7 @@ TEST_F(ModelsCollectorTest, LateApplicationStampedCommitIsCountedOnce) {
   }
   auto snap = c.Collect(s);
   ExpectModelsMatchSql(db_, snap, kDay, kNextDay, 50);
-  EXPECT_GT(Value(snap, "agent_exporter_models_rows_read_total", {{"scan", "sweep"}}), 0);
+  EXPECT_GT(Value(snap, "agent_exporter_rows_read_total", {{"collector", "models"}, {"scan", "sweep"}}), 0);
 }
 
 TEST_F(ModelsCollectorTest, MidnightResetsToZeroAndCountsTheNewDay) {
@@ -360,7 +354,7 @@ TEST(ModelsCollectorLateCommitTest, DatabaseStampedLateCommitIsCountedAtOnceWith
   snap = c.Collect(s);
   EXPECT_EQ(Value(snap, "agent_model_calls_total", {{"workspace_id", kWs1}, {"model", "late"}}), 1);
   EXPECT_EQ(Value(snap, "agent_model_tokens_total", {{"workspace_id", kWs1}, {"model", "late"}, {"type", "prompt"}}), 7);
-  EXPECT_EQ(Value(snap, "agent_exporter_models_rows_read_total", {{"scan", "sweep"}}), 0);
+  EXPECT_EQ(Value(snap, "agent_exporter_rows_read_total", {{"collector", "models"}, {"scan", "sweep"}}), 0);
 }
 
 }  // namespace

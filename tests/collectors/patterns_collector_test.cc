@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
-#include "exporter/db.h"
+#include "core/db.h"
+#include "tests/support/fake_clock.h"
+#include "tests/support/fixed_time.h"
 #include "tests/support/run_data.h"
 #include "tests/support/snapshot.h"
 #include "tests/support/test_db.h"
@@ -15,12 +17,11 @@ using std::chrono::minutes;
 using std::chrono::seconds;
 using testing::Find;
 using testing::InsertFinishedRuns;
+using testing::kNoon;
 using testing::kWs1;
 using testing::kWs2;
 using testing::SeriesCount;
 using testing::Value;
-
-const Clock::time_point kNoon = Clock::time_point(seconds(1773144000));  // Tuesday 2026-03-10 12:00:00 UTC
 
 // Expected patterns computed in SQL with calendar arithmetic on local dates
 // (independent of the collector's day numbers and cache): window = the `days`
@@ -136,7 +137,7 @@ TEST_F(PatternsCollectorTest, LookbackWindowMatchesSql) {
   auto s = Session();
   auto snap = c.Collect(s);
   ExpectPatternsMatchSql(db_, snap, "UTC", "2026-03-10", 28);
-  EXPECT_GT(Value(snap, "agent_exporter_patterns_rows_read_total", {}), 0);
+  EXPECT_GT(Value(snap, "agent_exporter_rows_read_total", {{"collector", "patterns"}, {"scan", "day"}}), 0);
 }
 
 TEST_F(PatternsCollectorTest, ShortHistoryDividesByTheDaysSinceTheFirstRun) {
@@ -185,7 +186,7 @@ TEST_F(PatternsCollectorTest, WhileStartingUpACycleReadsNoHistory) {
   Snapshot snap = c.Collect(s);
   EXPECT_TRUE(c.HasPendingWork());
   EXPECT_EQ(Value(snap, "agent_executions_pattern_window_seconds", {}), 0);
-  EXPECT_EQ(Value(snap, "agent_exporter_patterns_rows_read_total", {}), 0);
+  EXPECT_EQ(Value(snap, "agent_exporter_rows_read_total", {{"collector", "patterns"}, {"scan", "day"}}), 0);
   c.SetStartingUp(false);
   snap = c.Collect(s);
   EXPECT_FALSE(c.HasPendingWork());
@@ -229,10 +230,10 @@ TEST_F(PatternsCollectorTest, PastDaysAreReadOnceAndTheNewDayJoinsAfterMidnight)
   auto c = Make();
   auto s = Session();
   auto first = c.Collect(s);
-  const double read = Value(first, "agent_exporter_patterns_rows_read_total", {});
+  const double read = Value(first, "agent_exporter_rows_read_total", {{"collector", "patterns"}, {"scan", "day"}});
   clock_.Advance(minutes(5));
   auto second = c.Collect(s);
-  EXPECT_EQ(Value(second, "agent_exporter_patterns_rows_read_total", {}), read);  // nothing re-read
+  EXPECT_EQ(Value(second, "agent_exporter_rows_read_total", {{"collector", "patterns"}, {"scan", "day"}}), read);  // nothing re-read
   EXPECT_EQ(testing::Text(second, "agent_executions"), testing::Text(first, "agent_executions"));
 
   // Five minutes after midnight yesterday (03-10) joins the window; a run committing
@@ -245,9 +246,9 @@ TEST_F(PatternsCollectorTest, PastDaysAreReadOnceAndTheNewDayJoinsAfterMidnight)
   ExpectPatternsMatchSql(db_, c.Collect(s), "UTC", "2026-03-11", 28);
   clock_.Set(Clock::time_point(seconds(1773187200 + 1200)));  // settled: read one last time
   ExpectPatternsMatchSql(db_, c.Collect(s), "UTC", "2026-03-11", 28);
-  const double settled = Value(c.Collect(s), "agent_exporter_patterns_rows_read_total", {});
+  const double settled = Value(c.Collect(s), "agent_exporter_rows_read_total", {{"collector", "patterns"}, {"scan", "day"}});
   clock_.Advance(minutes(5));
-  EXPECT_EQ(Value(c.Collect(s), "agent_exporter_patterns_rows_read_total", {}), settled);
+  EXPECT_EQ(Value(c.Collect(s), "agent_exporter_rows_read_total", {{"collector", "patterns"}, {"scan", "day"}}), settled);
 }
 
 TEST_F(PatternsCollectorTest, TimeZoneShiftsHoursAndDaysAcrossDst) {

@@ -3,8 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include "core/db.h"
 #include "exporter/config.h"
-#include "exporter/db.h"
+#include "tests/support/fake_clock.h"
+#include "tests/support/fixed_time.h"
 #include "tests/support/run_data.h"
 #include "tests/support/snapshot.h"
 #include "tests/support/test_db.h"
@@ -13,16 +15,15 @@ namespace aee {
 namespace {
 
 using std::chrono::seconds;
+using testing::At;
 using testing::kAgent1;
 using testing::kAgent2;
 using testing::kAgent3;
+using testing::kNoon;
 using testing::kWs1;
 using testing::kWs2;
 using testing::SeriesCount;
 using testing::Value;
-
-const Clock::time_point kNoon = Clock::time_point(seconds(1773144000));  // 2026-03-10 12:00:00 UTC
-std::string At(const std::string& offset) { return "'2026-03-10 12:00:00+00'::timestamptz + interval '" + offset + "'"; }
 
 class RealtimeCollectorTest : public ::testing::Test {
  protected:

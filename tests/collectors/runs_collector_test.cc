@@ -6,8 +6,10 @@
 #include <functional>
 #include <thread>
 
+#include "core/db.h"
 #include "exporter/config.h"
-#include "exporter/db.h"
+#include "tests/support/fake_clock.h"
+#include "tests/support/fixed_time.h"
 #include "tests/support/run_data.h"
 #include "tests/support/snapshot.h"
 #include "tests/support/test_db.h"
@@ -18,31 +20,21 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::minutes;
 using std::chrono::seconds;
+using testing::At;
+using testing::Ctx;
 using testing::ExpectRunsMatchSql;
 using testing::InsertFinishedRuns;
 using testing::InsertWorkspacesAndAgents;
 using testing::kAgent1;
 using testing::kAgent2;
 using testing::kAgent3;
+using testing::kDay;
+using testing::kNextDay;
+using testing::kNoon;
 using testing::kWs1;
 using testing::kWs2;
 using testing::Text;
 using testing::Value;
-
-// A fixed "now" for the tests that do not need the database's own clock:
-// 2026-03-10 12:00:00 UTC. Rows are placed relative to it.
-const Clock::time_point kNoon = Clock::time_point(seconds(1773144000));
-const std::string kDay = "'2026-03-10 00:00:00+00'";
-const std::string kNextDay = "'2026-03-11 00:00:00+00'";
-std::string At(const std::string& offset) { return "'2026-03-10 12:00:00+00'::timestamptz + interval '" + offset + "'"; }
-
-CollectorContext Ctx(const Clock& clock, const std::string& schema = "public") {
-  CollectorContext ctx;
-  ctx.quoted_schema = QuoteIdentifier(schema);
-  ctx.clock = &clock;
-  ctx.timeout = seconds(30);
-  return ctx;
-}
 
 class RunsCollectorTest : public ::testing::Test {
  protected:
@@ -68,7 +60,7 @@ TEST_F(RunsCollectorTest, StartupAggregateMatchesSql) {
   auto snap = c.Collect(s);
   ExpectRunsMatchSql(db_, snap, kDay, kNextDay);
   EXPECT_EQ(Value(snap, "agent_runs_counting_since_timestamp_seconds", {}), 1773100800);
-  EXPECT_EQ(Value(snap, "agent_exporter_runs_rows_read_total", {{"scan", "startup"}}), 3000);
+  EXPECT_EQ(Value(snap, "agent_exporter_rows_read_total", {{"collector", "runs"}, {"scan", "startup"}}), 3000);
 }
 
 TEST_F(RunsCollectorTest, IncrementalReadsMatchSql) {
@@ -86,7 +78,7 @@ TEST_F(RunsCollectorTest, IncrementalReadsMatchSql) {
   clock_.Advance(seconds(5));
   auto snap = c.Collect(s);
   ExpectRunsMatchSql(db_, snap, kDay, kNextDay);
-  EXPECT_GT(Value(snap, "agent_exporter_runs_rows_read_total", {{"scan", "incremental"}}), 0);
+  EXPECT_GT(Value(snap, "agent_exporter_rows_read_total", {{"collector", "runs"}, {"scan", "incremental"}}), 0);
 }
 
 TEST_F(RunsCollectorTest, RestartCountsRunsFinishedWhileStopped) {
@@ -170,7 +162,7 @@ TEST_F(RunsCollectorTest, LateApplicationStampedCommitIsCountedOnceBySweep) {
   clock_.Advance(seconds(10));
   auto snap = c.Collect(s);
   ExpectRunsMatchSql(db_, snap, kDay, kNextDay);
-  EXPECT_GT(Value(snap, "agent_exporter_runs_rows_read_total", {{"scan", "sweep"}}), 0);
+  EXPECT_GT(Value(snap, "agent_exporter_rows_read_total", {{"collector", "runs"}, {"scan", "sweep"}}), 0);
 }
 
 TEST_F(RunsCollectorTest, LateCommitOutsideLatenessIsNotCounted) {
@@ -357,7 +349,7 @@ TEST(RunsCollectorLateCommitTest, DatabaseStampedLateCommitIsCountedAtOnceWithou
   EXPECT_EQ(Value(snap, "agent_runs_finished_total", {{"workspace_id", kWs1}, {"agent_id", kAgent1}, {"status", "completed"}}), 3);
   snap = c.Collect(s);
   EXPECT_EQ(Value(snap, "agent_runs_finished_total", {{"workspace_id", kWs1}, {"agent_id", kAgent1}, {"status", "failed"}}), 1);
-  EXPECT_EQ(Value(snap, "agent_exporter_runs_rows_read_total", {{"scan", "sweep"}}), 0);
+  EXPECT_EQ(Value(snap, "agent_exporter_rows_read_total", {{"collector", "runs"}, {"scan", "sweep"}}), 0);
 }
 
 }  // namespace
@@ -398,7 +390,7 @@ TEST(RunsCollectorLateCommitTest, WithoutStatsPrivilegeTheSweepCountsLateCommits
   }
   auto snap = c.Collect(s);
   EXPECT_EQ(Value(snap, "agent_runs_finished_total", {{"workspace_id", kWs1}, {"agent_id", kAgent1}, {"status", "failed"}}), 1);
-  EXPECT_GT(Value(snap, "agent_exporter_runs_rows_read_total", {{"scan", "sweep"}}), 0);
+  EXPECT_GT(Value(snap, "agent_exporter_rows_read_total", {{"collector", "runs"}, {"scan", "sweep"}}), 0);
   EXPECT_NE(log.find("pg_read_all_stats"), std::string::npos) << log;
   s.Reset();
   db.Exec("DROP OWNED BY " + role + "; DROP ROLE " + role);

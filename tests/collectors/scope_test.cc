@@ -7,8 +7,8 @@
 #include <sstream>
 
 #include "collectors/label_cap.h"
+#include "core/exposition.h"
 #include "exporter/config.h"
-#include "exporter/exposition.h"
 
 namespace aee {
 namespace {
@@ -154,16 +154,16 @@ TEST(ScaleFlagsTest, ParsesShardsListsAndAgentLevers) {
       << error;
   EXPECT_EQ(cfg.shard.count, 4);
   EXPECT_EQ(cfg.shard.index, 3);
-  EXPECT_EQ(cfg.workspaces_include, "team-.*");
-  EXPECT_EQ(cfg.workspaces_exclude, "team-b");
-  EXPECT_EQ(cfg.runs.max_agents_per_workspace, 20);
-  EXPECT_FALSE(cfg.runs.per_agent_label);
+  EXPECT_EQ(cfg.collector_options.workspaces_include, "team-.*");
+  EXPECT_EQ(cfg.collector_options.workspaces_exclude, "team-b");
+  EXPECT_EQ(cfg.collector_options.runs.max_agents_per_workspace, 20);
+  EXPECT_FALSE(cfg.collector_options.runs.per_agent_label);
   Config defaults;
   ASSERT_TRUE(Parse({}, &defaults, &error));
   EXPECT_EQ(defaults.shard.count, 1);
   EXPECT_EQ(defaults.shard.index, 0);
-  EXPECT_EQ(defaults.runs.max_agents_per_workspace, 0);
-  EXPECT_TRUE(defaults.runs.per_agent_label);
+  EXPECT_EQ(defaults.collector_options.runs.max_agents_per_workspace, 0);
+  EXPECT_TRUE(defaults.collector_options.runs.per_agent_label);
 }
 
 TEST(ScaleFlagsTest, BadValuesNameTheFlag) {

@@ -13,7 +13,7 @@
 #include <regex>
 #include <set>
 
-#include "exporter/web_config.h"
+#include "core/web_config.h"
 #include "tests/support/http_client.h"
 #include "tests/support/run_data.h"
 #include "tests/support/test_db.h"
@@ -176,8 +176,7 @@ TEST_F(AppTest, WorkspaceTokenSeesOnlyItsWorkspaces) {
   EXPECT_NE(scoped.body.find("agent_exporter_collector_up{"), std::string::npos);
   EXPECT_EQ(scoped.body.find("agent_db_"), std::string::npos) << "platform-wide family leaked";
   // Issue #17: self-metrics that sum every tenant's volume stay with the operator.
-  for (const char* leak : {"agent_exporter_runs_rows_read_total", "agent_exporter_patterns_rows_read_total",
-                           "agent_exporter_runs_ledger_entries", "agent_exporter_models_ledger_entries",
+  for (const char* leak : {"agent_exporter_rows_read_total", "agent_exporter_ledger_entries",
                            "agent_exporter_collector_duration_seconds", "process_cpu_seconds_total"}) {
     EXPECT_EQ(scoped.body.find(leak), std::string::npos) << leak << " shown to a scoped token";
   }

@@ -63,19 +63,19 @@ TEST(ParseFlagsTest, DefaultsComeFromTheCollectorTable) {
   }
   EXPECT_EQ(cfg.collectors.at("realtime").interval, milliseconds(1000));
   EXPECT_EQ(cfg.collectors.at("runs").interval, milliseconds(5000));
-  EXPECT_EQ(cfg.realtime.top_runs, 10);
-  EXPECT_EQ(cfg.runs.lateness, std::chrono::minutes(5));
+  EXPECT_EQ(cfg.collector_options.realtime.top_runs, 10);
+  EXPECT_EQ(cfg.collector_options.runs.lateness, std::chrono::minutes(5));
   EXPECT_EQ(cfg.collectors.at("patterns").interval, std::chrono::minutes(5));
   for (const char* name : {"workers", "models", "database", "patterns"}) {
     EXPECT_TRUE(cfg.collectors.at(name).enabled) << name;
   }
-  EXPECT_EQ(cfg.workers.stale_after, std::chrono::minutes(1));
-  EXPECT_FALSE(cfg.workers.per_worker);
-  EXPECT_EQ(cfg.models.max_models, 50);
-  EXPECT_EQ(cfg.models.lateness, std::chrono::minutes(5));
-  EXPECT_EQ(cfg.models.sweep_interval, std::chrono::minutes(5));
-  EXPECT_EQ(cfg.patterns.lookback_days, 28);
-  EXPECT_EQ(cfg.patterns.timezone, "UTC");
+  EXPECT_EQ(cfg.collector_options.workers.stale_after, std::chrono::minutes(1));
+  EXPECT_FALSE(cfg.collector_options.workers.per_worker);
+  EXPECT_EQ(cfg.collector_options.models.max_models, 50);
+  EXPECT_EQ(cfg.collector_options.models.lateness, std::chrono::minutes(5));
+  EXPECT_EQ(cfg.collector_options.models.sweep_interval, std::chrono::minutes(5));
+  EXPECT_EQ(cfg.collector_options.patterns.lookback_days, 28);
+  EXPECT_EQ(cfg.collector_options.patterns.timezone, "UTC");
 }
 
 TEST(ParseFlagsTest, ParsesTheWorkersModelsAndPatternsOptions) {
@@ -88,20 +88,20 @@ TEST(ParseFlagsTest, ParsesTheWorkersModelsAndPatternsOptions) {
                      "--collector.patterns.interval=1m", "--collector.patterns.cycle-budget=250ms"},
                     &cfg, &err))
       << err;
-  EXPECT_EQ(cfg.workers.stale_after, milliseconds(90000));
-  EXPECT_TRUE(cfg.workers.per_worker);
-  EXPECT_EQ(cfg.models.max_models, 7);
-  EXPECT_EQ(cfg.models.lateness, std::chrono::minutes(10));
-  EXPECT_EQ(cfg.models.sweep_interval, milliseconds(0));
-  EXPECT_EQ(cfg.patterns.lookback_days, 14);
-  EXPECT_EQ(cfg.patterns.timezone, "America/New_York");
+  EXPECT_EQ(cfg.collector_options.workers.stale_after, milliseconds(90000));
+  EXPECT_TRUE(cfg.collector_options.workers.per_worker);
+  EXPECT_EQ(cfg.collector_options.models.max_models, 7);
+  EXPECT_EQ(cfg.collector_options.models.lateness, std::chrono::minutes(10));
+  EXPECT_EQ(cfg.collector_options.models.sweep_interval, milliseconds(0));
+  EXPECT_EQ(cfg.collector_options.patterns.lookback_days, 14);
+  EXPECT_EQ(cfg.collector_options.patterns.timezone, "America/New_York");
   EXPECT_FALSE(cfg.collectors.at("database").enabled);
   EXPECT_EQ(cfg.collectors.at("patterns").interval, std::chrono::minutes(1));
-  EXPECT_EQ(cfg.patterns.cycle_budget, milliseconds(250));
+  EXPECT_EQ(cfg.collector_options.patterns.cycle_budget, milliseconds(250));
   ASSERT_TRUE(Parse({"--collector.workers.per-worker", "--no-collector.workers.per-worker",
                      "--collector.patterns.timezone=+02:00"}, &cfg, &err)) << err;
-  EXPECT_FALSE(cfg.workers.per_worker);
-  EXPECT_EQ(cfg.patterns.timezone, "+02:00");
+  EXPECT_FALSE(cfg.collector_options.workers.per_worker);
+  EXPECT_EQ(cfg.collector_options.patterns.timezone, "+02:00");
 }
 
 TEST(ParseFlagsTest, ParsesEveryFlagKind) {
@@ -122,10 +122,10 @@ TEST(ParseFlagsTest, ParsesEveryFlagKind) {
   EXPECT_FALSE(cfg.collectors.at("info").enabled);
   EXPECT_EQ(cfg.collectors.at("realtime").interval, milliseconds(500));
   EXPECT_EQ(cfg.collectors.at("runs").timeout, milliseconds(3000));
-  EXPECT_EQ(cfg.realtime.top_runs, 0);
-  EXPECT_EQ(cfg.runs.lateness, std::chrono::minutes(10));
-  EXPECT_EQ(cfg.runs.sweep_interval, milliseconds(0));
-  EXPECT_TRUE(cfg.runs.agent_histograms);
+  EXPECT_EQ(cfg.collector_options.realtime.top_runs, 0);
+  EXPECT_EQ(cfg.collector_options.runs.lateness, std::chrono::minutes(10));
+  EXPECT_EQ(cfg.collector_options.runs.sweep_interval, milliseconds(0));
+  EXPECT_TRUE(cfg.collector_options.runs.agent_histograms);
   EXPECT_EQ(cfg.log_level, LogLevel::kDebug);
   EXPECT_EQ(cfg.log_format, LogFormat::kJson);
   EXPECT_EQ(cfg.db_url, "postgresql://u@h/db");

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "exporter/web_config.h"
+#include "core/web_config.h"
 
 namespace aee {
 namespace {
@@ -80,9 +80,7 @@ TEST(WorkspaceTokensTest, FilterShowsOnlyOwnWorkspacesAndTenantFreeSelfMetrics) 
       Family("process_open_fds", {{}}),
       // Issue #17: self-metrics that sum every tenant's volume.
       Family("agent_exporter_rows_read_total", {{{"collector", "runs"}, {"scan", "startup"}}}),
-      Family("agent_exporter_runs_rows_read_total", {{{"scan", "startup"}}}),
-      Family("agent_exporter_patterns_rows_read_total", {{}}),
-      Family("agent_exporter_runs_ledger_entries", {{}}),
+      Family("agent_exporter_ledger_entries", {{{"collector", "runs"}}}),
       Family("agent_exporter_notifications_total", {{}}),
       Family("agent_exporter_collector_duration_seconds_total", {{{"collector", "runs"}}}),
       Family("agent_workspace_info", {{{"workspace_id", "w2"}, {"name", "secret"}}}),

@@ -18,9 +18,9 @@
 #include <thread>
 
 #include "collectors/runs_collector.h"
+#include "core/db.h"
 #include "exporter/app.h"
 #include "exporter/config.h"
-#include "exporter/db.h"
 #include "tests/support/http_client.h"
 #include "tests/support/run_data.h"
 #include "tests/support/snapshot.h"

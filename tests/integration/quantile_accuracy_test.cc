@@ -6,7 +6,8 @@
 #include <cstdio>
 
 #include "collectors/runs_collector.h"
-#include "exporter/db.h"
+#include "core/db.h"
+#include "tests/support/fake_clock.h"
 #include "tests/support/run_data.h"
 #include "tests/support/snapshot.h"
 #include "tests/support/test_db.h"

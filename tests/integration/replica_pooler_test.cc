@@ -10,9 +10,9 @@
 #include <thread>
 
 #include "collectors/runs_collector.h"
+#include "core/db.h"
 #include "exporter/app.h"
 #include "exporter/config.h"
-#include "exporter/db.h"
 #include "tests/support/http_client.h"
 #include "tests/support/run_data.h"
 #include "tests/support/snapshot.h"
@@ -163,7 +163,7 @@ TEST_F(StandbyTest, LateCommitOnThePrimaryIsCountedExactlyOnceOnTheStandby) {
   snap = c.Collect(s);  // and once only
   EXPECT_EQ(testing::Value(snap, "agent_runs_finished_total", failed), failed_sql);
   EXPECT_GE(testing::Value(snap, "agent_exporter_db_replay_lag_seconds", {}), 0);
-  EXPECT_EQ(testing::Value(snap, "agent_exporter_runs_rows_read_total", {{"scan", "sweep"}}), 0);
+  EXPECT_EQ(testing::Value(snap, "agent_exporter_rows_read_total", {{"collector", "runs"}, {"scan", "sweep"}}), 0);
 }
 
 // Replay paused on the standby (as when it lags far behind): the exporter reads an

@@ -10,6 +10,7 @@
 
 #include "collectors/scope.h"
 #include "exporter/app.h"
+#include "tests/support/fake_clock.h"
 #include "tests/support/run_data.h"
 #include "tests/support/test_db.h"
 

@@ -15,8 +15,8 @@
 #include <pqxx/pqxx>
 
 #include "collectors/collector.h"
-#include "exporter/db.h"
-#include "exporter/log.h"
+#include "core/db.h"
+#include "core/log.h"
 #include "rollup/rollup_config.h"
 #include "rollup/rollup_writer.h"
 #include "tests/support/run_data.h"

@@ -6,7 +6,7 @@
 #include <map>
 
 #include "collectors/collector.h"
-#include "exporter/db.h"
+#include "core/db.h"
 #include "tests/support/snapshot.h"
 
 namespace aee::testing {

@@ -9,7 +9,8 @@
 #include <prometheus/metric_family.h>
 
 #include "collectors/collector.h"
-#include "exporter/clock.h"
+#include "core/clock.h"
+#include "tests/support/fake_clock.h"
 #include "tests/support/test_db.h"
 
 namespace aee::testing {

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "exporter/exposition.h"
+#include "core/exposition.h"
 
 namespace aee::testing {
 

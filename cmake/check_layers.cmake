@@ -1,0 +1,22 @@
+# Fails when a file includes against the layer arrows (core <- collectors <- exporter):
+# core/ may include only core/, collectors/ only core/ and collectors/. Run by the
+# aee_layers target on every build: cmake -DSOURCE_DIR=<repo> -P check_layers.cmake
+set(allowed_core "core")
+set(allowed_collectors "core|collectors")
+set(violations "")
+foreach(layer core collectors)
+  file(GLOB files ${SOURCE_DIR}/${layer}/*.h ${SOURCE_DIR}/${layer}/*.cc)
+  foreach(file ${files})
+    file(STRINGS ${file} includes REGEX "^#include \"[a-z_]+/")
+    foreach(line ${includes})
+      string(REGEX REPLACE "^#include \"([a-z_]+)/.*" "\\1" target "${line}")
+      if(NOT target MATCHES "^(${allowed_${layer}})$")
+        file(RELATIVE_PATH rel ${SOURCE_DIR} ${file})
+        string(APPEND violations "\n  ${rel}: ${line} (${layer}/ may include only ${allowed_${layer}})")
+      endif()
+    endforeach()
+  endforeach()
+endforeach()
+if(violations)
+  message(FATAL_ERROR "Includes against the layers (docs/architecture.md):${violations}")
+endif()
