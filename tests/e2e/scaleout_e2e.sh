@@ -135,8 +135,9 @@ prometheus reference $pr_ref prometheus-reference.yml prometheus
 wait_http "http://127.0.0.1:$pr_central/-/ready" || die "central Prometheus did not start"
 for s in s0a:$pr_s0a:prom-shard0-a:0 s0b:$pr_s0b:prom-shard0-b:0 s1a:$pr_s1a:prom-shard1-a:1; do
   IFS=: read -r n port replica shard <<<"$s"
+  # (flush-deadline: at the end a shard server gives up on the stopped central at once.)
   prometheus "$n" "$port" "prometheus-shard$shard.yml" PROMETHEUS_REPLICA="$replica" prometheus \
-    --enable-feature=expand-external-labels
+    --enable-feature=expand-external-labels --storage.remote.flush-deadline=1s
 done
 for p in $pr_s0a $pr_s0b $pr_s1a $pr_ref; do
   wait_http "http://127.0.0.1:$p/-/ready" || die "Prometheus on port $p did not start"
