@@ -163,6 +163,18 @@ def cmd_wait(central, reference, timeout):
 def cmd_exact(central, reference):
     bad = compare(central, reference, EXACT_QUERIES)
     print(f"    {len(EXACT_QUERIES) - bad} of {len(EXACT_QUERIES)} queries equal on both servers")
+    # Equal zeros would prove nothing: the platform figures must be there and non-zero.
+    shown = []
+    for name in (":agent_runs_running:sum", ":agent_worker_slots:sum", ":agent_capacity_utilisation:ratio"):
+        values = list(as_map(query(central, name)).values())
+        shown.append(f"{name} {values}")
+        if len(values) != 1 or values[0] <= 0:
+            bad += 1
+    finished = list(as_map(query(central, EXACT_QUERIES[len(EXACT_RULES) + 1])).values())
+    shown.append(f"finished today by status {sorted(finished)}")
+    if len(finished) != 3 or min(finished) <= 0:
+        bad += 1
+    print("    central: " + "; ".join(shown))
     return 1 if bad else 0
 
 
