@@ -74,6 +74,8 @@ test-e2e: deps build
 	@tests/e2e/demo_smoke.sh $(BUILD)
 	@echo "== end to end: alerts through Alertmanager, dashboards, quantiles =="
 	@tests/e2e/alerts_e2e.sh $(BUILD)
+	@echo "== end to end: scale-out layout (shard Prometheus pairs, remote write, central rule pack) =="
+	@tests/e2e/scaleout_e2e.sh $(BUILD)
 
 # libFuzzer harnesses (fuzz/), clang with ASan+UBSan; docs/security.md, "Fuzzing".
 build-fuzz: deps-fuzz

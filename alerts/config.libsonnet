@@ -10,8 +10,11 @@
     // two platforms in one Prometheus never merge, and alerts carry it for routing. An
     // absent label (one platform per Prometheus) costs nothing: it stays empty.
     clusterLabel: 'cluster',
-    // Labels that tell HA replicas of the exporter apart; dropped (max) before summing.
-    replicaLabels: ['instance', 'pod'],
+    // Labels that tell HA replicas apart; dropped (max) before summing: the exporter's
+    // (`instance`, `pod`) and, when Prometheus HA pairs remote-write to one central
+    // Prometheus, the pair's external label (`prometheus_replica`, as Prometheus
+    // Operator names it; docs/operations.md, Scaling out). An absent label costs nothing.
+    replicaLabels: ['instance', 'pod', 'prometheus_replica'],
     // Links placed on every alert. runbookURLPattern: %s is the alert name in lower
     // case; dashboardURLPattern: %s is a dashboard uid. The patterns follow runbookURL
     // and grafanaURL unless overridden themselves.

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# The scale-out layout of docs/operations.md ("Scaling out"), end to end with real
+# Prometheus 2.42 servers and the files of deploy/scaleout/ as shipped (only hosts, ports
+# and intervals substituted):
+#   exporters  shard 0 (×2 replicas), shard 1 (×2)   --shard.count=2 --shard.index=I
+#   scraped by prometheus-shard0.yml (an HA pair: prom-shard0-a, prom-shard0-b) and
+#              prometheus-shard1.yml (prom-shard1-a)
+#   which remote-write to prometheus-central.yml (--web.enable-remote-write-receiver),
+#   which runs the rule pack alerts/agent_execution.{rules,alerts}.yml.
+# A reference Prometheus scrapes one unsharded exporter with the same rule pack. After a
+# live load stops and everything caught up, the central's platform-wide and per-workspace
+# figures must equal the reference's (exactly for counter totals and gauges, within a
+# documented tolerance for rates: scaleout_compare.py), and a broken layout (the
+# replica label not dropped, a shard missing) must be caught.
+#   scaleout_e2e.sh BUILD_DIR
+set -uo pipefail
+SRC_DIR=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD_DIR=$(cd "${1:-$SRC_DIR/build}" && pwd)
+STACK_STATE=$(mktemp -d /tmp/aee-scaleout.XXXXXX)
+chmod 755 "$STACK_STATE"
+source "$SRC_DIR/scripts/lib/stack.sh"
+# Ports: PostgreSQL, exporters (shard0-a, shard0-b, shard1-a, shard1-b, unsharded),
+# Prometheus (shard0-a, shard0-b, shard1-a, central, reference), an Alertmanager nobody
+# listens on (the central's alerting section; no alert is expected to fire).
+pg_port=23101
+ex_s0a=23110 ex_s0b=23111 ex_s1a=23112 ex_s1b=23113 ex_ref=23114
+pr_s0a=23120 pr_s0b=23121 pr_s1a=23122 pr_central=23123 pr_ref=23124 am_port=23129
+passed=0; failed=0
+check() { local name=$1; shift; if "$@"; then echo "ok   - $name ($SECONDS s)"; passed=$((passed + 1)); else echo "FAIL - $name ($SECONDS s)"; failed=$((failed + 1)); fi; }
+finish() {
+  stack_stop
+  if [[ $failed -gt 0 ]]; then for f in "$STACK_STATE"/*.log; do echo "--- $f"; tail -n 15 "$f"; done; fi
+  rm -rf "$STACK_STATE"
+}
+trap finish EXIT
+die() { echo "scaleout_e2e: $*" >&2; echo "$passed passed, $((failed + 1)) failed"; exit 1; }
+compare() { /usr/bin/python3 "$SRC_DIR/tests/e2e/scaleout_compare.py" "$1" "http://127.0.0.1:$pr_central" "http://127.0.0.1:$pr_ref" "${@:2}"; }
+for p in $pg_port $ex_s0a $ex_s0b $ex_s1a $ex_s1b $ex_ref $pr_s0a $pr_s0b $pr_s1a $pr_central $pr_ref; do
+  require_port "$p" scaleout PORTS || die "port $p is in use"
+done
+
+# The layout's files, copied as shipped; substitute hosts (and intervals: seconds, not the
+# production 15 s, for a test that must finish). Every substitution must hit: a file that
+# drifted from this test fails here instead of silently testing something else.
+conf=$STACK_STATE/conf
+mkdir -p "$conf"
+cp -L -r "$SRC_DIR/deploy/scaleout/." "$conf/"
+subst() { # FILE FROM TO
+  grep -qF -- "$2" "$1" || die "deploy/scaleout/$(basename "$1") no longer contains '$2'"
+  sed -i "s|$2|$3|g" "$1"
+}
+for f in prometheus-shard0.yml prometheus-shard1.yml; do
+  subst "$conf/$f" "scrape_interval: 15s" "scrape_interval: 1s"
+  subst "$conf/$f" "evaluation_interval: 15s" "evaluation_interval: 2s"
+  subst "$conf/$f" "http://central-prometheus:9090" "http://127.0.0.1:$pr_central"
+done
+subst "$conf/prometheus-shard0.yml" "agent-exporter-shard0-a:9477" "127.0.0.1:$ex_s0a"
+subst "$conf/prometheus-shard0.yml" "agent-exporter-shard0-b:9477" "127.0.0.1:$ex_s0b"
+subst "$conf/prometheus-shard1.yml" "agent-exporter-shard1-a:9477" "127.0.0.1:$ex_s1a"
+subst "$conf/prometheus-shard1.yml" "agent-exporter-shard1-b:9477" "127.0.0.1:$ex_s1b"
+subst "$conf/prometheus-central.yml" "evaluation_interval: 15s" "evaluation_interval: 2s"
+subst "$conf/prometheus-central.yml" "alertmanager:9093" "127.0.0.1:$am_port"
+# The reference: one unsharded exporter, the same job, cluster label and rule pack.
+cat >"$conf/prometheus-reference.yml" <<YAML
+global:
+  scrape_interval: 1s
+  evaluation_interval: 2s
+rule_files:
+  - rules/agent_execution.rules.yml
+  - rules/agent_execution.alerts.yml
+scrape_configs:
+  - job_name: agent_execution_exporter
+    static_configs:
+      - targets: ["127.0.0.1:$ex_ref"]
+        labels: {cluster: prod}
+YAML
+configs_valid() {
+  local f
+  for f in prometheus-shard0.yml prometheus-shard1.yml prometheus-central.yml prometheus-reference.yml prometheus-hashmod.yml; do
+    promtool check config "$conf/$f" >"$STACK_STATE/promtool.out" 2>&1 || { cat "$STACK_STATE/promtool.out"; return 1; }
+  done
+}
+check "deploy/scaleout files valid (promtool check config, rule pack included)" configs_valid
+# docs/operations.md shows the files a user copies: each block marked
+# <!-- deploy/scaleout/FILE --> must be that file, byte for byte.
+docs_show_files() {
+  /usr/bin/python3 - "$SRC_DIR" <<'PY'
+import re, sys
+root = sys.argv[1]
+doc = open(f"{root}/docs/operations.md").read()
+blocks = re.findall(r"<!-- (deploy/scaleout/[\w.-]+) -->\n```yaml\n(.*?)```\n", doc, re.S)
+bad = [p for p, body in blocks if open(f"{root}/{p}").read() != body]
+for p in bad:
+    print(f"    docs/operations.md shows a {p} that differs from the file")
+sys.exit(0 if len(blocks) >= 2 and not bad else 1)
+PY
+}
+check "docs/operations.md shows deploy/scaleout files exactly as shipped" docs_show_files
+
+# Seed: one day of history; the exporters count today's part of it from start-up.
+start_postgres $pg_port
+run_simulator --init-schema --backfill-days=1 --seed=16 --rate=1 --workspaces=8 --agents-per-workspace=4 ||
+  die "simulator backfill failed"
+
+echo "$STACK_DB_URL" >"$STACK_STATE/db_url"
+# Short intervals for a test; the sweeps (which count late commits of rows whose
+# timestamps the application stamped: the simulator's model calls) every 5 s instead of
+# 5 min, so "caught up" comes within the test; workers never go stale once the load stops.
+exporter() { # NAME PORT ARGS...
+  local name=$1 port=$2; shift 2
+  start_bg "$STACK_STATE/exporter-$name.log" "$BUILD_DIR/agent_execution_exporter" --db.url-file="$STACK_STATE/db_url" \
+    --web.listen-address="127.0.0.1:$port" --collector.realtime.interval=500ms --collector.runs.interval=1s \
+    --collector.workers.interval=1s --collector.models.interval=1s --collector.info.interval=2s \
+    --collector.runs.sweep-interval=5s --collector.models.sweep-interval=5s \
+    --no-collector.patterns --collector.workers.stale-after=1h "$@"
+}
+exporter shard0-a $ex_s0a --shard.count=2 --shard.index=0
+exporter shard0-b $ex_s0b --shard.count=2 --shard.index=0
+exporter shard1-a $ex_s1a --shard.count=2 --shard.index=1
+exporter shard1-b $ex_s1b --shard.count=2 --shard.index=1
+exporter unsharded $ex_ref
+for p in $ex_s0a $ex_s0b $ex_s1a $ex_s1b $ex_ref; do
+  wait_http "http://127.0.0.1:$p/healthz" || die "exporter on port $p did not start"
+done
+
+prometheus() { # NAME PORT CONFIG [ENV=... and flags]
+  local name=$1 port=$2 config=$3; shift 3
+  mkdir -p "$STACK_STATE/tsdb-$name"
+  start_bg "$STACK_STATE/prometheus-$name.log" env "$@" --config.file="$conf/$config" \
+    --storage.tsdb.path="$STACK_STATE/tsdb-$name" --web.listen-address="127.0.0.1:$port" --log.level=warn
+}
+# The central first: the shard servers write to it from their first scrape on.
+prometheus central $pr_central prometheus-central.yml prometheus --web.enable-remote-write-receiver
+prometheus reference $pr_ref prometheus-reference.yml prometheus
+wait_http "http://127.0.0.1:$pr_central/-/ready" || die "central Prometheus did not start"
+for s in s0a:$pr_s0a:prom-shard0-a:0 s0b:$pr_s0b:prom-shard0-b:0 s1a:$pr_s1a:prom-shard1-a:1; do
+  IFS=: read -r n port replica shard <<<"$s"
+  # (flush-deadline: at the end a shard server gives up on the stopped central at once.)
+  prometheus "$n" "$port" "prometheus-shard$shard.yml" PROMETHEUS_REPLICA="$replica" prometheus \
+    --enable-feature=expand-external-labels --storage.remote.flush-deadline=1s
+done
+for p in $pr_s0a $pr_s0b $pr_s1a $pr_ref; do
+  wait_http "http://127.0.0.1:$p/-/ready" || die "Prometheus on port $p did not start"
+done
+
+# Every server's samples reach the central: each shard server's targets are up there.
+targets_up() {
+  local r
+  r=$(prom_query $pr_central 'count by (prometheus_replica, job) (up == 1)' 2>/dev/null) || return 1
+  /usr/bin/python3 - "$r" <<'PY'
+import json, sys
+got = {s["metric"].get("prometheus_replica"): int(s["value"][1]) for s in json.loads(sys.argv[1])
+       if s["metric"].get("job") == "agent_execution_exporter"}
+sys.exit(0 if got == {"prom-shard0-a": 2, "prom-shard0-b": 2, "prom-shard1-a": 2} else 1)
+PY
+}
+poll() { local deadline=$((SECONDS + $1)); shift; while ((SECONDS < deadline)); do "$@" && return 0; sleep 1; done; return 1; }
+check "the shard servers' targets (2 exporters each) arrive on the central by remote write" poll 45 targets_up
+
+# Live load, late commits included; it stops by itself after --duration.
+run_simulator --live --seed=16 --rate=12 --workspaces=8 --agents-per-workspace=4 --workers=12 --worker-slots=4 \
+  --runtime-scale=0.05 --duration=45s || die "live simulator failed"
+echo "    live load done ($SECONDS s); waiting for the exporters, remote write and the rules to catch up"
+
+check "the central's figures settle on the reference's (caught up)" compare wait 90
+sleep 6  # at least two more rule evaluations (2 s) on both, with nothing moving
+check "exact: counter totals, gauges and their recorded sums (central = reference)" compare exact
+check "series for series: the shards' union equals one exporter; one shard per workspace (md5 rule)" \
+  compare series "{\"127.0.0.1:$ex_s0a\": 0, \"127.0.0.1:$ex_s0b\": 0, \"127.0.0.1:$ex_s1a\": 1, \"127.0.0.1:$ex_s1b\": 1}"
+check "every recording rule: same series on both; exact gauges, rates within 10 %" \
+  compare recorded "$conf/rules/agent_execution.rules.yml"
+check "negative: a layout that keeps prometheus_replica or loses a shard is caught" compare negative
+
+echo "$passed passed, $failed failed ($SECONDS s)"
+[[ $failed -eq 0 ]]
