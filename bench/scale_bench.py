@@ -58,15 +58,16 @@ SEED = 7
 # settings.
 CLASSES = [
     ("session", r"^(BEGIN|COMMIT|ROLLBACK|SET |SHOW |RESET |DEALLOCATE|LISTEN|UNLISTEN|DISCARD)"),
+    ("setup", r"to_regclass"),
     ("frontier", r"min\(xact_start\)"),
     ("realtime", r"WITH running AS"),
-    ("models", r"model_calls"),
+    ("models", r"model_calls|aee_models_"),
     ("patterns", r"AT TIME ZONE \$|^SELECT id::text FROM \S*workspaces WHERE"),
     ("workers", r"\bworkers\b"),
     ("database", r"pg_stat_database|pg_stat_statements|pg_extension|pg_attribute|pg_stat_activity|pg_database"),
-    ("directory", r"^SELECT id::text, coalesce\(name, ''\) FROM \S*workspaces$"),
-    ("info", r"coalesce\(name, ''\)"),
-    ("runs", r"agent_runs|FROM \S*agents\b"),
+    ("directory", r"^SELECT id::text, coalesce\(name, (''|\$\d+)\) FROM \S*workspaces$"),
+    ("info", r"coalesce\(name, (''|\$\d+)\)"),
+    ("runs", r"agent_runs|aee_runs_|FROM \S*agents\b"),
 ]
 COLLECTORS = ["realtime", "runs", "models", "workers", "info", "database", "patterns"]
 
@@ -156,15 +157,16 @@ def scrape(port):
 
 
 def series_keys(text):
-    """Series of an exposition, self-metrics aside (those differ between any two exporters)."""
-    keys = set()
+    """{series: value text} of an exposition, self-metrics aside (those differ between any
+    two exporters)."""
+    keys = {}
     for line in text.splitlines():
         if not line or line[0] == "#":
             continue
-        name_labels = line.rsplit(" ", 1)[0]
+        name_labels, _, value = line.rpartition(" ")
         if name_labels.startswith(("agent_exporter_", "process_", "exposer_")):
             continue
-        keys.add(name_labels)
+        keys[name_labels] = value
     return keys
 
 
@@ -284,7 +286,7 @@ def measure(a):
         runs_per_s = int(psql(url, f"SELECT count(*) FROM agent_runs WHERE finished_at >= '{t0_db}' "
                                    f"AND finished_at < '{t1_db}'")) / seconds
         in_flight = psql(url, "SELECT (SELECT count(*) FROM agent_runs WHERE finished_at IS NULL), "
-                              "(SELECT count(*) FROM execution_queue)").split("|")
+                              "(SELECT count(*) FROM execution_queue WHERE status = 'queued')").split("|")
 
         rows = {}
         for n, port, proc, role in exps:
@@ -292,7 +294,7 @@ def measure(a):
             p0, p1, m0, m1 = s0[n]["proc"], s1[n]["proc"], s0[n]["m"], s1[n]["m"]
             d = lambda name, **kw: metric_sum(m1, name, **kw) - metric_sum(m0, name, **kw)  # noqa: E731
             per = {}
-            for c in COLLECTORS + ["frontier", "directory", "session", "other"]:
+            for c in COLLECTORS + ["frontier", "directory", "session", "setup", "other"]:
                 mine = [s for s in st if s["who"] == c]
                 cycles = d("agent_exporter_collector_cycles_total", collector=c)
                 busy = d("agent_exporter_collector_duration_seconds_total", collector=c)
@@ -316,15 +318,9 @@ def measure(a):
             }
 
         # Scrape latency, one exporter at a time under the same load, and the series.
-        union, keys1 = set(), set()
         for n, port, _, _ in exps:
             text = scrape(port)
             m = parse_metrics(text)
-            keys = series_keys(text)
-            if n == "1x":
-                keys1 = keys
-            else:
-                union |= keys
             runs = [run_wrk(f"http://127.0.0.1:{port}/metrics", 1, a.wrk_duration, threads=1)
                     for _ in range(a.wrk_repeats)]
             rows[n].update({
@@ -337,13 +333,30 @@ def measure(a):
                 "scrapes": sum(r["requests"] for r in runs),
                 "scrape_errors": sum(r["errors"] + r["non2xx"] for r in runs),
             })
+        # The check: with the load stopped and every collector past a cycle, the shards'
+        # union holds the unsharded exporter's series, and the same counter values.
+        live.stop()
+        time.sleep(a.quiesce)
+        series1, union = {}, {}
+        for n, port, _, _ in exps:
+            keys = series_keys(scrape(port))
+            if n == "1x":
+                series1 = keys
+            else:
+                union.update(keys)
+        # agent_db_* are the server's own counters (shard 0 only), moving with every statement.
+        counters = [k for k in series1 if re.match(r"^\w+_(total|count)\b", k) and not k.startswith("agent_db_")]
+        mismatched = [k for k in counters if k in union and union[k] != series1[k]]
         out = {
             "db": db, "workspaces": a.workspaces, "agents": agents, "history_runs": int(history[0]),
             "history_from": history[1], "history_to": history[2], "rate_target": a.rate,
             "runs_per_s": round(runs_per_s, 1), "running": int(in_flight[0]), "queued": int(in_flight[1]),
             "window_s": round(wall, 1), "caught_up_s": round(caught_up_s, 1), "shards": a.shards,
-            "union_missing": len(keys1 - union), "union_extra": len(union - keys1),
-            "union_missing_examples": sorted(keys1 - union)[:5], "union_extra_examples": sorted(union - keys1)[:5],
+            "union_missing": len(series1.keys() - union.keys()), "union_extra": len(union.keys() - series1.keys()),
+            "union_missing_examples": sorted(series1.keys() - union.keys())[:5],
+            "union_extra_examples": sorted(union.keys() - series1.keys())[:5],
+            "union_counters_compared": len(counters), "union_counters_mismatched": len(mismatched),
+            "union_counters_mismatched_examples": [(k, series1[k], union[k]) for k in mismatched[:5]],
             "exporters": rows,
         }
         return out
@@ -401,16 +414,18 @@ def render(r):
     row("models rows read per s", lambda e: e["models_rows_read_per_s"])
     lines.append("")
     cyc = ", ".join(f"{c} {ex['1x']['collectors'][c]['cycles']:.0f}" for c in COLLECTORS if c in ex["1x"]["collectors"])
-    lines.append(f"Cycles in the window (1 exporter): {cyc}. Union of the shards' series vs the unsharded "
-                 f"exporter's (self-metrics aside): {r['union_missing']} missing, {r['union_extra']} extra.")
+    lines.append(f"Cycles in the window (1 exporter): {cyc}. After the load stopped, the union of the shards' "
+                 f"series against the unsharded exporter's (self-metrics aside): {r['union_missing']} missing, "
+                 f"{r['union_extra']} extra; {r['union_counters_mismatched']} of {r['union_counters_compared']} "
+                 f"counter values differ.")
     return "\n".join(lines)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--build", required=True, help="build directory holding agent_execution_exporter and tools/")
+    ap.add_argument("--build", default="", help="build directory holding agent_execution_exporter and tools/")
     ap.add_argument("--exporter", default="", help="exporter binary (default BUILD/agent_execution_exporter)")
-    ap.add_argument("--server", required=True, help="libpq URI of the server as its superuser (…/postgres)")
+    ap.add_argument("--server", default="", help="libpq URI of the server as its superuser (…/postgres)")
     ap.add_argument("--db", default="", help="database name (default bench_scale_<W>ws_<history>)")
     ap.add_argument("--workspaces", type=int, default=2000)
     ap.add_argument("--agents", type=int, default=20, help="agents per workspace")
@@ -418,7 +433,9 @@ def main():
     ap.add_argument("--days", type=int, default=30, help="days the history spans")
     ap.add_argument("--rate", type=float, default=500, help="finished runs per second of the live load")
     ap.add_argument("--shards", type=int, default=4)
-    ap.add_argument("--window", type=int, default=180, help="measured seconds")
+    ap.add_argument("--window", type=int, default=300, help="measured seconds (300: one patterns cycle)")
+    ap.add_argument("--quiesce", type=int, default=35,
+                    help="seconds after the load stops before the union check (past every collector's cycle)")
     ap.add_argument("--ramp", type=int, default=20, help="seconds of live load before the exporters start")
     ap.add_argument("--settle", type=int, default=20, help="seconds after every exporter caught up")
     ap.add_argument("--wrk-duration", type=int, default=10)
@@ -427,10 +444,17 @@ def main():
     ap.add_argument("--logs", default=".", help="directory for the processes' logs")
     ap.add_argument("--quick", action="store_true",
                     help="tiny sizes (40 workspaces x 5 agents, 20 000 runs, 20 runs/s, 20 s window)")
+    ap.add_argument("--render", metavar="JSON", help="only print the table of a result line (results.jsonl)")
     a = ap.parse_args()
+    if a.render:
+        with open(a.render) as f:
+            print(render(json.loads([line for line in f if '"scale"' in line or '"exporters"' in line][-1])))
+        return
     if a.quick:
         a.workspaces, a.agents, a.history_runs, a.rate = 40, 5, 20000, 20
         a.window, a.ramp, a.settle, a.wrk_duration, a.wrk_repeats = 20, 5, 3, 2, 1
+    if not a.build or not a.server:
+        sys.exit("scale_bench: --build and --server are required (or --render JSON)")
     for k in ("workspaces", "agents", "history_runs", "days", "shards", "window", "wrk_duration", "wrk_repeats"):
         if getattr(a, k) < 1:
             sys.exit(f"scale_bench: --{k.replace('_', '-')} must be at least 1")
