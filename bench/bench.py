@@ -135,6 +135,7 @@ SCALE_RATE = env_int("BENCH_SCALE_RATE", 500)
 SCALE_SHARDS = env_int("BENCH_SCALE_SHARDS", 4)
 SCALE_WINDOW = env_int("BENCH_SCALE_WINDOW", 300)
 SCALE_PORT = env_int("BENCH_SCALE_PORT", 45411)
+SCALE_EXPORTER_ARGS = os.environ.get("BENCH_SCALE_EXPORTER_ARGS", "--no-collector.patterns")
 
 PROCS = []
 
@@ -980,13 +981,25 @@ def measure_scale(res):
     (bench/scale_bench.py); BENCH_QUICK=1 runs its tiny self-check sizes."""
     argv = [sys.executable, os.path.join(ROOT, "bench", "scale_bench.py"), "--build", BUILD, "--exporter", EXPORTER,
             "--server", db_url("postgres"), "--port", str(SCALE_PORT), "--logs", RESULTS_DIR]
+    argv.append("--exporter-args=" + SCALE_EXPORTER_ARGS)
     if QUICK:
         argv.append("--quick")
     else:
         argv += ["--workspaces", str(SCALE_WORKSPACES), "--agents", str(SCALE_AGENTS),
                  "--history-runs", str(SCALE_HISTORY), "--rate", str(SCALE_RATE), "--shards", str(SCALE_SHARDS),
                  "--window", str(SCALE_WINDOW), "--wrk-duration", str(WRK_DURATION)]
-    out = subprocess.run(argv, check=True, stdout=subprocess.PIPE, text=True).stdout.strip().splitlines()
+    # Stopped with SIGTERM (not subprocess.run's SIGKILL) if this harness is: it then stops
+    # the exporters and the simulator it started.
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    try:
+        stdout, _ = p.communicate()
+    finally:
+        if p.poll() is None:
+            p.terminate()
+            p.wait(timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError(f"bench/scale_bench.py exited with {p.returncode}")
+    out = stdout.strip().splitlines()
     with open(os.path.join(RESULTS_DIR, "scale.md"), "w") as f:
         f.write("\n".join(out[:-1]) + "\n")
     res.add(0, "scale", **json.loads(out[-1]))  # size 0: not one of the seeded table sizes

@@ -170,6 +170,16 @@ def series_keys(text):
     return keys
 
 
+def sim_lag(logs):
+    """The simulator's last reported write lag (ms behind its schedule), from its stats line."""
+    try:
+        with open(os.path.join(logs, "scale-sim.log")) as f:
+            lags = re.findall(r"lag_ms=(\d+)", f.read())
+        return int(lags[-1]) if lags else None
+    except OSError:
+        return None
+
+
 def ensure_seeded(a, admin):
     db = a.db or f"bench_scale_{a.workspaces}ws_{a.history_runs}"
     url = with_db(a.server, db)
@@ -257,7 +267,7 @@ def measure(a):
                 f.write(with_db(a.server, db, roles[n]) + "\n")
             shard = [] if n == "1x" else [f"--shard.count={a.shards}", f"--shard.index={int(n.split('-')[1])}"]
             p = Proc(n, [exporter, f"--db.url-file={url_file}", f"--web.listen-address=127.0.0.1:{a.port + i}",
-                         "--web.rate-limit=0", "--log.level=info", *shard], a.logs)
+                         "--web.rate-limit=0", "--log.level=info", *shard, *a.exporter_args.split()], a.logs)
             procs.append(p)
             exps.append((n, a.port + i, p, roles[n]))
         t_start = time.monotonic()
@@ -269,6 +279,8 @@ def measure(a):
         # The window: every exporter scraped every 15 s, as Prometheus would.
         for _, _, _, role in exps:
             pgss_reset(url, role)
+        committed_sql = "SELECT count(*) FROM agent_runs WHERE finished_at IS NOT NULL"
+        committed0 = int(psql(url, committed_sql))
         t0_db = psql(url, "SELECT now()")
         s0 = snapshot(exps)
         t0 = time.monotonic()
@@ -282,7 +294,11 @@ def measure(a):
         s1 = snapshot(exps)
         t1_db = psql(url, "SELECT now()")
         wall = time.monotonic() - t0
+        committed1 = int(psql(url, committed_sql))
         seconds = float(psql(url, f"SELECT extract(epoch FROM '{t1_db}'::timestamptz - '{t0_db}'::timestamptz)"))
+        # Finished runs committed in the window (what the exporters had to count), and
+        # those whose finished_at falls in it: they differ when the simulator's writes lag.
+        committed_per_s = (committed1 - committed0) / seconds
         runs_per_s = int(psql(url, f"SELECT count(*) FROM agent_runs WHERE finished_at >= '{t0_db}' "
                                    f"AND finished_at < '{t1_db}'")) / seconds
         in_flight = psql(url, "SELECT (SELECT count(*) FROM agent_runs WHERE finished_at IS NULL), "
@@ -350,8 +366,9 @@ def measure(a):
         out = {
             "db": db, "workspaces": a.workspaces, "agents": agents, "history_runs": int(history[0]),
             "history_from": history[1], "history_to": history[2], "rate_target": a.rate,
-            "runs_per_s": round(runs_per_s, 1), "running": int(in_flight[0]), "queued": int(in_flight[1]),
-            "window_s": round(wall, 1), "caught_up_s": round(caught_up_s, 1), "shards": a.shards,
+            "runs_per_s": round(committed_per_s, 1), "finished_at_in_window_per_s": round(runs_per_s, 1),
+            "sim_lag_ms": sim_lag(a.logs), "running": int(in_flight[0]), "queued": int(in_flight[1]),
+            "exporter_args": a.exporter_args, "window_s": round(wall, 1), "caught_up_s": round(caught_up_s, 1), "shards": a.shards,
             "union_missing": len(series1.keys() - union.keys()), "union_extra": len(union.keys() - series1.keys()),
             "union_missing_examples": sorted(series1.keys() - union.keys())[:5],
             "union_extra_examples": sorted(union.keys() - series1.keys())[:5],
@@ -375,9 +392,11 @@ def render(r):
     shards = names[1:]
     lines = [f"{r['workspaces']} workspaces x {r['agents'] // max(r['workspaces'], 1)} agents, "
              f"{r['history_runs']:,} finished runs from {r['history_from']} to {r['history_to']}; "
-             f"live load {r['runs_per_s']} finished runs/s measured (target {r['rate_target']:g}), "
+             f"live load {r['runs_per_s']} finished runs/s committed in the window (target {r['rate_target']:g}"
+             f"{'' if r.get('sim_lag_ms') is None else ', simulator %.1f s behind its schedule at the end' % (r['sim_lag_ms'] / 1000)}), "
              f"{r['running']} running and {r['queued']} queued at the end; window {r['window_s']} s, "
-             f"ready and caught up after {r['caught_up_s']} s.", ""]
+             f"ready and caught up after {r['caught_up_s']} s; exporter flags: "
+             f"`{r.get('exporter_args') or '(defaults)'}`.", ""]
     head = ["", "1 exporter"] + [f"shard {n.split('-')[1]}/{r['shards']}" for n in shards] + [f"{r['shards']} shards, sum"]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "---|" * len(head))
@@ -425,6 +444,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default="", help="build directory holding agent_execution_exporter and tools/")
     ap.add_argument("--exporter", default="", help="exporter binary (default BUILD/agent_execution_exporter)")
+    ap.add_argument("--exporter-args", default="--no-collector.patterns",
+                    help="flags every exporter gets (default --no-collector.patterns: at 2 000 workspaces its "
+                         "start-up history read outlasts any window, see docs/benchmarks.md; '' keeps it)")
     ap.add_argument("--server", default="", help="libpq URI of the server as its superuser (…/postgres)")
     ap.add_argument("--db", default="", help="database name (default bench_scale_<W>ws_<history>)")
     ap.add_argument("--workspaces", type=int, default=2000)
@@ -433,7 +455,7 @@ def main():
     ap.add_argument("--days", type=int, default=30, help="days the history spans")
     ap.add_argument("--rate", type=float, default=500, help="finished runs per second of the live load")
     ap.add_argument("--shards", type=int, default=4)
-    ap.add_argument("--window", type=int, default=300, help="measured seconds (300: one patterns cycle)")
+    ap.add_argument("--window", type=int, default=300, help="measured seconds")
     ap.add_argument("--quiesce", type=int, default=35,
                     help="seconds after the load stops before the union check (past every collector's cycle)")
     ap.add_argument("--ramp", type=int, default=20, help="seconds of live load before the exporters start")
@@ -460,6 +482,7 @@ def main():
             sys.exit(f"scale_bench: --{k.replace('_', '-')} must be at least 1")
     if a.shards < 2:
         sys.exit("scale_bench: --shards must be at least 2 (it is compared with one unsharded exporter)")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # runs measure()'s finally: stops what it started
     r = measure(a)
     print(render(r))
     print(json.dumps(r))
