@@ -135,7 +135,8 @@ SCALE_RATE = env_int("BENCH_SCALE_RATE", 500)
 SCALE_SHARDS = env_int("BENCH_SCALE_SHARDS", 4)
 SCALE_WINDOW = env_int("BENCH_SCALE_WINDOW", 300)
 SCALE_PORT = env_int("BENCH_SCALE_PORT", 45411)
-SCALE_EXPORTER_ARGS = os.environ.get("BENCH_SCALE_EXPORTER_ARGS", "--no-collector.patterns")
+SCALE_EXPORTER_ARGS = os.environ.get("BENCH_SCALE_EXPORTER_ARGS", "--no-collector.patterns --collector.runs.timeout=60s "
+                                     "--collector.models.timeout=60s")
 
 PROCS = []
 
@@ -996,7 +997,7 @@ def measure_scale(res):
     finally:
         if p.poll() is None:
             p.terminate()
-            p.wait(timeout=60)
+            p.wait(timeout=180)  # it stops six processes, 20 s each at most
     if p.returncode != 0:
         raise RuntimeError(f"bench/scale_bench.py exited with {p.returncode}")
     out = stdout.strip().splitlines()

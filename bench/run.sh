@@ -47,7 +47,8 @@
 # BENCH_SCALE_AGENTS=20 agents, BENCH_SCALE_HISTORY=3000000 finished runs over 30 days (seeded once
 # into its own database, reused), BENCH_SCALE_RATE=500 finished runs/s live; one exporter and
 # BENCH_SCALE_SHARDS=4 shard exporters (ports BENCH_SCALE_PORT=45411..) side by side for
-# BENCH_SCALE_WINDOW=300 s, exporters with BENCH_SCALE_EXPORTER_ARGS="--no-collector.patterns": series, scrape p50/p99, CPU, RSS, database ms per cycle and rows read.
+# BENCH_SCALE_WINDOW=300 s, exporters with BENCH_SCALE_EXPORTER_ARGS="--no-collector.patterns
+# --collector.runs.timeout=60s --collector.models.timeout=60s": series, scrape p50/p99, CPU, RSS, database ms per cycle and rows read.
 # E.g. BENCH_PHASES=scale bench/run.sh, ~15 min on 2 cores (first seeding included);
 # BENCH_PHASES=scale bench/run.sh --quick checks the harness at tiny sizes in ~2 min.
 # Results: $BENCH_BUILD/bench-results/<time>/ (results.jsonl, tables.md, the PNG, logs);
