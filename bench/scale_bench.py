@@ -226,10 +226,15 @@ def wait_ready(exps, timeout):
                 time.sleep(0.5)
 
 
+def self_lines(text):
+    """The exporter's self-metrics of an exposition: a few hundred of its up to a million lines."""
+    return "\n".join(line for line in text.splitlines() if line.startswith("agent_exporter_"))
+
+
 def snapshot(exps):
     out = {}
     for name, port, proc, _ in exps:
-        out[name] = {"proc": proc_stat(proc.pid), "m": parse_metrics(scrape(port)), "t": time.monotonic()}
+        out[name] = {"proc": proc_stat(proc.pid), "m": parse_metrics(self_lines(scrape(port))), "t": time.monotonic()}
     return out
 
 
@@ -336,7 +341,7 @@ def measure(a):
         # Scrape latency, one exporter at a time under the same load, and the series.
         for n, port, _, _ in exps:
             text = scrape(port)
-            m = parse_metrics(text)
+            m = parse_metrics(self_lines(text))
             runs = [run_wrk(f"http://127.0.0.1:{port}/metrics", 1, a.wrk_duration, threads=1)
                     for _ in range(a.wrk_repeats)]
             rows[n].update({
