@@ -25,6 +25,10 @@ measures, every process started here and stopped here by its pid:
   rollup     (phase "rollup", not in the default set) bench/rollup_bench.py: database time,
              calls, rows written and CPU per minute of agent_execution_rollup under its own
              role at BENCH_ROLLUP_RATE finished runs/s, and its table checked against SQL
+  scale      (phase "scale", not in the default set) bench/scale_bench.py: 2 000 workspaces x 20
+             agents with 30 days of history under 500 finished runs/s, one unsharded exporter
+             and 4 shard exporters side by side: series, scrape p50/p99, CPU, RSS, database
+             ms per cycle and rows read of each (docs/benchmarks.md "Scale")
   live       (phase "live", not in the default set) the live view's WebSocket
              (GET /api/v1/workspaces/{id}/realtime/ws) with bench/live_subscribers: the time
              from a COMMIT to the first message holding its run_id, one subscriber, polling
@@ -122,6 +126,17 @@ QUERIES_JOBS = env_int("BENCH_QUERIES_JOBS", 2)  # promtool processes backfillin
 # Phase "rollup" (bench/rollup_bench.py): finished runs/s and the measured window.
 ROLLUP_RATE = env_int("BENCH_ROLLUP_RATE", 500)
 ROLLUP_WINDOW = env_int("BENCH_ROLLUP_WINDOW", 120 if QUICK else 300)
+
+# Phase "scale" (bench/scale_bench.py): platform shape, history, live rate, shards, window.
+SCALE_WORKSPACES = env_int("BENCH_SCALE_WORKSPACES", 2000)
+SCALE_AGENTS = env_int("BENCH_SCALE_AGENTS", 20)
+SCALE_HISTORY = env_int("BENCH_SCALE_HISTORY", 3000000)
+SCALE_RATE = env_int("BENCH_SCALE_RATE", 500)
+SCALE_SHARDS = env_int("BENCH_SCALE_SHARDS", 4)
+SCALE_WINDOW = env_int("BENCH_SCALE_WINDOW", 300)
+SCALE_PORT = env_int("BENCH_SCALE_PORT", 45411)
+SCALE_EXPORTER_ARGS = os.environ.get("BENCH_SCALE_EXPORTER_ARGS", "--no-collector.patterns --collector.runs.timeout=60s "
+                                     "--collector.models.timeout=60s")
 
 PROCS = []
 
@@ -962,6 +977,35 @@ def measure_rollup(res):
     res.add(0, "rollup", **doc)  # size 0: not one of the seeded table sizes render.py tabulates
 
 
+def measure_scale(res):
+    """Phase "scale": one exporter against SCALE_SHARDS shard exporters at platform scale
+    (bench/scale_bench.py); BENCH_QUICK=1 runs its tiny self-check sizes."""
+    argv = [sys.executable, os.path.join(ROOT, "bench", "scale_bench.py"), "--build", BUILD, "--exporter", EXPORTER,
+            "--server", db_url("postgres"), "--port", str(SCALE_PORT), "--logs", RESULTS_DIR]
+    argv.append("--exporter-args=" + SCALE_EXPORTER_ARGS)
+    if QUICK:
+        argv.append("--quick")
+    else:
+        argv += ["--workspaces", str(SCALE_WORKSPACES), "--agents", str(SCALE_AGENTS),
+                 "--history-runs", str(SCALE_HISTORY), "--rate", str(SCALE_RATE), "--shards", str(SCALE_SHARDS),
+                 "--window", str(SCALE_WINDOW), "--wrk-duration", str(WRK_DURATION)]
+    # Stopped with SIGTERM (not subprocess.run's SIGKILL) if this harness is: it then stops
+    # the exporters and the simulator it started.
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    try:
+        stdout, _ = p.communicate()
+    finally:
+        if p.poll() is None:
+            p.terminate()
+            p.wait(timeout=180)  # it stops six processes, 20 s each at most
+    if p.returncode != 0:
+        raise RuntimeError(f"bench/scale_bench.py exited with {p.returncode}")
+    out = stdout.strip().splitlines()
+    with open(os.path.join(RESULTS_DIR, "scale.md"), "w") as f:
+        f.write("\n".join(out[:-1]) + "\n")
+    res.add(0, "scale", **json.loads(out[-1]))  # size 0: not one of the seeded table sizes
+
+
 def main():
     global RESULTS_DIR
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -973,8 +1017,9 @@ def main():
         if os.path.islink(latest):
             os.remove(latest)
         os.symlink(os.path.basename(RESULTS_DIR), latest)
-    # "queries" needs no database nor exporter; "rollup" only the cluster (its own database)
-    db_phases = [p for p in PHASES if p not in ("queries", "rollup")]
+    # "queries" needs no database nor exporter; "rollup" and "scale" only the cluster (their own databases)
+    own_db = [p for p in PHASES if p in ("rollup", "scale")]
+    db_phases = [p for p in PHASES if p not in ("queries", "rollup", "scale")]
     for tool in (EXPORTER, SIM, FRESHNESS) + ((LIVE_SUBS_BIN,) if "live" in PHASES else ()):
         if db_phases and not os.access(tool, os.X_OK):
             sys.exit(f"bench: {tool} missing (build {BUILD} first)")
@@ -983,17 +1028,19 @@ def main():
     try:
         if "queries" in PHASES:
             measure_queries(res)
-        if db_phases or "rollup" in PHASES:
+        if db_phases or own_db:
             ensure_cluster()
             machine(res)
         if "rollup" in PHASES:
             measure_rollup(res)
+        if "scale" in PHASES:
+            measure_scale(res)
         for size in SIZES if db_phases else []:
             log(f"== {label(size)} finished runs ==")
             run_size(size, res)
     finally:
         stop_all()
-        if (db_phases or "rollup" in PHASES) and os.environ.get("BENCH_KEEP_PG", "0") != "1":
+        if (db_phases or own_db) and os.environ.get("BENCH_KEEP_PG", "0") != "1":
             subprocess.run([os.path.join(ROOT, "scripts", "pg.sh"), "stop", os.path.join(STATE, "pg")])
     log(f"results in {RESULTS_DIR}/results.jsonl")
     print(RESULTS_DIR)

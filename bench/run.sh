@@ -43,6 +43,14 @@
 # role at BENCH_ROLLUP_RATE=500 finished runs/s for BENCH_ROLLUP_WINDOW=300 s (its own database
 # on the cluster): database ms, statements, rows written and CPU per minute, and its table
 # checked against SQL over the raw rows (docs/rollup.md). E.g. BENCH_PHASES=rollup bench/run.sh, ~7 min.
+# "scale" (not in the default set) runs bench/scale_bench.py: BENCH_SCALE_WORKSPACES=2000 x
+# BENCH_SCALE_AGENTS=20 agents, BENCH_SCALE_HISTORY=3000000 finished runs over 30 days (seeded once
+# into its own database, reused), BENCH_SCALE_RATE=500 finished runs/s live; one exporter and
+# BENCH_SCALE_SHARDS=4 shard exporters (ports BENCH_SCALE_PORT=45411..) side by side for
+# BENCH_SCALE_WINDOW=300 s, exporters with BENCH_SCALE_EXPORTER_ARGS="--no-collector.patterns
+# --collector.runs.timeout=60s --collector.models.timeout=60s": series, scrape p50/p99, CPU, RSS, database ms per cycle and rows read.
+# E.g. BENCH_PHASES=scale bench/run.sh, ~15 min on 2 cores (first seeding included);
+# BENCH_PHASES=scale bench/run.sh --quick checks the harness at tiny sizes in ~2 min.
 # Results: $BENCH_BUILD/bench-results/<time>/ (results.jsonl, tables.md, the PNG, logs);
 # bench-results/latest points at the newest.
 set -euo pipefail
@@ -70,6 +78,13 @@ if [[ "${BENCH_PHASES:-}" == "rollup" ]]; then  # the rollup writer alone: no se
   cmake --build "$BUILD" -j "$(nproc)" --target agent_execution_rollup agent_platform_sim >/dev/null
   results=$(python3 bench/bench.py)
   grep '"kind": "rollup"' "$results/results.jsonl"
+  exit 0
+fi
+if [[ "${BENCH_PHASES:-}" == "scale" ]]; then  # its own database: no seeded sizes to render
+  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DAEE_BUILD_TESTS=OFF >/dev/null
+  cmake --build "$BUILD" -j "$(nproc)" --target agent_execution_exporter agent_platform_sim >/dev/null
+  results=$(python3 bench/bench.py)
+  cat "$results/scale.md"
   exit 0
 fi
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DAEE_BUILD_TESTS=OFF >/dev/null

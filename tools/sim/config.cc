@@ -130,7 +130,7 @@ ParseResult ParseFlags(const std::vector<std::string>& args, const std::string& 
       {"init-schema", {true, boolean(&c.init_schema), "true or false"}},
       {"schema-file", {false, [&](const std::string& v) { c.schema_file = v; return !v.empty(); }, "a file path"}},
       {"seed", {false, [&](const std::string& v) { return ParseInt<uint64_t>(v, &c.platform.seed, 0, UINT64_MAX); }, "an unsigned integer"}},
-      {"workspaces", {false, integer(&c.platform.workspaces, 1, 1000), "an integer in [1, 1000]"}},
+      {"workspaces", {false, integer(&c.platform.workspaces, 1, 100000), "an integer in [1, 100000]"}},
       {"agents-per-workspace", {false, integer(&c.platform.agents_per_workspace, 1, 1000), "an integer in [1, 1000]"}},
       {"workers", {false, integer(&c.platform.workers, 1, 100000), "an integer in [1, 100000]"}},
       {"worker-slots", {false, integer(&c.platform.worker_slots, 1, 1000), "an integer in [1, 1000]"}},

@@ -1,0 +1,500 @@
+#!/usr/bin/env python3
+"""One exporter against four shard exporters at platform scale (issue #16, docs/benchmarks.md
+"Scale: 2 000 workspaces, 1 vs 4 shards").
+
+On a PostgreSQL server the caller runs (scripts/pg.sh, with pg_stat_statements preloaded) it
+seeds a database once (reused while it holds the same workspaces and at least 95 % of the
+history) with the simulator's backfill: --workspaces x --agents agents, --history-runs finished
+runs spread over --days days. It starts the simulator's live load at --rate finished runs/s
+(its 2 % late commits included), then, against the same database under the same load and at
+the same time, one unsharded exporter and --shards exporters with --shard.count=N
+--shard.index=0..N-1, each under its own role so pg_stat_statements keeps their statements
+apart. After every exporter is ready and has read its start-up history
+(agent_exporter_collector_pending_work all 0) it measures, over --window seconds in which
+each exporter is scraped every 15 s like a Prometheus would:
+
+  cores            the exporter process's CPU seconds per wall second (/proc/PID/stat)
+  rss, hwm         resident memory at the end of the window and its peak (VmRSS, VmHWM)
+  db_ms_per_s      its role's summed statement time (pg_stat_statements) per wall second
+  db per collector statements classified by their text (CLASSES) into the collector that
+                   issues them; ms per cycle of that collector (cycles from its self-metrics)
+  rows             rows its statements returned per second (pg_stat_statements), buffers
+                   they touched per second, and the rows its collectors report having read
+                   (agent_exporter_{runs,models,patterns}_rows_read_total)
+  runs_per_s       finished runs the simulator committed in the window, counted in the database
+
+then, one exporter at a time under the same load, /metrics latency with wrk (1 connection,
+as Prometheus scrapes) and the series each one exposes (total and sum of
+agent_exporter_series). As a check it compares the union of the shards' series with the
+unsharded exporter's (names and labels, self-metrics aside).
+
+Prints the markdown table, then one JSON object as the last line; bench.py's phase "scale"
+calls this and files the object in results.jsonl. Every process started here is stopped here
+by its pid.
+
+  bench/scale_bench.py --build build --server postgresql://postgres@127.0.0.1:45432/postgres
+  bench/scale_bench.py --build build --server ... --quick     # tiny sizes: checks the harness in ~1 min
+"""
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import parse_metrics, proc_stat, run_wrk  # noqa: E402  (helpers without globals)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SEED = 7
+
+# Statement text -> who issues it (collectors/*.cc), first match wins. "frontier" is the
+# oldest-open-transaction read the runs and models collectors share (daily_window.cc),
+# "directory" the workspace-name directory (scope.cc), "session" transaction control and
+# settings.
+CLASSES = [
+    ("session", r"^(BEGIN|COMMIT|ROLLBACK|SET |SHOW |RESET |DEALLOCATE|LISTEN|UNLISTEN|DISCARD)"),
+    ("setup", r"to_regclass"),
+    ("frontier", r"min\(xact_start\)"),
+    ("realtime", r"WITH running AS"),
+    ("models", r"model_calls|aee_models_"),
+    ("patterns", r"AT TIME ZONE \$|^SELECT id::text FROM \S*workspaces WHERE"),
+    ("workers", r"\bworkers\b"),
+    ("database", r"pg_stat_database|pg_stat_statements|pg_extension|pg_attribute|pg_stat_activity|pg_database"),
+    ("directory", r"^SELECT id::text, coalesce\(name, (''|\$\d+)\) FROM \S*workspaces$"),
+    ("info", r"coalesce\(name, (''|\$\d+)\)"),
+    ("runs", r"agent_runs|aee_runs_|FROM \S*agents\b"),
+]
+COLLECTORS = ["realtime", "runs", "models", "workers", "info", "database", "patterns"]
+
+
+def log(msg):
+    print(f"[scale-bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def with_db(server, db, role=None):
+    base, _, _ = server.rpartition("/")
+    if role:
+        scheme, _, rest = base.partition("://")
+        base = f"{scheme}://{role}@{rest.split('@', 1)[-1]}"
+    return f"{base}/{db}"
+
+
+def psql(url, sql):
+    return subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", url, "-c", sql],
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+def http_get(url, timeout=60):
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read()
+    except OSError:
+        return 0, b""
+
+
+class Proc:
+    """A process started here, stopped by its own pid."""
+
+    def __init__(self, name, argv, logs):
+        self.name = name
+        self.log = open(os.path.join(logs, f"scale-{name}.log"), "ab")
+        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
+        self.pid = self.p.pid
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def stop(self):
+        if self.alive():
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.log.close()
+
+
+def classify(query):
+    q = re.sub(r"\s+", " ", query).strip()
+    for name, pattern in CLASSES:
+        if re.search(pattern, q):
+            return name
+    return "other"
+
+
+def pgss(url, role):
+    rows = json.loads(psql(url, f"""
+      SELECT coalesce(json_agg(json_build_object('q', query, 'calls', calls, 'ms', total_exec_time, 'rows', rows,
+                                                 'blks', shared_blks_hit + shared_blks_read)), '[]')
+      FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
+      WHERE r.rolname = '{role}' AND s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"""))
+    for r in rows:
+        r["who"] = classify(r["q"])
+        r["q"] = re.sub(r"\s+", " ", r["q"])[:140]
+    return rows
+
+
+def pgss_reset(url, role):
+    psql(url, f"SELECT pg_stat_statements_reset((SELECT oid FROM pg_roles WHERE rolname = '{role}'))")
+
+
+def metric_sum(m, name, **want):
+    return sum(v for (n, labels), v in m.items()
+               if n == name and all(dict(labels).get(k) == w for k, w in want.items()))
+
+
+def scrape(port):
+    s, body = http_get(f"http://127.0.0.1:{port}/metrics", timeout=120)
+    if s != 200:
+        raise RuntimeError(f"/metrics on {port} returned {s}")
+    return body.decode(errors="replace")
+
+
+def series_keys(text):
+    """{series: value text} of an exposition, self-metrics aside (those differ between any
+    two exporters)."""
+    keys = {}
+    for line in text.splitlines():
+        if not line or line[0] == "#":
+            continue
+        name_labels, _, value = line.rpartition(" ")
+        if name_labels.startswith(("agent_exporter_", "process_", "exposer_")):
+            continue
+        keys[name_labels] = value
+    return keys
+
+
+def sim_lag(logs):
+    """The simulator's last reported write lag (ms behind its schedule), from its stats line."""
+    try:
+        with open(os.path.join(logs, "scale-sim.log")) as f:
+            lags = re.findall(r"lag_ms=(\d+)", f.read())
+        return int(lags[-1]) if lags else None
+    except OSError:
+        return None
+
+
+def ensure_seeded(a, admin):
+    db = a.db or f"bench_scale_{a.workspaces}ws_{a.history_runs}"
+    url = with_db(a.server, db)
+    exists = psql(admin, f"SELECT count(*) FROM pg_database WHERE datname = '{db}'") == "1"
+    finished, workspaces = 0, 0
+    if exists:
+        try:
+            finished = int(psql(url, "SELECT count(*) FROM agent_runs WHERE finished_at IS NOT NULL"))
+            workspaces = int(psql(url, "SELECT count(*) FROM workspaces"))
+        except subprocess.CalledProcessError:
+            pass
+    if finished < 0.95 * a.history_runs or workspaces != a.workspaces:
+        if exists:
+            log(f"{db} holds {finished} finished runs in {workspaces} workspaces, reseeding")
+            psql(admin, f"DROP DATABASE {db} WITH (FORCE)")
+        psql(admin, f"CREATE DATABASE {db}")
+        rate = a.history_runs / (a.days * 86400)
+        log(f"seeding {db}: {a.history_runs} finished runs over {a.days} days "
+            f"({a.workspaces} workspaces x {a.agents} agents, {rate:.4f} runs/s)")
+        t0 = time.monotonic()
+        subprocess.run([a.sim, f"--db.url={url}", "--init-schema", f"--seed={SEED}", f"--workspaces={a.workspaces}",
+                        f"--agents-per-workspace={a.agents}", f"--backfill-days={a.days}", f"--rate={rate:.6f}",
+                        "--backfill-jobs=2"], check=True, stdout=subprocess.DEVNULL)
+        log(f"seeded {db} in {time.monotonic() - t0:.0f} s")
+        psql(url, "ANALYZE")
+    psql(url, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    return db, url
+
+
+def wait_ready(exps, timeout):
+    """Every exporter's /readyz, then no collector still reading start-up history."""
+    deadline = time.monotonic() + timeout
+    for name, port, proc, _ in exps:
+        for path, ok in (("/readyz", lambda s, b: s == 200),
+                         ("/metrics", lambda s, b: s == 200 and not re.search(
+                             rb"^agent_exporter_collector_pending_work\{[^}]*\} 1$", b, re.M))):
+            while True:
+                if not proc.alive():
+                    raise RuntimeError(f"exporter {name} exited (see scale-{name}.log)")
+                if ok(*http_get(f"http://127.0.0.1:{port}{path}", timeout=60)):
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"exporter {name}: timed out waiting for {path}")
+                time.sleep(0.5)
+
+
+def self_lines(text):
+    """The exporter's self-metrics of an exposition: a few hundred of its up to a million lines."""
+    return "\n".join(line for line in text.splitlines() if line.startswith("agent_exporter_"))
+
+
+def snapshot(exps):
+    out = {}
+    for name, port, proc, _ in exps:
+        out[name] = {"proc": proc_stat(proc.pid), "m": parse_metrics(self_lines(scrape(port))), "t": time.monotonic()}
+    return out
+
+
+def measure(a):
+    exporter = a.exporter or os.path.join(a.build, "agent_execution_exporter")
+    a.sim = os.path.join(a.build, "tools", "agent_platform_sim")
+    for b in (exporter, a.sim):
+        if not os.access(b, os.X_OK):
+            sys.exit(f"scale_bench: {b} missing (build the agent_execution_exporter and agent_platform_sim targets)")
+    os.makedirs(a.logs, exist_ok=True)
+    admin = with_db(a.server, "postgres")
+    db, url = ensure_seeded(a, admin)
+    names = ["1x"] + [f"{a.shards}x-{i}" for i in range(a.shards)]
+    roles = {n: "scale_" + n.replace("-", "_") for n in names}
+    for role in roles.values():
+        psql(admin, f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN "
+                    f"CREATE ROLE {role} LOGIN IN ROLE pg_monitor; END IF; END $$")
+        psql(url, f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    history = psql(url, "SELECT count(*), min(finished_at)::date, max(finished_at)::date FROM agent_runs "
+                        "WHERE finished_at IS NOT NULL").split("|")
+    agents = int(psql(url, "SELECT count(*) FROM agents"))
+
+    procs = []
+    try:
+        slots = max(64, int(a.rate * 4))
+        live = Proc("sim", [a.sim, f"--db.url={url}", "--live", f"--seed={SEED}", f"--workspaces={a.workspaces}",
+                            f"--agents-per-workspace={a.agents}", f"--rate={a.rate}", f"--workers={max(1, slots // 16)}",
+                            "--worker-slots=16", "--runtime-scale=0.15", "--stats-interval=30s"], a.logs)
+        procs.append(live)
+        time.sleep(a.ramp)  # the simulator's ramp
+        exps = []
+        for i, n in enumerate(names):
+            url_file = os.path.join(a.logs, f"scale-{n}.url")
+            with open(url_file, "w") as f:
+                f.write(with_db(a.server, db, roles[n]) + "\n")
+            shard = [] if n == "1x" else [f"--shard.count={a.shards}", f"--shard.index={int(n.split('-')[1])}"]
+            p = Proc(n, [exporter, f"--db.url-file={url_file}", f"--web.listen-address=127.0.0.1:{a.port + i}",
+                         "--web.rate-limit=0", "--log.level=info", *shard, *a.exporter_args.split()], a.logs)
+            procs.append(p)
+            exps.append((n, a.port + i, p, roles[n]))
+        t_start = time.monotonic()
+        wait_ready(exps, timeout=1800)
+        caught_up_s = time.monotonic() - t_start
+        log(f"all {len(exps)} exporters ready and caught up after {caught_up_s:.0f} s; settling {a.settle} s")
+        time.sleep(a.settle)
+
+        # The window: every exporter scraped every 15 s, as Prometheus would.
+        for _, _, _, role in exps:
+            pgss_reset(url, role)
+        committed_sql = "SELECT count(*) FROM agent_runs WHERE finished_at IS NOT NULL"
+        committed0 = int(psql(url, committed_sql))
+        t0_db = psql(url, "SELECT now()")
+        s0 = snapshot(exps)
+        t0 = time.monotonic()
+        log(f"measuring {a.window} s")
+        while time.monotonic() - t0 < a.window:
+            time.sleep(min(15, max(0.0, a.window - (time.monotonic() - t0))))
+            for _, port, proc, _ in exps:
+                if not proc.alive():
+                    raise RuntimeError("an exporter exited during the window")
+                scrape(port)
+        s1 = snapshot(exps)
+        t1_db = psql(url, "SELECT now()")
+        wall = time.monotonic() - t0
+        committed1 = int(psql(url, committed_sql))
+        seconds = float(psql(url, f"SELECT extract(epoch FROM '{t1_db}'::timestamptz - '{t0_db}'::timestamptz)"))
+        # Finished runs committed in the window (what the exporters had to count), and
+        # those whose finished_at falls in it: they differ when the simulator's writes lag.
+        committed_per_s = (committed1 - committed0) / seconds
+        runs_per_s = int(psql(url, f"SELECT count(*) FROM agent_runs WHERE finished_at >= '{t0_db}' "
+                                   f"AND finished_at < '{t1_db}'")) / seconds
+        in_flight = psql(url, "SELECT (SELECT count(*) FROM agent_runs WHERE finished_at IS NULL), "
+                              "(SELECT count(*) FROM execution_queue WHERE status = 'queued')").split("|")
+
+        rows = {}
+        for n, port, proc, role in exps:
+            st = pgss(url, role)
+            p0, p1, m0, m1 = s0[n]["proc"], s1[n]["proc"], s0[n]["m"], s1[n]["m"]
+            d = lambda name, **kw: metric_sum(m1, name, **kw) - metric_sum(m0, name, **kw)  # noqa: E731
+            per = {}
+            for c in COLLECTORS + ["frontier", "directory", "session", "setup", "other"]:
+                mine = [s for s in st if s["who"] == c]
+                cycles = d("agent_exporter_collector_cycles_total", collector=c)
+                busy = d("agent_exporter_collector_duration_seconds_total", collector=c)
+                ms = sum(s["ms"] for s in mine)
+                if not mine and not cycles:
+                    continue
+                per[c] = {"cycles": cycles, "cycle_ms": 1000 * busy / cycles if cycles else None,
+                          "db_ms": ms, "db_ms_per_cycle": ms / cycles if cycles else None,
+                          "calls": sum(s["calls"] for s in mine), "rows": sum(s["rows"] for s in mine),
+                          "blks": sum(s["blks"] for s in mine)}
+            rows[n] = {
+                "port": port, "window_s": wall,
+                "cores": (p1["cpu_s"] - p0["cpu_s"]) / wall, "rss_bytes": p1["rss_bytes"], "hwm_bytes": p1["hwm_bytes"],
+                "db_ms_per_s": sum(s["ms"] for s in st) / wall, "db_calls_per_s": sum(s["calls"] for s in st) / wall,
+                "db_rows_per_s": sum(s["rows"] for s in st) / wall, "db_blks_per_s": sum(s["blks"] for s in st) / wall,
+                "runs_rows_read_per_s": d("agent_exporter_runs_rows_read_total") / wall,
+                "models_rows_read_per_s": d("agent_exporter_models_rows_read_total") / wall,
+                "patterns_rows_read_per_s": d("agent_exporter_patterns_rows_read_total") / wall,
+                "collectors": per,
+                "statements": sorted(st, key=lambda s: -s["ms"])[:12],
+            }
+
+        # Scrape latency, one exporter at a time under the same load, and the series.
+        for n, port, _, _ in exps:
+            text = scrape(port)
+            m = parse_metrics(self_lines(text))
+            runs = [run_wrk(f"http://127.0.0.1:{port}/metrics", 1, a.wrk_duration, threads=1)
+                    for _ in range(a.wrk_repeats)]
+            rows[n].update({
+                "series": sum(1 for line in text.splitlines() if line and line[0] != "#"),
+                "series_by_collector": {dict(k[1])["collector"]: v for k, v in m.items()
+                                        if k[0] == "agent_exporter_series"},
+                "body_bytes": len(text.encode()),
+                "scrape_p50_s": sorted(r["p50_s"] for r in runs)[len(runs) // 2],
+                "scrape_p99_s": sorted(r["p99_s"] for r in runs)[len(runs) // 2],
+                "scrapes": sum(r["requests"] for r in runs),
+                "scrape_errors": sum(r["errors"] + r["non2xx"] for r in runs),
+            })
+        # The check: with the load stopped and every collector past a cycle, the shards'
+        # union holds the unsharded exporter's series, and the same counter values.
+        live.stop()
+        time.sleep(a.quiesce)
+        series1, union = {}, {}
+        for n, port, _, _ in exps:
+            keys = series_keys(scrape(port))
+            if n == "1x":
+                series1 = keys
+            else:
+                union.update(keys)
+        # agent_db_* are the server's own counters (shard 0 only), moving with every statement.
+        counters = [k for k in series1 if re.match(r"^\w+_(total|count)\b", k) and not k.startswith("agent_db_")]
+        mismatched = [k for k in counters if k in union and union[k] != series1[k]]
+        out = {
+            "db": db, "workspaces": a.workspaces, "agents": agents, "history_runs": int(history[0]),
+            "history_from": history[1], "history_to": history[2], "rate_target": a.rate,
+            "runs_per_s": round(committed_per_s, 1), "finished_at_in_window_per_s": round(runs_per_s, 1),
+            "sim_lag_ms": sim_lag(a.logs), "running": int(in_flight[0]), "queued": int(in_flight[1]),
+            "exporter_args": a.exporter_args, "window_s": round(wall, 1), "caught_up_s": round(caught_up_s, 1), "shards": a.shards,
+            "union_missing": len(series1.keys() - union.keys()), "union_extra": len(union.keys() - series1.keys()),
+            "union_missing_examples": sorted(series1.keys() - union.keys())[:5],
+            "union_extra_examples": sorted(union.keys() - series1.keys())[:5],
+            "union_counters_compared": len(counters), "union_counters_mismatched": len(mismatched),
+            "union_counters_mismatched_examples": [(k, series1[k], union[k]) for k in mismatched[:5]],
+            "exporters": rows,
+        }
+        return out
+    finally:
+        for p in reversed(procs):
+            p.stop()
+
+
+def fmt_bytes(b):
+    return f"{b / (1 << 20):.0f} MiB"
+
+
+def render(r):
+    ex = r["exporters"]
+    names = list(ex)
+    shards = names[1:]
+    lines = [f"{r['workspaces']} workspaces x {r['agents'] // max(r['workspaces'], 1)} agents, "
+             f"{r['history_runs']:,} finished runs from {r['history_from']} to {r['history_to']}; "
+             f"live load {r['runs_per_s']} finished runs/s committed in the window (target {r['rate_target']:g}"
+             f"{'' if r.get('sim_lag_ms') is None else ', simulator %.1f s behind its schedule at the end' % (r['sim_lag_ms'] / 1000)}), "
+             f"{r['running']} running and {r['queued']} queued at the end; window {r['window_s']} s, "
+             f"ready and caught up after {r['caught_up_s']} s; exporter flags: "
+             f"`{r.get('exporter_args') or '(defaults)'}`.", ""]
+    head = ["", "1 exporter"] + [f"shard {n.split('-')[1]}/{r['shards']}" for n in shards] + [f"{r['shards']} shards, sum"]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("|" + "---|" * len(head))
+
+    def row(title, f, total="sum", fmt="{:.0f}"):
+        vals = [f(ex[n]) for n in names]
+        cells = [fmt.format(v) if v is not None else "–" for v in vals]
+        sv = [v for v in vals[1:] if v is not None]
+        if total == "sum":
+            cells.append(fmt.format(sum(sv)) if sv else "–")
+        elif total == "max":
+            cells.append(("max " + fmt.format(max(sv))) if sv else "–")
+        else:
+            cells.append("")
+        lines.append("| " + title + " | " + " | ".join(cells) + " |")
+
+    row("series (lines of /metrics)", lambda e: e["series"])
+    row("series (sum of agent_exporter_series)", lambda e: sum(e["series_by_collector"].values()))
+    row("/metrics bytes", lambda e: e["body_bytes"])
+    row("scrape p50 (ms, wrk, 1 connection)", lambda e: 1000 * e["scrape_p50_s"], total="max", fmt="{:.1f}")
+    row("scrape p99 (ms)", lambda e: 1000 * e["scrape_p99_s"], total="max", fmt="{:.1f}")
+    row("exporter CPU (cores)", lambda e: e["cores"], fmt="{:.3f}")
+    row("RSS (MiB)", lambda e: e["rss_bytes"] / (1 << 20))
+    row("peak RSS (MiB)", lambda e: e["hwm_bytes"] / (1 << 20))
+    row("DB ms per wall second, all statements", lambda e: e["db_ms_per_s"], fmt="{:.1f}")
+    for c in ["realtime", "runs", "models", "workers", "info", "database", "patterns"]:
+        row(f"— {c}: DB ms per cycle", lambda e, c=c: e["collectors"].get(c, {}).get("db_ms_per_cycle"),
+            total="sum", fmt="{:.2f}")
+    row("— frontier (pg_stat_activity): DB ms per s",
+        lambda e: e["collectors"].get("frontier", {}).get("db_ms", 0) / e["window_s"], fmt="{:.2f}")
+    row("DB rows returned per s", lambda e: e["db_rows_per_s"])
+    row("DB buffers touched per s", lambda e: e["db_blks_per_s"])
+    row("runs rows read per s (agent_exporter_runs_rows_read_total)", lambda e: e["runs_rows_read_per_s"])
+    row("models rows read per s", lambda e: e["models_rows_read_per_s"])
+    lines.append("")
+    cyc = ", ".join(f"{c} {ex['1x']['collectors'][c]['cycles']:.0f}" for c in COLLECTORS if c in ex["1x"]["collectors"])
+    lines.append(f"Cycles in the window (1 exporter): {cyc}. After the load stopped, the union of the shards' "
+                 f"series against the unsharded exporter's (self-metrics aside): {r['union_missing']} missing, "
+                 f"{r['union_extra']} extra; {r['union_counters_mismatched']} of {r['union_counters_compared']} "
+                 f"counter values differ.")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default="", help="build directory holding agent_execution_exporter and tools/")
+    ap.add_argument("--exporter", default="", help="exporter binary (default BUILD/agent_execution_exporter)")
+    ap.add_argument("--exporter-args", default="--no-collector.patterns --collector.runs.timeout=60s "
+                                               "--collector.models.timeout=60s",
+                    help="flags every exporter gets (default: no patterns collector, whose start-up history read "
+                         "at 2 000 workspaces outlasts any window, and 60 s statement timeouts for the runs and "
+                         "models start-up aggregates, which exceed the default 10 s on 2 shared cores; "
+                         "see docs/benchmarks.md)")
+    ap.add_argument("--server", default="", help="libpq URI of the server as its superuser (…/postgres)")
+    ap.add_argument("--db", default="", help="database name (default bench_scale_<W>ws_<history>)")
+    ap.add_argument("--workspaces", type=int, default=2000)
+    ap.add_argument("--agents", type=int, default=20, help="agents per workspace")
+    ap.add_argument("--history-runs", type=int, default=3000000, help="finished runs of the backfill")
+    ap.add_argument("--days", type=int, default=30, help="days the history spans")
+    ap.add_argument("--rate", type=float, default=500, help="finished runs per second of the live load")
+    ap.add_argument("--shards", type=int, default=4)
+    ap.add_argument("--window", type=int, default=300, help="measured seconds")
+    ap.add_argument("--quiesce", type=int, default=35,
+                    help="seconds after the load stops before the union check (past every collector's cycle)")
+    ap.add_argument("--ramp", type=int, default=20, help="seconds of live load before the exporters start")
+    ap.add_argument("--settle", type=int, default=20, help="seconds after every exporter caught up")
+    ap.add_argument("--wrk-duration", type=int, default=10)
+    ap.add_argument("--wrk-repeats", type=int, default=3)
+    ap.add_argument("--port", type=int, default=45411, help="first of shards+1 consecutive ports")
+    ap.add_argument("--logs", default=".", help="directory for the processes' logs")
+    ap.add_argument("--quick", action="store_true",
+                    help="tiny sizes (40 workspaces x 5 agents, 20 000 runs, 20 runs/s, 20 s window)")
+    ap.add_argument("--render", metavar="JSON", help="only print the table of a result line (results.jsonl)")
+    a = ap.parse_args()
+    if a.render:
+        with open(a.render) as f:
+            print(render(json.loads([line for line in f if '"scale"' in line or '"exporters"' in line][-1])))
+        return
+    if a.quick:
+        a.workspaces, a.agents, a.history_runs, a.rate = 40, 5, 20000, 20
+        a.window, a.ramp, a.settle, a.wrk_duration, a.wrk_repeats = 20, 5, 3, 2, 1
+    if not a.build or not a.server:
+        sys.exit("scale_bench: --build and --server are required (or --render JSON)")
+    for k in ("workspaces", "agents", "history_runs", "days", "shards", "window", "wrk_duration", "wrk_repeats"):
+        if getattr(a, k) < 1:
+            sys.exit(f"scale_bench: --{k.replace('_', '-')} must be at least 1")
+    if a.shards < 2:
+        sys.exit("scale_bench: --shards must be at least 2 (it is compared with one unsharded exporter)")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # runs measure()'s finally: stops what it started
+    r = measure(a)
+    print(render(r))
+    print(json.dumps(r))
+
+
+if __name__ == "__main__":
+    main()
