@@ -182,6 +182,21 @@
                 'No agent_execution_exporter is reporting.',
                 'No series of agent_exporter_build_info for 10 minutes: no exporter is being scraped, so no agent execution alert can fire.',
                 { scope: 'all' }, ws=false),
+          // A shard (--shard.index) of which no replica is scraped while the other shards
+          // are: its workspaces have no series, so none of their alerts can fire. The
+          // shards a platform has are the ones seen in the last shardDownLookback with the
+          // shard count the live exporters report (a changed --shard.count retires the old
+          // indices); when every exporter is down, AgentExporterDown{scope="all"} fires.
+          alert('AgentExporterShardDown',
+                |||
+                  group by (index, count) (last_over_time(%(info)s[%(lookback)s]))
+                    unless on (index) %(info)s
+                    and on (count) group by (count) (%(info)s)
+                ||| % { info: m('agent_exporter_shard_info'), lookback: cfg.shardDownLookback },
+                cfg.exporterDownFor, 'critical',
+                'A shard of the agent_execution_exporter has no live replica.',
+                'No exporter of shard {{ $labels.index }} (of {{ $labels.count }}, job {{ $labels.job }}) has been scraped for %s while the other shards are: the workspaces of that shard have no metrics and none of their alerts can fire.' % cfg.exporterDownFor,
+                { scope: 'shard' }, ws=false),
           alert('AgentExporterCollectorFailing',
                 '%s == 0' % m('agent_exporter_collector_up'),
                 cfg.collectorFailingFor, 'warning',

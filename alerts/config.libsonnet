@@ -94,6 +94,9 @@
     stuckTailWindow: '1d',
     stuckFor: '1m',
     exporterDownFor: '5m',
+    // AgentExporterShardDown: how long a shard (agent_exporter_shard_info{index}) that
+    // stopped reporting is remembered.
+    shardDownLookback: '1d',
     collectorFailingFor: '5m',
   },
 }

@@ -50,6 +50,18 @@
       else { total: acc.total, num: acc.num + c };
     std.foldl(step, std.stringChars(d), { total: 0, num: '' }).total,
 
+  // The platform-wide version of a per-workspace rule: the same level without workspace
+  // (`workspace_status:x` -> `status:x`, `workspace:x` -> `:x`), summed over the
+  // workspaces. The dashboards read these when $workspace is All instead of summing
+  // thousands of per-workspace series at query time.
+  local platformName(record) =
+    local parts = std.split(record, ':');
+    local level = std.strReplace(std.strReplace(parts[0], 'workspace_', ''), 'workspace', '');
+    std.join(':', [level] + parts[1:]),
+  local platform(record) =
+    local level = std.split(platformName(record), ':')[0];
+    rule(platformName(record), if level == '' then 'sum(%s)' % record else 'sum by (%s) (%s)' % [std.strReplace(level, '_', ', '), record]),
+
   prometheusRules+:: {
     groups+: [
       {
@@ -74,6 +86,10 @@
                'sum by (workspace_id) (%s)' % dedup('increase(%s[1d])' % m('agent_runs_finished_total'))),
           rule('workspace:agent_runs_finished:peak_rate5m_1d', 'max_over_time(workspace:agent_runs_finished:rate5m[1d])'),
           rule(':agent_runs_finished:peak_rate5m_1d', 'max_over_time(:agent_runs_finished:rate5m[1d])'),
+          platform('workspace_status:agent_runs_finished:rate5m'),
+          platform('workspace_status:agent_runs_finished:increase1h'),
+          platform('workspace:agent_runs_finished:increase1h'),
+          platform('workspace:agent_runs_finished:increase1d'),
         ],
       },
       {
@@ -119,7 +135,7 @@
           [
             rule('workspace_le:%s_bucket:rate5m' % l.metric,
                  'sum by (workspace_id, le) (%s)' % dedup('rate(%s[5m])' % m(l.metric + '_bucket'))),
-            rule('le:%s_bucket:rate5m' % l.metric, 'sum by (le) (workspace_le:%s_bucket:rate5m)' % l.metric),
+            platform('workspace_le:%s_bucket:rate5m' % l.metric),
             rule('workspace:%s:avg_rate5m' % l.metric,
                  'sum by (workspace_id) (%s) / (sum by (workspace_id) (%s) > 0)' % [
                    dedup('rate(%s[5m])' % m(l.metric + '_sum')), dedup('rate(%s[5m])' % m(l.metric + '_count'))]),
@@ -133,6 +149,10 @@
           ] + [
             rule('quantile:%s:rate5m' % l.metric, 'histogram_quantile(%s, le:%s_bucket:rate5m)' % [q, l.metric], { quantile: q })
             for q in quantiles
+          ] + [
+            // The platform-wide mean: each workspace's mean weighted by its observations.
+            rule(':%s:avg_rate5m' % l.metric,
+                 'sum(workspace:%(m)s:avg_rate5m * on (workspace_id) workspace_le:%(m)s_bucket:rate5m{le="+Inf"})\n  / (sum(workspace_le:%(m)s_bucket:rate5m{le="+Inf"}) > 0)' % { m: l.metric }),
           ]
           for l in latencies
         ]) + [
@@ -142,6 +162,7 @@
                { bucket: d.bucket })
           for d in distribution
         ] + [
+          platform('workspace_bucket:agent_run_duration_seconds:increase1h'),
           rule('workspace_bucket:agent_run_duration_seconds:ratio1h',
                'workspace_bucket:agent_run_duration_seconds:increase1h / ignoring (bucket) group_left () (sum by (workspace_id) (workspace_bucket:agent_run_duration_seconds:increase1h) > 0)'),
           // The longest run finished in the window, as the upper bound of its bucket
@@ -174,8 +195,15 @@
                  tail: cfg.stuckTailFactor,
                  tailWindow: cfg.stuckTailWindow,
                }),
-          rule(':agent_runs_running:sum', 'sum(workspace:agent_runs_running:sum)'),
-          rule(':agent_queue_depth:sum', 'sum(workspace:agent_queue_depth:sum)'),
+          platform('workspace:agent_runs_running:sum'),
+          platform('workspace:agent_queue_depth:sum'),
+          platform('workspace:agent_runs_overdue:sum'),
+          // Mean age of the waiting runs over the platform, weighted by queue depth;
+          // absent when nothing waits.
+          rule(':agent_queue_wait_seconds_avg:weighted_avg',
+               'sum(workspace:agent_queue_wait_seconds_avg:max * on (workspace_id) workspace:agent_queue_depth:sum)\n  / (:agent_queue_depth:sum > 0)'),
+          // Stuck runs over the platform (absent when none).
+          rule(':agent_runs_stuck:count', 'sum(count by (workspace_id) (workspace_agent_run:agent_run_elapsed_seconds:stuck))'),
           rule(':agent_worker_slots:sum', 'sum(%s)' % dedup(m('agent_worker_slots'))),
           rule(':agent_capacity_utilisation:ratio', ':agent_runs_running:sum / (:agent_worker_slots:sum > 0)'),
           rule(':agent_capacity_utilisation:peak_1d', 'max_over_time(:agent_capacity_utilisation:ratio[1d])'),

@@ -16,11 +16,12 @@ local kinds = [
 local quantiles = ['0.5', '0.75', '0.9', '0.95', '0.99'];
 local qname(q) = 'p' + std.strReplace(std.substr(q + '0', 2, 2), '.', '');
 
-local buckets(k) = 'sum by (le) (workspace_le:%s_bucket:rate5m{%s})' % [k.metric, W];
+// Over the selected workspaces; platform-wide rules with All (lib.libsonnet, wsAgg).
+local buckets(k) = g.wsAgg('sum by (le)', 'workspace_le:%s_bucket:rate5m' % k.metric);
 local quantile(k, q) = 'histogram_quantile(%s, %s)' % [q, buckets(k)];
 // Mean over the selected workspaces: the per-workspace average rule weighted by each
 // workspace's observation rate (the +Inf bucket).
-local mean(k) = 'sum(workspace:%(m)s:avg_rate5m{%(W)s} * on (workspace_id) workspace_le:%(m)s_bucket:rate5m{%(W)s, le="+Inf"})\n  / (sum(workspace_le:%(m)s_bucket:rate5m{%(W)s, le="+Inf"}) > 0)' % { m: k.metric, W: W };
+local mean(k) = '(%s)' % g.meanOf(k.metric);
 local tagged(expr, k) = 'label_replace(%s, "latency", "%s", "", "")' % [expr, k.key];
 local union(f) = std.join('\nor\n', [tagged(f(k), k) for k in kinds]);
 
@@ -60,7 +61,7 @@ g.dashboard('latency', 'Queue, execution and end-to-end latency of agent runs: a
                [t(g.withWorkspaceName('workspace:agent_run_end_to_end_seconds:avg_rate1h{%s}' % W), '{{workspace_name}}')],
                g.pos(0, 41, 12, 8), unit='s'),
   g.timeseries('Latency distribution over time (share of runs per bucket, 1h window)', 'Share of the runs of the last hour in each run-time bucket of the spec (0-1s ... 60s+), per selected workspace total.',
-               [t('sum by (bucket) (workspace_bucket:agent_run_duration_seconds:increase1h{%s})\n  / ignoring (bucket) group_left () (sum(workspace_bucket:agent_run_duration_seconds:increase1h{%s}) > 0)' % [W, W], '{{bucket}}')],
+               [t('%s\n  / ignoring (bucket) group_left () (%s > 0)' % [g.wsAgg('sum by (bucket)', 'workspace_bucket:agent_run_duration_seconds:increase1h'), g.wsAgg('sum', 'workspace_bucket:agent_run_duration_seconds:increase1h')], '{{bucket}}')],
                g.pos(12, 41, 12, 8), unit='percentunit', min=0, max=1, stack=true),
   g.timeseries('Runs waiting now: average and oldest wait', 'Mean age of the runs waiting in the queue (solid) and age of the oldest one (dashed) per selected workspace (realtime.avgQueueWaitTime; AgentQueueWaitHigh fires on the oldest). Unlike the queue-wait histogram, which records runs once they start, this shows runs still waiting.',
                [

@@ -30,6 +30,35 @@ function(config) {
     ]);
     std.join(', ', std.foldl(function(acc, m) if std.member(acc, m) then acc else acc + [m], all, [])),
   W:: $.P + ', workspace_id=~"$workspace"',
+  // $workspace = All (its allValue .+) against a selection of workspaces: `job` is never
+  // empty and never a workspace id, so job=~"$workspace" holds only with All and
+  // job!~"$workspace" only with a selection. With All the panels read the platform-wide
+  // rules (`:x`, `le:x`, `status:x`, ...) instead of summing thousands of per-workspace
+  // series at query time; Prometheus resolves the gate from its index, so the branch not
+  // taken reads nothing. tests/e2e/check_dashboards.py (lint) fails on any aggregation of
+  // a per-workspace rule without the notAll gate.
+  allOnly:: 'job=~"$workspace"',
+  notAll:: 'job!~"$workspace"',
+  // Mean of a latency histogram over the selected workspaces: the mean rule weighted by
+  // the observation rate (the +Inf bucket), platform-wide with All.
+  meanOf(metric)::
+    ('(sum(:%(m)s:avg_rate5m{%(PA)s} * ignoring (le) le:%(m)s_bucket:rate5m{%(PA)s, le="+Inf"})\n  / (sum(le:%(m)s_bucket:rate5m{%(PA)s, le="+Inf"}) > 0))\nor\n'
+     + '(sum(workspace:%(m)s:avg_rate5m{%(WS)s} * on (workspace_id) workspace_le:%(m)s_bucket:rate5m{%(WS)s, le="+Inf"})\n  / (sum(workspace_le:%(m)s_bucket:rate5m{%(WS)s, le="+Inf"}) > 0))') % { m: metric, PA: $.PA, WS: $.WS },
+  // The platform scope with All selected, and the selected workspaces otherwise.
+  PA:: $.P + ', ' + $.allOnly,
+  WS:: $.W + ', ' + $.notAll,
+  // The platform-wide rule of a per-workspace one (alerts/rules.libsonnet, platform()).
+  platformRule(rule)::
+    local parts = std.split(rule, ':');
+    std.join(':', [std.strReplace(std.strReplace(parts[0], 'workspace_', ''), 'workspace', '')] + parts[1:]),
+  // agg ('sum', 'sum by (le)', ...) of a per-workspace rule over the selected workspaces:
+  // its platform-wide rule with All, the per-workspace series otherwise.
+  wsAgg(agg, rule, extra=[], offset='')::
+    local o = if offset == '' then '' else ' offset ' + offset;
+    '(%s(%s{%s}%s) or %s(%s{%s}%s))' % [
+      agg, $.platformRule(rule), std.join(', ', [$.PA] + extra), o,
+      agg, rule, std.join(', ', [$.WS] + extra), o,
+    ],
   A:: 'agent_id=~"$agent"',
   // Worker metrics: the selected workspaces' own pools plus the shared pool (workspace_id="").
   Wpool:: $.P + ', workspace_id=~"${workspace}|"',

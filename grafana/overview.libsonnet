@@ -7,9 +7,12 @@ local A = g.A;
 local t = g.target;
 
 // Sum of a per-workspace recording rule over the selected workspaces.
-local wsum(rule, extra=[]) = 'sum(%s{%s})' % [rule, std.join(', ', [W] + extra)];
+// (The platform-wide rule when $workspace is All: lib.libsonnet, wsAgg.)
+local wsum(rule, extra=[]) = g.wsAgg('sum', rule, extra);
 local finishedRate = wsum('workspace:agent_runs_finished:rate5m');
-local durationBuckets = 'sum by (le) (workspace_le:agent_run_duration_seconds_bucket:rate5m{%s})' % W;
+local durationBuckets = g.wsAgg('sum by (le)', 'workspace_le:agent_run_duration_seconds_bucket:rate5m');
+local PA = g.PA;
+local WS = g.WS;
 
 // Runs currently listed by the realtime collector (the N longest running per workspace).
 local elapsedByRun = 'max by (workspace_id, agent_id, run_id) (agent_run_elapsed_seconds{%s})' % g.sel([W, A]);
@@ -18,7 +21,7 @@ local idleReason = 'no run of the selected agents is running right now';
 local pendingEstimate = 'the longest-running runs have no estimated_runtime (or --collector.realtime.top-runs=0)';
 
 local bucketNames = ['0-1s', '1-5s', '5-10s', '10-30s', '30-60s', '60s+'];
-local bucketCount(b) = 'sum(workspace_bucket:agent_run_duration_seconds:increase1h{%s, bucket="%s"})' % [W, b];
+local bucketCount(b) = wsum('workspace_bucket:agent_run_duration_seconds:increase1h', ['bucket="%s"' % b]);
 
 local agentCols = function(extra) [
   { name: 'agent_name', title: 'Agent', width: 200, links: [{
@@ -38,7 +41,7 @@ g.dashboard('overview', 'Agent executions right now and over the selected time r
          [t(wsum('workspace:agent_queue_depth:sum'), 'queued')], g.pos(4, 0, 4, 4),
          thresholds=['green', 50, 'orange', 100, 'red'], graph=true),
   g.stat('Average queue wait', 'Mean age of the waiting runs, weighted by queue depth over the selected workspaces; 0 when nothing waits (realtime.avgQueueWaitTime).',
-         [t('(sum(workspace:agent_queue_wait_seconds_avg:max{%s} * on (workspace_id) workspace:agent_queue_depth:sum{%s})\n  / (sum(workspace:agent_queue_depth:sum{%s}) > 0))\nor vector(0)' % [W, W, W], 'avg wait')],
+         [t('(sum(:agent_queue_wait_seconds_avg:weighted_avg{%(PA)s} * :agent_queue_depth:sum{%(PA)s})\n  / (sum(:agent_queue_depth:sum{%(PA)s}) > 0))\nor\n(sum(workspace:agent_queue_wait_seconds_avg:max{%(WS)s} * on (workspace_id) workspace:agent_queue_depth:sum{%(WS)s})\n  / (sum(workspace:agent_queue_depth:sum{%(WS)s}) > 0))\nor vector(0)' % { PA: PA, WS: WS }, 'avg wait')],
          g.pos(8, 0, 4, 4), unit='s', thresholds=['green', 60, 'orange', 300, 'red'], graph=true) {
     links: [g.panelLink('latency', 'Queue latency percentiles')],
   },
@@ -46,7 +49,7 @@ g.dashboard('overview', 'Agent executions right now and over the selected time r
          [t(wsum('workspace:agent_executions_per_minute:rate5m'), 'per minute')], g.pos(12, 0, 4, 4),
          decimals=1, thresholds=['blue'], graph=true),
   g.stat('Success rate', 'Completed / finished runs over the last 5 minutes (performance.successRate).',
-         [t('sum(workspace_status:agent_runs_finished:rate5m{%s, status="completed"})\n  / (%s > 0)' % [W, finishedRate], 'success')],
+         [t('%s\n  / (%s > 0)' % [wsum('workspace_status:agent_runs_finished:rate5m', ['status="completed"']), finishedRate], 'success')],
          g.pos(16, 0, 4, 4), unit='percentunit', decimals=1, thresholds=['red', 0.9, 'orange', 0.97, 'green'], graph=true),
   g.stat('Median latency', 'Median run time (execution latency p50) over the last 5 minutes, from the duration histogram (latency.executionLatency.median).',
          [t('histogram_quantile(0.5, %s)' % durationBuckets, 'p50')], g.pos(20, 0, 4, 4),
@@ -97,7 +100,7 @@ g.dashboard('overview', 'Agent executions right now and over the selected time r
   },
   g.stat('Stuck runs', 'Stuck: runs past 3 times their estimated runtime for over 5 minutes and running more than twice as long as the longest run their workspace finished in the last day, what AgentRunsStuck pages on (workspace_agent_run:agent_run_elapsed_seconds:stuck). Overdue: every running run past 3 times its estimate (agent_runs_overdue), the normal heavy tail of a busy workspace included. The live executions table shows them with progress above 300 %.',
          [
-           t('count(workspace_agent_run:agent_run_elapsed_seconds:stuck{%s}) or vector(0)' % W, 'stuck'),
+           t('sum(:agent_runs_stuck:count{%s}) or count(workspace_agent_run:agent_run_elapsed_seconds:stuck{%s}) or vector(0)' % [PA, WS], 'stuck'),
            t(wsum('workspace:agent_runs_overdue:sum'), 'overdue'),
          ],
          g.pos(21, 4, 3, 4), decimals=0, thresholds=['green', 1, 'red'], colorMode='background', textMode='value_and_name') {
@@ -150,7 +153,7 @@ g.dashboard('overview', 'Agent executions right now and over the selected time r
   },
   g.bargauge('Latency distribution (share, last 1h)', 'The same buckets as shares of all runs with a run time (latency.latencyDistribution[].percentage).',
              [
-               t('%s\n  / scalar(sum(workspace_bucket:agent_run_duration_seconds:increase1h{%s}) > 0)' % [bucketCount(b), W], b)
+               t('%s\n  / scalar(%s > 0)' % [bucketCount(b), wsum('workspace_bucket:agent_run_duration_seconds:increase1h')], b)
                for b in bucketNames
              ],
              g.pos(18, 18, 6, 9), unit='percentunit', min=0, max=1, thresholds=['purple']) {
@@ -161,8 +164,8 @@ g.dashboard('overview', 'Agent executions right now and over the selected time r
   g.timeseries('Execution timeline', 'Executions per minute (bars), success rate and mean run time over time (patterns.timeline). Anomalies (spike, drop, failure surge) and bursts appear as annotations from the ALERTS series.',
                [
                  t(wsum('workspace:agent_executions_per_minute:rate5m'), 'executions / min'),
-                 t('sum(workspace_status:agent_runs_finished:rate5m{%s, status="completed"})\n  / (%s > 0)' % [W, finishedRate], 'success rate'),
-                 t('sum(workspace:agent_run_duration_seconds:avg_rate5m{%(W)s} * on (workspace_id) workspace_le:agent_run_duration_seconds_bucket:rate5m{%(W)s, le="+Inf"})\n  / (sum(workspace_le:agent_run_duration_seconds_bucket:rate5m{%(W)s, le="+Inf"}) > 0)' % { W: W }, 'mean run time'),
+                 t('%s\n  / (%s > 0)' % [wsum('workspace_status:agent_runs_finished:rate5m', ['status="completed"']), finishedRate], 'success rate'),
+                 t(g.meanOf('agent_run_duration_seconds'), 'mean run time'),
                ],
                g.pos(0, 27, 24, 9), unit='short') {
     fieldConfig+: { overrides: [
@@ -191,7 +194,7 @@ g.dashboard('overview', 'Agent executions right now and over the selected time r
   },
   g.stat('Outcome rates (5m)', 'Shares of the runs finished in the last 5 minutes (performance.successRate, failureRate, cancellationRate).',
          [
-           t('sum(workspace_status:agent_runs_finished:rate5m{%s, status="%s"})\n  / (%s > 0)' % [W, s[0], finishedRate], s[1])
+           t('%s\n  / (%s > 0)' % [wsum('workspace_status:agent_runs_finished:rate5m', ['status="%s"' % s[0]]), finishedRate], s[1])
            for s in [['completed', 'success'], ['failed', 'failure'], ['cancelled', 'cancellation']]
          ],
          g.pos(12, 36, 12, 4), unit='percentunit', decimals=1, textMode='value_and_name') {

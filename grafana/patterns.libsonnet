@@ -107,9 +107,9 @@ g.dashboard('patterns', 'When agents run: hour-of-day profile, peak and quiet ho
          g.pos(18, 18, 6, 5), unit='percentunit', decimals=1, thresholds=['blue'], textMode='value_and_name'),
   g.timeseries('Executions per hour: now, yesterday, last week', 'Runs finished in the trailing hour over the selected workspaces, against the same moment one day and one week earlier.',
                [
-                 t('sum(workspace:agent_runs_finished:increase1h{%s})' % W, 'now'),
-                 t(g.allowEmpty('sum(workspace:agent_runs_finished:increase1h{%s} offset 1d)' % W, 'history', 'needs 1 day of Prometheus history'), '1 day earlier'),
-                 t(g.allowEmpty('sum(workspace:agent_runs_finished:increase1h{%s} offset 1w)' % W, 'history', 'needs 1 week of Prometheus history'), '1 week earlier'),
+                 t(g.wsAgg('sum', 'workspace:agent_runs_finished:increase1h'), 'now'),
+                 t(g.allowEmpty(g.wsAgg('sum', 'workspace:agent_runs_finished:increase1h', offset='1d'), 'history', 'needs 1 day of Prometheus history'), '1 day earlier'),
+                 t(g.allowEmpty(g.wsAgg('sum', 'workspace:agent_runs_finished:increase1h', offset='1w'), 'history', 'needs 1 week of Prometheus history'), '1 week earlier'),
                ],
                g.pos(0, 23, 12, 8)) {
     fieldConfig+: { overrides: [

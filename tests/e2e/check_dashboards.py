@@ -297,6 +297,7 @@ def lint(directory):
                   "; ".join(link_problems))
 
     scope(dashboards, out)
+    all_selection(dashboards, out)
     drift(directory, dashboards, out)
 
     # Committed JSON matches the jsonnet source.
@@ -454,6 +455,77 @@ def scope(dashboards, out):
                     problems.append("%s: %s%s lacks %s" % (where, metric, braces, ", ".join("$" + v for v in missing)))
         out.check(not problems, "%s: every query scoped by $cluster, $job (and $instance on exporter series)" % name,
                   "; ".join(problems[:8]) + (" (+%d more)" % (len(problems) - 8) if len(problems) > 8 else ""))
+
+
+# ----------------------------------------------------------------------------- All
+AGG_OPS = {"sum", "avg", "min", "max", "count", "group", "stddev", "stdvar", "quantile", "count_values"}
+# The selection gate of $workspace (grafana/lib.libsonnet): `job` is never empty and never a
+# workspace id, so it matches the All value (.+) and no selection of workspaces.
+NOT_ALL_RE = re.compile(r'\bjob\s*!~\s*"\$\{?workspace\}?"')
+ALL_ONLY_RE = re.compile(r'\bjob\s*=~\s*"\$\{?workspace\}?"')
+
+
+def per_workspace_rule(name):
+    """A recording rule with a series per workspace (its level names workspace_id)."""
+    return ":" in name and name.split(":")[0].startswith("workspace")
+
+
+def aggregated_across_workspaces(expr):
+    """Selectors (name, matcher text) of per-workspace recording rules that an aggregation
+    operator of expr sums (averages, counts, ...) across workspaces: an enclosing
+    aggregation whose result has no workspace_id (no `by`, or a `by` without it, or a
+    `without` that drops it). topk/bottomk keep their series' labels: not aggregations."""
+    e = re.sub(r"#.*", "", expr)
+    e = re.sub(r'"(?:[^"\\]|\\.)*"', lambda m: "\x01" * len(m.group(0)), e)  # keep offsets
+    # Each aggregation: the span of its argument parentheses and whether it keeps workspace_id.
+    spans = []
+    for m in re.finditer(r"\b(%s)\s*(?:(by|without)\s*\(([^)]*)\)\s*)?\(" % "|".join(AGG_OPS), e):
+        depth, i = 1, m.end()
+        while i < len(e) and depth:
+            depth += {"(": 1, ")": -1}.get(e[i], 0)
+            i += 1
+        keeps = False
+        rest = e[i:]
+        trailing = re.match(r"\s*(by|without)\s*\(([^)]*)\)", rest)
+        mode, labels = (m.group(2), m.group(3)) if m.group(2) else (trailing.groups() if trailing else (None, ""))
+        listed = {l.strip() for l in (labels or "").split(",")}
+        if mode == "by":
+            keeps = "workspace_id" in listed
+        elif mode == "without":
+            keeps = "workspace_id" not in listed
+        spans.append((m.end(), i, keeps))
+    out = []
+    for m in SELECTOR_RE.finditer(e):
+        name = m.group("sel")
+        if not name or m.group("call") or not per_workspace_rule(name):
+            continue
+        if any(s <= m.start() < t and not keeps for s, t, keeps in spans):
+            braces = expr[m.start("braces"):m.end("braces")] if m.group("braces") else ""
+            out.append((name, braces))
+    return out
+
+
+def all_selection(dashboards, out):
+    """With $workspace = All no panel sums per-workspace recorded series at query time
+    (thousands of series at thousands of workspaces): a per-workspace rule under an
+    aggregation across workspaces carries the not-All gate (job!~"$workspace", empty when
+    All is selected), and the same target reads a platform-wide rule under the All gate
+    (job=~"$workspace")."""
+    for _, d in dashboards:
+        name = d.get("uid")
+        problems = []
+        for p in all_panels(d):
+            for t in targets(p):
+                e = t.get("expr", "")
+                where = "%s/%s" % (p.get("title"), t.get("refId"))
+                hits = aggregated_across_workspaces(e)
+                ungated = ["%s%s" % h for h in hits if not NOT_ALL_RE.search(h[1])]
+                if ungated:
+                    problems.append("%s aggregates %s with All selected" % (where, ", ".join(sorted(set(ungated)))))
+                elif hits and not any(ALL_ONLY_RE.search(b) and not per_workspace_rule(n) for n, b in selectors(e)):
+                    problems.append("%s: per-workspace rules gated off for All, but no platform-wide rule gated on" % where)
+        out.check(not problems, "%s: with $workspace = All, no query aggregates per-workspace recorded series" % name,
+                  "; ".join(problems[:10]) + (" (+%d more)" % (len(problems) - 10) if len(problems) > 10 else ""))
 
 
 def drift(directory, dashboards, out):
