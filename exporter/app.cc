@@ -75,6 +75,12 @@ Exporter::Exporter(Config config, const Clock& clock, Logger& logger)
     : config_(std::move(config)), clock_(clock), logger_(logger) {
   if (config_.api_enabled) live_ = std::make_unique<LiveHub>(config_.api, clock_, logger_);
   std::vector<ScheduledCollector> scheduled;
+  // The rows the triggers announce go to the realtime collector, which then reads
+  // only those (collectors/realtime_collector.h); set before the collectors exist.
+  if (!config_.db_notify_channel.empty() && (!config_.db_notify_url.empty() || config_.db_pooler != DbPooler::kTransaction)) {
+    config_.realtime.change_feed = std::make_shared<ChangeFeed>(config_.db_notify_channel);
+    config_.runs.change_feed = config_.realtime.change_feed;
+  }
   // Which workspaces this exporter exposes: its shard (read in SQL by the collectors,
   // enforced for every family by ScopedCollector) and the include/exclude lists.
   auto filter = std::make_shared<const WorkspaceFilter>(config_.workspaces_include, config_.workspaces_exclude);
@@ -122,11 +128,18 @@ Exporter::Exporter(Config config, const Clock& clock, Logger& logger)
     // move realtime figures; run rows move both (an empty payload: anything).
     listener_ = std::make_unique<ChangeListener>(
         listen_url, config_.db_notify_channel,
-        [this](std::string_view table) {
+        [this, feed = config_.realtime.change_feed](std::string_view payload) {
+          // "" = just connected; "table" or "table:id,...".
+          if (payload.empty()) {
+            feed->Connected();
+          } else {
+            feed->Notify(payload);
+          }
           scheduler_->Wake("realtime");
-          if (table != "execution_queue") scheduler_->Wake("runs");
+          if (payload.substr(0, payload.find(':')) != "execution_queue") scheduler_->Wake("runs");
         },
         logger_);
+    listener_->SetOnDown([feed = config_.realtime.change_feed] { feed->Disconnected(); });
   }
   HttpOptions http;
   http.listen_address = config_.listen_address;

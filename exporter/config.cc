@@ -40,6 +40,7 @@ constexpr FlagSpec kFlags[] = {
     {"db.max-replay-lag", Kind::kDuration, "0", "On a hot standby, /readyz answers 503 while agent_exporter_db_replay_lag_seconds is above this (0 = lag never makes it unready)."},
     {"collector.realtime.top-runs", Kind::kInt, "10", "Longest-running runs per workspace exposed with run_id (0 turns agent_run_elapsed_seconds off)."},
     {"collector.realtime.overdue-factor", Kind::kString, "3", "A running run counts in agent_runs_overdue once it has run this many times its estimated_runtime."},
+    {"collector.realtime.resync-interval", Kind::kDuration, "60s", "With --db.notify-channel and schema/notify.sql's triggers, a realtime sample re-reads only the rows announced since the last one and reads every running and waiting row at most this long apart; 0 = read every row each sample."},
     {"collector.runs.lateness", Kind::kDuration, "5m", "How much later than its finished_at a run may commit and still be counted."},
     {"collector.runs.sweep-interval", Kind::kDuration, "5m", "How often the whole lateness window is re-read for application-stamped late commits (0 = never)."},
     {"collector.runs.agent-histograms", Kind::kBool, "false", "Add agent_id to the run latency histograms (cardinality x agents)."},
@@ -229,6 +230,8 @@ struct Parser {
         return Fail(n, "want a number from 1 to 1000, got \"" + std::string(v) + "\"");
       }
       cfg->realtime.overdue_factor = factor;
+    } else if (n == "collector.realtime.resync-interval") {
+      return Duration(n, v, &cfg->realtime.resync_interval, true);
     } else if (n == "api.enabled") {
       if (!ParseBool(v, &cfg->api_enabled)) return Fail(n, "want true or false");
     } else if (n == "api.max-executions") {
