@@ -333,5 +333,33 @@ TEST_F(RealtimeIncrementalTest, MissingTriggersMeanAFullReadEverySample) {
   EXPECT_FALSE(feed_->Trusted());
 }
 
+TEST(ChangeFeedTest, OnlyUnbrokenListsOfIdsAreComplete) {
+  ChangeFeed feed(kChannel);
+  feed.Notify("agent_runs:00000000-0000-0000-0000-000000000001");
+  EXPECT_FALSE(feed.Take().complete) << "not connected yet";
+  feed.Connected();
+  EXPECT_FALSE(feed.Take().complete) << "what came before LISTEN is unknown";
+  feed.Notify("agent_runs:00000000-0000-0000-0000-00000000000A,00000000-0000-0000-0000-000000000002");
+  feed.Notify("execution_queue:00000000-0000-0000-0000-000000000003");
+  ChangeFeed::Changes c = feed.Take();
+  EXPECT_TRUE(c.complete);
+  EXPECT_EQ(c.runs, (std::vector<std::string>{"00000000-0000-0000-0000-000000000002",
+                                              "00000000-0000-0000-0000-00000000000a"}));
+  EXPECT_EQ(c.queue, (std::vector<std::string>{"00000000-0000-0000-0000-000000000003"}));
+  c = feed.Take();
+  EXPECT_TRUE(c.complete && c.runs.empty() && c.queue.empty());
+  const std::uint64_t generation = feed.agents_generation();
+  for (const char* payload : {"agents", "workspaces", "agent_runs", "agent_runs:not-a-uuid",
+                              "agent_runs:00000000-0000-0000-0000-000000000001;DROP", "models:x", ""}) {
+    feed.Notify(payload);
+    EXPECT_FALSE(feed.Take().complete) << payload;
+    EXPECT_TRUE(feed.Take().complete) << "the gap ends with the Take() that reported it";
+  }
+  EXPECT_GT(feed.agents_generation(), generation);
+  feed.Disconnected();
+  EXPECT_FALSE(feed.Take().complete);
+  EXPECT_FALSE(feed.Take().complete) << "still down";
+}
+
 }  // namespace
 }  // namespace aee
