@@ -333,6 +333,43 @@ TEST_F(RealtimeIncrementalTest, MissingTriggersMeanAFullReadEverySample) {
   EXPECT_FALSE(feed_->Trusted());
 }
 
+// The runs collector exposes every known agent (0 before its first run), so it used
+// to read the agents table every cycle; with a trusted feed it reads it only when a
+// change to agents was announced.
+TEST_F(RealtimeIncrementalTest, RunsReadsTheAgentsTableOnlyWhenAChangeIsAnnounced) {
+  ExpectSame("start-up");  // the realtime collector verified the triggers
+  ASSERT_TRUE(feed_->Trusted());
+  CollectorContext ctx;
+  ctx.quoted_schema = "\"public\"";
+  ctx.clock = &clock_;
+  RunsCollectorOptions opts;
+  opts.change_feed = feed_;
+  RunsCollector runs(ctx, opts);
+  DbSession session(db_.url(), "test/runs");
+  runs.Collect(session);
+  EXPECT_EQ(runs.agents_reads(), 1u);
+  for (int i = 0; i < 3; ++i) {
+    clock_.Advance(seconds(5));
+    runs.Collect(session);
+  }
+  EXPECT_EQ(runs.agents_reads(), 1u) << "nothing announced: the cached list is current";
+  const std::string added = "aaaaaaaa-0000-0000-0000-0000000000ff";
+  db_.Exec("INSERT INTO agents (id, workspace_id, name) VALUES ('" + added + "', '" + testing::kWs1 + "', 'new')");
+  Drain();
+  clock_.Advance(seconds(5));
+  const Snapshot snap = runs.Collect(session);
+  EXPECT_EQ(runs.agents_reads(), 2u);
+  EXPECT_TRUE(testing::Find(snap, "agent_run_runtime_seconds_total", {{"workspace_id", testing::kWs1}, {"agent_id", added}}))
+      << "the new agent is exposed at 0";
+  // Without a trusted feed (the listener down) every cycle reads it again.
+  feed_->Disconnected();
+  clock_.Advance(seconds(5));
+  runs.Collect(session);
+  clock_.Advance(seconds(5));
+  runs.Collect(session);
+  EXPECT_EQ(runs.agents_reads(), 4u);
+}
+
 TEST(ChangeFeedTest, OnlyUnbrokenListsOfIdsAreComplete) {
   ChangeFeed feed(kChannel);
   feed.Notify("agent_runs:00000000-0000-0000-0000-000000000001");
