@@ -611,9 +611,7 @@ def measure_freshness(size, db, res):
         finally:
             exp.stop()
             if mode == "notify":
-                psql(db, "DROP TRIGGER IF EXISTS agent_execution_notify ON agent_runs; "
-                         "DROP TRIGGER IF EXISTS agent_execution_notify ON execution_queue; "
-                         "DROP FUNCTION IF EXISTS agent_execution_notify()")
+                psql(db, "DROP FUNCTION IF EXISTS agent_execution_notify() CASCADE")  # and its triggers
 
 
 def measure_steady(size, db, res):
@@ -798,9 +796,7 @@ def measure_live(size, db, res):
         finally:
             exp.stop()
             if mode == "notify":
-                psql(db, "DROP TRIGGER IF EXISTS agent_execution_notify ON agent_runs; "
-                         "DROP TRIGGER IF EXISTS agent_execution_notify ON execution_queue; "
-                         "DROP FUNCTION IF EXISTS agent_execution_notify()")
+                psql(db, "DROP FUNCTION IF EXISTS agent_execution_notify() CASCADE")  # and its triggers
 
 
 def measure_live_window(size, db, res, exp, mode, i, what, conns, workspaces):

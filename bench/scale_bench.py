@@ -48,6 +48,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench import parse_metrics, proc_stat, run_wrk  # noqa: E402  (helpers without globals)
+from rollup_bench import with_db  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED = 7
@@ -75,13 +76,6 @@ COLLECTORS = ["realtime", "runs", "models", "workers", "info", "database", "patt
 def log(msg):
     print(f"[scale-bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
-
-def with_db(server, db, role=None):
-    base, _, _ = server.rpartition("/")
-    if role:
-        scheme, _, rest = base.partition("://")
-        base = f"{scheme}://{role}@{rest.split('@', 1)[-1]}"
-    return f"{base}/{db}"
 
 
 def psql(url, sql):

@@ -6,9 +6,11 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
+#include "collectors/change_feed.h"
 #include "collectors/live_view.h"
 #include "core/collector.h"
 #include "core/flags.h"
@@ -54,6 +56,10 @@ struct CollectorContext {
   PoolLoadSink on_pool_loads;
   /// The workspaces this exporter owns: collectors read only theirs (ShardSql).
   ShardOptions shard;
+  /// The rows schema/notify.sql's triggers announced (--db.notify-channel), shared by
+  /// the realtime collector (reads only those rows) and the runs collector (reads
+  /// agents only when announced); null = no feed, read everything every cycle.
+  std::shared_ptr<ChangeFeed> change_feed;
   /// Told the hot standby's replay lag in seconds after each runs cycle (negative:
   /// not a standby, or unknown); empty when nobody asks (readiness, issue #16).
   std::function<void(double)> on_replay_lag;

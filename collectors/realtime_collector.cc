@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cctype>
+#include <cstdlib>
 #include <map>
 #include <tuple>
 
@@ -13,6 +15,7 @@
 #include "collectors/options.h"
 #include "collectors/scope.h"
 #include "core/db.h"
+#include "core/log.h"
 
 namespace aee {
 namespace {
@@ -132,6 +135,148 @@ struct QueueStats {
   double oldest = 0;
 };
 
+// The incremental path (a change feed): the raw running and waiting rows, read all
+// at once (resync) or by primary key (the rows announced since the last sample).
+// Every figure is then computed from them at the sample's time exactly as
+// kRealtimeSql computes it. Rows (11 columns):
+//   ('w', workspace, -, -, name, ...) for every workspace;
+//   ('r', run, workspace, agent, agent name, started kind, started (us), estimated,
+//     user, -, -) for running runs;
+//   ('q', entry, workspace, agent, agent name, queued kind, queued (us), priority, -,
+//     estimated start kind, estimated start (us)) for waiting entries.
+// A time's kind is RealtimeCollector::Time::Kind (0 -infinity, 1 finite, 2 infinity,
+// 3 NULL). {runs} and {queue} are the row filters: everything ('true') or $1 / $2,
+// arrays of ids; {name} the agent's name, NULL without a live view.
+constexpr std::string_view kRowsSql = R"SQL(
+SELECT 'w', w.id::text, NULL::text, NULL::text, w.name, NULL::int, NULL::int8, NULL::float8, NULL::text, NULL::int, NULL::int8
+FROM {schema}.workspaces w
+WHERE {workspaces} AND {shard:w.id}
+UNION ALL
+SELECT 'r', r.run_id::text, r.workspace_id::text, coalesce(r.agent_id::text, ''), {name},
+       {kind:r.started_at}, {us:r.started_at}, r.estimated_runtime::float8, {user}, NULL, NULL
+FROM {schema}.agent_runs r {join:r}
+WHERE {runs} AND r.status = 'running' AND r.workspace_id IS NOT NULL AND {shard:r.workspace_id}
+UNION ALL
+SELECT 'q', e.queue_id::text, e.workspace_id::text, coalesce(e.agent_id::text, ''), {name},
+       {kind:e.queued_at}, {us:e.queued_at}, e.priority::float8, NULL,
+       {kind:e.estimated_start_time}, {us:e.estimated_start_time}
+FROM {schema}.execution_queue e {join:e}
+WHERE {queue} AND e.status = 'queued' AND e.workspace_id IS NOT NULL AND {shard:e.workspace_id}
+)SQL";
+
+// The incremental path trusts notifications only while every trigger of
+// schema/notify.sql is in place, enabled and names our channel ($1), and the
+// session reads the primary (a standby may not have replayed an announced commit
+// yet when the collector reads the row).
+constexpr std::string_view kTriggersSql = R"SQL(
+SELECT NOT pg_is_in_recovery() AND count(*) = 10
+FROM pg_trigger t
+JOIN (VALUES ('agent_runs', 'agent_execution_notify'), ('agent_runs', 'agent_execution_notify_insert'),
+             ('agent_runs', 'agent_execution_notify_update'), ('agent_runs', 'agent_execution_notify_delete'),
+             ('execution_queue', 'agent_execution_notify'), ('execution_queue', 'agent_execution_notify_insert'),
+             ('execution_queue', 'agent_execution_notify_update'), ('execution_queue', 'agent_execution_notify_delete'),
+             ('agents', 'agent_execution_notify'), ('workspaces', 'agent_execution_notify')) AS want(rel, name)
+  ON t.tgname = want.name AND t.tgrelid = to_regclass('{schema}.' || quote_ident(want.rel))
+WHERE t.tgenabled IN ('O', 'A') AND t.tgnargs >= 1
+  AND split_part(encode(t.tgargs, 'escape'), '\000', 1) = $1
+)SQL";
+
+std::string Replace(std::string sql, std::string_view token, std::string_view with) {
+  for (size_t at = sql.find(token); at != std::string::npos; at = sql.find(token, at + with.size())) {
+    sql.replace(at, token.size(), with);
+  }
+  return sql;
+}
+
+std::string RowsSql(const std::string& quoted_schema, const RealtimeCollectorOptions& o, const ShardOptions& shard,
+                    bool changed_only) {
+  std::string sql = WithSchema(kRowsSql, quoted_schema);
+  for (const char* alias : {"w.id", "r.workspace_id", "e.workspace_id"}) {
+    sql = Replace(sql, std::string("{shard:") + alias + "}", ShardSql(alias, shard));
+  }
+  for (const char* column : {"r.started_at", "e.queued_at", "e.estimated_start_time"}) {
+    const std::string c = column;
+    sql = Replace(sql, "{kind:" + c + "}",
+                  "CASE WHEN " + c + " IS NULL THEN 3 WHEN isfinite(" + c + ") THEN 1 WHEN " + c +
+                      " < 'epoch' THEN 0 ELSE 2 END");
+    sql = Replace(sql, "{us:" + c + "}",
+                  "CASE WHEN isfinite(" + c + ") THEN floor(extract(epoch FROM " + c + ") * 1000000)::int8 END");
+  }
+  const bool live = o.live_cap > 0;
+  sql = Replace(sql, "{name}", live ? "a.name" : "NULL::text");
+  sql = Replace(sql, "{join:r}", live ? "LEFT JOIN " + quoted_schema + ".agents a ON a.id = r.agent_id" : "");
+  sql = Replace(sql, "{join:e}", live ? "LEFT JOIN " + quoted_schema + ".agents a ON a.id = e.agent_id" : "");
+  sql = Replace(sql, "{user}", live && o.user_id != UserIdMode::kOmit ? "r.user_id::text" : "NULL::text");
+  sql = Replace(sql, "{workspaces}", changed_only ? "false" : "true");
+  sql = Replace(sql, "{runs}", changed_only ? "r.run_id = ANY($1::uuid[])" : "true");
+  sql = Replace(sql, "{queue}", changed_only ? "e.queue_id = ANY($2::uuid[])" : "true");
+  return sql;
+}
+
+// A PostgreSQL array literal of ids already checked to be UUIDs.
+std::string ArrayLiteral(const std::vector<std::string>& ids) {
+  std::string out = "{";
+  for (const auto& id : ids) {
+    if (out.size() > 1) out += ',';
+    out += id;
+  }
+  return out + "}";
+}
+
+RealtimeCollector::Time ReadTime(const pqxx::field& kind, const pqxx::field& us) {
+  RealtimeCollector::Time t;
+  t.kind = static_cast<RealtimeCollector::Time::Kind>(kind.as<int>());
+  if (t.kind == RealtimeCollector::Time::kFinite) t.us = us.as<std::int64_t>();
+  return t;
+}
+
+bool Before(const RealtimeCollector::Time& a, const RealtimeCollector::Time& b) {
+  return std::tie(a.kind, a.us) < std::tie(b.kind, b.us);
+}
+
+// greatest(extract(epoch FROM now - t), 0) as kRealtimeSql computes it for a finite
+// t: the exact microsecond difference, correctly rounded to a double.
+double AgeSeconds(std::int64_t now_us, std::int64_t t_us) {
+  return std::max(static_cast<double>(now_us - t_us) / 1e6, 0.0);
+}
+
+// avg(x)::float8 of n numeric values x with six decimals whose exact sum is
+// sum_us / 1e6, as PostgreSQL computes it: numeric_div (select_div_scale picks the
+// scale: at least 16 significant digits), rounded half away from zero, then
+// converted to the nearest double. Dividing in doubles could differ in the last bit.
+double NumericAvgSeconds(__int128 sum_us, std::int64_t n) {
+  if (sum_us <= 0 || n <= 0) return 0;
+  // Weights and leading digits in PostgreSQL's base 10000; sum_us * 100 counts
+  // units of 10000^-2.
+  __int128 d1 = sum_us * 100;
+  int w1 = -2;
+  while (d1 >= 10000) {
+    d1 /= 10000;
+    ++w1;
+  }
+  std::int64_t d2 = n;
+  int w2 = 0;
+  while (d2 >= 10000) {
+    d2 /= 10000;
+    ++w2;
+  }
+  int qweight = w1 - w2;
+  if (d1 < d2) --qweight;
+  const int rscale = std::clamp(16 - qweight * 4, 6, 1000);
+  __int128 num = sum_us;
+  constexpr __int128 kLimit = (static_cast<__int128>(1) << 120) / 10;
+  for (int i = 0; i < rscale - 6; ++i) {
+    if (num > kLimit) return static_cast<double>(sum_us) / 1e6 / static_cast<double>(n);  // beyond any real queue
+    num *= 10;
+  }
+  const __int128 q = (2 * num + n) / (2 * static_cast<__int128>(n));
+  std::string digits;
+  for (__int128 v = q; v > 0; v /= 10) digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(v % 10)));
+  if (digits.size() <= static_cast<size_t>(rscale)) digits.insert(0, rscale + 1 - digits.size(), '0');
+  digits.insert(digits.size() - rscale, 1, '.');
+  return std::strtod(digits.c_str(), nullptr);
+}
+
 }  // namespace
 
 std::string HashUserId(std::string_view key, std::string_view user_id) {
@@ -153,12 +298,258 @@ RealtimeCollector::RealtimeCollector(CollectorContext ctx, RealtimeCollectorOpti
   // Without a consumer there is no live view to read for.
   if (!ctx_.on_live_view) options_.live_cap = 0;
   sql_ = RealtimeSql(ctx_.quoted_schema, options_, ctx_.shard);
+  resync_sql_ = RowsSql(ctx_.quoted_schema, options_, ctx_.shard, false);
+  changed_sql_ = RowsSql(ctx_.quoted_schema, options_, ctx_.shard, true);
+  triggers_sql_ = WithSchema(kTriggersSql, ctx_.quoted_schema);
 }
 
 std::span<const FamilySpec> RealtimeCollector::Families() { return kFamilies; }
 
 Snapshot RealtimeCollector::Collect(DbSession& db) {
   const std::int64_t now_us = ToUnixMicros(ctx_.clock->Now());
+  ChangeFeed* feed = ctx_.change_feed.get();
+  if (feed == nullptr || options_.resync_interval.count() <= 0) return CollectAll(db, now_us);
+  // Taken before anything is read: a change committed after this is announced
+  // again and read by the next sample, whatever this one saw of it.
+  const ChangeFeed::Changes changes = feed->Take();
+  const std::int64_t resync_us = std::chrono::duration_cast<std::chrono::microseconds>(options_.resync_interval).count();
+  const bool resync = !cache_valid_ || !changes.complete || now_us - last_resync_us_ >= resync_us ||
+                      now_us < last_resync_us_;
+  if (resync) {
+    if (!FeedUsable(db, now_us, resync_us)) {
+      cache_valid_ = false;
+      return CollectAll(db, now_us);
+    }
+    cache_valid_ = false;  // until the read succeeds
+    Resync(db);
+    last_resync_us_ = now_us;
+    cache_valid_ = true;
+    ++full_reads_;
+  } else {
+    cache_valid_ = false;  // the announced ids are gone if the read fails
+    if (!changes.runs.empty() || !changes.queue.empty()) ReadChanged(db, changes);
+    cache_valid_ = true;
+    ++incremental_reads_;
+  }
+  return FromCache(now_us);
+}
+
+bool RealtimeCollector::FeedUsable(DbSession& db, std::int64_t now_us, std::int64_t recheck_us) {
+  if (triggers_checked_us_ && now_us >= *triggers_checked_us_ && now_us - *triggers_checked_us_ < recheck_us) {
+    return triggers_ok_;
+  }
+  db.Prepare("realtime_triggers", triggers_sql_);
+  const pqxx::result r = db.ExecPrepared("realtime_triggers", ctx_.timeout, ctx_.change_feed->channel());
+  const bool ok = !r.empty() && r[0][0].as<bool>();
+  if (ok != triggers_ok_ && ctx_.logger != nullptr) {
+    ctx_.logger->Log(ok ? LogLevel::kInfo : LogLevel::kWarn,
+                     ok ? "realtime: schema/notify.sql's triggers are in place; reading only announced rows"
+                        : "realtime: schema/notify.sql's triggers are missing, disabled or name another channel, or "
+                          "the database is a standby; reading every running and waiting row each sample",
+                     {{"channel", ctx_.change_feed->channel()}});
+  }
+  triggers_ok_ = ok;
+  triggers_checked_us_ = now_us;
+  ctx_.change_feed->SetTriggersVerified(ok);
+  return ok;
+}
+
+namespace {
+
+RealtimeCollector::CachedRun RunFromRow(const pqxx::row& row) {
+  RealtimeCollector::CachedRun run;
+  run.workspace = row[2].as<std::string>();
+  run.agent = row[3].as<std::string>();
+  if (!row[4].is_null()) run.agent_name = row[4].as<std::string>();
+  run.started = ReadTime(row[5], row[6]);
+  if (!row[7].is_null()) run.estimated = row[7].as<double>();
+  if (!row[8].is_null()) run.user = row[8].as<std::string>();
+  return run;
+}
+
+RealtimeCollector::CachedEntry EntryFromRow(const pqxx::row& row) {
+  RealtimeCollector::CachedEntry e;
+  e.workspace = row[2].as<std::string>();
+  e.agent = row[3].as<std::string>();
+  if (!row[4].is_null()) e.agent_name = row[4].as<std::string>();
+  e.queued = ReadTime(row[5], row[6]);
+  if (!row[7].is_null()) e.priority = row[7].as<double>();
+  e.estimated_start = ReadTime(row[9], row[10]);
+  return e;
+}
+
+}  // namespace
+
+void RealtimeCollector::Resync(DbSession& db) {
+  db.Prepare("realtime_rows", resync_sql_);
+  const pqxx::result rows = db.ExecPrepared("realtime_rows", ctx_.timeout);
+  workspaces_.clear();
+  runs_.clear();
+  queue_.clear();
+  for (const auto& row : rows) {
+    const char kind = row[0].c_str()[0];
+    if (kind == 'w') {
+      workspaces_[row[1].as<std::string>()] = row[4].is_null() ? "" : row[4].as<std::string>();
+    } else if (kind == 'r') {
+      runs_[row[1].as<std::string>()] = RunFromRow(row);
+    } else if (kind == 'q') {
+      queue_[row[1].as<std::string>()] = EntryFromRow(row);
+    }
+  }
+}
+
+void RealtimeCollector::ReadChanged(DbSession& db, const ChangeFeed::Changes& changes) {
+  db.Prepare("realtime_changed", changed_sql_);
+  const pqxx::result rows =
+      db.ExecPrepared("realtime_changed", ctx_.timeout, ArrayLiteral(changes.runs), ArrayLiteral(changes.queue));
+  // An announced row that is no longer running or waiting (finished, dispatched,
+  // deleted, moved to another shard) leaves the cache; the others are replaced.
+  for (const auto& id : changes.runs) runs_.erase(id);
+  for (const auto& id : changes.queue) queue_.erase(id);
+  for (const auto& row : rows) {
+    const char kind = row[0].c_str()[0];
+    if (kind == 'r') {
+      runs_[row[1].as<std::string>()] = RunFromRow(row);
+    } else if (kind == 'q') {
+      queue_[row[1].as<std::string>()] = EntryFromRow(row);
+    }
+  }
+}
+
+Snapshot RealtimeCollector::FromCache(std::int64_t now_us) const {
+  struct Workspace {
+    double running = 0, overdue = 0, depth = 0, oldest = 0;
+    __int128 wait_sum_us = 0;
+    std::int64_t waits = 0;
+    std::vector<std::pair<const std::string*, const CachedRun*>> top;
+    std::vector<std::pair<const std::string*, const CachedEntry*>> waiting;
+  };
+  std::map<std::string, Workspace> by_ws;
+  for (const auto& [id, name] : workspaces_) by_ws[id];
+  const int live_cap = options_.live_cap;
+  for (const auto& [id, run] : runs_) {
+    auto it = by_ws.find(run.workspace);
+    if (it == by_ws.end()) continue;  // no such workspace (yet): not counted, as in SQL
+    Workspace& ws = it->second;
+    ws.running += 1;
+    if (run.started.kind == Time::kFinite) {
+      const double elapsed = static_cast<double>(now_us - run.started.us) / 1e6;
+      if (run.estimated && *run.estimated > 0 && elapsed > options_.overdue_factor * *run.estimated) ws.overdue += 1;
+    }
+    if (run.started.kind != Time::kNull) ws.top.emplace_back(&id, &run);
+  }
+  for (const auto& [id, entry] : queue_) {
+    auto it = by_ws.find(entry.workspace);
+    if (it == by_ws.end()) continue;
+    Workspace& ws = it->second;
+    ws.depth += 1;
+    if (entry.queued.kind == Time::kFinite) {
+      const std::int64_t wait_us = std::max<std::int64_t>(now_us - entry.queued.us, 0);
+      ws.wait_sum_us += wait_us;
+      ++ws.waits;
+      ws.oldest = std::max(ws.oldest, AgeSeconds(now_us, entry.queued.us));
+    }
+    if (live_cap > 0) ws.waiting.emplace_back(&id, &entry);
+  }
+
+  FamilyBuilder running_f(kRunning), depth(kQueueDepth), wait(kQueueWaitAvg), oldest(kQueueOldest),
+      elapsed(kElapsed), estimated(kEstimated), overdue_f(kOverdue);
+  auto view = live_cap > 0 ? std::make_shared<LiveView>() : nullptr;
+  if (view) view->sampled_at_us = now_us;
+  for (auto& [ws_id, ws] : by_ws) {
+    const double wait_avg = NumericAvgSeconds(ws.wait_sum_us, ws.waits);
+    running_f.Add({ws_id}, ws.running);
+    overdue_f.Add({ws_id}, ws.overdue);
+    depth.Add({ws_id}, ws.depth);
+    wait.Add({ws_id}, wait_avg);
+    oldest.Add({ws_id}, ws.oldest);
+    // Longest-running first: ORDER BY started_at, run_id.
+    const size_t keep = static_cast<size_t>(std::max(options_.top_runs, live_cap));
+    auto by_start = [](const auto& a, const auto& b) {
+      return Before(a.second->started, b.second->started) ||
+             (!Before(b.second->started, a.second->started) && *a.first < *b.first);
+    };
+    if (ws.top.size() > keep) {
+      std::partial_sort(ws.top.begin(), ws.top.begin() + static_cast<std::ptrdiff_t>(keep), ws.top.end(), by_start);
+      ws.top.resize(keep);
+    } else {
+      std::sort(ws.top.begin(), ws.top.end(), by_start);
+    }
+    for (size_t rank = 0; rank < ws.top.size(); ++rank) {
+      if (rank >= static_cast<size_t>(options_.top_runs)) break;
+      const auto& [run_id, run] = ws.top[rank];
+      const double age = run->started.kind == Time::kFinite ? AgeSeconds(now_us, run->started.us) : 0;
+      elapsed.Add({ws_id, run->agent, *run_id}, age);
+      if (run->estimated && *run->estimated > 0) estimated.Add({ws_id, run->agent, *run_id}, *run->estimated);
+    }
+    if (!view) continue;
+    LiveWorkspace& live = view->workspaces[ws_id];
+    live.id = ws_id;
+    live.name = ToValidUtf8(workspaces_.at(ws_id));
+    live.running = static_cast<std::int64_t>(ws.running);
+    live.queue_depth = static_cast<std::int64_t>(ws.depth);
+    live.queue_wait_avg_seconds = wait_avg;
+    for (size_t rank = 0; rank < ws.top.size() && rank < static_cast<size_t>(live_cap); ++rank) {
+      const auto& [run_id, run] = ws.top[rank];
+      LiveRun r;
+      r.run_id = *run_id;
+      r.agent_id = run->agent;
+      r.agent_name = ToValidUtf8(run->agent_name);
+      if (run->user) {
+        r.user_id = options_.user_id == UserIdMode::kHash ? HashUserId(options_.user_id_key, *run->user)
+                                                          : ToValidUtf8(*run->user);
+      }
+      const bool finite = run->started.kind == Time::kFinite;
+      r.started_at_us = finite ? run->started.us : 0;
+      r.elapsed_seconds = finite ? AgeSeconds(now_us, run->started.us) : 0;
+      if (run->estimated && std::isfinite(*run->estimated) && *run->estimated > 0) {
+        r.estimated_runtime_seconds = *run->estimated;
+        r.overdue = r.elapsed_seconds > options_.overdue_factor * *run->estimated;
+      }
+      live.runs.push_back(std::move(r));
+    }
+    // As PublishLiveView orders them (an infinite start counts as 0 there).
+    std::sort(live.runs.begin(), live.runs.end(), [](const LiveRun& a, const LiveRun& b) {
+      return std::tie(a.started_at_us, a.run_id) < std::tie(b.started_at_us, b.run_id);
+    });
+    // Dequeue order: priority DESC (NULLS FIRST), queued_at NULLS LAST, queue_id; or fifo.
+    auto dequeue = [fifo = options_.queue_fifo](const auto& a, const auto& b) {
+      if (!fifo && a.second->priority != b.second->priority) {
+        if (!a.second->priority) return true;
+        if (!b.second->priority) return false;
+        return *a.second->priority > *b.second->priority;
+      }
+      if (Before(a.second->queued, b.second->queued)) return true;
+      if (Before(b.second->queued, a.second->queued)) return false;
+      return *a.first < *b.first;
+    };
+    const size_t cap = std::min(ws.waiting.size(), static_cast<size_t>(live_cap));
+    std::partial_sort(ws.waiting.begin(), ws.waiting.begin() + static_cast<std::ptrdiff_t>(cap), ws.waiting.end(),
+                      dequeue);
+    for (size_t i = 0; i < cap; ++i) {
+      const auto& [queue_id, entry] = ws.waiting[i];
+      LiveQueued q;
+      q.queue_id = *queue_id;
+      q.agent_id = entry->agent;
+      q.agent_name = ToValidUtf8(entry->agent_name);
+      const bool finite = entry->queued.kind == Time::kFinite;
+      q.wait_seconds = finite ? AgeSeconds(now_us, entry->queued.us) : 0;
+      q.priority = static_cast<int>(std::clamp(entry->priority.value_or(0), -2147483648.0, 2147483647.0));
+      if (finite) q.queued_at_us = entry->queued.us;
+      if (entry->estimated_start.kind == Time::kFinite) q.estimated_start_us = entry->estimated_start.us;
+      q.position = static_cast<int>(i + 1);
+      live.queued.push_back(std::move(q));
+    }
+  }
+  if (view) ctx_.on_live_view(std::move(view));
+  Snapshot out;
+  for (FamilyBuilder* b : {&running_f, &depth, &wait, &oldest, &elapsed, &estimated, &overdue_f}) {
+    out.push_back(b->Take());
+  }
+  return out;
+}
+
+Snapshot RealtimeCollector::CollectAll(DbSession& db, std::int64_t now_us) {
   const std::string now = FormatTimestampUs(now_us);
   const int live_cap = options_.live_cap;
   std::map<std::string, double> running;
@@ -293,6 +684,13 @@ std::span<const CollectorFlag> RealtimeCollector::Flags() {
          }
          o->realtime.overdue_factor = factor;
          return true;
+       }},
+      {{"collector.realtime.resync-interval", FlagKind::kDuration, "60s",
+        "With --db.notify-channel and schema/notify.sql's triggers, a realtime sample re-reads only the rows announced "
+        "since the last one and reads every running and waiting row at most this long apart; 0 = read every row each "
+        "sample."},
+       [](std::string_view v, CollectorOptions* o, std::string* why) {
+         return ParseDurationFlag(v, true, &o->realtime.resync_interval, why);
        }},
   };
   return kFlags;

@@ -1,8 +1,13 @@
 #pragma once
 
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <pqxx/pqxx>
 
@@ -30,6 +35,10 @@ struct RealtimeCollectorOptions {
   std::string user_id_key;  // the HMAC key for kHash
 
   bool operator==(const RealtimeCollectorOptions&) const = default;
+  /// With a change feed (--db.notify-channel and schema/notify.sql), samples re-read
+  /// only the announced rows and read everything at most this long apart
+  /// (--collector.realtime.resync-interval); 0 = read everything every sample.
+  std::chrono::milliseconds resync_interval{60000};
 };
 
 /// The first 16 bytes of HMAC-SHA256(key, user_id), as 32 hex digits: the same
@@ -41,7 +50,11 @@ std::string HashUserId(std::string_view key, std::string_view user_id);
 ///
 /// Every workspace in the workspaces table gets a series (0 when idle); a deleted
 /// workspace's series disappear with it. Reads only partial indexes over running
-/// and waiting rows, so its cost follows concurrency, not history.
+/// and waiting rows, so its cost follows concurrency, not history; with a change
+/// feed whose triggers are all in place, a sample reads only the rows announced
+/// since the last one (by primary key) and computes every figure from the cached
+/// running and waiting rows at the sample's time, with a full read every
+/// resync_interval and after any gap.
 class RealtimeCollector final : public Collector {
  public:
   RealtimeCollector(CollectorContext ctx, RealtimeCollectorOptions options);
@@ -50,12 +63,52 @@ class RealtimeCollector final : public Collector {
   /// Its flags (--collector.realtime.*).
   static std::span<const CollectorFlag> Flags();
 
+  /// Samples since start-up that read everything / only announced rows (tests, bench).
+  std::uint64_t full_reads() const { return full_reads_; }
+  std::uint64_t incremental_reads() const { return incremental_reads_; }
+
+  /// A cached running run or waiting queue entry (times in Unix microseconds).
+  struct Time {
+    // In ORDER BY order (NULLS LAST); the SQL sends the same numbers.
+    enum Kind { kMinusInfinity = 0, kFinite = 1, kPlusInfinity = 2, kNull = 3 } kind = kNull;
+    std::int64_t us = 0;
+  };
+  struct CachedRun {
+    std::string workspace, agent, agent_name;
+    std::optional<std::string> user;
+    Time started;
+    std::optional<double> estimated;
+  };
+  struct CachedEntry {
+    std::string workspace, agent, agent_name;
+    std::optional<double> priority;
+    Time queued, estimated_start;
+  };
+
  private:
   void PublishLiveView(const pqxx::result& rows, std::int64_t now_us) const;
+  Snapshot CollectAll(DbSession& db, std::int64_t now_us);
+  /// True when the triggers are in place and the session is not a standby.
+  bool FeedUsable(DbSession& db, std::int64_t now_us, std::int64_t recheck_us);
+  void Resync(DbSession& db);
+  void ReadChanged(DbSession& db, const ChangeFeed::Changes& changes);
+  Snapshot FromCache(std::int64_t now_us) const;
 
   CollectorContext ctx_;
   RealtimeCollectorOptions options_;
   std::string sql_;
+  std::string resync_sql_, changed_sql_, triggers_sql_;
+  // The cache of the incremental path: every workspace (id -> name), running run
+  // (run_id -> row) and waiting entry (queue_id -> row) this shard sees.
+  bool cache_valid_ = false;
+  std::int64_t last_resync_us_ = 0;
+  std::optional<std::int64_t> triggers_checked_us_;
+  bool triggers_ok_ = false;
+  std::map<std::string, std::string> workspaces_;
+  std::map<std::string, CachedRun> runs_;
+  std::map<std::string, CachedEntry> queue_;
+  std::uint64_t full_reads_ = 0;
+  std::uint64_t incremental_reads_ = 0;
 };
 
 }  // namespace aee

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
+#include <memory>
 #include <span>
 #include <string>
 #include <utility>
@@ -59,6 +61,8 @@ class RunsCollector final : public Collector {
   static std::span<const FamilySpec> Families();
   /// Its flags (--collector.runs.*, --collector.agents.*).
   static std::span<const CollectorFlag> Flags();
+  /// Times the agents table was read since start-up (tests, bench).
+  std::uint64_t agents_reads() const { return agents_reads_; }
 
  private:
   struct AgentCounts {
@@ -87,7 +91,12 @@ class RunsCollector final : public Collector {
   /// Adds n observations of one latency (kLatencies index) with the given code.
   void ApplyLatency(AgentCounts& counts, Histograms& h, size_t latency, int code, std::uint64_t n,
                     std::int64_t sum_us);
-  void ReadKnownAgents(pqxx::transaction_base& tx);
+  /// The feed's agents generation while it can be trusted (read before a cycle's
+  /// snapshot); nullopt = no feed, or not connected, or triggers not verified.
+  std::optional<std::uint64_t> TrustedAgentsGeneration() const;
+  /// Reads the agents table unless the change feed says it did not change since
+  /// the last read (always when `always`). feed_generation was taken before tx.
+  void ReadKnownAgents(pqxx::transaction_base& tx, bool always, std::optional<std::uint64_t> feed_generation);
   /// Keeps the standby's replay lag for the snapshot and tells ctx_.on_replay_lag.
   void NoteReplayLag(const DailyWindow::Bound& bound);
   Snapshot BuildSnapshot() const;
@@ -108,6 +117,8 @@ class RunsCollector final : public Collector {
 
   DayState day_;
   std::vector<Key> known_agents_;
+  std::optional<std::uint64_t> agents_generation_;  // the feed's, when known_agents_ was read
+  std::uint64_t agents_reads_ = 0;
   std::map<std::string, std::uint64_t> skipped_;  // reason -> rows (process lifetime)
   std::uint64_t rows_read_startup_ = 0;
   std::uint64_t rows_read_incremental_ = 0;

@@ -92,6 +92,7 @@ void ChangeListener::Loop() {
       return;  // stopped
     } catch (const std::exception& e) {
       up_ = false;
+      if (on_down_) on_down_();
       if (stopping_) return;
       if (reconnects_.load() != connects_before) {  // it was up, then dropped
         backoff = milliseconds(1000);

@@ -39,6 +39,9 @@ class ChangeListener {
   ChangeListener(const ChangeListener&) = delete;
   ChangeListener& operator=(const ChangeListener&) = delete;
 
+  /// Called (before Start) with a function run each time the connection is lost:
+  /// notifications are missed from then until the next on_change("").
+  void SetOnDown(std::function<void()> on_down) { on_down_ = std::move(on_down); }
   void Start();
   void Stop();
 
@@ -55,6 +58,7 @@ class ChangeListener {
   const std::string db_url_;
   const std::string channel_;
   const OnChange on_change_;
+  std::function<void()> on_down_;
   Logger& logger_;
   int stop_pipe_[2] = {-1, -1};
   std::thread thread_;

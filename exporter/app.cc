@@ -69,6 +69,12 @@ Exporter::Exporter(Config config, const Clock& clock, Logger& logger)
     : config_(std::move(config)), clock_(clock), logger_(logger) {
   if (config_.api_enabled) live_ = std::make_unique<LiveHub>(config_.api, clock_, logger_);
   std::vector<ScheduledCollector> scheduled;
+  // The rows the triggers announce go to the realtime collector, which then reads
+  // only those (collectors/realtime_collector.h); set before the collectors exist.
+  std::shared_ptr<ChangeFeed> feed;
+  if (!config_.db_notify_channel.empty() && (!config_.db_notify_url.empty() || config_.db_pooler != DbPooler::kTransaction)) {
+    feed = std::make_shared<ChangeFeed>(config_.db_notify_channel);
+  }
   // Which workspaces this exporter exposes: its shard (read in SQL by the collectors,
   // enforced for every family by ScopedCollector) and the include/exclude lists.
   auto filter = std::make_shared<const WorkspaceFilter>(config_.collector_options.workspaces_include, config_.collector_options.workspaces_exclude);
@@ -85,6 +91,7 @@ Exporter::Exporter(Config config, const Clock& clock, Logger& logger)
     ctx.timeout = schedule.timeout;
     ctx.logger = &logger_;
     ctx.shard = config_.shard;
+    ctx.change_feed = feed;
     if (entry.name == "runs") ctx.on_replay_lag = [this](double lag) { replay_lag_s_.store(lag); };
     if (live_) {
       ctx.on_live_view = [this](std::shared_ptr<const LiveView> v) { live_->PublishView(std::move(v)); };
@@ -116,7 +123,14 @@ Exporter::Exporter(Config config, const Clock& clock, Logger& logger)
     // which tables move its figures (an empty payload: anything changed).
     listener_ = std::make_unique<ChangeListener>(
         listen_url, config_.db_notify_channel,
-        [this](std::string_view table) {
+        [this, feed](std::string_view payload) {
+          // "" = just connected; "table" or "table:id,...".
+          if (payload.empty()) {
+            feed->Connected();
+          } else {
+            feed->Notify(payload);
+          }
+          const std::string_view table = payload.substr(0, payload.find(':'));
           for (const auto& entry : CollectorTable()) {
             const auto& tables = entry.woken_by;
             if (!tables.empty() && (table.empty() || std::find(tables.begin(), tables.end(), table) != tables.end())) {
@@ -125,6 +139,7 @@ Exporter::Exporter(Config config, const Clock& clock, Logger& logger)
           }
         },
         logger_);
+    listener_->SetOnDown([feed] { feed->Disconnected(); });
   }
   HttpOptions http;
   http.listen_address = config_.listen_address;

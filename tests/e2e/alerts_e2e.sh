@@ -13,14 +13,7 @@ STACK_STATE=$(mktemp -d /tmp/aee-e2e.XXXXXX)
 chmod 755 "$STACK_STATE"
 source "$SRC_DIR/scripts/lib/stack.sh"
 pg_port=22495 exporter_port=22577 prom_port=22190 am_port=22193 hook_port=22195
-passed=0; failed=0
-check() { local name=$1; shift; if "$@"; then echo "ok   - $name ($SECONDS s)"; passed=$((passed + 1)); else echo "FAIL - $name ($SECONDS s)"; failed=$((failed + 1)); fi; }
-finish() {
-  stack_stop
-  if [[ $failed -gt 0 ]]; then for f in "$STACK_STATE"/*.log; do echo "--- $f"; tail -n 15 "$f"; done; fi
-  rm -rf "$STACK_STATE"
-}
-trap finish EXIT
+source "$SRC_DIR/tests/e2e/stack_test.sh"
 poll() { local deadline=$((SECONDS + $1)); shift; while ((SECONDS < deadline)); do "$@" && return 0; sleep 2; done; return 1; }
 
 # The rule pack as shipped, with `for` shortened for a test that must finish.

@@ -25,14 +25,7 @@ source "$SRC_DIR/scripts/lib/stack.sh"
 pg_port=23101
 ex_s0a=23110 ex_s0b=23111 ex_s1a=23112 ex_s1b=23113 ex_ref=23114
 pr_s0a=23120 pr_s0b=23121 pr_s1a=23122 pr_central=23123 pr_ref=23124 am_port=23129
-passed=0; failed=0
-check() { local name=$1; shift; if "$@"; then echo "ok   - $name ($SECONDS s)"; passed=$((passed + 1)); else echo "FAIL - $name ($SECONDS s)"; failed=$((failed + 1)); fi; }
-finish() {
-  stack_stop
-  if [[ $failed -gt 0 ]]; then for f in "$STACK_STATE"/*.log; do echo "--- $f"; tail -n 15 "$f"; done; fi
-  rm -rf "$STACK_STATE"
-}
-trap finish EXIT
+source "$SRC_DIR/tests/e2e/stack_test.sh"
 die() { echo "scaleout_e2e: $*" >&2; echo "$passed passed, $((failed + 1)) failed"; exit 1; }
 compare() { /usr/bin/python3 "$SRC_DIR/tests/e2e/scaleout_compare.py" "$1" "http://127.0.0.1:$pr_central" "http://127.0.0.1:$pr_ref" "${@:2}"; }
 for p in $pg_port $ex_s0a $ex_s0b $ex_s1a $ex_s1b $ex_ref $pr_s0a $pr_s0b $pr_s1a $pr_central $pr_ref; do

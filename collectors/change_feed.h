@@ -1,0 +1,66 @@
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace aee {
+
+/// What schema/notify.sql's triggers announce on the LISTEN connection, handed to
+/// the collectors that can read less because of it. Thread-safe.
+///
+/// Row payloads ("agent_runs:<id>,...", "execution_queue:<id>,...") collect ids for
+/// the realtime collector, which re-reads only those. The list is complete only
+/// while the listener has been connected since the last Take() and every payload
+/// was a list of ids: a (re)connect, a drop, a bare table name (agents, workspaces,
+/// TRUNCATE), a payload it cannot parse or too many pending ids mark a gap, and the
+/// collector then reads everything again.
+class ChangeFeed {
+ public:
+  explicit ChangeFeed(std::string channel) : channel_(std::move(channel)) {}
+  /// The LISTEN channel the triggers must name (their first argument).
+  const std::string& channel() const { return channel_; }
+  /// LISTEN is in effect: changes committed before it were not announced.
+  void Connected();
+  /// The listener lost its connection: notifications are lost until Connected().
+  void Disconnected();
+  /// One notification's payload.
+  void Notify(std::string_view payload);
+
+  struct Changes {
+    /// False when something may have been missed since the last Take().
+    bool complete = false;
+    std::vector<std::string> runs;   // run_id
+    std::vector<std::string> queue;  // queue_id
+  };
+  /// The announced rows since the last call; the next call starts afresh.
+  Changes Take();
+
+  /// Set by the realtime collector after it checked that every trigger is in place
+  /// (and the database is no standby).
+  void SetTriggersVerified(bool ok);
+  /// Changes whenever the agents table may have changed unannounced or announced:
+  /// any agents or bare payload, a connect or a drop. Equal values taken while
+  /// Trusted() mean the agents table did not change in between.
+  std::uint64_t agents_generation();
+  /// Connected and the triggers verified.
+  bool Trusted();
+
+  /// Pending ids beyond this mark a gap (a full read is cheaper than the list).
+  static constexpr size_t kMaxPending = 100000;
+
+ private:
+  const std::string channel_;
+  std::mutex mu_;
+  bool connected_ = false;
+  bool triggers_verified_ = false;
+  bool gap_ = true;
+  std::uint64_t agents_generation_ = 0;
+  std::set<std::string> runs_;
+  std::set<std::string> queue_;
+};
+
+}  // namespace aee

@@ -1,0 +1,403 @@
+// The realtime collector's incremental path (a change feed from schema/notify.sql's
+// triggers) against its full read, on a real PostgreSQL: after every step of random
+// inserts, starts, finishes, cancels, deletes, renames and late commits, an
+// incremental collector and one that reads everything must expose the same series
+// with bit-identical values and publish the same live view.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <thread>
+
+#include "collectors/change_feed.h"
+#include "collectors/realtime_collector.h"
+#include "collectors/runs_collector.h"
+#include "core/change_listener.h"
+#include "core/db.h"
+#include "core/log.h"
+#include "tests/support/fixed_time.h"
+#include "tests/support/run_data.h"
+#include "tests/support/snapshot.h"
+#include "tests/support/test_db.h"
+
+namespace aee {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using testing::kNoon;
+
+constexpr const char* kChannel = "agent_execution_events";
+
+std::string Hex(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%a", v);
+  return buf;
+}
+
+// Every series with its value to the last bit, sorted.
+std::string Dump(const Snapshot& snap) {
+  std::vector<std::string> lines;
+  for (const auto& f : snap) {
+    for (const auto& m : f.metric) {
+      std::string line = f.name + "{";
+      for (const auto& l : m.label) line += l.name + "=" + l.value + ",";
+      lines.push_back(line + "} " + Hex(m.gauge.value));
+    }
+  }
+  std::sort(lines.begin(), lines.end());
+  std::string out;
+  for (const auto& l : lines) out += l + "\n";
+  return out;
+}
+
+std::string Dump(const LiveView& v) {
+  std::string out = "sampled " + std::to_string(v.sampled_at_us) + "\n";
+  auto opt = [](const auto& o) { return o ? std::to_string(*o) : std::string("-"); };
+  for (const auto& [id, ws] : v.workspaces) {
+    out += "ws " + id + " " + ws.id + " " + ws.name + " " + std::to_string(ws.running) + " " +
+           std::to_string(ws.queue_depth) + " " + Hex(ws.queue_wait_avg_seconds) + "\n";
+    for (const auto& r : ws.runs) {
+      out += "  run " + r.run_id + " " + r.agent_id + " " + r.agent_name + " " + r.user_id + " " +
+             std::to_string(r.started_at_us) + " " + Hex(r.elapsed_seconds) + " " +
+             (r.estimated_runtime_seconds ? Hex(*r.estimated_runtime_seconds) : "-") + " " + (r.overdue ? "1" : "0") + "\n";
+    }
+    for (const auto& q : ws.queued) {
+      out += "  queued " + q.queue_id + " " + q.agent_id + " " + q.agent_name + " " + std::to_string(q.priority) + " " +
+             opt(q.queued_at_us) + " " + std::to_string(q.position) + " " + Hex(q.wait_seconds) + " " +
+             opt(q.estimated_start_us) + "\n";
+    }
+  }
+  return out;
+}
+
+class RealtimeIncrementalTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::InsertWorkspacesAndAgents(db_);
+    db_.Exec(testing::ReadSourceFile("schema/notify.sql"));
+    feed_ = std::make_shared<ChangeFeed>(kChannel);
+    listener_ = std::make_unique<ChangeListener>(
+        db_.url(), kChannel,
+        [this](std::string_view payload) {
+          if (payload.empty()) {
+            feed_->Connected();
+          } else {
+            feed_->Notify(payload);
+          }
+          std::lock_guard lock(mu_);
+          last_payload_ = std::string(payload);
+        },
+        logger_);
+    listener_->SetOnDown([this] { feed_->Disconnected(); });
+    listener_->Start();
+    inc_ = Make(feed_);
+    full_ = Make(nullptr);
+  }
+  void TearDown() override { listener_->Stop(); }
+
+  std::unique_ptr<RealtimeCollector> Make(std::shared_ptr<ChangeFeed> feed) {
+    CollectorContext ctx;
+    ctx.quoted_schema = "\"public\"";
+    ctx.clock = &clock_;
+    std::shared_ptr<LiveView>* sink = feed ? &inc_view_ : &full_view_;
+    ctx.on_live_view = [sink](std::shared_ptr<const LiveView> v) { *sink = std::make_shared<LiveView>(*v); };
+    RealtimeCollectorOptions opts;
+    opts.top_runs = 3;
+    opts.live_cap = 4;
+    opts.overdue_factor = 2;
+    opts.user_id = UserIdMode::kPlain;
+    opts.resync_interval = std::chrono::hours(1);  // resyncs come from gaps only
+    ctx.change_feed = std::move(feed);
+    return std::make_unique<RealtimeCollector>(ctx, opts);
+  }
+
+  // Waits until the listener delivered everything committed so far: a marker
+  // notification arrives after every earlier commit's (delivery is in commit order).
+  void Drain() {
+    const std::string marker = "execution_queue:" + db_.Scalar("SELECT gen_random_uuid()");
+    const auto deadline = std::chrono::steady_clock::now() + seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      // Sent again until it arrives: the listener may still be connecting.
+      db_.Exec("SELECT pg_notify('" + std::string(kChannel) + "', '" + marker + "')");
+      for (int i = 0; i < 200; ++i) {
+        {
+          std::lock_guard lock(mu_);
+          if (last_payload_ == marker) return;
+        }
+        std::this_thread::sleep_for(milliseconds(1));
+      }
+    }
+    FAIL() << "the listener never delivered " << marker;
+  }
+
+  // Both collectors at the same instant must agree to the last bit.
+  void ExpectSame(const std::string& step) {
+    Drain();
+    last_ = inc_->Collect(inc_db_);
+    const Snapshot b = full_->Collect(full_db_);
+    ASSERT_EQ(Dump(last_), Dump(b)) << "after " << step;
+    ASSERT_TRUE(inc_view_ && full_view_);
+    ASSERT_EQ(Dump(*inc_view_), Dump(*full_view_)) << "after " << step;
+    ++compared_;
+  }
+
+  // The fake clock's time plus offset_us, exact to the microsecond.
+  std::string At(std::int64_t offset_us) {
+    const std::int64_t us =
+        std::chrono::duration_cast<std::chrono::microseconds>(clock_.Now().time_since_epoch()).count() + offset_us;
+    return "('epoch'::timestamptz + " + std::to_string(us) + " * interval '1 microsecond')";
+  }
+  double Running(const char* ws) { return testing::Value(last_, "agent_runs_running", {{"workspace_id", ws}}); }
+
+  testing::TestDb db_;
+  FakeClock clock_{kNoon};
+  Logger logger_{LogLevel::kError, LogFormat::kLogfmt};
+  std::shared_ptr<ChangeFeed> feed_;
+  std::unique_ptr<ChangeListener> listener_;
+  std::mutex mu_;
+  std::string last_payload_;
+  std::unique_ptr<RealtimeCollector> inc_, full_;
+  std::shared_ptr<LiveView> inc_view_, full_view_;
+  DbSession inc_db_{db_.url(), "test/incremental"};
+  DbSession full_db_{db_.url(), "test/full"};
+  Snapshot last_;
+  int compared_ = 0;
+};
+
+TEST_F(RealtimeIncrementalTest, RandomChangesGiveTheFullReadsFiguresAfterEveryStep) {
+  const char* workspaces[] = {testing::kWs1, testing::kWs2};
+  const char* agents[] = {testing::kAgent1, testing::kAgent2, testing::kAgent3};
+  ExpectSame("start-up");
+  for (unsigned seed : {1u, 2u, 3u}) {
+    std::mt19937 rng(seed);
+    auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+    auto time_or_special = [&](std::int64_t offset_us) -> std::string {
+      switch (pick(20)) {
+        case 0: return "NULL";
+        case 1: return "'-infinity'";
+        case 2: return "'infinity'";
+        default: return At(offset_us);
+      }
+    };
+    for (int step = 0; step < 120; ++step) {
+      const std::string ws = workspaces[pick(2)];
+      const std::string agent = agents[pick(3)];
+      const std::int64_t ago = -static_cast<std::int64_t>(rng() % 600'000'000) + 5'000'000;  // up to 10 min ago, some ahead
+      const std::string estimate = pick(4) == 0 ? "NULL" : std::to_string(rng() % 400) + "." + std::to_string(rng() % 1000);
+      std::string what;
+      switch (pick(11)) {
+        case 0:
+        case 1:
+          what = "enqueue";
+          db_.Exec("INSERT INTO execution_queue (queue_id, workspace_id, agent_id, run_id, priority, status, queued_at, "
+                   "estimated_start_time) VALUES (gen_random_uuid(), '" + ws + "', '" + agent + "', gen_random_uuid(), " +
+                   std::to_string(pick(3)) + ", 'queued', " + time_or_special(ago) + ", " +
+                   (pick(2) ? "NULL" : At(1'000'000)) + ")");
+          break;
+        case 2:
+        case 3:
+          what = "start";
+          db_.Exec("INSERT INTO agent_runs (run_id, workspace_id, agent_id, user_id, status, queued_at, started_at, "
+                   "estimated_runtime) VALUES (gen_random_uuid(), '" + ws + "', '" + agent + "', 'user" +
+                   std::to_string(pick(5)) + "', 'running', " + At(ago - 1'000'000) + ", " + time_or_special(ago) + ", " +
+                   estimate + ")");
+          break;
+        case 4:
+          what = "dispatch some";
+          db_.Exec("UPDATE execution_queue SET status = 'dispatched' WHERE queue_id IN (SELECT queue_id FROM "
+                   "execution_queue WHERE status = 'queued' ORDER BY random() LIMIT " + std::to_string(1 + pick(3)) + ")");
+          break;
+        case 5:
+          what = "finish some";
+          db_.Exec("UPDATE agent_runs SET status = (ARRAY['completed','failed','cancelled'])[1 + floor(random() * 3)::int], "
+                   "finished_at = " + At(0) + " WHERE run_id IN (SELECT run_id FROM agent_runs WHERE status = 'running' "
+                   "ORDER BY random() LIMIT " + std::to_string(1 + pick(3)) + ")");
+          break;
+        case 6:
+          what = "delete";
+          db_.Exec(pick(2) ? "DELETE FROM agent_runs WHERE run_id IN (SELECT run_id FROM agent_runs ORDER BY random() LIMIT 1)"
+                           : "DELETE FROM execution_queue WHERE queue_id IN (SELECT queue_id FROM execution_queue "
+                             "ORDER BY random() LIMIT 1)");
+          break;
+        case 7:
+          what = "move a run and re-prioritise an entry";
+          db_.Exec("UPDATE agent_runs SET workspace_id = '" + ws + "', estimated_runtime = " + estimate +
+                   " WHERE run_id IN (SELECT run_id FROM agent_runs WHERE status = 'running' ORDER BY random() LIMIT 1); "
+                   "UPDATE execution_queue SET priority = " + std::to_string(pick(5)) +
+                   " WHERE queue_id IN (SELECT queue_id FROM execution_queue ORDER BY random() LIMIT 1)");
+          break;
+        case 8:
+          what = "rename an agent";
+          db_.Exec("UPDATE agents SET name = 'agent " + std::to_string(step) + "' WHERE id = '" + agent + "'");
+          break;
+        case 9:
+          what = "requeue a finished run as running";
+          db_.Exec("UPDATE agent_runs SET status = 'running', finished_at = NULL WHERE run_id IN (SELECT run_id FROM "
+                   "agent_runs WHERE status <> 'running' ORDER BY random() LIMIT 1)");
+          break;
+        default:
+          what = "nothing (time passes)";
+          break;
+      }
+      clock_.Advance(std::chrono::microseconds(rng() % 3'000'000));
+      ExpectSame("seed " + std::to_string(seed) + " step " + std::to_string(step) + ": " + what);
+      if (HasFatalFailure()) return;
+    }
+  }
+  // The comparisons above ran mostly on the incremental path.
+  EXPECT_GT(inc_->incremental_reads(), inc_->full_reads() * 3)
+      << inc_->incremental_reads() << " incremental, " << inc_->full_reads() << " full";
+  RecordProperty("incremental_reads", static_cast<int>(inc_->incremental_reads()));
+  RecordProperty("full_reads", static_cast<int>(inc_->full_reads()));
+}
+
+// A transaction that starts a run (and finishes another) with timestamps from its
+// own start commits only after several samples: the incremental cache must pick
+// both up when it commits, not miss them because newer rows were seen meanwhile.
+TEST_F(RealtimeIncrementalTest, ALateCommitIsPickedUpWhenItCommits) {
+  db_.Exec("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, started_at, estimated_runtime) VALUES "
+           "('00000000-0000-0000-0000-00000000000a', '" + std::string(testing::kWs1) + "', '" + testing::kAgent1 +
+           "', 'running', " + At(-50'000'000) + ", 10)");
+  ExpectSame("a running run");
+  pqxx::connection late(db_.url());
+  pqxx::work tx(late);
+  tx.exec("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, started_at, estimated_runtime) VALUES "
+          "('00000000-0000-0000-0000-00000000000b', '" + std::string(testing::kWs1) + "', '" + testing::kAgent2 +
+          "', 'running', " + At(-40'000'000) + ", 5)");
+  tx.exec("UPDATE agent_runs SET status = 'completed', finished_at = " + At(-30'000'000) +
+          " WHERE run_id = '00000000-0000-0000-0000-00000000000a'");
+  tx.exec("INSERT INTO execution_queue (queue_id, workspace_id, agent_id, status, queued_at) VALUES "
+          "('00000000-0000-0000-0000-0000000000c1', '" + std::string(testing::kWs2) + "', '" + testing::kAgent3 +
+          "', 'queued', " + At(-45'000'000) + ")");
+  for (int i = 0; i < 5; ++i) {
+    clock_.Advance(seconds(1));
+    db_.Exec("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, started_at) VALUES (gen_random_uuid(), '" +
+             std::string(testing::kWs2) + "', '" + testing::kAgent3 + "', 'running', " + At(0) + ")");
+    ExpectSame("newer run " + std::to_string(i) + " while the late transaction is open");
+    ASSERT_EQ(Running(testing::kWs1), 1) << "the late transaction is not visible yet";
+    ASSERT_EQ(Running(testing::kWs2), i + 1);
+  }
+  tx.commit();
+  clock_.Advance(seconds(1));
+  ExpectSame("the late commit");
+  EXPECT_EQ(Running(testing::kWs1), 1);  // a finished, b started
+  EXPECT_EQ(Running(testing::kWs2), 5);
+  EXPECT_EQ(testing::Value(last_, "agent_queue_depth", {{"workspace_id", testing::kWs2}}), 1);
+  EXPECT_EQ(testing::Value(last_, "agent_queue_oldest_age_seconds", {{"workspace_id", testing::kWs2}}), 51);
+  EXPECT_GE(inc_->incremental_reads(), 6u);
+  EXPECT_EQ(inc_->full_reads(), 1u);
+}
+
+// The listener's connection is killed while rows change: what was committed in
+// the gap is unannounced, so the next sample after the reconnect reads everything.
+TEST_F(RealtimeIncrementalTest, AListenerGapForcesAFullRead) {
+  ExpectSame("start-up");
+  const std::uint64_t full_before = inc_->full_reads();
+  db_.Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+           "AND application_name = 'agent_execution_exporter/listen'");
+  auto wait_for = [&](bool trusted) {
+    const auto deadline = std::chrono::steady_clock::now() + seconds(10);
+    while (feed_->Trusted() != trusted && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(milliseconds(2));
+    }
+    return feed_->Trusted() == trusted;
+  };
+  ASSERT_TRUE(wait_for(false)) << "the listener never noticed";
+  // Unannounced: the listener is down.
+  db_.Exec("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, started_at) VALUES (gen_random_uuid(), '" +
+           std::string(testing::kWs1) + "', '" + testing::kAgent1 + "', 'running', " + At(-1'000'000) + ")");
+  clock_.Advance(seconds(1));
+  last_ = inc_->Collect(inc_db_);
+  EXPECT_EQ(Dump(last_), Dump(full_->Collect(full_db_)));
+  EXPECT_EQ(Running(testing::kWs1), 1);
+  ASSERT_TRUE(wait_for(true)) << "the listener never came back";
+  db_.Exec("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, started_at) VALUES (gen_random_uuid(), '" +
+           std::string(testing::kWs1) + "', '" + testing::kAgent1 + "', 'running', " + At(-2'000'000) + ")");
+  clock_.Advance(seconds(1));
+  ExpectSame("the reconnect");
+  EXPECT_EQ(Running(testing::kWs1), 2);
+  EXPECT_GE(inc_->full_reads(), full_before + 2);
+}
+
+// Without the triggers, the feed is not trusted: every sample reads everything.
+TEST_F(RealtimeIncrementalTest, MissingTriggersMeanAFullReadEverySample) {
+  db_.Exec("DROP TRIGGER agent_execution_notify_delete ON execution_queue");
+  for (int i = 0; i < 3; ++i) {
+    db_.Exec("INSERT INTO execution_queue (queue_id, workspace_id, status, queued_at) VALUES (gen_random_uuid(), '" +
+             std::string(testing::kWs1) + "', 'queued', " + At(-1'000'000) + ")");
+    clock_.Advance(seconds(1));
+    ExpectSame("enqueue " + std::to_string(i));
+  }
+  EXPECT_EQ(inc_->incremental_reads(), 0u);
+  EXPECT_FALSE(feed_->Trusted());
+}
+
+// The runs collector exposes every known agent (0 before its first run), so it used
+// to read the agents table every cycle; with a trusted feed it reads it only when a
+// change to agents was announced.
+TEST_F(RealtimeIncrementalTest, RunsReadsTheAgentsTableOnlyWhenAChangeIsAnnounced) {
+  ExpectSame("start-up");  // the realtime collector verified the triggers
+  ASSERT_TRUE(feed_->Trusted());
+  CollectorContext ctx;
+  ctx.quoted_schema = "\"public\"";
+  ctx.clock = &clock_;
+  RunsCollectorOptions opts;
+  ctx.change_feed = feed_;
+  RunsCollector runs(ctx, opts);
+  DbSession session(db_.url(), "test/runs");
+  runs.Collect(session);
+  EXPECT_EQ(runs.agents_reads(), 1u);
+  for (int i = 0; i < 3; ++i) {
+    clock_.Advance(seconds(5));
+    runs.Collect(session);
+  }
+  EXPECT_EQ(runs.agents_reads(), 1u) << "nothing announced: the cached list is current";
+  const std::string added = "aaaaaaaa-0000-0000-0000-0000000000ff";
+  db_.Exec("INSERT INTO agents (id, workspace_id, name) VALUES ('" + added + "', '" + testing::kWs1 + "', 'new')");
+  Drain();
+  clock_.Advance(seconds(5));
+  const Snapshot snap = runs.Collect(session);
+  EXPECT_EQ(runs.agents_reads(), 2u);
+  EXPECT_TRUE(testing::Find(snap, "agent_run_runtime_seconds_total", {{"workspace_id", testing::kWs1}, {"agent_id", added}}))
+      << "the new agent is exposed at 0";
+  // Without a trusted feed (the listener down) every cycle reads it again.
+  feed_->Disconnected();
+  clock_.Advance(seconds(5));
+  runs.Collect(session);
+  clock_.Advance(seconds(5));
+  runs.Collect(session);
+  EXPECT_EQ(runs.agents_reads(), 4u);
+}
+
+TEST(ChangeFeedTest, OnlyUnbrokenListsOfIdsAreComplete) {
+  ChangeFeed feed(kChannel);
+  feed.Notify("agent_runs:00000000-0000-0000-0000-000000000001");
+  EXPECT_FALSE(feed.Take().complete) << "not connected yet";
+  feed.Connected();
+  EXPECT_FALSE(feed.Take().complete) << "what came before LISTEN is unknown";
+  feed.Notify("agent_runs:00000000-0000-0000-0000-00000000000A,00000000-0000-0000-0000-000000000002");
+  feed.Notify("execution_queue:00000000-0000-0000-0000-000000000003");
+  ChangeFeed::Changes c = feed.Take();
+  EXPECT_TRUE(c.complete);
+  EXPECT_EQ(c.runs, (std::vector<std::string>{"00000000-0000-0000-0000-000000000002",
+                                              "00000000-0000-0000-0000-00000000000a"}));
+  EXPECT_EQ(c.queue, (std::vector<std::string>{"00000000-0000-0000-0000-000000000003"}));
+  c = feed.Take();
+  EXPECT_TRUE(c.complete && c.runs.empty() && c.queue.empty());
+  const std::uint64_t generation = feed.agents_generation();
+  for (const char* payload : {"agents", "workspaces", "agent_runs", "agent_runs:not-a-uuid",
+                              "agent_runs:00000000-0000-0000-0000-000000000001;DROP", "models:x", ""}) {
+    feed.Notify(payload);
+    EXPECT_FALSE(feed.Take().complete) << payload;
+    EXPECT_TRUE(feed.Take().complete) << "the gap ends with the Take() that reported it";
+  }
+  EXPECT_GT(feed.agents_generation(), generation);
+  feed.Disconnected();
+  EXPECT_FALSE(feed.Take().complete);
+  EXPECT_FALSE(feed.Take().complete) << "still down";
+}
+
+}  // namespace
+}  // namespace aee
