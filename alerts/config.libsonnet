@@ -10,7 +10,8 @@
     // two platforms in one Prometheus never merge, and alerts carry it for routing. An
     // absent label (one platform per Prometheus) costs nothing: it stays empty.
     clusterLabel: 'cluster',
-    // Labels that tell HA replicas apart; dropped (max) before summing: the exporter's
+    // Labels that tell HA replicas apart; dropped (max) before summing (a histogram's
+    // series all from one replica per workspace, docs/metrics.md): the exporter's
     // (`instance`, `pod`) and, when Prometheus HA pairs remote-write to one central
     // Prometheus, the pair's external label (`prometheus_replica`, as Prometheus
     // Operator names it; docs/operations.md, Scaling out). An absent label costs nothing.

@@ -1,12 +1,29 @@
 // Recording rules: level:metric:operation. Exporter replicas are deduplicated with
 // max without (replica labels) before anything is summed, so an HA pair never
-// doubles a rate. Every rule keeps the platform labels (clusterLabel and job), so two
+// doubles a rate. Histograms are the exception: their buckets, _sum and _count are
+// only consistent within one replica (replicas scrape at different phases), so every
+// rule that combines several series of one histogram takes them all from ONE replica
+// per workspace (oneReplica below) instead of a max per series. Every rule keeps the platform labels (clusterLabel and job), so two
 // platforms in one Prometheus never merge: `level` names the labels below them.
 {
   local cfg = $._config,
   local sel = cfg.selector,
   local dedup(expr) = 'max without (%s) (%s)' % [std.join(', ', cfg.replicaLabels), expr],
   local m(name) = '%s{%s}' % [name, sel],
+  local withLe(name, le) = '%s{%s}' % [name, std.join(', ', std.filter(function(s) s != '', [sel, 'le="%s"' % le]))],
+  // One replica per workspace for every series of a histogram: `expr` is computed per
+  // replica (its groupings carry the replica labels, `by (workspace_id, ...)` here
+  // meaning `by (workspace_id, ..., <replica labels>)`), and only the replica with the
+  // most observations in the window (`key`, per replica: the +Inf bucket's or _count's
+  // rate or increase) is kept; ties go to one of them (topk), never to a mix. So a
+  // quantile, a bucket band or a mean never mixes buckets of replicas scraped at
+  // different phases, and a lagging or restarting replica is not the one read.
+  local replicas = std.join(', ', cfg.replicaLabels),
+  local perReplica(expr) = std.strReplace(expr, 'by (workspace_id', 'by (workspace_id, %s' % replicas),
+  local oneReplica(expr, key) =
+    'max without (%(r)s) (\n  %(e)s\n  and on (workspace_id, %(r)s)\n  topk by (workspace_id) (1, sum by (workspace_id, %(r)s) (%(k)s))\n)' % {
+      r: replicas, e: perReplica(expr), k: key,
+    },
   // The expressions below are written per workspace; scoped() makes every grouping
   // and join keep the platform labels: `by (x)` and `on (x)` become
   // `by (cluster, job, x)` and `on (cluster, job, x)`, and `sum(` sums per platform.
@@ -29,8 +46,7 @@
     { bucket: '30-60s', lo: '30', hi: '60' },
     { bucket: '60s+', lo: '60', hi: '+Inf' },
   ],
-  local bucketIncrease(le) =
-    'sum by (workspace_id) (%s)' % dedup('increase(agent_run_duration_seconds_bucket{%s}[1h])' % std.join(', ', std.filter(function(s) s != '', [sel, 'le="%s"' % le]))),
+  local bucketIncrease(le) = 'sum by (workspace_id) (increase(%s[1h]))' % withLe('agent_run_duration_seconds_bucket', le),
   local baselineOffsets = ['6d23h30m', '23h30m'],
   local baseline(expr) =
     // Same time last week, else same time yesterday: an hour centred on that moment.
@@ -134,14 +150,16 @@
         rules: std.flattenArrays([
           [
             rule('workspace_le:%s_bucket:rate5m' % l.metric,
-                 'sum by (workspace_id, le) (%s)' % dedup('rate(%s[5m])' % m(l.metric + '_bucket'))),
+                 oneReplica('sum by (workspace_id, le) (rate(%s[5m]))' % m(l.metric + '_bucket'),
+                            'rate(%s[5m])' % withLe(l.metric + '_bucket', '+Inf'))),
             platform('workspace_le:%s_bucket:rate5m' % l.metric),
-            rule('workspace:%s:avg_rate5m' % l.metric,
-                 'sum by (workspace_id) (%s) / (sum by (workspace_id) (%s) > 0)' % [
-                   dedup('rate(%s[5m])' % m(l.metric + '_sum')), dedup('rate(%s[5m])' % m(l.metric + '_count'))]),
-            rule('workspace:%s:avg_rate1h' % l.metric,
-                 'sum by (workspace_id) (%s) / (sum by (workspace_id) (%s) > 0)' % [
-                   dedup('rate(%s[1h])' % m(l.metric + '_sum')), dedup('rate(%s[1h])' % m(l.metric + '_count'))]),
+          ] + [
+            rule('workspace:%s:avg_rate%s' % [l.metric, w],
+                 oneReplica('sum by (workspace_id) (rate(%s[%s])) / (sum by (workspace_id) (rate(%s[%s])) > 0)' % [
+                              m(l.metric + '_sum'), w, m(l.metric + '_count'), w],
+                            'rate(%s[%s])' % [m(l.metric + '_count'), w]))
+            for w in ['5m', '1h']
+          ] + [
           ] + [
             rule('workspace_quantile:%s:rate5m' % l.metric,
                  'histogram_quantile(%s, workspace_le:%s_bucket:rate5m)' % [q, l.metric], { quantile: q })
@@ -156,9 +174,12 @@
           ]
           for l in latencies
         ]) + [
+          // Each band is a difference of two buckets of one replica (the one with the
+          // most runs in the hour), never of two maxima that may come from two replicas.
           rule('workspace_bucket:agent_run_duration_seconds:increase1h',
-               if d.lo == null then bucketIncrease(d.hi)
-               else '%s - ignoring (le) %s' % [bucketIncrease(d.hi), bucketIncrease(d.lo)],
+               oneReplica(if d.lo == null then bucketIncrease(d.hi)
+                          else '%s - %s' % [bucketIncrease(d.hi), bucketIncrease(d.lo)],
+                          'increase(%s[1h])' % withLe('agent_run_duration_seconds_bucket', '+Inf')),
                { bucket: d.bucket })
           for d in distribution
         ] + [
