@@ -104,7 +104,8 @@ count_of() { grep "^status $2 " "$state/wrk.$1" | awk '{print $3}'; }
 realtime_cycles() { sleep 2.5; curl -s "http://127.0.0.1:$1/metrics" | grep -F 'agent_exporter_collector_cycles_total{collector="realtime"}' | awk '{print $2}'; }
 
 # flood_checked LABEL NAME ARGS...: starts an exporter with ARGS (its port in $eport),
-# floods it (flood) and checks what every flood must leave intact: no socket errors,
+# floods it (flood) and checks what every flood must leave intact: no socket errors (but
+# the limiter's closes, below),
 # the 1 s interval of the realtime collector, peak RSS. The caller checks the statuses.
 flood_checked() {
   local label=$1 name=$2 rss_rest c0 c1 t0 t1 expected
@@ -114,7 +115,16 @@ flood_checked() {
   c0=$(realtime_cycles "$eport"); t0=$(date +%s.%N)
   flood "$eport" "$label"
   c1=$(realtime_cycles "$eport"); t1=$(date +%s.%N)
-  check "$name flood: no socket errors" test "$(grep '^socket_errors' "$state/wrk.$label" | awk '{print $2}')" -eq 0
+  # With the rate limit on, every 429 closes its connection (core/http_server.cc) while
+  # wrk reconnects: under the sanitizer build one such close in tens of thousands can
+  # reach wrk as a reset (1 of 46 055 requests in one CI run). Up to 1 in 10 000 is that
+  # race; anything more (a crash, a hang, refused connections) fails. Without the limit
+  # nothing closes a connection: there it must be 0.
+  local errors requests allowed=0
+  errors=$(grep '^socket_errors' "$state/wrk.$label" | awk '{print $2}')
+  requests=$(grep '^requests' "$state/wrk.$label" | awk '{print $2}')
+  [[ $label == limited ]] && allowed=$((requests / 10000))
+  check "$name flood: socket errors $errors of $requests requests (at most $allowed)" test "$errors" -le "$allowed"
   expected=$(python3 -c "print(int(($t1 - $t0) * 0.8))")
   check "$name flood: realtime collector kept its 1 s interval ($((c1 - c0)) cycles in $(python3 -c "print(round($t1 - $t0, 1))") s)" \
     test $((c1 - c0)) -ge "$expected"
