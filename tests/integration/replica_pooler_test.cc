@@ -100,9 +100,14 @@ class StandbyTest : public ::testing::Test {
   // insert position: with synchronous_commit off a commit may not be written yet).
   void WaitReplayed() {
     const std::string lsn = db_.Scalar("SELECT pg_current_wal_insert_lsn()::text");
-    ASSERT_TRUE(Within(seconds(20), [&] {
+    // A minute: the suite writes about a gigabyte of WAL, and under the sanitizer
+    // build on two loaded cores the standby's replay can trail by tens of seconds.
+    ASSERT_TRUE(Within(seconds(60), [&] {
       return Standby("SELECT pg_last_wal_replay_lsn() >= '" + lsn + "'::pg_lsn") == "t";
-    })) << "the standby did not replay up to " << lsn;
+    })) << "the standby did not replay up to " << lsn << ": "
+        << Standby("SELECT format('receiver %s, received %s, replayed %s, replay paused %s', "
+                   "coalesce((SELECT status FROM pg_stat_wal_receiver), 'not running'), "
+                   "pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), pg_is_wal_replay_paused())");
   }
   // Waits until the standby received WAL it has not replayed (replay paused).
   void WaitReceivedNotReplayed() {
