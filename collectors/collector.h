@@ -12,6 +12,7 @@
 
 #include "collectors/change_feed.h"
 #include "collectors/live_view.h"
+#include "core/clock.h"
 #include "core/collector.h"
 #include "core/flags.h"
 
@@ -49,6 +50,8 @@ struct ShardOptions {
 struct CollectorContext {
   std::string quoted_schema;  // already quoted, e.g. "public"
   const Clock* clock = nullptr;
+  /// Monotonic time for budgets and durations (tests inject a fake one).
+  const SteadyClock* steady_clock = &RealSteadyClock::Instance();
   std::chrono::milliseconds timeout = kDefaultCollectorTimeout;
   Logger* logger = nullptr;  // may be null in tests
   /// Live view consumers (the JSON API and WebSocket, issue #12); empty when none.

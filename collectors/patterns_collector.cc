@@ -115,7 +115,7 @@ Snapshot PatternsCollector::Collect(DbSession& db) {
     // statement timeout however large the table, a cycle stops at its budget after
     // the slice it is reading, and what a cycle read is kept (past days are facts;
     // the next cycle continues where this one stopped).
-    const auto budget_end = std::chrono::steady_clock::now() + options_.cycle_budget;
+    const auto budget_end = ctx_.steady_clock->Now() + options_.cycle_budget;
     bool read_one = false;
     pending_ = false;
     for (std::int64_t d = today - 1; d >= start && !pending_; --d) {
@@ -129,7 +129,7 @@ Snapshot PatternsCollector::Collect(DbSession& db) {
       }
       Day& day = reading_->second;
       while (!day.complete()) {
-        if (starting_up_ || (read_one && std::chrono::steady_clock::now() >= budget_end)) {
+        if (starting_up_ || (read_one && ctx_.steady_clock->Now() >= budget_end)) {
           pending_ = true;
           break;
         }
