@@ -195,6 +195,29 @@
         ],
       },
       {
+        // Model call latency per workspace and model, each workspace's buckets, _sum
+        // and _count from one replica (the one with the most calls), like the run
+        // histograms; the platform-wide rules sum the workspaces. The resources
+        // dashboard reads these instead of a max per bucket over raw series.
+        name: 'agent_execution_models',
+        local metric = 'agent_model_call_duration_seconds',
+        local calls = 'rate(%s[5m])' % m(metric + '_count'),
+        rules: [
+          rule('workspace_model_le:%s_bucket:rate5m' % metric,
+               oneReplica('sum by (workspace_id, model, le) (rate(%s[5m]))' % m(metric + '_bucket'), calls)),
+          platform('workspace_model_le:%s_bucket:rate5m' % metric),
+          rule('workspace_model:%s_sum:rate5m' % metric,
+               oneReplica('sum by (workspace_id, model) (rate(%s[5m]))' % m(metric + '_sum'), calls)),
+          platform('workspace_model:%s_sum:rate5m' % metric),
+          // Mean latency: seconds over calls, both from the same replica's window.
+          rule('workspace_model:%s:avg_rate5m' % metric,
+               oneReplica('sum by (workspace_id, model) (rate(%s[5m])) / (sum by (workspace_id, model) (rate(%s[5m])) > 0)' % [
+                            m(metric + '_sum'), m(metric + '_count')], calls)),
+          rule('model:%s:avg_rate5m' % metric,
+               'sum by (model) (model:%(m)s_sum:rate5m)\n  / on (model) (sum by (model) (model_le:%(m)s_bucket:rate5m{le="+Inf"}) > 0)' % { m: metric }),
+        ],
+      },
+      {
         name: 'agent_execution_realtime',
         rules: [
           rule('workspace:agent_runs_running:sum', 'sum by (workspace_id) (%s)' % dedup(m('agent_runs_running'))),

@@ -10,6 +10,16 @@ local rateOf(metric, matchers, by, window='$__rate_interval') =
   'sum by (%s) (%s)' % [by, g.dedup('rate(%s{%s}[%s])' % [metric, g.sel(matchers), window])];
 local increaseOf(metric, matchers, by) =
   'sum by (%s) (%s)' % [by, g.dedup('increase(%s{%s}[$__range])' % [metric, g.sel(matchers), ])];
+// agg of a per-workspace recording rule averaged over the selected range, over the
+// selected workspaces (its platform-wide rule with All, as g.wsAgg does).
+local rangeAgg(agg, rule, extra=[]) =
+  '(%s (avg_over_time(%s{%s}[$__range])) or %s (avg_over_time(%s{%s}[$__range])))' % [
+    agg, g.platformRule(rule), std.join(', ', [g.PA] + extra), agg, rule, std.join(', ', [g.WS] + extra),
+  ];
+// Model call latency: the recording rules take each workspace's buckets and _sum from
+// one replica (alerts/rules.libsonnet, agent_execution_models).
+local modelBuckets = 'workspace_model_le:agent_model_call_duration_seconds_bucket:rate5m';
+local modelSeconds = 'workspace_model:agent_model_call_duration_seconds_sum:rate5m';
 local poolGauge(metric, fn='max') = g.poolLabel('%s by (workspace_id) (%s)' % [fn, g.raw(metric, [P])]);
 local gpuReason = 'no live worker reports gpu_percent';
 local statementsReason = 'pg_stat_statements is not installed in the platform database (the family is absent, not zero)';
@@ -59,13 +69,13 @@ g.dashboard('resources', 'Resources behind agent executions: worker compute, mod
   },
 
   // ------------------------------------------------------------- model usage (y 16)
-  g.table('Model usage in the selected range', 'Per model, over the selected workspaces and time range: calls, tokens (prompt + completion), cost, mean and p95 call latency (resources.modelUsage). The latency histogram is per model only, so its columns cover all workspaces.',
+  g.table('Model usage in the selected range', 'Per model, over the selected workspaces and time range: calls, tokens (prompt + completion), cost, mean and p95 call latency (resources.modelUsage). The latency columns average the 5-minute rates of the recording rules over the range.',
           [
             t(increaseOf('agent_model_calls_total', [W], 'model'), format='table'),
             t(increaseOf('agent_model_tokens_total', [W], 'model'), format='table'),
             t(increaseOf('agent_model_cost_dollars_total', [W], 'model'), format='table'),
-            t('%s\n  / (%s > 0)' % [rateOf('agent_model_call_duration_seconds_sum', [], 'model', '$__range'), rateOf('agent_model_call_duration_seconds_count', [], 'model', '$__range')], format='table'),
-            t('histogram_quantile(0.95, %s)' % rateOf('agent_model_call_duration_seconds_bucket', [], 'model, le', '$__range'), format='table'),
+            t('%s\n  / (%s > 0)' % [rangeAgg('sum by (model)', modelSeconds), rangeAgg('sum by (model)', modelBuckets, ['le="+Inf"'])], format='table'),
+            t('histogram_quantile(0.95, %s)' % rangeAgg('sum by (model, le)', modelBuckets), format='table'),
           ],
           g.pos(0, 16, 24, 7),
           [
@@ -83,10 +93,10 @@ g.dashboard('resources', 'Resources behind agent executions: worker compute, mod
                [t(rateOf('agent_model_tokens_total', [W], 'model, type'), '{{model}} {{type}}')], g.pos(6, 23, 6, 8), unit='short', stack=true),
   g.timeseries('Model cost per hour', 'Spend rate in US dollars per hour by model over the selected workspaces.',
                [t('%s * 3600' % rateOf('agent_model_cost_dollars_total', [W], 'model'), '{{model}}')], g.pos(12, 23, 6, 8), unit='currencyUSD', stack=true),
-  g.timeseries('Model call latency', 'p50 (solid) and p95 (dashed) model call latency by model (all workspaces).',
+  g.timeseries('Model call latency', 'p50 (solid) and p95 (dashed) model call latency by model over the selected workspaces (5-minute rates).',
                [
-                 t('histogram_quantile(0.5, %s)' % rateOf('agent_model_call_duration_seconds_bucket', [], 'model, le'), 'p50 {{model}}'),
-                 t('histogram_quantile(0.95, %s)' % rateOf('agent_model_call_duration_seconds_bucket', [], 'model, le'), 'p95 {{model}}'),
+                 t('histogram_quantile(0.5, %s)' % g.wsAgg('sum by (model, le)', modelBuckets), 'p50 {{model}}'),
+                 t('histogram_quantile(0.95, %s)' % g.wsAgg('sum by (model, le)', modelBuckets), 'p95 {{model}}'),
                ],
                g.pos(18, 23, 6, 8), unit='s') {
     fieldConfig+: { overrides: [g.overrideQuery('B', { 'custom.lineStyle': { fill: 'dash', dash: [10, 10] } })] },
