@@ -29,6 +29,10 @@
     dashboardRefresh: '30s',
     dashboardTimezone: 'utc',  // or 'browser': the viewer's time zone
     dashboardTags: ['agent-execution', 'agent_execution_exporter'],
+    // Panels that draw one series or stat per workspace show at most this many, the
+    // largest by the panel's value: with All over thousands of workspaces they stay
+    // readable and their queries return a bounded result.
+    dashboardTopWorkspaces: 20,
 
     // Anomaly baselines: the same time of day one week ago, else one day ago, each
     // averaged over an hour centred on that moment.

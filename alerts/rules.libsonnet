@@ -218,6 +218,24 @@
         ],
       },
       {
+        // The execution patterns (a day's figures, refreshed once a day) summed over the
+        // workspaces, for the patterns dashboard with All: 24 series an hour profile
+        // instead of 24 per workspace at query time. The hourly success ratio and mean
+        // latency are weighted by each workspace's runs of that hour.
+        name: 'agent_execution_patterns',
+        local hourly = dedup(m('agent_executions_hour_of_day_average')),
+        rules: [
+          rule('hour:agent_executions_hour_of_day_average:sum', 'sum by (hour) (%s)' % hourly),
+        ] + [
+          rule('hour:%s:weighted_avg' % metric,
+               'sum by (hour) (%s * on (workspace_id, hour) %s)\n  / (sum by (hour) (%s) > 0)' % [dedup(m(metric)), hourly, hourly])
+          for metric in ['agent_executions_hour_of_day_success_ratio', 'agent_executions_hour_of_day_latency_seconds_avg']
+        ] + [
+          rule(':%s:sum' % metric, 'sum(%s)' % dedup(m(metric)))
+          for metric in ['agent_executions_daily_average', 'agent_executions_weekday_average', 'agent_executions_weekend_average']
+        ],
+      },
+      {
         name: 'agent_execution_realtime',
         rules: [
           rule('workspace:agent_runs_running:sum', 'sum by (workspace_id) (%s)' % dedup(m('agent_runs_running'))),

@@ -59,6 +59,13 @@ function(config) {
       agg, $.platformRule(rule), std.join(', ', [$.PA] + extra), o,
       agg, rule, std.join(', ', [$.WS] + extra), o,
     ],
+  // At most config.dashboardTopWorkspaces series of a per-workspace panel: the largest by
+  // `by` (the expression itself unless given; topk keeps each series' labels).
+  topWorkspaces(expr, by='')::
+    if by == '' then 'topk(%d, %s)' % [config.dashboardTopWorkspaces, expr]
+    else '(%s)\n  and on (workspace_id) topk(%d, %s)' % [expr, config.dashboardTopWorkspaces, by],
+  // Appended to those panels' descriptions.
+  topNote:: ' At most %d workspaces are drawn: the largest.' % config.dashboardTopWorkspaces,
   A:: 'agent_id=~"$agent"',
   // Worker metrics: the selected workspaces' own pools plus the shared pool (workspace_id="").
   Wpool:: $.P + ', workspace_id=~"${workspace}|"',

@@ -134,9 +134,9 @@ g.dashboard('overview', 'Agent executions right now and over the selected time r
   g.stat('Max capacity', 'Run slots of the workers that are not offline, all pools: how many runs can run at once (throughput.maxCapacity).',
          [t(':agent_worker_slots:sum{%s}' % g.P, 'slots')], g.pos(20, 14, 4, 4), decimals=0),
 
-  g.timeseries('Throughput', 'Runs finished per minute (5m rate) per workspace, the trailing 24h peak of the selection, and capacity utilisation on the right axis (throughput.throughputTrend, peakThroughput, capacityUtilization).',
+  g.timeseries('Throughput', 'Runs finished per minute (5m rate) per workspace, the trailing 24h peak of the selection, and capacity utilisation on the right axis (throughput.throughputTrend, peakThroughput, capacityUtilization).' + g.topNote,
                [
-                 t(g.withWorkspaceName('workspace:agent_executions_per_minute:rate5m{%s}' % W), '{{workspace_name}}'),
+                 t(g.withWorkspaceName(g.topWorkspaces('workspace:agent_executions_per_minute:rate5m{%s}' % W)), '{{workspace_name}}'),
                  t('max_over_time(%s[1d:1m])' % wsum('workspace:agent_executions_per_minute:rate5m'), 'peak (24h)'),  // 1m steps: 5m steps can miss the first minutes of data
                  t(':agent_capacity_utilisation:ratio{%s}' % g.P, 'capacity utilisation'),
                ],

@@ -7,12 +7,23 @@ local W = g.W;
 local t = g.target;
 
 local historyReason = 'the patterns collector needs at least one complete past UTC day of runs (backfill)';
-local hourRule(metric) = g.raw(metric, [W]);
+// With All the panels read the platform-wide pattern rules (alerts/rules.libsonnet,
+// agent_execution_patterns); with a selection, the exporter's series of those workspaces.
+local hourRule(metric) = g.raw(metric, [g.WS]);
 // Hours "0".."23" padded to "00".."23" so they sort as text.
 local padHour(expr) = 'label_replace(%s, "hour", "0$1", "hour", "([0-9])")' % expr;
-local byHourRuns = 'sum by (hour) (%s)' % hourRule('agent_executions_hour_of_day_average');
+local selectedRuns = 'sum by (hour) (%s)' % hourRule('agent_executions_hour_of_day_average');
+local byHourRuns = '(sum by (hour) (hour:agent_executions_hour_of_day_average:sum{%s})\n  or %s)' % [g.PA, selectedRuns];
 local weighted(metric) =
-  'sum by (hour) (%s * on (workspace_id, hour) %s)\n  / (%s > 0)' % [hourRule(metric), hourRule('agent_executions_hour_of_day_average'), byHourRuns];
+  '(sum by (hour) (hour:%s:weighted_avg{%s})\n  or sum by (hour) (%s * on (workspace_id, hour) %s)\n  / (%s > 0))' % [
+    metric, g.PA, hourRule(metric), hourRule('agent_executions_hour_of_day_average'), selectedRuns,
+  ];
+// A daily figure summed over the selected workspaces.
+local daily(metric) = '(sum(:%s:sum{%s}) or sum(%s))' % [metric, g.PA, g.raw(metric, [g.WS])];
+
+// Tables with rows per workspace: the busiest workspaces by runs per day.
+local busiest = g.raw('agent_executions_daily_average', [W]);
+local busiestNote = ' At most %d workspaces are listed: the busiest.' % config.dashboardTopWorkspaces;
 
 local alertNames = {
   AgentExecutionSpike: 'Executions far above the usual rate for this time of day',
@@ -48,19 +59,19 @@ g.dashboard('patterns', 'When agents run: hour-of-day profile, peak and quiet ho
     ],
   },
   g.stat('Daily average', 'Runs finished per day over the lookback days (patterns.patterns.averageDaily).',
-         [t(g.allowEmpty('sum(%s)' % g.raw('agent_executions_daily_average', [W]), 'history', historyReason), 'per day')],
+         [t(g.allowEmpty(daily('agent_executions_daily_average'), 'history', historyReason), 'per day')],
          g.pos(16, 0, 8, 3), decimals=0),
   g.bargauge('Weekday vs weekend', 'Average runs per Monday-Friday day and per Saturday/Sunday over the lookback (patterns.patterns.weekdayAverage, weekendAverage).',
              [
-               t(g.allowEmpty('sum(%s)' % g.raw('agent_executions_weekday_average', [W]), 'history', historyReason), 'weekday'),
-               t(g.allowEmpty('sum(%s)' % g.raw('agent_executions_weekend_average', [W]), 'history', historyReason), 'weekend'),
-               t(g.allowEmpty('sum(%s)' % g.raw('agent_executions_daily_average', [W]), 'history', historyReason), 'all days'),
+               t(g.allowEmpty(daily('agent_executions_weekday_average'), 'history', historyReason), 'weekday'),
+               t(g.allowEmpty(daily('agent_executions_weekend_average'), 'history', historyReason), 'weekend'),
+               t(g.allowEmpty(daily('agent_executions_daily_average'), 'history', historyReason), 'all days'),
              ],
              g.pos(16, 3, 8, 6), decimals=0, thresholds=['blue']),
 
   // ------------------------------------------------------------- peak and quiet hours, by hour table (y 9)
-  g.table('Peak hours', 'The busiest hours of the day per workspace (rank 1 = busiest), with their average runs per day (patterns.patterns.peakHours).',
-          [t(g.allowEmpty(g.withWorkspaceName(g.raw('agent_executions_peak_hour', [W])), 'history', historyReason), format='table')],
+  g.table('Peak hours', 'The busiest hours of the day per workspace (rank 1 = busiest), with their average runs per day (patterns.patterns.peakHours).' + busiestNote,
+          [t(g.allowEmpty(g.withWorkspaceName(g.topWorkspaces(g.raw('agent_executions_peak_hour', [W]), busiest)), 'history', historyReason), format='table')],
           g.pos(0, 9, 6, 9),
           [
             { name: 'workspace_name', title: 'Workspace' },
@@ -68,8 +79,8 @@ g.dashboard('patterns', 'When agents run: hour-of-day profile, peak and quiet ho
             { name: 'hour', title: 'Hour' },
             { name: 'Value', title: 'Runs / day', decimals: 1 },
           ]),
-  g.table('Quiet hours', 'The quietest hours of the day per workspace (rank 1 = quietest) (patterns.patterns.quietHours).',
-          [t(g.allowEmpty(g.withWorkspaceName(g.raw('agent_executions_quiet_hour', [W])), 'history', historyReason), format='table')],
+  g.table('Quiet hours', 'The quietest hours of the day per workspace (rank 1 = quietest) (patterns.patterns.quietHours).' + busiestNote,
+          [t(g.allowEmpty(g.withWorkspaceName(g.topWorkspaces(g.raw('agent_executions_quiet_hour', [W]), busiest)), 'history', historyReason), format='table')],
           g.pos(6, 9, 6, 9),
           [
             { name: 'workspace_name', title: 'Workspace' },
@@ -93,17 +104,17 @@ g.dashboard('patterns', 'When agents run: hour-of-day profile, peak and quiet ho
           sortBy='Hour', sortDesc=false),
 
   // ------------------------------------------------------------- vs last period (y 18)
-  g.stat('Executions vs previous hour', 'Change of the runs finished in the last hour against the hour before, per workspace (performance.vsLastPeriod.executionsChange).',
-         [t(g.allowEmpty(g.withWorkspaceName('workspace:agent_runs_finished:increase1h_change_ratio{%s}' % W), 'history', 'needs 2 hours of Prometheus history'), '{{workspace_name}}')],
+  g.stat('Executions vs previous hour', 'Change of the runs finished in the last hour against the hour before, per workspace (performance.vsLastPeriod.executionsChange). At most %d workspaces are shown: the largest changes either way.' % config.dashboardTopWorkspaces,
+         [t(g.allowEmpty(g.withWorkspaceName(g.topWorkspaces('workspace:agent_runs_finished:increase1h_change_ratio{%s}' % W, 'abs(workspace:agent_runs_finished:increase1h_change_ratio{%s})' % W)), 'history', 'needs 2 hours of Prometheus history'), '{{workspace_name}}')],
          g.pos(0, 18, 6, 5), unit='percentunit', decimals=1, thresholds=['blue'], textMode='value_and_name'),
-  g.stat('Success rate vs previous hour', 'Difference of the hourly success rate against the hour before, per workspace, in percentage points (performance.vsLastPeriod.successRateChange).',
-         [t(g.allowEmpty(g.withWorkspaceName('workspace:agent_runs_success:ratio_1h_change{%s}' % W), 'history', 'needs 2 hours of Prometheus history'), '{{workspace_name}}')],
+  g.stat('Success rate vs previous hour', 'Difference of the hourly success rate against the hour before, per workspace, in percentage points (performance.vsLastPeriod.successRateChange). At most %d workspaces are shown: the largest changes either way.' % config.dashboardTopWorkspaces,
+         [t(g.allowEmpty(g.withWorkspaceName(g.topWorkspaces('workspace:agent_runs_success:ratio_1h_change{%s}' % W, 'abs(workspace:agent_runs_success:ratio_1h_change{%s})' % W)), 'history', 'needs 2 hours of Prometheus history'), '{{workspace_name}}')],
          g.pos(6, 18, 6, 5), unit='percentunit', decimals=1, thresholds=['red', -0.02, 'green'], textMode='value_and_name'),
-  g.stat('Latency vs previous hour', 'Change of the hourly mean run time against the hour before, per workspace (performance.vsLastPeriod.latencyChange).',
-         [t(g.allowEmpty(g.withWorkspaceName('workspace:agent_run_duration_seconds:avg_rate1h_change_ratio{%s}' % W), 'history', 'needs 2 hours of Prometheus history'), '{{workspace_name}}')],
+  g.stat('Latency vs previous hour', 'Change of the hourly mean run time against the hour before, per workspace (performance.vsLastPeriod.latencyChange). At most %d workspaces are shown: the largest changes either way.' % config.dashboardTopWorkspaces,
+         [t(g.allowEmpty(g.withWorkspaceName(g.topWorkspaces('workspace:agent_run_duration_seconds:avg_rate1h_change_ratio{%s}' % W, 'abs(workspace:agent_run_duration_seconds:avg_rate1h_change_ratio{%s})' % W)), 'history', 'needs 2 hours of Prometheus history'), '{{workspace_name}}')],
          g.pos(12, 18, 6, 5), unit='percentunit', decimals=1, thresholds=['green', 0.2, 'orange', 0.5, 'red'], textMode='value_and_name'),
-  g.stat('Last 24h vs a week earlier', 'Change of the runs finished in the last 24 hours against the same 24 hours one week earlier, per workspace.',
-         [t(g.allowEmpty(g.withWorkspaceName('workspace:agent_runs_finished:increase1d_change_ratio_1w{%s}' % W), 'history', 'needs 8 days of Prometheus history'), '{{workspace_name}}')],
+  g.stat('Last 24h vs a week earlier', 'Change of the runs finished in the last 24 hours against the same 24 hours one week earlier, per workspace. At most %d workspaces are shown: the largest changes either way.' % config.dashboardTopWorkspaces,
+         [t(g.allowEmpty(g.withWorkspaceName(g.topWorkspaces('workspace:agent_runs_finished:increase1d_change_ratio_1w{%s}' % W, 'abs(workspace:agent_runs_finished:increase1d_change_ratio_1w{%s})' % W)), 'history', 'needs 8 days of Prometheus history'), '{{workspace_name}}')],
          g.pos(18, 18, 6, 5), unit='percentunit', decimals=1, thresholds=['blue'], textMode='value_and_name'),
   g.timeseries('Executions per hour: now, yesterday, last week', 'Runs finished in the trailing hour over the selected workspaces, against the same moment one day and one week earlier.',
                [
@@ -117,11 +128,11 @@ g.dashboard('patterns', 'When agents run: hour-of-day profile, peak and quiet ho
       g.overrideQuery('C', { 'custom.lineStyle': { fill: 'dot', dash: [0, 10] } }),
     ] },
   },
-  g.timeseries('Executions against their anomaly baseline', 'Runs finished per second (5m rate) per workspace against the baseline the spike and drop alerts use (same time last week, else yesterday), and the burst ratio (last minute against the previous hour) on the right axis.',
+  g.timeseries('Executions against their anomaly baseline', 'Runs finished per second (5m rate) per workspace against the baseline the spike and drop alerts use (same time last week, else yesterday), and the burst ratio (last minute against the previous hour) on the right axis.' + g.topNote,
                [
-                 t(g.withWorkspaceName('workspace:agent_runs_finished:rate5m{%s}' % W), '{{workspace_name}}'),
-                 t(g.allowEmpty(g.withWorkspaceName('workspace:agent_runs_finished:rate5m_baseline{%s}' % W), 'history', 'needs 1 day of Prometheus history'), '{{workspace_name}} baseline'),
-                 t(g.allowEmpty(g.withWorkspaceName('workspace:agent_runs_finished:burst_ratio{%s}' % W), 'history', 'needs 10 minutes of Prometheus history'), '{{workspace_name}} burst ratio'),
+                 t(g.withWorkspaceName(g.topWorkspaces('workspace:agent_runs_finished:rate5m{%s}' % W)), '{{workspace_name}}'),
+                 t(g.allowEmpty(g.withWorkspaceName(g.topWorkspaces('workspace:agent_runs_finished:rate5m_baseline{%s}' % W, 'workspace:agent_runs_finished:rate5m{%s}' % W)), 'history', 'needs 1 day of Prometheus history'), '{{workspace_name}} baseline'),
+                 t(g.allowEmpty(g.withWorkspaceName(g.topWorkspaces('workspace:agent_runs_finished:burst_ratio{%s}' % W, 'workspace:agent_runs_finished:rate5m{%s}' % W)), 'history', 'needs 10 minutes of Prometheus history'), '{{workspace_name}} burst ratio'),
                ],
                g.pos(12, 23, 12, 8), unit='short') {
     fieldConfig+: { overrides: [

@@ -101,8 +101,8 @@ g.dashboard('resources', 'Resources behind agent executions: worker compute, mod
                g.pos(18, 23, 6, 8), unit='s') {
     fieldConfig+: { overrides: [g.overrideQuery('B', { 'custom.lineStyle': { fill: 'dash', dash: [10, 10] } })] },
   },
-  g.timeseries('Cost per workspace per hour', 'Spend rate in US dollars per hour by workspace.',
-               [t(g.withWorkspaceName(rateOf('agent_model_cost_dollars_total', [W], 'workspace_id') + ' * 3600'), '{{workspace_name}}')],
+  g.timeseries('Cost per workspace per hour', 'Spend rate in US dollars per hour by workspace.' + g.topNote,
+               [t(g.withWorkspaceName(g.topWorkspaces(rateOf('agent_model_cost_dollars_total', [W], 'workspace_id') + ' * 3600')), '{{workspace_name}}')],
                g.pos(0, 31, 12, 7), unit='currencyUSD', stack=true),
   g.stat('Model spend in the selected range', 'US dollars spent on model calls by the selected workspaces within the selected time range.',
          [t('sum(%s)' % increaseOf('agent_model_cost_dollars_total', [W], 'model'), 'cost')],

@@ -29,6 +29,7 @@ OVERRIDES = {
     "dashboardRefresh": "1m",
     "dashboardTimezone": "browser",
     "dashboardTags": ["platform-x"],
+    "dashboardTopWorkspaces": 7,
 }
 CONSUMER = """
 local mixin = (import 'agent_execution_exporter/alerts/mixin.libsonnet') + { _config+:: %s };
@@ -149,6 +150,10 @@ def main(root):
               (OVERRIDES["dashboardRefresh"], OVERRIDES["dashboardTimezone"], OVERRIDES["dashboardTags"]),
               "%s: refresh, timezone and tags from _config" % name,
               str((d.get("refresh"), d.get("timezone"), d.get("tags"))))
+        tops = sorted(set(re.findall(r"topk\((\d+),", "\n".join(exprs))))
+        # Every dashboard has panels with one series per workspace.
+        check(tops == [str(OVERRIDES["dashboardTopWorkspaces"])],
+              "%s: per-workspace panels capped at dashboardTopWorkspaces" % name, str(tops))
 
 
 if __name__ == "__main__":
