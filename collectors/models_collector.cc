@@ -72,19 +72,9 @@ std::string ClassifiedRowsSql(std::string_view quoted_schema, const ShardOptions
   return WithSchema(sql, quoted_schema);
 }
 
-// Aggregate columns, in this order.
-enum AggColumn : int {
-  kAggWorkspace,
-  kAggModel,
-  kAggSkip,
-  kAggLatencyCode,
-  kAggCalls,
-  kAggFirstUs,  // the group's first created_at (microseconds)
-  kAggPrompt,
-  kAggCompletion,
-  kAggCostNano,
-  kAggLatencySumUs,
-};
+// Aggregate columns, in this order (kAggFirstUs: the group's first created_at).
+enum AggColumn : int { kAggWorkspace, kAggModel, kAggSkip, kAggLatencyCode, kAggCalls, kAggFirstUs,
+                       kAggPrompt, kAggCompletion, kAggCostNano, kAggLatencySumUs };
 
 std::string AggregateSql(std::string_view quoted_schema, const ShardOptions& shard) {
   return ClassifiedRowsSql(quoted_schema, shard) +
@@ -95,18 +85,8 @@ std::string AggregateSql(std::string_view quoted_schema, const ShardOptions& sha
 }
 
 // Row columns, in this order.
-enum RowColumn : int {
-  kRowId,
-  kRowWorkspace,
-  kRowModel,
-  kRowCreatedUs,
-  kRowSkip,
-  kRowPrompt,
-  kRowCompletion,
-  kRowCostNano,
-  kRowLatencyCode,
-  kRowLatencyUs,
-};
+enum RowColumn : int { kRowId, kRowWorkspace, kRowModel, kRowCreatedUs, kRowSkip, kRowPrompt, kRowCompletion,
+                       kRowCostNano, kRowLatencyCode, kRowLatencyUs };
 
 std::string RowsSql(std::string_view quoted_schema, const ShardOptions& shard) {
   return ClassifiedRowsSql(quoted_schema, shard) +

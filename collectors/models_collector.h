@@ -13,12 +13,6 @@
 #include "collectors/daily_counter.h"
 #include "collectors/label_cap.h"
 
-namespace pqxx {
-class result;
-class row;
-class transaction_base;
-}
-
 namespace aee {
 
 /// Options of the models collector (flags --collector.models.*).

@@ -140,15 +140,7 @@ std::string AggregateSql(std::string_view quoted_schema, const ShardOptions& sha
 
 // Row columns: run_id, workspace_id, agent_id, status, finished_us, row_skip,
 // then per latency (kLatencies order) its code and microseconds.
-enum RowColumn : int {
-  kRowId,
-  kRowWorkspace,
-  kRowAgent,
-  kRowStatus,
-  kRowFinishedUs,
-  kRowSkip,
-  kRowLatencies,
-};
+enum RowColumn : int { kRowId, kRowWorkspace, kRowAgent, kRowStatus, kRowFinishedUs, kRowSkip, kRowLatencies };
 
 std::string RowsSql(std::string_view quoted_schema, const ShardOptions& shard) {
   std::vector<std::string> cols = {"run_id::text", "workspace_id::text", "agent_id::text", "status",

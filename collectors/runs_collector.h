@@ -14,12 +14,6 @@
 #include "collectors/daily_counter.h"
 #include "collectors/label_cap.h"
 
-namespace pqxx {
-class result;
-class row;
-class transaction_base;
-}
-
 namespace aee {
 
 /// Options of the runs collector (flags --collector.runs.*).
