@@ -72,8 +72,10 @@ std::string ClassifiedRowsSql(std::string_view quoted_schema, const ShardOptions
   return WithSchema(sql, quoted_schema);
 }
 
-// Aggregate columns: 0 workspace_id, 1 model, 2 row_skip, 3 latency_code, 4 calls,
-// 5 first created_us, 6 prompt, 7 completion, 8 cost_nano, 9 latency sum_us.
+// Aggregate columns, in this order (kAggFirstUs: the group's first created_at).
+enum AggColumn : int { kAggWorkspace, kAggModel, kAggSkip, kAggLatencyCode, kAggCalls, kAggFirstUs,
+                       kAggPrompt, kAggCompletion, kAggCostNano, kAggLatencySumUs };
+
 std::string AggregateSql(std::string_view quoted_schema, const ShardOptions& shard) {
   return ClassifiedRowsSql(quoted_schema, shard) +
          "SELECT workspace_id::text, model, row_skip, latency_code, count(*), "
@@ -82,8 +84,10 @@ std::string AggregateSql(std::string_view quoted_schema, const ShardOptions& sha
          ", " + CappedSumSql(LatencyMicrosSql("latency", "latency_code")) + " FROM v GROUP BY 1, 2, 3, 4";
 }
 
-// Row columns: 0 id, 1 workspace_id, 2 model, 3 created_us, 4 row_skip, 5 prompt,
-// 6 completion, 7 cost_nano, 8 latency_code, 9 latency_us.
+// Row columns, in this order.
+enum RowColumn : int { kRowId, kRowWorkspace, kRowModel, kRowCreatedUs, kRowSkip, kRowPrompt, kRowCompletion,
+                       kRowCostNano, kRowLatencyCode, kRowLatencyUs };
+
 std::string RowsSql(std::string_view quoted_schema, const ShardOptions& shard) {
   return ClassifiedRowsSql(quoted_schema, shard) +
          "SELECT id, workspace_id::text, model, (extract(epoch FROM created_at) * 1000000)::bigint, row_skip, "
@@ -96,23 +100,24 @@ std::string RowsSql(std::string_view quoted_schema, const ShardOptions& shard) {
 ModelsCollector::ModelsCollector(CollectorContext ctx, ModelsCollectorOptions options)
     : ctx_(std::move(ctx)),
       options_(options),
-      window_("models", {options.lateness, options.sweep_interval}, ctx_.logger),
-      rows_sql_(RowsSql(ctx_.quoted_schema, ctx_.shard)),
-      aggregate_sql_(AggregateSql(ctx_.quoted_schema, ctx_.shard)),
-      ledger_sql_(WithSchema("SELECT id, (extract(epoch FROM created_at) * 1000000)::bigint FROM {schema}.model_calls "
-                             "WHERE created_at >= $1::timestamptz AND created_at < $2::timestamptz AND " +
-                                 ShardSql("workspace_id", ctx_.shard),
-                             ctx_.quoted_schema)) {}
+      counter_({.collector = "models",
+                .id = DailyWindow::IdColumn::kBigint,
+                .timestamp_column = kRowCreatedUs,
+                .rows_sql = RowsSql(ctx_.quoted_schema, ctx_.shard),
+                .aggregate_sql = AggregateSql(ctx_.quoted_schema, ctx_.shard),
+                .ledger_sql = WithSchema(
+                    "SELECT id, (extract(epoch FROM created_at) * 1000000)::bigint FROM {schema}.model_calls "
+                    "WHERE created_at >= $1::timestamptz AND created_at < $2::timestamptz AND " +
+                        ShardSql("workspace_id", ctx_.shard),
+                    ctx_.quoted_schema),
+                .aggregate_setup = {},
+                .counting_since = kCountingSince},
+               {options.lateness, options.sweep_interval}, options.read_batch_rows, ctx_.timeout, ctx_.logger) {}
 
 std::span<const FamilySpec> ModelsCollector::Families() { return kFamilies; }
 
 Snapshot ModelsCollector::Collect(DbSession& db) {
-  const std::int64_t now_us = ToUnixMicros(ctx_.clock->Now());
-  if (window_.NeedsStart(now_us)) {
-    Initialize(db, now_us);
-  } else {
-    Advance(db, now_us);
-  }
+  counter_.Cycle(db, ToUnixMicros(ctx_.clock->Now()), *this);
   return BuildSnapshot();
 }
 
@@ -124,29 +129,9 @@ ExactHistogram& ModelsCollector::Latency(DayState& day, const std::string& works
   return day.latency.try_emplace({workspace, label}, LatencyBuckets()).first->second;
 }
 
-void ModelsCollector::Initialize(DbSession& db, std::int64_t now_us) {
-  pqxx::connection& conn = db.Get();
-  DailyWindow::Bound bound;
-  {
-    pqxx::read_transaction tx(conn);
-    SetStatementTimeout(tx, ctx_.timeout);
-    RequireTable(tx, ctx_.quoted_schema, "model_calls");
-    bound = window_.ReadBound(tx);
-    tx.commit();
-  }
-  const std::int64_t day_start_us = DailyWindow::DayStart(now_us);
-  const std::string from = FormatTimestampUs(day_start_us);
-  const std::string to = FormatTimestampUs(day_start_us + DailyWindow::kDayUs);
-  // One snapshot for the aggregate and the ledger, so every id in the ledger is
-  // exactly one the aggregate counted.
-  pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(conn);
-  SetStatementTimeout(tx, ctx_.timeout);
-  pqxx::result agg = tx.exec_params(aggregate_sql_, from, to);
-  // The cycle's own until Start(): a failed read leaves nothing behind.
-  RunLedger ledger = window_.ReadLedger(tx, "aee_models_ledger", ledger_sql_, window_.ReadAt(bound, now_us), to,
-                                        DailyWindow::IdColumn::kBigint, options_.read_batch_rows);
-  tx.commit();
+void ModelsCollector::Check(pqxx::transaction_base& tx) { RequireTable(tx, ctx_.quoted_schema, "model_calls"); }
 
+std::uint64_t ModelsCollector::StartDay(const pqxx::result& agg) {
   // The models named today: the first max_models by first call (then name), as an
   // exporter that had been running since midnight would have admitted them.
   DayState day;
@@ -154,10 +139,10 @@ void ModelsCollector::Initialize(DbSession& db, std::int64_t now_us) {
   std::map<std::string, std::int64_t> first_call;
   std::uint64_t rows = 0;
   for (const auto& row : agg) {
-    rows += row[4].as<std::uint64_t>();
-    if (!row[2].is_null()) continue;
-    const std::string model = row[1].as<std::string>();
-    const std::int64_t first = row[5].as<std::int64_t>();
+    rows += row[kAggCalls].as<std::uint64_t>();
+    if (!row[kAggSkip].is_null()) continue;
+    const std::string model = row[kAggModel].as<std::string>();
+    const std::int64_t first = row[kAggFirstUs].as<std::int64_t>();
     auto [it, inserted] = first_call.try_emplace(model, first);
     if (!inserted) it->second = std::min(it->second, first);
   }
@@ -166,70 +151,53 @@ void ModelsCollector::Initialize(DbSession& db, std::int64_t now_us) {
   day.named.AdmitInOrder(std::move(order));
 
   for (const auto& row : agg) {
-    const std::uint64_t n = row[4].as<std::uint64_t>();
-    if (!row[2].is_null()) {
-      skipped_[row[2].as<std::string>()] += n;
+    const std::uint64_t n = row[kAggCalls].as<std::uint64_t>();
+    if (!row[kAggSkip].is_null()) {
+      counter_.Skip(row[kAggSkip].c_str(), n);
       continue;
     }
-    const std::string& label = Label(day, row[1].as<std::string>());
-    Counts& c = day.counts[{row[0].as<std::string>(), label}];
+    const std::string& label = Label(day, row[kAggModel].as<std::string>());
+    Counts& c = day.counts[{row[kAggWorkspace].as<std::string>(), label}];
     c.calls += n;
-    c.prompt_tokens = SaturatingAdd(c.prompt_tokens, row[6].as<std::uint64_t>());
-    c.completion_tokens = SaturatingAdd(c.completion_tokens, row[7].as<std::uint64_t>());
-    c.cost_nanodollars = SaturatingAdd(c.cost_nanodollars, row[8].as<std::int64_t>());
-    ApplyLatency(Latency(day, row[0].as<std::string>(), label), row[3].as<int>(), n, row[9].as<std::int64_t>());
+    c.prompt_tokens = SaturatingAdd(c.prompt_tokens, row[kAggPrompt].as<std::uint64_t>());
+    c.completion_tokens = SaturatingAdd(c.completion_tokens, row[kAggCompletion].as<std::uint64_t>());
+    c.cost_nanodollars = SaturatingAdd(c.cost_nanodollars, row[kAggCostNano].as<std::int64_t>());
+    ApplyLatency(Latency(day, row[kAggWorkspace].as<std::string>(), label), row[kAggLatencyCode].as<int>(), n,
+                 row[kAggLatencySumUs].as<std::int64_t>());
   }
-  window_.Start(now_us, bound, std::move(ledger));
   day_ = std::move(day);
-  rows_read_startup_ += rows;
+  return rows;
 }
 
-void ModelsCollector::Advance(DbSession& db, std::int64_t now_us) {
-  const DailyWindow::Range range = window_.NextRange(now_us);
-  pqxx::read_transaction tx(db.Get());
-  SetStatementTimeout(tx, ctx_.timeout);
-  RequireTable(tx, ctx_.quoted_schema, "model_calls");
-  const DailyWindow::Bound bound = window_.ReadBound(tx);  // before the rows' snapshot
-  std::uint64_t read = 0;
-  const std::vector<pqxx::result> uncounted = window_.ReadUncounted(
-      tx, "aee_models_rows", rows_sql_, range, DailyWindow::IdColumn::kBigint, options_.read_batch_rows, &read);
-  tx.commit();
-
-  for (const pqxx::result& batch : uncounted) {
-    for (const auto& row : batch) {
-      if (window_.Record(row[0].as<std::int64_t>(), row[3].as<std::int64_t>())) ApplyRow(day_, row);
-    }
-  }
-  (range.sweep ? rows_read_sweep_ : rows_read_incremental_) += read;
-  window_.Finish(range, now_us, bound);
+void ModelsCollector::ApplyRows(std::vector<pqxx::row> fresh) {
+  for (const auto& row : fresh) ApplyRow(day_, row);
 }
 
 void ModelsCollector::ApplyRow(DayState& day, const pqxx::row& row) {
-  if (!row[4].is_null()) {
-    ++skipped_[row[4].as<std::string>()];
+  if (!row[kRowSkip].is_null()) {
+    counter_.Skip(row[kRowSkip].c_str());
     return;
   }
-  const std::string& label = Label(day, row[2].as<std::string>());
-  Counts& c = day.counts[{row[1].as<std::string>(), label}];
+  const std::string& label = Label(day, row[kRowModel].as<std::string>());
+  Counts& c = day.counts[{row[kRowWorkspace].as<std::string>(), label}];
   ++c.calls;
-  c.prompt_tokens = SaturatingAdd(c.prompt_tokens, row[5].as<std::uint64_t>());
-  c.completion_tokens = SaturatingAdd(c.completion_tokens, row[6].as<std::uint64_t>());
-  c.cost_nanodollars = SaturatingAdd(c.cost_nanodollars, row[7].as<std::int64_t>());
-  ApplyLatency(Latency(day, row[1].as<std::string>(), label), row[8].as<int>(), 1,
-               row[9].is_null() ? 0 : row[9].as<std::int64_t>());
+  c.prompt_tokens = SaturatingAdd(c.prompt_tokens, row[kRowPrompt].as<std::uint64_t>());
+  c.completion_tokens = SaturatingAdd(c.completion_tokens, row[kRowCompletion].as<std::uint64_t>());
+  c.cost_nanodollars = SaturatingAdd(c.cost_nanodollars, row[kRowCostNano].as<std::int64_t>());
+  ApplyLatency(Latency(day, row[kRowWorkspace].as<std::string>(), label), row[kRowLatencyCode].as<int>(), 1,
+               row[kRowLatencyUs].is_null() ? 0 : row[kRowLatencyUs].as<std::int64_t>());
 }
 
 void ModelsCollector::ApplyLatency(ExactHistogram& h, int code, std::uint64_t n, std::int64_t sum_us) {
   if (code >= 0) {
     h.Add(static_cast<size_t>(code), n, sum_us);
   } else if (code != kLatencyNone) {
-    skipped_[LatencySkipReason(code, "missing_value")] += n;
+    counter_.Skip(LatencySkipReason(code, "missing_value"), n);
   }
 }
 
 Snapshot ModelsCollector::BuildSnapshot() const {
-  FamilyBuilder calls(kCalls), tokens(kTokens), cost(kCost), latency(kLatency), since(kCountingSince),
-      skipped(kRowsSkippedFamily), ledger(kLedgerEntriesFamily), rows_read(kRowsReadFamily);
+  FamilyBuilder calls(kCalls), tokens(kTokens), cost(kCost), latency(kLatency);
   for (const auto& [key, c] : day_.counts) {
     calls.Add({key.first, key.second}, static_cast<double>(c.calls));
     tokens.Add({key.first, key.second, "prompt"}, static_cast<double>(c.prompt_tokens));
@@ -237,16 +205,9 @@ Snapshot ModelsCollector::BuildSnapshot() const {
     cost.Add({key.first, key.second}, static_cast<double>(c.cost_nanodollars) / 1e9);
   }
   for (const auto& [key, h] : day_.latency) latency.AddHistogram({key.first, key.second}, h.ToClient());
-  since.Add({}, static_cast<double>(window_.day_start_us()) / 1e6);
-  for (const auto& [reason, n] : skipped_) skipped.Add({"models", reason}, static_cast<double>(n));
-  ledger.Add({"models"}, static_cast<double>(window_.ledger_size()));
-  rows_read.Add({"models", "startup"}, static_cast<double>(rows_read_startup_));
-  rows_read.Add({"models", "incremental"}, static_cast<double>(rows_read_incremental_));
-  rows_read.Add({"models", "sweep"}, static_cast<double>(rows_read_sweep_));
   Snapshot out;
-  for (FamilyBuilder* b : {&calls, &tokens, &cost, &latency, &since, &skipped, &ledger, &rows_read}) {
-    out.push_back(b->Take());
-  }
+  for (FamilyBuilder* b : {&calls, &tokens, &cost, &latency}) out.push_back(b->Take());
+  counter_.AppendSelfMetrics(out);
   return out;
 }
 

@@ -7,14 +7,11 @@
 #include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "collectors/collector.h"
-#include "collectors/daily_window.h"
+#include "collectors/daily_counter.h"
 #include "collectors/label_cap.h"
-
-namespace pqxx {
-class row;
-}
 
 namespace aee {
 
@@ -34,12 +31,12 @@ struct ModelsCollectorOptions {
 
 /// Model calls, tokens, cost and call latency since 00:00 UTC, counted exactly
 /// once from model_calls with the same frontier, sweep and ledger as the runs
-/// collector (DailyWindow), keyed by created_at and the bigint id.
+/// collector (DailyCounter), keyed by created_at and the bigint id.
 ///
 /// The models named in the day are the first max_models by first call of the day
 /// (created_at, then name); later ones are folded into model="other" for the rest
 /// of the day, so the series set is bounded and the same on every replica.
-class ModelsCollector final : public Collector {
+class ModelsCollector final : public Collector, private DailyCounter::Policy {
  public:
   ModelsCollector(CollectorContext ctx, ModelsCollectorOptions options);
   Snapshot Collect(DbSession& db) override;
@@ -65,8 +62,11 @@ class ModelsCollector final : public Collector {
     LabelCap named;  // models exposed by name today
   };
 
-  void Initialize(DbSession& db, std::int64_t now_us);
-  void Advance(DbSession& db, std::int64_t now_us);
+  // DailyCounter::Policy: model_calls must exist.
+  void Check(pqxx::transaction_base& tx) override;
+  std::uint64_t StartDay(const pqxx::result& agg) override;
+  void ApplyRows(std::vector<pqxx::row> fresh) override;
+
   const std::string& Label(DayState& day, const std::string& model) const;
   ExactHistogram& Latency(DayState& day, const std::string& workspace, const std::string& label) const;
   void ApplyRow(DayState& day, const pqxx::row& row);
@@ -76,16 +76,9 @@ class ModelsCollector final : public Collector {
 
   CollectorContext ctx_;
   ModelsCollectorOptions options_;
-  DailyWindow window_;
-  std::string rows_sql_;
-  std::string aggregate_sql_;
-  std::string ledger_sql_;
+  DailyCounter counter_;
 
   DayState day_;
-  std::map<std::string, std::uint64_t> skipped_;  // reason -> rows (process lifetime)
-  std::uint64_t rows_read_startup_ = 0;
-  std::uint64_t rows_read_incremental_ = 0;
-  std::uint64_t rows_read_sweep_ = 0;
 };
 
 }  // namespace aee

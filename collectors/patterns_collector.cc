@@ -84,6 +84,24 @@ FROM r GROUP BY 1, 2, 3
 // ISO day of week of a day number: 1 = Monday ... 7 = Sunday (day 0 was a Thursday).
 int IsoWeekday(std::int64_t day) { return static_cast<int>(((day % 7) + 7 + 3) % 7) + 1; }
 
+// Quiet hours: fewest runs first, earlier hour on ties. Peak hours: most runs
+// first, earlier hour on ties, and only hours that had runs. by_runs: (runs, hour)
+// of the 24 hours; n: days in the window.
+void AddRankedHours(const std::string& ws, std::vector<std::pair<std::uint64_t, int>> by_runs, double n,
+                    FamilyBuilder& peak, FamilyBuilder& quiet) {
+  constexpr int kRanked = PatternsCollector::kRankedHours;
+  std::sort(by_runs.begin(), by_runs.end());
+  for (int r = 0; r < kRanked; ++r) {
+    const auto& [runs, h] = by_runs[static_cast<size_t>(r)];
+    quiet.Add({ws, std::to_string(h), std::to_string(r + 1)}, static_cast<double>(runs) / n);
+  }
+  std::stable_sort(by_runs.begin(), by_runs.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (int r = 0; r < kRanked && by_runs[static_cast<size_t>(r)].first > 0; ++r) {
+    const auto& [runs, h] = by_runs[static_cast<size_t>(r)];
+    peak.Add({ws, std::to_string(h), std::to_string(r + 1)}, static_cast<double>(runs) / n);
+  }
+}
+
 }  // namespace
 
 PatternsCollector::PatternsCollector(CollectorContext ctx, PatternsCollectorOptions options)
@@ -101,78 +119,94 @@ std::span<const FamilySpec> PatternsCollector::Families() { return kFamilies; }
 Snapshot PatternsCollector::Collect(DbSession& db) {
   const std::string now = FormatTimestampUs(ToUnixMicros(ctx_.clock->Now()));
   std::set<std::string> workspaces;
-  std::int64_t today = 0, start = 0;
+  Calendar calendar;
   {
     pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(db.Get());
     SetStatementTimeout(tx, ctx_.timeout);
-    pqxx::row clock = tx.exec_params1(clock_sql_, now, options_.timezone);
-    today = clock[0].as<std::int64_t>();
-    const double time_of_day = clock[1].as<double>();
-    start = std::min(today, std::max(today - options_.lookback_days,
-                                     clock[2].is_null() ? today : clock[2].as<std::int64_t>()));
-    // Read every day of the window not cached yet, or cached before it was final,
-    // newest first, one statement per hour slice: each stays far below the
-    // statement timeout however large the table, a cycle stops at its budget after
-    // the slice it is reading, and what a cycle read is kept (past days are facts;
-    // the next cycle continues where this one stopped).
-    const auto budget_end = ctx_.steady_clock->Now() + options_.cycle_budget;
-    bool read_one = false;
-    pending_ = false;
-    for (std::int64_t d = today - 1; d >= start && !pending_; --d) {
-      auto cached = days_.find(d);
-      if (cached != days_.end() && cached->second.final) continue;
-      // Read day d, or go on reading it; the cached copy (yesterday, read again
-      // until it settles) stays in use until the new read is complete.
-      if (!reading_ || reading_->first != d) {
-        reading_.emplace(d, Day{});
-        reading_->second.final = d < today - 1 || time_of_day >= kSettleSeconds;
-      }
-      Day& day = reading_->second;
-      while (!day.complete()) {
-        if (starting_up_ || (read_one && ctx_.steady_clock->Now() >= budget_end)) {
-          pending_ = true;
-          break;
-        }
-        read_one = true;
-        for (const auto& row : tx.exec_params(days_sql_, d, day.hours_read, day.hours_read + 1, options_.timezone)) {
-          const int hour = row[2].as<int>();
-          if (hour < 0 || hour > 23) continue;
-          HourAgg& h = day.workspaces[row[1].as<std::string>()][static_cast<size_t>(hour)];
-          h.runs += row[3].as<std::uint64_t>();
-          h.completed += row[4].as<std::uint64_t>();
-          h.latency_count += row[5].as<std::uint64_t>();
-          h.latency_sum_us = SaturatingAdd(h.latency_sum_us, row[6].as<std::int64_t>());
-          rows_aggregated_ += row[3].as<std::uint64_t>();
-        }
-        ++day.hours_read;
-      }
-      if (day.complete()) {
-        days_[d] = std::move(day);
-        reading_.reset();
-      }
-    }
-    for (const auto& row : tx.exec(workspaces_sql_)) workspaces.insert(row[0].as<std::string>());
+    calendar = ReadCalendar(tx, now);
+    ReadMissingDays(tx, calendar);
+    workspaces = ReadWorkspaces(tx);
     tx.commit();
   }
-  std::erase_if(days_, [&](const auto& e) { return e.first < start || e.first >= today; });
+  std::erase_if(days_, [&](const auto& e) { return e.first < calendar.start || e.first >= calendar.today; });
+  return BuildSnapshot(SumWindow(workspaces));
+}
 
-  // Sum the window per workspace and hour: every day of it, or while start-up is
-  // still reading (pending_), the days read completely so far.
-  const auto window_days = static_cast<std::int64_t>(days_.size());
-  std::int64_t weekdays = 0;
-  for (const auto& entry : days_) weekdays += IsoWeekday(entry.first) <= 5 ? 1 : 0;
-  const std::int64_t weekend_days = window_days - weekdays;
-  struct Totals {
-    Hours hours{};
-    std::uint64_t weekday_runs = 0;
-    std::uint64_t weekend_runs = 0;
-  };
-  std::map<std::string, Totals> totals;
-  for (const auto& ws : workspaces) totals[ws];
+PatternsCollector::Calendar PatternsCollector::ReadCalendar(pqxx::transaction_base& tx, const std::string& now) const {
+  pqxx::row clock = tx.exec_params1(clock_sql_, now, options_.timezone);
+  Calendar c;
+  c.today = clock[0].as<std::int64_t>();
+  c.time_of_day = clock[1].as<double>();
+  c.start = std::min(c.today, std::max(c.today - options_.lookback_days,
+                                       clock[2].is_null() ? c.today : clock[2].as<std::int64_t>()));
+  return c;
+}
+
+void PatternsCollector::ReadMissingDays(pqxx::transaction_base& tx, const Calendar& calendar) {
+  // Read every day of the window not cached yet, or cached before it was final,
+  // newest first, one statement per hour slice: each stays far below the
+  // statement timeout however large the table, a cycle stops at its budget after
+  // the slice it is reading, and what a cycle read is kept (past days are facts;
+  // the next cycle continues where this one stopped).
+  const auto budget_end = ctx_.steady_clock->Now() + options_.cycle_budget;
+  bool read_one = false;
+  pending_ = false;
+  for (std::int64_t d = calendar.today - 1; d >= calendar.start && !pending_; --d) {
+    auto cached = days_.find(d);
+    if (cached != days_.end() && cached->second.final) continue;
+    // Read day d, or go on reading it; the cached copy (yesterday, read again
+    // until it settles) stays in use until the new read is complete.
+    if (!reading_ || reading_->first != d) {
+      reading_.emplace(d, Day{});
+      reading_->second.final = d < calendar.today - 1 || calendar.time_of_day >= kSettleSeconds;
+    }
+    Day& day = reading_->second;
+    while (!day.complete()) {
+      if (starting_up_ || (read_one && ctx_.steady_clock->Now() >= budget_end)) {
+        pending_ = true;
+        break;
+      }
+      read_one = true;
+      ReadHourSlice(tx, d, day);
+    }
+    if (day.complete()) {
+      days_[d] = std::move(day);
+      reading_.reset();
+    }
+  }
+}
+
+void PatternsCollector::ReadHourSlice(pqxx::transaction_base& tx, std::int64_t d, Day& day) {
+  for (const auto& row : tx.exec_params(days_sql_, d, day.hours_read, day.hours_read + 1, options_.timezone)) {
+    const int hour = row[2].as<int>();
+    if (hour < 0 || hour > 23) continue;
+    HourAgg& h = day.workspaces[row[1].as<std::string>()][static_cast<size_t>(hour)];
+    h.runs += row[3].as<std::uint64_t>();
+    h.completed += row[4].as<std::uint64_t>();
+    h.latency_count += row[5].as<std::uint64_t>();
+    h.latency_sum_us = SaturatingAdd(h.latency_sum_us, row[6].as<std::int64_t>());
+    rows_aggregated_ += row[3].as<std::uint64_t>();
+  }
+  ++day.hours_read;
+}
+
+std::set<std::string> PatternsCollector::ReadWorkspaces(pqxx::transaction_base& tx) const {
+  std::set<std::string> workspaces;
+  for (const auto& row : tx.exec(workspaces_sql_)) workspaces.insert(row[0].as<std::string>());
+  return workspaces;
+}
+
+PatternsCollector::Window PatternsCollector::SumWindow(const std::set<std::string>& workspaces) const {
+  // Every day of the window, or while start-up is still reading (pending_), the
+  // days read completely so far. Workspaces without runs in it are shown at 0.
+  Window w;
+  w.days = static_cast<std::int64_t>(days_.size());
+  for (const auto& ws : workspaces) w.workspaces[ws];
   for (const auto& [d, day] : days_) {
     const bool weekday = IsoWeekday(d) <= 5;
+    w.weekdays += weekday ? 1 : 0;
     for (const auto& [ws, hours] : day.workspaces) {
-      Totals& t = totals[ws];
+      Totals& t = w.workspaces[ws];
       for (size_t h = 0; h < 24; ++h) {
         t.hours[h].runs += hours[h].runs;
         t.hours[h].completed += hours[h].completed;
@@ -182,56 +216,53 @@ Snapshot PatternsCollector::Collect(DbSession& db) {
       }
     }
   }
+  return w;
+}
 
-  FamilyBuilder hour_avg(kHourAvg), daily(kDailyAvg), weekday_avg(kWeekdayAvg), weekend_avg(kWeekendAvg),
-      peak(kPeakHour), quiet(kQuietHour), success(kHourSuccess), latency(kHourLatency), days_f(kWindowDays),
-      rows_f(kRowsReadFamily);
-  days_f.Add({}, static_cast<double>(window_days) * 86400);
-  rows_f.Add({"patterns", "day"}, static_cast<double>(rows_aggregated_));
-  if (window_days > 0) {
-    const double n = static_cast<double>(window_days);
-    for (const auto& [ws, t] : totals) {
-      std::uint64_t all = 0;
-      std::vector<std::pair<std::uint64_t, int>> by_runs;  // (runs, hour)
-      for (int h = 0; h < 24; ++h) {
-        const HourAgg& a = t.hours[static_cast<size_t>(h)];
-        const std::string hour = std::to_string(h);
-        all += a.runs;
-        hour_avg.Add({ws, hour}, static_cast<double>(a.runs) / n);
-        if (a.runs > 0) success.Add({ws, hour}, static_cast<double>(a.completed) / static_cast<double>(a.runs));
-        if (a.latency_count > 0) {
-          latency.Add({ws, hour},
-                      static_cast<double>(a.latency_sum_us) / 1e6 / static_cast<double>(a.latency_count));
-        }
-        by_runs.emplace_back(a.runs, h);
-      }
-      daily.Add({ws}, static_cast<double>(all) / n);
-      if (weekdays > 0) weekday_avg.Add({ws}, static_cast<double>(t.weekday_runs) / static_cast<double>(weekdays));
-      if (weekend_days > 0) {
-        weekend_avg.Add({ws}, static_cast<double>(t.weekend_runs) / static_cast<double>(weekend_days));
-      }
-      // Quiet: fewest runs first, earlier hour on ties. Peak: most runs first,
-      // earlier hour on ties, and only hours that had runs.
-      std::sort(by_runs.begin(), by_runs.end());
-      for (int r = 0; r < kRankedHours; ++r) {
-        const auto& [runs, h] = by_runs[static_cast<size_t>(r)];
-        quiet.Add({ws, std::to_string(h), std::to_string(r + 1)}, static_cast<double>(runs) / n);
-      }
-      std::stable_sort(by_runs.begin(), by_runs.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-      for (int r = 0; r < kRankedHours && by_runs[static_cast<size_t>(r)].first > 0; ++r) {
-        const auto& [runs, h] = by_runs[static_cast<size_t>(r)];
-        peak.Add({ws, std::to_string(h), std::to_string(r + 1)}, static_cast<double>(runs) / n);
-      }
-    }
+struct PatternsCollector::Builders {
+  FamilyBuilder hour_avg{kHourAvg}, daily{kDailyAvg}, weekday_avg{kWeekdayAvg}, weekend_avg{kWeekendAvg},
+      peak{kPeakHour}, quiet{kQuietHour}, success{kHourSuccess}, latency{kHourLatency}, window_days{kWindowDays},
+      rows_read{kRowsReadFamily};
+};
+
+Snapshot PatternsCollector::BuildSnapshot(const Window& window) const {
+  Builders b;
+  b.window_days.Add({}, static_cast<double>(window.days) * 86400);
+  b.rows_read.Add({"patterns", "day"}, static_cast<double>(rows_aggregated_));
+  if (window.days > 0) {
+    for (const auto& [ws, t] : window.workspaces) AddWorkspace(b, window, ws, t);
   }
   Snapshot out;
-  for (FamilyBuilder* b : {&hour_avg, &daily, &weekday_avg, &weekend_avg, &peak, &quiet, &success, &latency, &days_f,
-                           &rows_f}) {
-    out.push_back(b->Take());
+  for (FamilyBuilder* f : {&b.hour_avg, &b.daily, &b.weekday_avg, &b.weekend_avg, &b.peak, &b.quiet, &b.success,
+                           &b.latency, &b.window_days, &b.rows_read}) {
+    out.push_back(f->Take());
   }
   return out;
 }
 
+void PatternsCollector::AddWorkspace(Builders& b, const Window& window, const std::string& ws, const Totals& t) const {
+  const double n = static_cast<double>(window.days);
+  std::uint64_t all = 0;
+  std::vector<std::pair<std::uint64_t, int>> by_runs;  // (runs, hour)
+  for (int h = 0; h < 24; ++h) {
+    const HourAgg& a = t.hours[static_cast<size_t>(h)];
+    const std::string hour = std::to_string(h);
+    all += a.runs;
+    b.hour_avg.Add({ws, hour}, static_cast<double>(a.runs) / n);
+    if (a.runs > 0) b.success.Add({ws, hour}, static_cast<double>(a.completed) / static_cast<double>(a.runs));
+    if (a.latency_count > 0) {
+      b.latency.Add({ws, hour}, static_cast<double>(a.latency_sum_us) / 1e6 / static_cast<double>(a.latency_count));
+    }
+    by_runs.emplace_back(a.runs, h);
+  }
+  b.daily.Add({ws}, static_cast<double>(all) / n);
+  const std::int64_t weekend_days = window.days - window.weekdays;
+  if (window.weekdays > 0) {
+    b.weekday_avg.Add({ws}, static_cast<double>(t.weekday_runs) / static_cast<double>(window.weekdays));
+  }
+  if (weekend_days > 0) b.weekend_avg.Add({ws}, static_cast<double>(t.weekend_runs) / static_cast<double>(weekend_days));
+  AddRankedHours(ws, std::move(by_runs), n, b.peak, b.quiet);
+}
 
 namespace {
 

@@ -5,11 +5,16 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <utility>
 #include <span>
 #include <string>
 
 #include "collectors/collector.h"
+
+namespace pqxx {
+class transaction_base;
+}
 
 namespace aee {
 
@@ -66,6 +71,35 @@ class PatternsCollector final : public Collector {
     int hours_read = 0;  // local hour slices [0, hours_read) are in workspaces
     bool complete() const { return hours_read >= 24; }
   };
+  /// Where a cycle stands in local days: today, the first day of the window.
+  struct Calendar {
+    std::int64_t today = 0;
+    std::int64_t start = 0;
+    double time_of_day = 0;  // seconds since local midnight
+  };
+  struct Totals {
+    Hours hours{};
+    std::uint64_t weekday_runs = 0;
+    std::uint64_t weekend_runs = 0;
+  };
+  /// The cached days summed per workspace and hour.
+  struct Window {
+    std::map<std::string, Totals> workspaces;
+    std::int64_t days = 0;
+    std::int64_t weekdays = 0;
+  };
+  struct Builders;  // the families of one snapshot
+
+  Calendar ReadCalendar(pqxx::transaction_base& tx, const std::string& now) const;
+  /// Reads the days of the window not cached yet (or not final), newest first,
+  /// within the cycle budget; sets pending_ when it stopped before the end.
+  void ReadMissingDays(pqxx::transaction_base& tx, const Calendar& calendar);
+  /// Reads the next hour slice of local day d into day.
+  void ReadHourSlice(pqxx::transaction_base& tx, std::int64_t d, Day& day);
+  std::set<std::string> ReadWorkspaces(pqxx::transaction_base& tx) const;
+  Window SumWindow(const std::set<std::string>& workspaces) const;
+  Snapshot BuildSnapshot(const Window& window) const;
+  void AddWorkspace(Builders& b, const Window& window, const std::string& ws, const Totals& t) const;
 
   CollectorContext ctx_;
   PatternsCollectorOptions options_;

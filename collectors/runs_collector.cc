@@ -16,8 +16,6 @@ namespace {
 
 using prometheus::MetricType;
 
-constexpr std::int64_t kDayUs = DailyWindow::kDayUs;
-
 constexpr FamilySpec kFinished{"agent_runs_finished_total", MetricType::Counter,
                                "Runs that reached a terminal status since 00:00 UTC today, by status.",
                                {"workspace_id", "agent_id", "status"}};
@@ -140,9 +138,9 @@ std::string AggregateSql(std::string_view quoted_schema, const ShardOptions& sha
          Join(sets, ", ") + ")";
 }
 
-// Row columns: 0 run_id, 1 workspace_id, 2 agent_id, 3 status, 4 finished_us,
-// 5 row_skip, then per latency (kLatencies order) its code and microseconds.
-constexpr int kRowLatencies = 6;
+// Row columns: run_id, workspace_id, agent_id, status, finished_us, row_skip,
+// then per latency (kLatencies order) its code and microseconds.
+enum RowColumn : int { kRowId, kRowWorkspace, kRowAgent, kRowStatus, kRowFinishedUs, kRowSkip, kRowLatencies };
 
 std::string RowsSql(std::string_view quoted_schema, const ShardOptions& shard) {
   std::vector<std::string> cols = {"run_id::text", "workspace_id::text", "agent_id::text", "status",
@@ -170,10 +168,17 @@ RunsCollector::Histograms::Histograms()
 RunsCollector::RunsCollector(CollectorContext ctx, RunsCollectorOptions options)
     : ctx_(std::move(ctx)),
       options_(options),
-      window_("runs", {options.lateness, options.sweep_interval}, ctx_.logger),
-      rows_sql_(RowsSql(ctx_.quoted_schema, ctx_.shard)),
-      aggregate_sql_(AggregateSql(ctx_.quoted_schema, ctx_.shard)),
-      ledger_sql_(LedgerSql(ctx_.quoted_schema, ctx_.shard)),
+      counter_({.collector = "runs",
+                .id = DailyWindow::IdColumn::kText,
+                .timestamp_column = kRowFinishedUs,
+                .rows_sql = RowsSql(ctx_.quoted_schema, ctx_.shard),
+                .aggregate_sql = AggregateSql(ctx_.quoted_schema, ctx_.shard),
+                .ledger_sql = LedgerSql(ctx_.quoted_schema, ctx_.shard),
+                // The grouping sets hash in memory with this (about 10 MB at 350 k
+                // runs a day); the default 4 MB spilled them to disk.
+                .aggregate_setup = "SET LOCAL work_mem = '32MB'",
+                .counting_since = kCountingSince},
+               {options.lateness, options.sweep_interval}, options.read_batch_rows, ctx_.timeout, ctx_.logger),
       agents_sql_(WithSchema("SELECT workspace_id::text, id::text FROM {schema}.agents "
                              "WHERE workspace_id IS NOT NULL AND " +
                                  ShardSql("workspace_id", ctx_.shard),
@@ -213,12 +218,7 @@ void RunsCollector::AdmitAgents(DayState& day, const pqxx::result& agg) const {
 }
 
 Snapshot RunsCollector::Collect(DbSession& db) {
-  const std::int64_t now_us = ToUnixMicros(ctx_.clock->Now());
-  if (window_.NeedsStart(now_us)) {
-    Initialize(db, now_us);
-  } else {
-    Advance(db, now_us);
-  }
+  counter_.Cycle(db, ToUnixMicros(ctx_.clock->Now()), *this);
   return BuildSnapshot();
 }
 
@@ -246,94 +246,51 @@ std::optional<std::uint64_t> RunsCollector::TrustedAgentsGeneration() const {
   return generation;
 }
 
-void RunsCollector::Initialize(DbSession& db, std::int64_t now_us) {
-  const std::optional<std::uint64_t> agents_generation = TrustedAgentsGeneration();
-  pqxx::connection& conn = db.Get();
-  DailyWindow::Bound bound;
-  {
-    pqxx::read_transaction tx(conn);
-    SetStatementTimeout(tx, ctx_.timeout);
-    bound = window_.ReadBound(tx);
-    tx.commit();
-  }
+void RunsCollector::BeforeCycle() { cycle_generation_ = TrustedAgentsGeneration(); }
+
+void RunsCollector::ReadAlso(pqxx::transaction_base& tx, bool startup) {
+  ReadKnownAgents(tx, startup, cycle_generation_);
+}
+
+std::uint64_t RunsCollector::StartDay(const pqxx::result& agg) {
   DayState day;
-  const std::int64_t day_start_us = DailyWindow::DayStart(now_us);
-  const std::string from = FormatTimestampUs(day_start_us);
-  const std::string to = FormatTimestampUs(day_start_us + kDayUs);
-
-  // One snapshot for the aggregate and the ledger, so every run in the ledger is
-  // exactly one the aggregate counted.
-  pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(conn);
-  SetStatementTimeout(tx, ctx_.timeout);
-  // The grouping sets hash in memory with this (about 10 MB at 350 k runs a day);
-  // the default 4 MB spilled them to disk.
-  tx.exec("SET LOCAL work_mem = '32MB'");
-  pqxx::result agg = tx.exec_params(aggregate_sql_, from, to);
-  // The cycle's own until Start(): a failed read leaves nothing behind.
-  RunLedger ledger = window_.ReadLedger(tx, "aee_runs_ledger", ledger_sql_, window_.ReadAt(bound, now_us), to,
-                                        DailyWindow::IdColumn::kText, options_.read_batch_rows);
-  ReadKnownAgents(tx, true, agents_generation);
-  tx.commit();
-
   std::uint64_t rows = 0;
   AdmitAgents(day, agg);
   for (const auto& row : agg) {
     ApplyAggregate(day, row);
     if (row[kAggSet].as<int>() == kCountsSet) rows += row[kAggRows].as<std::uint64_t>();
   }
-  window_.Start(now_us, bound, std::move(ledger));
   day_ = std::move(day);
-  rows_read_startup_ += rows;
-  NoteReplayLag(bound);
+  return rows;
 }
 
-void RunsCollector::Advance(DbSession& db, std::int64_t now_us) {
-  const DailyWindow::Range range = window_.NextRange(now_us);
-  const std::optional<std::uint64_t> agents_generation = TrustedAgentsGeneration();
-  pqxx::connection& conn = db.Get();
-  pqxx::read_transaction tx(conn);
-  SetStatementTimeout(tx, ctx_.timeout);
-  const DailyWindow::Bound bound = window_.ReadBound(tx);  // before the rows' snapshot
-  std::uint64_t read = 0;
-  const std::vector<pqxx::result> uncounted = window_.ReadUncounted(
-      tx, "aee_runs_rows", rows_sql_, range, DailyWindow::IdColumn::kText, options_.read_batch_rows, &read);
-  ReadKnownAgents(tx, false, agents_generation);
-  tx.commit();
-
+void RunsCollector::ApplyRows(std::vector<pqxx::row> fresh) {
   // New agents are admitted under the cap in the order of their runs' finished_at,
   // as a restart's AdmitAgents orders them.
-  std::vector<pqxx::row> fresh;
-  for (const pqxx::result& batch : uncounted) {
-    for (const auto& row : batch) {
-      if (window_.Record(row[0].c_str(), row[4].as<std::int64_t>())) fresh.push_back(row);
-    }
-  }
   if (options_.max_agents_per_workspace > 0) {
     std::stable_sort(fresh.begin(), fresh.end(), [](const pqxx::row& a, const pqxx::row& b) {
-      const std::int64_t at = a[4].as<std::int64_t>(), bt = b[4].as<std::int64_t>();
+      const std::int64_t at = a[kRowFinishedUs].as<std::int64_t>(), bt = b[kRowFinishedUs].as<std::int64_t>();
       if (at != bt) return at < bt;
-      return std::string_view(a[2].c_str()) < std::string_view(b[2].c_str());
+      return std::string_view(a[kRowAgent].c_str()) < std::string_view(b[kRowAgent].c_str());
     });
   }
   for (const auto& row : fresh) ApplyRow(day_, row);
-  (range.sweep ? rows_read_sweep_ : rows_read_incremental_) += read;
-  window_.Finish(range, now_us, bound);
-  NoteReplayLag(bound);
 }
 
-void RunsCollector::NoteReplayLag(const DailyWindow::Bound& bound) {
+void RunsCollector::AfterCycle(const DailyWindow::Bound& bound) {
+  // The standby's replay lag, kept for the snapshot and told to ctx_.on_replay_lag.
   replay_lag_s_ = bound.standby ? bound.replay_lag_s : -1;
   if (ctx_.on_replay_lag) ctx_.on_replay_lag(replay_lag_s_);
 }
 
 void RunsCollector::ApplyRow(DayState& day, const pqxx::row& row) {
-  if (!row[5].is_null()) {
-    ++skipped_[row[5].as<std::string>()];
+  if (!row[kRowSkip].is_null()) {
+    counter_.Skip(row[kRowSkip].c_str());
     return;
   }
-  const std::string workspace = row[1].as<std::string>();
-  const std::string agent = AgentLabel(day, workspace, row[2].as<std::string>());
-  const std::string status = row[3].as<std::string>();
+  const std::string workspace = row[kRowWorkspace].as<std::string>();
+  const std::string agent = AgentLabel(day, workspace, row[kRowAgent].as<std::string>());
+  const std::string status = row[kRowStatus].as<std::string>();
   AgentCounts& counts = day.agents[{workspace, agent}];
   if (status == "completed") ++counts.completed;
   else if (status == "failed") ++counts.failed;
@@ -350,7 +307,7 @@ void RunsCollector::ApplyLatency(AgentCounts& counts, Histograms& h, size_t late
                                  std::int64_t sum_us) {
   if (code == kLatencyNone) return;
   if (code < 0) {
-    skipped_[LatencySkipReason(code, "missing_timestamp")] += n;
+    counter_.Skip(LatencySkipReason(code, "missing_timestamp"), n);
     return;
   }
   ExactHistogram* targets[] = {&h.queue_wait, &h.runtime, &h.end_to_end};
@@ -363,7 +320,7 @@ void RunsCollector::ApplyAggregate(DayState& day, const pqxx::row& row) {
   const std::uint64_t n = row[kAggRows].as<std::uint64_t>();
   if (set == kCountsSet) {
     if (!row[kAggRowSkip].is_null()) {
-      skipped_[row[kAggRowSkip].as<std::string>()] += n;
+      counter_.Skip(row[kAggRowSkip].c_str(), n);
       return;
     }
     const std::string workspace = row[kAggWorkspace].as<std::string>();
@@ -448,24 +405,13 @@ Snapshot RunsCollector::BuildSnapshot() const {
     }
   }
 
-  FamilyBuilder since(kCountingSince);
-  since.Add({}, static_cast<double>(window_.day_start_us()) / 1e6);
-  FamilyBuilder skipped(kRowsSkippedFamily);
-  for (const auto& [reason, n] : skipped_) skipped.Add({"runs", reason}, static_cast<double>(n));
-  FamilyBuilder ledger(kLedgerEntriesFamily);
-  ledger.Add({"runs"}, static_cast<double>(window_.ledger_size()));
-  FamilyBuilder rows_read(kRowsReadFamily);
-  rows_read.Add({"runs", "startup"}, static_cast<double>(rows_read_startup_));
-  rows_read.Add({"runs", "incremental"}, static_cast<double>(rows_read_incremental_));
-  rows_read.Add({"runs", "sweep"}, static_cast<double>(rows_read_sweep_));
   FamilyBuilder replay_lag(kReplayLag);
   if (replay_lag_s_ >= 0) replay_lag.Add({}, replay_lag_s_);
 
   Snapshot out;
-  for (FamilyBuilder* b : {&finished, &runtime, &queue_wait, &duration, &end_to_end, &since, &skipped,
-                           &ledger, &rows_read, &replay_lag}) {
-    out.push_back(b->Take());
-  }
+  for (FamilyBuilder* b : {&finished, &runtime, &queue_wait, &duration, &end_to_end}) out.push_back(b->Take());
+  counter_.AppendSelfMetrics(out);
+  out.push_back(replay_lag.Take());
   return out;
 }
 

@@ -11,13 +11,8 @@
 #include <vector>
 
 #include "collectors/collector.h"
-#include "collectors/daily_window.h"
+#include "collectors/daily_counter.h"
 #include "collectors/label_cap.h"
-
-namespace pqxx {
-class row;
-class transaction_base;
-}
 
 namespace aee {
 
@@ -52,7 +47,7 @@ struct RunsCollectorOptions {
 /// at once), clamped to the lateness window. A periodic sweep re-reads the whole
 /// lateness window for application-stamped timestamps. A ledger of run ids counted
 /// inside the window makes overlapping reads count every run once.
-class RunsCollector final : public Collector {
+class RunsCollector final : public Collector, private DailyCounter::Policy {
  public:
   RunsCollector(CollectorContext ctx, RunsCollectorOptions options);
   Snapshot Collect(DbSession& db) override;
@@ -84,8 +79,13 @@ class RunsCollector final : public Collector {
     std::map<std::string, LabelCap, std::less<>> named;  // per workspace: agents exposed by name today
   };
 
-  void Initialize(DbSession& db, std::int64_t now_us);
-  void Advance(DbSession& db, std::int64_t now_us);
+  // DailyCounter::Policy: the agents table read beside the rows, the replay lag.
+  void BeforeCycle() override;
+  void ReadAlso(pqxx::transaction_base& tx, bool startup) override;
+  std::uint64_t StartDay(const pqxx::result& agg) override;
+  void ApplyRows(std::vector<pqxx::row> fresh) override;
+  void AfterCycle(const DailyWindow::Bound& bound) override;
+
   void ApplyRow(DayState& day, const pqxx::row& row);
   void ApplyAggregate(DayState& day, const pqxx::row& row);
   /// Adds n observations of one latency (kLatencies index) with the given code.
@@ -97,8 +97,6 @@ class RunsCollector final : public Collector {
   /// Reads the agents table unless the change feed says it did not change since
   /// the last read (always when `always`). feed_generation was taken before tx.
   void ReadKnownAgents(pqxx::transaction_base& tx, bool always, std::optional<std::uint64_t> feed_generation);
-  /// Keeps the standby's replay lag for the snapshot and tells ctx_.on_replay_lag.
-  void NoteReplayLag(const DailyWindow::Bound& bound);
   Snapshot BuildSnapshot() const;
   Key HistogramKey(const std::string& workspace, const std::string& agent) const;
   /// The agent_id label of agent's runs in workspace: itself, "other" past the cap
@@ -109,20 +107,14 @@ class RunsCollector final : public Collector {
 
   CollectorContext ctx_;
   RunsCollectorOptions options_;
-  DailyWindow window_;
-  std::string rows_sql_;
-  std::string aggregate_sql_;
-  std::string ledger_sql_;
+  DailyCounter counter_;
   std::string agents_sql_;
 
   DayState day_;
   std::vector<Key> known_agents_;
   std::optional<std::uint64_t> agents_generation_;  // the feed's, when known_agents_ was read
+  std::optional<std::uint64_t> cycle_generation_;   // the feed's, taken before this cycle's transactions
   std::uint64_t agents_reads_ = 0;
-  std::map<std::string, std::uint64_t> skipped_;  // reason -> rows (process lifetime)
-  std::uint64_t rows_read_startup_ = 0;
-  std::uint64_t rows_read_incremental_ = 0;
-  std::uint64_t rows_read_sweep_ = 0;
   double replay_lag_s_ = -1;  // the standby's replay lag at the last cycle; <0: not a standby
 };
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "core/db.h"
+#include "tests/support/fixed_time.h"
 #include "tests/support/snapshot.h"
 #include "tests/support/test_db.h"
 
@@ -16,9 +17,7 @@ using testing::Value;
 class DatabaseCollectorTest : public ::testing::Test {
  protected:
   Snapshot Collect(DbSession& s) {
-    CollectorContext ctx;
-    ctx.quoted_schema = "\"public\"";
-    ctx.clock = &clock_;
+    CollectorContext ctx = testing::Ctx(clock_);
     DatabaseCollector c(ctx);
     return c.Collect(s);
   }

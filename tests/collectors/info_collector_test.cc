@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "core/db.h"
+#include "tests/support/fixed_time.h"
 #include "tests/support/run_data.h"
 #include "tests/support/snapshot.h"
 #include "tests/support/test_db.h"
@@ -15,9 +16,7 @@ TEST(InfoCollectorTest, ExposesNamesAndFollowsRenames) {
   testing::TestDb db;
   testing::InsertWorkspacesAndAgents(db);
   SystemClock clock;
-  CollectorContext ctx;
-  ctx.quoted_schema = "\"public\"";
-  ctx.clock = &clock;
+  CollectorContext ctx = testing::Ctx(clock);
   InfoCollector c(ctx);
   DbSession s(db.url(), "test");
   auto snap = c.Collect(s);

@@ -336,25 +336,13 @@ TEST(ModelsCollectorLateCommitTest, DatabaseStampedLateCommitIsCountedAtOnceWith
   ModelsCollectorOptions opts;
   opts.sweep_interval = milliseconds(0);
   ModelsCollector c(Ctx(clock), opts);
-  DbSession s(db.url(), "test");
-  c.Collect(s);
-  pqxx::connection writer(db.url());
-  pqxx::work late(writer);
-  late.exec(std::string("INSERT INTO model_calls (workspace_id, model, prompt_tokens) VALUES ('") + kWs1 + "', 'late', 7)");
-  std::this_thread::sleep_for(milliseconds(1500));
-  for (int i = 0; i < 3; ++i) {
-    db.Exec(std::string("INSERT INTO model_calls (workspace_id, model, prompt_tokens) VALUES ('") + kWs1 + "', 'early', 1)");
-    std::this_thread::sleep_for(milliseconds(1200));  // more than the 2 s clock slack in total
-    c.Collect(s);
-  }
-  late.commit();
-  auto snap = c.Collect(s);
+  const std::string insert = std::string("INSERT INTO model_calls (workspace_id, model, prompt_tokens) VALUES ('") + kWs1;
+  auto [snap, next] = testing::CommitLateAfterNewerReads(db, c, insert + "', 'late', 7)", insert + "', 'early', 1)");
   EXPECT_EQ(Value(snap, "agent_model_calls_total", {{"workspace_id", kWs1}, {"model", "late"}}), 1);
   EXPECT_EQ(Value(snap, "agent_model_calls_total", {{"workspace_id", kWs1}, {"model", "early"}}), 3);
-  snap = c.Collect(s);
-  EXPECT_EQ(Value(snap, "agent_model_calls_total", {{"workspace_id", kWs1}, {"model", "late"}}), 1);
-  EXPECT_EQ(Value(snap, "agent_model_tokens_total", {{"workspace_id", kWs1}, {"model", "late"}, {"type", "prompt"}}), 7);
-  EXPECT_EQ(Value(snap, "agent_exporter_rows_read_total", {{"collector", "models"}, {"scan", "sweep"}}), 0);
+  EXPECT_EQ(Value(next, "agent_model_calls_total", {{"workspace_id", kWs1}, {"model", "late"}}), 1);
+  EXPECT_EQ(Value(next, "agent_model_tokens_total", {{"workspace_id", kWs1}, {"model", "late"}, {"type", "prompt"}}), 7);
+  EXPECT_EQ(Value(next, "agent_exporter_rows_read_total", {{"collector", "models"}, {"scan", "sweep"}}), 0);
 }
 
 }  // namespace

@@ -98,6 +98,22 @@ void ExpectPatternsMatchSql(testing::TestDb& db, const Snapshot& snap, const std
   }
 }
 
+// A steady clock that moves by step each time it is read, so how many hour
+// slices fit in a cycle budget does not depend on the machine's speed.
+class TickingSteadyClock final : public SteadyClock {
+ public:
+  explicit TickingSteadyClock(std::chrono::milliseconds step) : step_(step) {}
+  time_point Now() const override {
+    const time_point now = now_;
+    now_ += step_;
+    return now;
+  }
+
+ private:
+  std::chrono::milliseconds step_;
+  mutable time_point now_{};
+};
+
 // Whole window in one cycle whatever the machine's speed (the budget has its own test).
 PatternsCollectorOptions Unbudgeted() {
   PatternsCollectorOptions opts;
@@ -108,11 +124,9 @@ PatternsCollectorOptions Unbudgeted() {
 class PatternsCollectorTest : public ::testing::Test {
  protected:
   void SetUp() override { testing::InsertWorkspacesAndAgents(db_); }
-  PatternsCollector Make(PatternsCollectorOptions opts = Unbudgeted()) {
-    CollectorContext ctx;
-    ctx.quoted_schema = "\"public\"";
-    ctx.clock = &clock_;
-    ctx.timeout = seconds(30);
+  PatternsCollector Make(PatternsCollectorOptions opts = Unbudgeted(), const SteadyClock* steady = nullptr) {
+    CollectorContext ctx = testing::Ctx(clock_);
+    if (steady != nullptr) ctx.steady_clock = steady;
     return PatternsCollector(ctx, opts);
   }
   DbSession Session() { return DbSession(db_.url(), "test"); }
@@ -176,6 +190,42 @@ TEST_F(PatternsCollectorTest, BudgetedStartUpReadsNewestDaysFirstAndCompletesThe
   EXPECT_EQ(cycles, 28 * 24);
   ExpectPatternsMatchSql(db_, snap, "UTC", "2026-03-10", 28);
   EXPECT_FALSE(c.HasPendingWork());
+}
+
+// The budget is measured on the injected steady clock: read once when the cycle
+// starts, then before every hour slice after the first. With 250 ms and a clock
+// that moves 100 ms a read, a cycle reads slices at +0 (the first is always read),
+// +100 and +200, and stops at +300: three slices, 8 cycles a day, 224 for 28 days.
+TEST_F(PatternsCollectorTest, CycleBudgetIsMeasuredOnTheSteadyClock) {
+  InsertFinishedRuns(db_, 3000, "'2026-01-20 00:00:00+00'", "'2026-03-10 11:59:00+00'", 0.35);
+  TickingSteadyClock steady(std::chrono::milliseconds(100));
+  PatternsCollectorOptions opts;
+  opts.cycle_budget = std::chrono::milliseconds(250);
+  auto c = Make(opts, &steady);
+  auto s = Session();
+  Snapshot snap;
+  int cycles = 0;
+  for (; cycles < 7; ++cycles) snap = c.Collect(s);
+  EXPECT_TRUE(c.HasPendingWork());
+  EXPECT_EQ(Value(snap, "agent_executions_pattern_window_seconds", {}), 0) << "21 of yesterday's 24 slices read";
+  snap = c.Collect(s);
+  ++cycles;
+  EXPECT_EQ(Value(snap, "agent_executions_pattern_window_seconds", {}), 86400) << "yesterday complete at 24 slices";
+  ExpectPatternsMatchSql(db_, snap, "UTC", "2026-03-10", 1);
+  while (c.HasPendingWork() && cycles < 1000) {
+    snap = c.Collect(s);
+    ++cycles;
+  }
+  EXPECT_EQ(cycles, 28 * 24 / 3);
+  ExpectPatternsMatchSql(db_, snap, "UTC", "2026-03-10", 28);
+
+  // On a clock that does not move the budget never runs out: a fresh collector
+  // reads the whole window in its first cycle.
+  TickingSteadyClock frozen(std::chrono::milliseconds(0));
+  auto whole = Make(opts, &frozen);
+  snap = whole.Collect(s);
+  EXPECT_FALSE(whole.HasPendingWork());
+  ExpectPatternsMatchSql(db_, snap, "UTC", "2026-03-10", 28);
 }
 
 TEST_F(PatternsCollectorTest, WhileStartingUpACycleReadsNoHistory) {

@@ -29,12 +29,9 @@ class RealtimeCollectorTest : public ::testing::Test {
  protected:
   void SetUp() override { testing::InsertWorkspacesAndAgents(db_); }
   Snapshot Collect(int top_runs = 10) {
-    CollectorContext ctx;
-    ctx.quoted_schema = "\"public\"";
-    ctx.clock = &clock_;
     RealtimeCollectorOptions opts;
     opts.top_runs = top_runs;
-    RealtimeCollector c(ctx, opts);
+    RealtimeCollector c(testing::Ctx(clock_), opts);
     DbSession s(db_.url(), "test");
     return c.Collect(s);
   }
@@ -88,9 +85,7 @@ TEST_F(RealtimeCollectorTest, CountsRunningAndQueuedExactly) {
 // seeing new rows past PostgreSQL's switch to a generic plan (after 5 executions),
 // and after a reconnect.
 TEST_F(RealtimeCollectorTest, APreparedSessionSeesEveryChangeAndSurvivesAReconnect) {
-  CollectorContext ctx;
-  ctx.quoted_schema = "\"public\"";
-  ctx.clock = &clock_;
+  CollectorContext ctx = testing::Ctx(clock_);
   RealtimeCollector c(ctx, RealtimeCollectorOptions{});
   DbSession s(db_.url(), "test");
   for (int i = 1; i <= 8; ++i) {
@@ -212,9 +207,7 @@ TEST_F(RealtimeCollectorTest, StatementTimeoutEndsABlockedCycle) {
   pqxx::connection locker(db_.url());
   pqxx::work lock(locker);
   lock.exec("LOCK TABLE agent_runs IN ACCESS EXCLUSIVE MODE");
-  CollectorContext ctx;
-  ctx.quoted_schema = "\"public\"";
-  ctx.clock = &clock_;
+  CollectorContext ctx = testing::Ctx(clock_);
   ctx.timeout = std::chrono::milliseconds(300);
   RealtimeCollector c(ctx, RealtimeCollectorOptions{});
   DbSession s(db_.url(), "agent_execution_exporter/realtime");

@@ -330,26 +330,16 @@ TEST(RunsCollectorLateCommitTest, DatabaseStampedLateCommitIsCountedAtOnceWithou
   RunsCollectorOptions opts;
   opts.sweep_interval = milliseconds(0);
   RunsCollector c(Ctx(clock), opts);
-  DbSession s(db.url(), "test");
-  c.Collect(s);
-  pqxx::connection writer(db.url());
-  pqxx::work late(writer);
-  late.exec(std::string("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, queued_at, started_at, finished_at) "
-                        "VALUES (gen_random_uuid(), '") + kWs1 + "', '" + kAgent1 + "', 'failed', now() - interval '3 s', now() - interval '2 s', now())");
-  std::this_thread::sleep_for(milliseconds(1500));
-  for (int i = 0; i < 3; ++i) {
-    db.Exec(std::string("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, queued_at, started_at, finished_at) "
-                        "VALUES (gen_random_uuid(), '") + kWs1 + "', '" + kAgent1 + "', 'completed', now() - interval '3 s', now() - interval '2 s', clock_timestamp())");
-    std::this_thread::sleep_for(milliseconds(1200));  // more than the 2 s clock slack in total
-    c.Collect(s);
-  }
-  late.commit();
-  auto snap = c.Collect(s);
+  const std::string insert =
+      std::string("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, queued_at, started_at, finished_at) "
+                  "VALUES (gen_random_uuid(), '") + kWs1 + "', '" + kAgent1 + "', ";
+  auto [snap, next] = testing::CommitLateAfterNewerReads(
+      db, c, insert + "'failed', now() - interval '3 s', now() - interval '2 s', now())",
+      insert + "'completed', now() - interval '3 s', now() - interval '2 s', clock_timestamp())");
   EXPECT_EQ(Value(snap, "agent_runs_finished_total", {{"workspace_id", kWs1}, {"agent_id", kAgent1}, {"status", "failed"}}), 1);
   EXPECT_EQ(Value(snap, "agent_runs_finished_total", {{"workspace_id", kWs1}, {"agent_id", kAgent1}, {"status", "completed"}}), 3);
-  snap = c.Collect(s);
-  EXPECT_EQ(Value(snap, "agent_runs_finished_total", {{"workspace_id", kWs1}, {"agent_id", kAgent1}, {"status", "failed"}}), 1);
-  EXPECT_EQ(Value(snap, "agent_exporter_rows_read_total", {{"collector", "runs"}, {"scan", "sweep"}}), 0);
+  EXPECT_EQ(Value(next, "agent_runs_finished_total", {{"workspace_id", kWs1}, {"agent_id", kAgent1}, {"status", "failed"}}), 1);
+  EXPECT_EQ(Value(next, "agent_exporter_rows_read_total", {{"collector", "runs"}, {"scan", "sweep"}}), 0);
 }
 
 }  // namespace

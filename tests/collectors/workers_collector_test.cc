@@ -28,9 +28,7 @@ class WorkersCollectorTest : public ::testing::Test {
  protected:
   void SetUp() override { testing::InsertWorkspacesAndAgents(db_); }
   Snapshot Collect(WorkersCollectorOptions opts = {}) {
-    CollectorContext ctx;
-    ctx.quoted_schema = "\"public\"";
-    ctx.clock = &clock_;
+    CollectorContext ctx = testing::Ctx(clock_);
     WorkersCollector c(ctx, opts);
     DbSession s(db_.url(), "test");
     return c.Collect(s);

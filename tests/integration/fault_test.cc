@@ -22,6 +22,7 @@
 #include "exporter/app.h"
 #include "exporter/config.h"
 #include "tests/support/http_client.h"
+#include "tests/support/fixed_time.h"
 #include "tests/support/run_data.h"
 #include "tests/support/snapshot.h"
 #include "tests/support/test_db.h"
@@ -374,9 +375,7 @@ TEST(FaultTest, PostgresCrashAndRestartLoseAndDoubleNothing) {
                      testing::kAgent1 + "', '" + testing::kWs1 + "', 'x')");
   Exec(pg.url(), InsertNow(200));
   SystemClock clock;
-  CollectorContext ctx;
-  ctx.quoted_schema = "\"public\"";
-  ctx.clock = &clock;
+  CollectorContext ctx = testing::Ctx(clock);
   RunsCollector c(ctx, {});
   DbSession s(pg.url(), "test");
   EXPECT_EQ(CountFinished(c.Collect(s)), "200");

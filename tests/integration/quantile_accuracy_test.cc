@@ -8,6 +8,7 @@
 #include "collectors/runs_collector.h"
 #include "core/db.h"
 #include "tests/support/fake_clock.h"
+#include "tests/support/fixed_time.h"
 #include "tests/support/run_data.h"
 #include "tests/support/snapshot.h"
 #include "tests/support/test_db.h"
@@ -21,10 +22,8 @@ TEST(QuantileAccuracyTest, HistogramQuantileIsCloseToPercentileCont) {
   db.Exec(std::string("DELETE FROM agents WHERE workspace_id <> '") + testing::kWs1 + "'");
   const std::string lo = "'2026-03-10 00:00:00+00'", hi = "'2026-03-10 12:00:00+00'";
   testing::InsertFinishedRuns(db, 20000, lo, hi, 0.33);
-  FakeClock clock(Clock::time_point(std::chrono::seconds(1773144000)));
-  CollectorContext ctx;
-  ctx.quoted_schema = "\"public\"";
-  ctx.clock = &clock;
+  FakeClock clock(testing::kNoon);
+  CollectorContext ctx = testing::Ctx(clock);
   RunsCollector c(ctx, {});
   DbSession s(db.url(), "test");
   auto snap = c.Collect(s);

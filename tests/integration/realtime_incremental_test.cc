@@ -98,9 +98,7 @@ class RealtimeIncrementalTest : public ::testing::Test {
   void TearDown() override { listener_->Stop(); }
 
   std::unique_ptr<RealtimeCollector> Make(std::shared_ptr<ChangeFeed> feed) {
-    CollectorContext ctx;
-    ctx.quoted_schema = "\"public\"";
-    ctx.clock = &clock_;
+    CollectorContext ctx = testing::Ctx(clock_);
     std::shared_ptr<LiveView>* sink = feed ? &inc_view_ : &full_view_;
     ctx.on_live_view = [sink](std::shared_ptr<const LiveView> v) { *sink = std::make_shared<LiveView>(*v); };
     RealtimeCollectorOptions opts;
@@ -340,12 +338,9 @@ TEST_F(RealtimeIncrementalTest, MissingTriggersMeanAFullReadEverySample) {
 TEST_F(RealtimeIncrementalTest, RunsReadsTheAgentsTableOnlyWhenAChangeIsAnnounced) {
   ExpectSame("start-up");  // the realtime collector verified the triggers
   ASSERT_TRUE(feed_->Trusted());
-  CollectorContext ctx;
-  ctx.quoted_schema = "\"public\"";
-  ctx.clock = &clock_;
-  RunsCollectorOptions opts;
+  CollectorContext ctx = testing::Ctx(clock_);
   ctx.change_feed = feed_;
-  RunsCollector runs(ctx, opts);
+  RunsCollector runs(ctx, RunsCollectorOptions{});
   DbSession session(db_.url(), "test/runs");
   runs.Collect(session);
   EXPECT_EQ(runs.agents_reads(), 1u);

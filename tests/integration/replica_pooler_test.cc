@@ -14,6 +14,7 @@
 #include "exporter/app.h"
 #include "exporter/config.h"
 #include "tests/support/http_client.h"
+#include "tests/support/fixed_time.h"
 #include "tests/support/run_data.h"
 #include "tests/support/snapshot.h"
 #include "tests/support/test_db.h"
@@ -134,10 +135,7 @@ TEST_F(StandbyTest, LateCommitOnThePrimaryIsCountedExactlyOnceOnTheStandby) {
   SystemClock clock;
   RunsCollectorOptions opts;
   opts.sweep_interval = milliseconds(0);
-  CollectorContext ctx;
-  ctx.quoted_schema = QuoteIdentifier("public");
-  ctx.clock = &clock;
-  ctx.timeout = seconds(30);
+  CollectorContext ctx = testing::Ctx(clock);
   double lag_told = -2;
   ctx.on_replay_lag = [&](double lag) { lag_told = lag; };
   RunsCollector c(ctx, opts);

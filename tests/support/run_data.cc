@@ -4,6 +4,9 @@
 
 #include <cmath>
 #include <map>
+#include <thread>
+
+#include <pqxx/pqxx>
 
 #include "collectors/collector.h"
 #include "core/db.h"
@@ -125,6 +128,25 @@ void CheckStartupAndIncremental(TestDb& db, FakeClock& clock, Clock::time_point 
   db.Exec(rows);
   clock.Set(at + std::chrono::seconds(5));
   check(c->Collect(s));  // incremental reads
+}
+
+std::pair<Snapshot, Snapshot> CommitLateAfterNewerReads(TestDb& db, Collector& c, const std::string& late_sql,
+                                                        const std::string& early_sql) {
+  DbSession s(db.url(), "test");
+  c.Collect(s);
+  pqxx::connection writer(db.url());
+  pqxx::work late(writer);
+  late.exec(late_sql);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  for (int i = 0; i < 3; ++i) {
+    db.Exec(early_sql);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // more than the 2 s clock slack in total
+    c.Collect(s);
+  }
+  late.commit();
+  Snapshot first = c.Collect(s);
+  Snapshot second = c.Collect(s);
+  return {std::move(first), std::move(second)};
 }
 
 }  // namespace aee::testing

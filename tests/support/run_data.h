@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <prometheus/metric_family.h>
@@ -44,5 +45,13 @@ void ExpectRunsMatchSql(TestDb& db, const std::vector<prometheus::MetricFamily>&
 void CheckStartupAndIncremental(TestDb& db, FakeClock& clock, Clock::time_point at, const std::string& table,
                                 const std::string& rows, const std::function<std::unique_ptr<Collector>()>& make,
                                 const std::function<void(const Snapshot&)>& check);
+
+/// The frontier's late commit on the database's own clock: after c's start-up
+/// cycle, late_sql is inserted in a transaction left open while early_sql is
+/// inserted and read three times, 1.2 s apart (more than the 2 s clock slack in
+/// total); then the late transaction commits. Returns the snapshots of the two
+/// cycles after the commit. c runs on a SystemClock with the sweep off.
+std::pair<Snapshot, Snapshot> CommitLateAfterNewerReads(TestDb& db, Collector& c, const std::string& late_sql,
+                                                        const std::string& early_sql);
 
 }  // namespace aee::testing
