@@ -90,6 +90,7 @@ FRESH_MODES = os.environ.get("BENCH_FRESHNESS_MODES", "polling notify").split()
 FRESH_SIZES = [int(s) for s in os.environ.get("BENCH_FRESHNESS_SIZES", str(SIZES[-1])).split()]
 STEADY_SECONDS = env_int("BENCH_STEADY_SECONDS", 120 if QUICK else 780)
 STEADY_COMPARE = os.environ.get("BENCH_STEADY_COMPARE", "")
+STEADY_SCRAPES = env_int("BENCH_STEADY_SCRAPES", 20 if QUICK else 200)  # per exporter, in turns, at the end
 LIVE_SUBSCRIBERS = env_int("BENCH_LIVE_SUBSCRIBERS", 100 if QUICK else 1000)
 LIVE_WORKSPACES = env_int("BENCH_LIVE_WORKSPACES", 20)
 LIVE_WINDOW = env_int("BENCH_LIVE_WINDOW", 15 if QUICK else 60)
@@ -618,7 +619,9 @@ def measure_steady(size, db, res):
     """Resident memory under the live load once the exactly-once ledgers hold the whole
     lateness window: with the default lateness and sweep interval (5 m each) they fill
     until the second sweep, 10 minutes after the start. VmRSS every 5 s; figures from
-    the first sweep on (300 s) describe the steady state."""
+    the first sweep on (300 s) describe the steady state. Then, for each exporter, the mean
+    cycle time per collector over that same stretch (self-metrics) and STEADY_SCRAPES
+    sequential /metrics scrapes taken in turns with the others (p50/p99)."""
     runs = [("ours", EXPORTER, PORT)]
     for i, binary in enumerate(STEADY_COMPARE.split()):
         runs.append((f"compare{i + 1}", os.path.abspath(binary), PORT + 20 + i))
@@ -630,6 +633,7 @@ def measure_steady(size, db, res):
         wait_http(f"http://127.0.0.1:{port}/readyz", p, timeout=600)
     samples = {who: [] for who, *_ in procs}
     cpu_from = {}  # (t, cpu seconds) at the first sample from 300 s on
+    cycles_from = {}  # each exporter's collector self-metrics at that moment
     t0 = time.monotonic()
     while time.monotonic() - t0 < STEADY_SECONDS:
         for who, binary, port, p in procs:
@@ -639,18 +643,40 @@ def measure_steady(size, db, res):
             samples[who].append((t, st["rss_bytes"]))
             if t >= 300 and who not in cpu_from:
                 cpu_from[who] = (t, st["cpu_s"])
+                cycles_from[who] = self_metrics(port)[0]
         time.sleep(5)
+    # The same window for every exporter: cycle time per collector from the self-metrics
+    # (its queries, mostly), and scrapes taken in turns so machine noise hits all alike.
+    cycles_at_end = {who: self_metrics(port)[0] for who, binary, port, p in procs}
+    latencies = {who: [] for who, *_ in procs}
+    for _ in range(STEADY_SCRAPES):
+        for who, binary, port, p in procs:
+            t = time.monotonic()
+            status, _ = http_get(f"http://127.0.0.1:{port}/metrics")
+            if status == 200:
+                latencies[who].append(time.monotonic() - t)
     for who, binary, port, p in procs:
         _, m = self_metrics(port)
         steady = sorted(rss for t, rss in samples[who] if t >= 300) or [0]
+        cycle_ms = {}
+        for collector, now in cycles_at_end[who].items():
+            then = cycles_from.get(who, {}).get(collector, {})
+            n = now.get("cycles", 0) - then.get("cycles", 0)
+            if n > 0:
+                cycle_ms[collector] = round(1000 * (now.get("duration_total", 0) - then.get("duration_total", 0)) / n, 3)
+        lat = sorted(latencies[who]) or [0]
         st = proc_stat(p.pid)
         t_from, cpu0 = cpu_from.get(who, (0, 0))
         cpu_share = (st["cpu_s"] - cpu0) / max(time.monotonic() - t0 - t_from, 1)
         res.add(size, "steady", who=who, binary=binary, seconds=STEADY_SECONDS, live_rate=LIVE_RATE,
                 steady_cpu_share=cpu_share,
-                runs_ledger=m.get(("agent_exporter_ledger_entries", frozenset({("collector", "runs")}))),
-                models_ledger=m.get(("agent_exporter_ledger_entries", frozenset({("collector", "models")}))),
+                # (binaries before the collector label named it agent_exporter_<collector>_ledger_entries)
+                runs_ledger=m.get(("agent_exporter_ledger_entries", frozenset({("collector", "runs")})),
+                                  m.get(("agent_exporter_runs_ledger_entries", frozenset()))),
+                models_ledger=m.get(("agent_exporter_ledger_entries", frozenset({("collector", "models")})),
+                                    m.get(("agent_exporter_models_ledger_entries", frozenset()))),
                 rss_median_bytes=steady[len(steady) // 2], rss_max_bytes=steady[-1],
+                cycle_ms=cycle_ms, scrapes=len(latencies[who]), scrape_p50_s=pct(lat, 0.5), scrape_p99_s=pct(lat, 0.99),
                 samples=[[round(t), rss] for t, rss in samples[who]], **st)
         p.stop()
 

@@ -273,6 +273,19 @@ def main():
               f"{r['rss_median_bytes'] / 2**20:.1f} | {r['rss_max_bytes'] / 2**20:.1f} | "
               f"{r['hwm_bytes'] / 2**20:.1f} | {100 * r.get('steady_cpu_share', r['cpu_s'] / r['seconds']):.2f} % |")
         w("")
+        timed = [r for r in steady if "cycle_ms" in r]
+        if timed:
+            collectors = sorted({c for r in timed for c in r["cycle_ms"]})
+            w("Same window, per exporter: `/metrics` scrapes taken in turns at the end, and the mean cycle "
+              "time of each collector from 300 s on (self-metrics; mostly its queries).\n")
+            w("| size | binary | scrapes | scrape p50 ms | scrape p99 ms | " +
+              " | ".join(f"{c} cycle ms" for c in collectors) + " |")
+            w("|---|---|---|---|---|" + "---|" * len(collectors))
+            for r in timed:
+                cells = " | ".join(f"{r['cycle_ms'][c]:.2f}" if c in r["cycle_ms"] else "" for c in collectors)
+                w(f"| {label(r['size'])} | {r['who']} (`{os.path.basename(r['binary'])}`) | {r['scrapes']} | "
+                  f"{1000 * r['scrape_p50_s']:.2f} | {1000 * r['scrape_p99_s']:.2f} | {cells} |")
+            w("")
 
     lat = by("live_latency")
     if lat:
