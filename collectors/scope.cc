@@ -126,6 +126,20 @@ void ScopeSnapshot(Snapshot& snapshot, const ShardOptions& shard, const Workspac
   }
 }
 
+std::shared_ptr<const LiveView> ScopeLiveView(std::shared_ptr<const LiveView> view, const WorkspaceFilter& filter) {
+  if (!view || !filter.active()) return view;
+  auto admits = [&](const LiveWorkspace& ws) { return filter.Admits(ws.id, ws.name); };
+  if (std::all_of(view->workspaces.begin(), view->workspaces.end(), [&](const auto& w) { return admits(w.second); })) {
+    return view;
+  }
+  auto scoped = std::make_shared<LiveView>();
+  scoped->sampled_at_us = view->sampled_at_us;
+  for (const auto& [id, ws] : view->workspaces) {
+    if (admits(ws)) scoped->workspaces.emplace(id, ws);
+  }
+  return scoped;
+}
+
 std::uint64_t CountSeries(const Snapshot& snapshot) {
   std::uint64_t n = 0;
   for (const auto& family : snapshot) {

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "collectors/collector.h"
+#include "collectors/live_view.h"
 
 namespace aee {
 
@@ -86,6 +87,13 @@ class WorkspaceDirectory {
 /// belongs to shard 0.
 void ScopeSnapshot(Snapshot& snapshot, const ShardOptions& shard, const WorkspaceFilter& filter,
                    const std::map<std::string, std::string, std::less<>>* names);
+
+/// The live view (JSON API, WebSocket) through the include/exclude lists, so an
+/// excluded workspace is as absent there as on /metrics: view itself when the filter
+/// is inactive or admits every workspace in it (no copy), else a copy without the
+/// refused ones (matched on id or on the workspace name the view carries). The shard
+/// needs no filter here: the realtime collector reads only its shard's rows.
+std::shared_ptr<const LiveView> ScopeLiveView(std::shared_ptr<const LiveView> view, const WorkspaceFilter& filter);
 
 /// The time series a snapshot exposes: one per counter, gauge or untyped sample; a
 /// histogram's buckets (+Inf included), _sum and _count; a summary's quantiles,

@@ -94,7 +94,9 @@ Exporter::Exporter(Config config, const Clock& clock, Logger& logger)
     ctx.change_feed = feed;
     if (entry.name == "runs") ctx.on_replay_lag = [this](double lag) { replay_lag_s_.store(lag); };
     if (live_) {
-      ctx.on_live_view = [this](std::shared_ptr<const LiveView> v) { live_->PublishView(std::move(v)); };
+      ctx.on_live_view = [this, filter](std::shared_ptr<const LiveView> v) {
+        live_->PublishView(ScopeLiveView(std::move(v), *filter));
+      };
       ctx.on_pool_loads = [this](std::shared_ptr<const PoolLoads> p) { live_->PublishPools(std::move(p)); };
     }
     ScheduledCollector sc;

@@ -113,6 +113,36 @@ TEST(ScopeSnapshotTest, IncludeAndExcludeUseTheNames) {
 }
 
 // agent_exporter_series counts what the exposition holds: one line per series.
+TEST(ScopeLiveViewTest, ExcludedWorkspacesLeaveTheLiveViewToo) {
+  auto view = std::make_shared<LiveView>();
+  view->sampled_at_us = 42;
+  for (const auto& [id, name] : {std::pair{"w1", "alpha"}, std::pair{"w2", "beta"}, std::pair{"w3", "gamma"}}) {
+    LiveWorkspace ws;
+    ws.id = id;
+    ws.name = name;
+    ws.running = 1;
+    view->workspaces.emplace(id, ws);
+  }
+  std::shared_ptr<const LiveView> shared = view;
+  // Without lists, or with lists that admit everyone, the view is passed on as is.
+  EXPECT_EQ(ScopeLiveView(shared, WorkspaceFilter()).get(), shared.get());
+  EXPECT_EQ(ScopeLiveView(shared, WorkspaceFilter("w.", "nobody")).get(), shared.get());
+  // Excluded by id, and by name.
+  auto by_id = ScopeLiveView(shared, WorkspaceFilter("", "w2"));
+  ASSERT_NE(by_id.get(), shared.get());
+  EXPECT_EQ(by_id->sampled_at_us, 42);
+  EXPECT_EQ(by_id->workspaces.size(), 2u);
+  EXPECT_FALSE(by_id->workspaces.contains("w2"));
+  auto by_name = ScopeLiveView(shared, WorkspaceFilter("alpha|gamma", ""));
+  EXPECT_EQ(by_name->workspaces.size(), 2u);
+  EXPECT_TRUE(by_name->workspaces.contains("w1"));
+  EXPECT_TRUE(by_name->workspaces.contains("w3"));
+  EXPECT_EQ(by_name->workspaces.at("w3").running, 1);
+  // The original is untouched (other subscribers may hold it).
+  EXPECT_EQ(shared->workspaces.size(), 3u);
+  EXPECT_EQ(ScopeLiveView(nullptr, WorkspaceFilter("", "w2")), nullptr);
+}
+
 TEST(CountSeriesTest, CountsTheLinesOfTheExposition) {
   const Snapshot s = Sample();
   std::istringstream text(SerializeText(s));
