@@ -146,11 +146,12 @@ def log(msg):
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def label(size):
+def label(size, millions="m", thousands="k"):
+    """1000000 -> "1m", 2000 -> "2k" (other suffixes for prose: " M", " k")."""
     if size % 1000000 == 0:
-        return f"{size // 1000000}m"
+        return f"{size // 1000000}{millions}"
     if size % 1000 == 0:
-        return f"{size // 1000}k"
+        return f"{size // 1000}{thousands}"
     return str(size)
 
 
@@ -167,8 +168,9 @@ def psql(db, sql, role="postgres"):
 class Proc:
     """A process this harness started; stopped by its own pid only."""
 
-    def __init__(self, name, argv, logfile, env=None):
+    def __init__(self, name, argv, logfile, env=None, stop_timeout=15):
         self.name = name
+        self.stop_timeout = stop_timeout  # seconds between SIGTERM and SIGKILL
         self.log = open(logfile, "ab")
         self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.started = time.monotonic()
@@ -185,7 +187,7 @@ class Proc:
         if self.alive():
             self.p.send_signal(signal.SIGTERM)
             try:
-                self.p.wait(timeout=15)
+                self.p.wait(timeout=self.stop_timeout)
             except subprocess.TimeoutExpired:
                 self.p.kill()
                 self.p.wait()

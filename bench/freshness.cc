@@ -30,6 +30,7 @@
 
 #include <pqxx/pqxx>
 
+#include "bench/bench_util.h"
 #include "tests/support/http_client.h"
 
 namespace {
@@ -71,19 +72,14 @@ Options Parse(int argc, char** argv) {
       continue;
     }
     if (a == "--help" || a == "-h") Usage("measures the time from a committed change to /metrics");
-    const size_t eq = a.find('=');
-    if (a.rfind("--", 0) != 0 || eq == std::string::npos) Usage("unknown flag " + a);
-    const std::string name = a.substr(2, eq - 2);
-    const std::string v = a.substr(eq + 1);
+    const std::optional<bench::Flag> flag = bench::SplitFlag(a);
+    if (!flag) Usage("unknown flag " + a);
+    const std::string& name = flag->name;
+    const std::string& v = flag->value;
     auto number = [&]() {
-      try {
-        size_t used = 0;
-        double d = std::stod(v, &used);
-        if (used != v.size() || d < 0) throw std::invalid_argument(v);
-        return d;
-      } catch (const std::exception&) {
-        Usage("bad value for --" + name + ": " + v);
-      }
+      const std::optional<double> d = bench::NonNegative(v);
+      if (!d) Usage("bad value for --" + name + ": " + v);
+      return *d;
     };
     if (name == "db.url") {
       o.db_url = v;
@@ -166,15 +162,6 @@ class Prober {
   const Options& o_;
 };
 
-std::string Uuid(std::mt19937_64& rng) {
-  static const char* kHex = "0123456789abcdef";
-  std::string s = "xxxxxxxx-xxxx-4xxx-8xxx-xxxxxxxxxxxx";
-  for (char& c : s) {
-    if (c == 'x') c = kHex[rng() & 15];
-  }
-  return s;
-}
-
 void Setup(pqxx::connection& conn) {
   pqxx::work tx(conn);
   tx.exec_params("INSERT INTO workspaces (id, name) VALUES ($1, 'bench-freshness') ON CONFLICT DO NOTHING",
@@ -250,8 +237,8 @@ int main(int argc, char** argv) {
     }
 
     for (int i = 0; i < o.repetitions; ++i) {
-      const std::string run_id = Uuid(rng);
-      const std::string queue_id = Uuid(rng);
+      const std::string run_id = bench::Uuid(rng);
+      const std::string queue_id = bench::Uuid(rng);
 
       sleep_random();
       {

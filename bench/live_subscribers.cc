@@ -52,6 +52,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -59,6 +60,8 @@
 #include <vector>
 
 #include <pqxx/pqxx>
+
+#include "bench/bench_util.h"
 
 namespace {
 
@@ -106,19 +109,14 @@ Options Parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    const size_t eq = a.find('=');
-    if (a.rfind("--", 0) != 0 || eq == std::string::npos) Usage("unknown argument " + a);
-    const std::string name = a.substr(2, eq - 2);
-    const std::string v = a.substr(eq + 1);
+    const std::optional<bench::Flag> flag = bench::SplitFlag(a);
+    if (!flag) Usage("unknown argument " + a);
+    const std::string& name = flag->name;
+    const std::string& v = flag->value;
     auto number = [&]() {
-      try {
-        size_t used = 0;
-        const double d = std::stod(v, &used);
-        if (used != v.size() || d < 0) throw std::invalid_argument(v);
-        return d;
-      } catch (const std::exception&) {
-        Usage("bad value for --" + name + ": " + v);
-      }
+      const std::optional<double> d = bench::NonNegative(v);
+      if (!d) Usage("bad value for --" + name + ": " + v);
+      return *d;
     };
     if (name == "port") o.port = static_cast<int>(number());
     else if (name == "db.url") o.db_url = v;
@@ -164,15 +162,6 @@ std::string Base64(const unsigned char* data, size_t n) {
     out += i + 2 < n ? kAlphabet[b & 63] : '=';
   }
   return out;
-}
-
-std::string Uuid(std::mt19937_64& rng) {
-  static const char* kHex = "0123456789abcdef";
-  std::string s = "xxxxxxxx-xxxx-4xxx-8xxx-xxxxxxxxxxxx";
-  for (char& c : s) {
-    if (c == 'x') c = kHex[rng() & 15];
-  }
-  return s;
 }
 
 // One masked frame (clients must mask: RFC 6455, 5.3).
@@ -628,7 +617,7 @@ void ProbeLoop(const Options& o, Shared& shared, ProbeStats* stats) {
       std::this_thread::sleep_for(std::chrono::milliseconds(pause(rng)));
       auto probe = std::make_shared<Probe>();
       probe->seq = seq;
-      for (size_t i = 0; i < o.workspaces.size(); ++i) probe->run_ids.push_back(Uuid(rng));
+      for (size_t i = 0; i < o.workspaces.size(); ++i) probe->run_ids.push_back(bench::Uuid(rng));
       shared.Publish(probe);
       {
         pqxx::work tx(conn);

@@ -13,6 +13,9 @@ import statistics
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402  (label)
+
 COLLECTOR_ORDER = ["realtime", "runs", "info", "workers", "models", "database", "patterns"]
 DEFAULT_INTERVALS = {"realtime": 1, "runs": 5, "info": 30, "workers": 5, "models": 10, "database": 15, "patterns": 300}
 SAME_FIGURES = ["realtime", "runs", "info"]  # the collectors that compute what the peers' queries do
@@ -20,11 +23,7 @@ PEER_SCRAPE_INTERVAL = 15  # seconds, for the "database time per second" compari
 
 
 def label(size):
-    if size % 1000000 == 0:
-        return f"{size // 1000000} M"
-    if size % 1000 == 0:
-        return f"{size // 1000} k"
-    return str(size)
+    return bench.label(size, " M", " k")
 
 
 def ms(s, digits=None):

@@ -47,7 +47,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import parse_metrics, proc_stat, run_wrk  # noqa: E402  (helpers without globals)
+from bench import Proc, parse_metrics, proc_stat, run_wrk  # noqa: E402  (helpers without globals)
 from rollup_bench import with_db  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -91,27 +91,9 @@ def http_get(url, timeout=60):
         return 0, b""
 
 
-class Proc:
-    """A process started here, stopped by its own pid."""
-
-    def __init__(self, name, argv, logs):
-        self.name = name
-        self.log = open(os.path.join(logs, f"scale-{name}.log"), "ab")
-        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
-        self.pid = self.p.pid
-
-    def alive(self):
-        return self.p.poll() is None
-
-    def stop(self):
-        if self.alive():
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-        self.log.close()
+def start(name, argv, logs):
+    """A process started here (bench.Proc: stopped by its own pid), logging to logs/scale-NAME.log."""
+    return Proc(name, argv, os.path.join(logs, f"scale-{name}.log"), stop_timeout=20)
 
 
 def classify(query):
@@ -254,9 +236,9 @@ def measure(a):
     procs = []
     try:
         slots = max(64, int(a.rate * 4))
-        live = Proc("sim", [a.sim, f"--db.url={url}", "--live", f"--seed={SEED}", f"--workspaces={a.workspaces}",
-                            f"--agents-per-workspace={a.agents}", f"--rate={a.rate}", f"--workers={max(1, slots // 16)}",
-                            "--worker-slots=16", "--runtime-scale=0.15", "--stats-interval=30s"], a.logs)
+        live = start("sim", [a.sim, f"--db.url={url}", "--live", f"--seed={SEED}", f"--workspaces={a.workspaces}",
+                             f"--agents-per-workspace={a.agents}", f"--rate={a.rate}", f"--workers={max(1, slots // 16)}",
+                             "--worker-slots=16", "--runtime-scale=0.15", "--stats-interval=30s"], a.logs)
         procs.append(live)
         time.sleep(a.ramp)  # the simulator's ramp
         exps = []
@@ -265,8 +247,8 @@ def measure(a):
             with open(url_file, "w") as f:
                 f.write(with_db(a.server, db, roles[n]) + "\n")
             shard = [] if n == "1x" else [f"--shard.count={a.shards}", f"--shard.index={int(n.split('-')[1])}"]
-            p = Proc(n, [exporter, f"--db.url-file={url_file}", f"--web.listen-address=127.0.0.1:{a.port + i}",
-                         "--web.rate-limit=0", "--log.level=info", *shard, *a.exporter_args.split()], a.logs)
+            p = start(n, [exporter, f"--db.url-file={url_file}", f"--web.listen-address=127.0.0.1:{a.port + i}",
+                          "--web.rate-limit=0", "--log.level=info", *shard, *a.exporter_args.split()], a.logs)
             procs.append(p)
             exps.append((n, a.port + i, p, roles[n]))
         t_start = time.monotonic()

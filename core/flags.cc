@@ -3,6 +3,7 @@
 #include <cctype>
 #include <charconv>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 namespace aee {
@@ -119,6 +120,29 @@ void WriteFlagHelp(std::ostream& out, const FlagSpec& spec) {
       break;
   }
   WriteFlagHelp(out, left, spec.help, spec.default_text);
+}
+
+void WriteFlagsHelp(std::ostream& out, std::span<const FlagSpec> flags) {
+  out << "  -h, --help                      Show this help and exit.\n"
+         "      --version                   Show version and exit.\n";
+  for (const auto& f : flags) WriteFlagHelp(out, f);
+}
+
+std::optional<int> AnswerCommandLine(std::string_view program, bool parsed, std::string_view error, bool show_help,
+                                     const std::function<std::string()>& help, bool show_version) {
+  if (!parsed) {
+    std::cerr << program << ": " << error << "\n";
+    return 2;
+  }
+  if (show_help) {
+    std::cout << help();
+    return 0;
+  }
+  if (show_version) {
+    std::cout << program << " version " AEE_VERSION " (revision " AEE_REVISION ")\n";
+    return 0;
+  }
+  return std::nullopt;
 }
 
 bool ParseDuration(std::string_view text, std::chrono::milliseconds* out) {

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <ostream>
 #include <span>
 #include <string>
@@ -69,6 +70,15 @@ void WriteFlagHelp(std::ostream& out, std::string_view left, std::string_view he
 
 /// The --help line of spec: --name=DURATION|N|TIME|VALUE (nothing for a switch).
 void WriteFlagHelp(std::ostream& out, const FlagSpec& spec);
+
+/// The -h/--help and --version lines of --help, then the line of every flag in flags.
+void WriteFlagsHelp(std::ostream& out, std::span<const FlagSpec> flags);
+
+/// What a program answers to its command line before it starts: when parsing failed,
+/// error (already redacted) on stderr and exit code 2; for --help, help() on stdout,
+/// for --version "<program> version V (revision R)", and 0. nullopt: go on and run.
+std::optional<int> AnswerCommandLine(std::string_view program, bool parsed, std::string_view error, bool show_help,
+                                     const std::function<std::string()>& help, bool show_version);
 
 /// Parses Prometheus durations: "500ms", "1s", "1m30s", "2h", "0"; false on anything else.
 bool ParseDuration(std::string_view text, std::chrono::milliseconds* out);

@@ -292,10 +292,8 @@ std::string HelpText() {
   std::ostringstream o;
   o << "usage: agent_execution_exporter [flags]\n\n"
        "Prometheus exporter for the run and queue tables of an AI-agent execution platform.\n\n"
-       "Flags:\n"
-       "  -h, --help                      Show this help and exit.\n"
-       "      --version                   Show version and exit.\n";
-  for (const auto& f : kFlags) WriteFlagHelp(o, f);
+       "Flags:\n";
+  WriteFlagsHelp(o, kFlags);
   ForEachCollectorFlag([&](const CollectorFlag& f) { WriteFlagHelp(o, f.spec); });
   o << "\nCollectors (enable with --collector.<name>, disable with --no-collector.<name>):\n";
   for (const auto& e : CollectorTable()) {

@@ -7,11 +7,12 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/db.h"
+#include "core/flags.h"
 #include "core/log.h"
 #include "exporter/app.h"
 #include "exporter/config.h"
@@ -25,17 +26,11 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   aee::Config config;
   std::string error;
-  if (!aee::ParseFlags(args, [](const char* name) { return std::getenv(name); }, &config, &error)) {
-    std::cerr << "agent_execution_exporter: " << aee::RedactSecrets(error) << "\n";
-    return 2;
-  }
-  if (config.show_help) {
-    std::cout << aee::HelpText();
-    return 0;
-  }
-  if (config.show_version) {
-    std::cout << "agent_execution_exporter version " AEE_VERSION " (revision " AEE_REVISION ")\n";
-    return 0;
+  const bool parsed = aee::ParseFlags(args, [](const char* name) { return std::getenv(name); }, &config, &error);
+  if (const std::optional<int> code = aee::AnswerCommandLine("agent_execution_exporter", parsed,
+                                                             aee::RedactSecrets(error), config.show_help,
+                                                             aee::HelpText, config.show_version)) {
+    return *code;
   }
   // A connection attempt to a black-holed host must not stall a collector for
   // minutes; libpq reads this when the URL does not set connect_timeout itself.

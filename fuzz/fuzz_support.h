@@ -27,9 +27,6 @@ std::vector<std::string> SplitLines(std::string_view text);
 /// A bcrypt hash (cost 4) of password, from libxcrypt.
 std::string BcryptCost4(const std::string& password);
 
-/// A blocking TCP connection to 127.0.0.1:port (close-on-exec); -1 when refused.
-int ConnectLoopback(int port);
-
 /// Standard base64 with padding (OpenSSL's EVP_EncodeBlock).
 std::string Base64Encode(std::string_view data);
 

@@ -29,6 +29,7 @@
 #include "exporter/app.h"
 #include "exporter/config.h"
 #include "fuzz/fuzz_support.h"
+#include "tests/support/http_client.h"
 
 namespace {
 
@@ -40,7 +41,7 @@ std::unique_ptr<aee::Logger> g_logger;
 std::unique_ptr<aee::Exporter> g_exporter;
 int g_port = 0;
 
-int Connect() { return aee::fuzz::ConnectLoopback(g_port); }
+int Connect() { return aee::testing::ConnectLoopback(g_port); }
 
 // Sends request, half-closes, reads until the server closes. false on timeout.
 bool Exchange(std::string_view request, std::string* response, std::chrono::milliseconds limit) {

@@ -34,6 +34,7 @@
 #include "core/http_server.h"
 #include "core/log.h"
 #include "fuzz/fuzz_support.h"
+#include "tests/support/http_client.h"
 
 namespace {
 
@@ -46,7 +47,7 @@ std::unique_ptr<aee::Logger> g_logger;
 std::unique_ptr<aee::HttpServer> g_server;
 int g_port = 0;
 
-int Connect() { return aee::fuzz::ConnectLoopback(g_port); }
+int Connect() { return aee::testing::ConnectLoopback(g_port); }
 
 // Appends what arrives within the deadline; false once the peer closed (EOF or reset).
 bool ReadSome(int fd, std::string* into, Clock::time_point deadline) {

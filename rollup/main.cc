@@ -6,7 +6,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
-#include <iostream>
+#include <optional>
 #include <pqxx/pqxx>
 #include <string>
 #include <vector>
@@ -63,18 +63,12 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   aee::rollup::RollupConfig config;
   std::string error;
-  if (!aee::rollup::ParseRollupFlags(
-          args, [](const char* name) { return std::getenv(name); }, &config, &error)) {
-    std::cerr << "agent_execution_rollup: " << aee::RedactSecrets(error) << "\n";
-    return 2;
-  }
-  if (config.show_help) {
-    std::cout << aee::rollup::RollupHelpText();
-    return 0;
-  }
-  if (config.show_version) {
-    std::cout << "agent_execution_rollup version " AEE_VERSION " (revision " AEE_REVISION ")\n";
-    return 0;
+  const bool parsed = aee::rollup::ParseRollupFlags(
+      args, [](const char* name) { return std::getenv(name); }, &config, &error);
+  if (const std::optional<int> code = aee::AnswerCommandLine("agent_execution_rollup", parsed,
+                                                             aee::RedactSecrets(error), config.show_help,
+                                                             aee::rollup::RollupHelpText, config.show_version)) {
+    return *code;
   }
   setenv("PGCONNECT_TIMEOUT", "5", 0);
 
@@ -152,28 +146,26 @@ int main(int argc, char** argv) {
   const std::int64_t sample_us = duration_cast<microseconds>(config.sample_interval).count();
   const std::int64_t interval_us = duration_cast<microseconds>(config.interval).count();
   std::int64_t next_sample = NowUs(), next_cycle = next_sample;
+  // One step of the loop; a failure is logged by its ErrorState and drops the connection.
+  auto attempt = [&db](ErrorState& errors, const char* what, const auto& step) {
+    try {
+      step();
+      errors.Succeeded();
+    } catch (const std::exception& e) {
+      errors.Failed(what, e);
+      db.Reset();
+    }
+  };
   while (true) {
     std::int64_t now = NowUs();
     if (options.sampling && now >= next_sample) {
-      try {
-        writer.Sample(db, now);
-        sample_errors.Succeeded();
-      } catch (const std::exception& e) {
-        sample_errors.Failed("sample", e);
-        db.Reset();
-      }
+      attempt(sample_errors, "sample", [&] { writer.Sample(db, now); });
       next_sample += sample_us;
       if (next_sample <= now) next_sample = now + sample_us;  // fell behind: skip, do not burst
     }
     now = NowUs();
     if (now >= next_cycle) {
-      try {
-        writer.Cycle(db, now);
-        cycle_errors.Succeeded();
-      } catch (const std::exception& e) {
-        cycle_errors.Failed("aggregation", e);
-        db.Reset();
-      }
+      attempt(cycle_errors, "aggregation", [&] { writer.Cycle(db, now); });
       next_cycle = now + interval_us;
     }
     const std::int64_t wake = options.sampling ? std::min(next_sample, next_cycle) : next_cycle;

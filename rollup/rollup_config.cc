@@ -193,10 +193,8 @@ std::string RollupHelpText() {
   o << "usage: agent_execution_rollup [flags]\n\n"
        "Writes analytics.execution_metrics_minute (per workspace and minute: executions, queue and\n"
        "execution latency, queue depth, worker load) from the platform tables. See docs/rollup.md.\n\n"
-       "Flags:\n"
-       "  -h, --help                      Show this help and exit.\n"
-       "      --version                   Show version and exit.\n";
-  for (const auto& f : kFlags) WriteFlagHelp(o, f);
+       "Flags:\n";
+  WriteFlagsHelp(o, kFlags);
   o << "\nEnvironment:\n  AGENT_ROLLUP_DB_URL  Database URL when neither --db.url nor --db.url-file is given.\n";
   return o.str();
 }

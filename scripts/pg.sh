@@ -13,18 +13,8 @@
 # loopback and the cluster's private socket directory.
 set -euo pipefail
 
-die() { echo "pg.sh: $*" >&2; exit 1; }
-
-pg_bindir() {
-  local d
-  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-  [[ -n "$d" && -x "$d/initdb" ]] || die "no PostgreSQL server found (install package postgresql)"
-  echo "$d"
-}
-
-as_owner() {
-  if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
+# shellcheck source=lib/pg_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/pg_common.sh"
 
 cmd=${1:-}; dir=${2:-}
 [[ -n "$cmd" && -n "$dir" ]] || die "usage: pg.sh start|stop|url DIR [PORT]"
@@ -35,12 +25,7 @@ case "$cmd" in
     port=${3:-55432}
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
-    if [[ $(id -u) -eq 0 ]]; then
-      id postgres >/dev/null 2>&1 || die "user postgres missing (install package postgresql)"
-      chown postgres: "$dir"
-      # The server needs to traverse every parent of DIR.
-      p="$dir"; while [[ "$p" != "/" ]]; do p=$(dirname "$p"); chmod o+x "$p" 2>/dev/null || true; done
-    fi
+    own_dir "$dir"
     if [[ ! -f "$dir/data/PG_VERSION" ]]; then
       as_owner "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; die "initdb failed"; }

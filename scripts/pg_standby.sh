@@ -22,18 +22,8 @@
 # WAL for a standby that is gone.
 set -euo pipefail
 
-die() { echo "pg_standby.sh: $*" >&2; exit 1; }
-
-pg_bindir() {
-  local d
-  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-  [[ -n "$d" && -x "$d/pg_basebackup" ]] || die "no PostgreSQL server found (install package postgresql)"
-  echo "$d"
-}
-
-as_owner() {
-  if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
+# shellcheck source=lib/pg_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/pg_common.sh"
 
 # Drops the replication slot NAME on the primary on 127.0.0.1:PORT if it exists and
 # no standby streams through it (best effort: the primary may be down already).
@@ -45,7 +35,7 @@ drop_slot() {
 
 cmd=${1:-}; dir=${2:-}
 [[ -n "$cmd" && -n "$dir" ]] || die "usage: pg_standby.sh start DIR PORT PRIMARY_PORT | stop DIR | url DIR"
-bin=$(pg_bindir)
+bin=$(pg_bindir pg_basebackup)
 
 case "$cmd" in
   start)
@@ -57,11 +47,7 @@ case "$cmd" in
       as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
       rm -rf "$dir/data"
     fi
-    if [[ $(id -u) -eq 0 ]]; then
-      id postgres >/dev/null 2>&1 || die "user postgres missing (install package postgresql)"
-      chown postgres: "$dir"
-      p="$dir"; while [[ "$p" != "/" ]]; do p=$(dirname "$p"); chmod o+x "$p" 2>/dev/null || true; done
-    fi
+    own_dir "$dir"
     as_owner mkdir -p "$dir/sock"
     slot="aee_standby_$port"
     drop_slot "$primary_port" "$slot"

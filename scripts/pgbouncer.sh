@@ -13,11 +13,8 @@
 # PgBouncer refuses to run as root: as root it runs as user "postgres".
 set -euo pipefail
 
-die() { echo "pgbouncer.sh: $*" >&2; exit 1; }
-
-as_owner() {
-  if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
+# shellcheck source=lib/pg_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/pg_common.sh"
 
 stop() {
   local pid
@@ -43,11 +40,7 @@ case "$cmd" in
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
     stop
-    if [[ $(id -u) -eq 0 ]]; then
-      id postgres >/dev/null 2>&1 || die "user postgres missing (install package postgresql)"
-      chown postgres: "$dir"
-      p="$dir"; while [[ "$p" != "/" ]]; do p=$(dirname "$p"); chmod o+x "$p" 2>/dev/null || true; done
-    fi
+    own_dir "$dir"
     cat >"$dir/pgbouncer.ini" <<INI
 [databases]
 * = host=127.0.0.1 port=$upstream

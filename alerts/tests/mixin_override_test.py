@@ -107,20 +107,17 @@ def main(root):
 
     rules = [r for g in mixin["rules"]["groups"] for r in g["rules"]]
     alerts = [r for g in mixin["alerts"]["groups"] for r in g["rules"]]
-    check(rules and all(not unselected(r["expr"]) for r in rules),
-          "rules: every exporter series carries the selector",
-          "; ".join("%s: %s" % (r["record"], unselected(r["expr"])) for r in rules if unselected(r["expr"]))[:600])
-    check(rules and all(not unscoped(r["expr"]) for r in rules),
-          "rules: every grouping and join keeps %s and job" % OVERRIDES["clusterLabel"],
-          "; ".join("%s: %s" % (r["record"], unscoped(r["expr"])) for r in rules if unscoped(r["expr"]))[:600])
+    def check_selected_and_scoped(kind, items, name_key):
+        """Every expression of items carries the selector and keeps the cluster label and job."""
+        for finds, what in ((unselected, "every exporter series carries the selector"),
+                            (unscoped, "every grouping and join keeps %s and job" % OVERRIDES["clusterLabel"])):
+            found = [(i[name_key], finds(i["expr"])) for i in items if finds(i["expr"])]
+            check(items and not found, "%s: %s" % (kind, what), "; ".join("%s: %s" % f for f in found)[:600])
+
+    check_selected_and_scoped("rules", rules, "record")
     check(not any(re.search(r"\bcluster\b", r["expr"]) for r in rules + alerts),
           "rules and alerts: the default label name 'cluster' appears nowhere")
-    check(alerts and all(not unselected(a["expr"]) for a in alerts),
-          "alerts: every exporter series carries the selector",
-          "; ".join("%s: %s" % (a["alert"], unselected(a["expr"])) for a in alerts if unselected(a["expr"]))[:600])
-    check(alerts and all(not unscoped(a["expr"]) for a in alerts),
-          "alerts: every grouping and join keeps %s and job" % OVERRIDES["clusterLabel"],
-          "; ".join("%s: %s" % (a["alert"], unscoped(a["expr"])) for a in alerts if unscoped(a["expr"]))[:600])
+    check_selected_and_scoped("alerts", alerts, "alert")
     runbook = OVERRIDES["runbookURLPattern"].replace("%s", "")
     dash = OVERRIDES["dashboardURLPattern"] % "agent-execution-overview"
     bad = [a["alert"] for a in alerts if a["annotations"]["runbook_url"] != runbook + a["alert"].lower()

@@ -53,6 +53,12 @@ start_exporter() {
   echo "exporter not ready; its log ends:"; tail -n 5 "$log"
   return 1
 }
+# scrape_over WHAT LOG URL OUT: an exporter (workers per worker) over the database at
+# URL, ready (a check named "exporter ready over WHAT"), its /metrics saved to OUT.
+scrape_over() {
+  check "exporter ready over $1" start_exporter "$2" --db.url="$3" --collector.workers.per-worker
+  curl -s "http://127.0.0.1:$eport/metrics" >"$4"
+}
 # Counts wrk responses by status and prints the figures we assert on.
 cat >"$state/count.lua" <<'LUA'
 local threads = {}
@@ -244,9 +250,7 @@ VALUES (NULL, '11111111-1111-1111-1111-111111111111', NULL, E'gpt "x"\n\\', 2147
        (NULL, NULL, NULL, '', -1, NULL, -1, -1, now()),
        (NULL, '11111111-1111-1111-1111-111111111111', NULL, repeat('m', 3000), NULL, NULL, 1e300, 1e300, now());
 SQL
-check "exporter ready over hostile rows" start_exporter "$state/log3" --db.url="$hurl" --collector.workers.per-worker
-p3=$eport
-curl -s "http://127.0.0.1:$p3/metrics" >"$state/hostile"
+scrape_over "hostile rows" "$state/log3" "$hurl" "$state/hostile"
 check "promtool accepts the hostile scrape" bash -c "promtool check metrics <'$state/hostile'"
 check "every collector up over hostile rows" bash -c "! grep -q '^agent_exporter_collector_up{.*} 0' '$state/hostile'"
 check "quotes, backslashes, newlines escaped" grep -qF 'agent_name="\"quoted\"\n}{,= agent"' "$state/hostile"
@@ -279,9 +283,7 @@ VALUES (E'm\x80\x80', 1, '11111111-1111-1111-1111-111111111111', now());
 INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, queued_at, started_at, finished_at)
 VALUES (gen_random_uuid(), '11111111-1111-1111-1111-111111111111', 'aaaaaaaa-0000-0000-0000-000000000001', E'c\xff', now(), now(), now());
 SQL
-check "exporter ready over invalid UTF-8" start_exporter "$state/log4" --db.url="$aurl" --collector.workers.per-worker
-p4=$eport
-curl -s "http://127.0.0.1:$p4/metrics" >"$state/ascii"
+scrape_over "invalid UTF-8" "$state/log4" "$aurl" "$state/ascii"
 check "promtool accepts the scrape of invalid UTF-8 names" bash -c "promtool check metrics <'$state/ascii'"
 check "the whole scrape is valid UTF-8" python3 -c "open('$state/ascii', 'rb').read().decode('utf-8')"
 check "invalid bytes shown as U+FFFD" grep -qF "workspace_name=\"bad $(printf '\xef\xbf\xbd\xef\xbf\xbd') bytes\"" "$state/ascii"

@@ -217,24 +217,31 @@ class Browser:
             raise DriverError("DevTools connection lost sending %s: %s" % (method, e))
         deadline = time.monotonic() + timeout
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
+            raw = self.recv(deadline, lambda e: "DevTools connection lost during %s: %s%s" % (
+                method, e, "" if self.proc is None or self.proc.poll() is None else
+                " (chromium exited with %s)" % self.proc.returncode))
+            if raw is None:
                 raise DriverError("DevTools call %s got no answer within %.0fs" % (method, timeout))
-            self.ws.settimeout(left)
-            try:
-                raw = self.ws.recv()
-            except websocket.WebSocketTimeoutException:
-                raise DriverError("DevTools call %s got no answer within %.0fs" % (method, timeout))
-            except Exception as e:
-                raise DriverError("DevTools connection lost during %s: %s%s" % (
-                    method, e, "" if self.proc is None or self.proc.poll() is None else
-                    " (chromium exited with %s)" % self.proc.returncode))
             m = json.loads(raw)
             if m.get("id") == mid:
                 if "error" in m:
                     raise DriverError("%s failed: %s" % (method, m["error"].get("message", m["error"])))
                 return m.get("result", {})
             self.on_event(m)
+
+    def recv(self, deadline, lost):
+        """The next DevTools message, or None when deadline (time.monotonic()) passes
+        first; DriverError(lost(exception)) when the connection fails."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        self.ws.settimeout(left)
+        try:
+            return self.ws.recv()
+        except websocket.WebSocketTimeoutException:
+            return None
+        except Exception as e:
+            raise DriverError(lost(e))
 
     def on_event(self, m):
         method, p = m.get("method"), m.get("params", {})
@@ -260,17 +267,11 @@ class Browser:
         """Read DevTools events until until() is true."""
         deadline = time.monotonic() + timeout
         while not until():
-            left = deadline - time.monotonic()
-            if left <= 0:
+            if time.monotonic() >= deadline:
                 raise WaitTimeout("timed out after %gs waiting for %s" % (timeout, what))
-            self.ws.settimeout(left)
-            try:
-                raw = self.ws.recv()
-            except websocket.WebSocketTimeoutException:
-                continue
-            except Exception as e:
-                raise DriverError("DevTools connection lost waiting for %s: %s" % (what, e))
-            self.on_event(json.loads(raw))
+            raw = self.recv(deadline, lambda e: "DevTools connection lost waiting for %s: %s" % (what, e))
+            if raw is not None:
+                self.on_event(json.loads(raw))
 
     def goto(self, url, timeout=30.0):
         """A fresh document load, even when url differs from the current one only in

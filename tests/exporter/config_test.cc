@@ -20,19 +20,15 @@ bool Parse(std::vector<std::string> args, Config* cfg, std::string* err, const E
 }
 
 TEST(ParseDurationTest, AcceptsPrometheusDurations) {
-  milliseconds d;
-  ASSERT_TRUE(ParseDuration("500ms", &d));
-  EXPECT_EQ(d, milliseconds(500));
-  ASSERT_TRUE(ParseDuration("1s", &d));
-  EXPECT_EQ(d, milliseconds(1000));
-  ASSERT_TRUE(ParseDuration("1m30s", &d));
-  EXPECT_EQ(d, milliseconds(90000));
-  ASSERT_TRUE(ParseDuration("2h", &d));
-  EXPECT_EQ(d, milliseconds(7200000));
-  ASSERT_TRUE(ParseDuration("1.5s", &d));
-  EXPECT_EQ(d, milliseconds(1500));
-  ASSERT_TRUE(ParseDuration("0", &d));
-  EXPECT_EQ(d, milliseconds(0));
+  const std::pair<const char*, milliseconds> cases[] = {
+      {"500ms", milliseconds(500)},  {"1s", milliseconds(1000)},   {"1m30s", milliseconds(90000)},
+      {"2h", milliseconds(7200000)}, {"1.5s", milliseconds(1500)}, {"0", milliseconds(0)},
+  };
+  for (const auto& [text, want] : cases) {
+    milliseconds d;
+    ASSERT_TRUE(ParseDuration(text, &d)) << text;
+    EXPECT_EQ(d, want) << text;
+  }
 }
 
 TEST(ParseDurationTest, RejectsGarbage) {

@@ -207,31 +207,37 @@ TEST_F(LiveHubTest, WebSocketSendsTheViewThenEachChangeAndNothingElse) {
   const json get = Get(*e, RealtimePath(kWs1));
   EXPECT_EQ(m["data"]["executionsInProgress"][0]["runId"], get["executionsInProgress"][0]["runId"]);
 
+  // Commits sql, runs a realtime cycle and reads what the subscriber got within wait.
+  auto after = [&](const std::string& sql, milliseconds wait) {
+    if (!sql.empty()) db_.Exec(sql);
+    Cycle(*e, "realtime");
+    return ws.Read(wait);
+  };
+
   // Nothing happened: elapsed times moved, but no message.
-  Cycle(*e, "realtime");
-  EXPECT_FALSE(ws.Read(milliseconds(1200))) << "a message although nothing changed";
+  EXPECT_FALSE(after("", milliseconds(1200))) << "a message although nothing changed";
 
   // A new run in this workspace: one message with it.
-  db_.Exec(std::string("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, started_at) VALUES "
-                       "('00000000-0000-0000-0001-000000000004', '") + kWs1 + "', '" + kAgent2 + "', 'running', now())");
-  Cycle(*e, "realtime");
-  auto second = ws.Read(milliseconds(5000));
+  auto second = after(std::string("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, started_at) VALUES "
+                                  "('00000000-0000-0000-0001-000000000004', '") +
+                          kWs1 + "', '" + kAgent2 + "', 'running', now())",
+                      milliseconds(5000));
   ASSERT_TRUE(second);
   m = json::parse(*second);
   EXPECT_EQ(m["data"]["currentlyRunning"], 4);
   EXPECT_NE(second->find("00000000-0000-0000-0001-000000000004"), std::string::npos);
 
   // A run in another workspace: no message here.
-  db_.Exec(std::string("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, started_at) VALUES "
-                       "(gen_random_uuid(), '") + kWs2 + "', '" + kAgent3 + "', 'running', now())");
-  Cycle(*e, "realtime");
-  EXPECT_FALSE(ws.Read(milliseconds(1200))) << "another workspace's change reached this one";
+  EXPECT_FALSE(after(std::string("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, started_at) VALUES "
+                                 "(gen_random_uuid(), '") +
+                         kWs2 + "', '" + kAgent3 + "', 'running', now())",
+                     milliseconds(1200)))
+      << "another workspace's change reached this one";
 
   // A finished run leaves the list.
-  db_.Exec("UPDATE agent_runs SET status = 'completed', finished_at = now() "
-           "WHERE run_id = '00000000-0000-0000-0001-000000000001'");
-  Cycle(*e, "realtime");
-  auto third = ws.Read(milliseconds(5000));
+  auto third = after("UPDATE agent_runs SET status = 'completed', finished_at = now() "
+                     "WHERE run_id = '00000000-0000-0000-0001-000000000001'",
+                     milliseconds(5000));
   ASSERT_TRUE(third);
   m = json::parse(*third);
   EXPECT_EQ(m["data"]["currentlyRunning"], 3);

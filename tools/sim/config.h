@@ -6,12 +6,14 @@
 #include <string>
 #include <vector>
 
+#include "tools/sim/live.h"
 #include "tools/sim/platform.h"
 #include "tools/sim/scenario.h"
 
 namespace aee::sim {
 
-struct Config {
+/// The live knobs (LiveLoad) apply with --live.
+struct Config : LiveLoad {
   std::string db_url;
   std::string db_schema = "public";
   bool init_schema = false;
@@ -24,14 +26,6 @@ struct Config {
   int backfill_jobs = 2;
 
   bool live = false;
-  Micros duration = 0;  // 0: until SIGINT/SIGTERM
-  std::vector<ScenarioSpec> scenarios;
-  std::string control_file;
-  int writers = 4;
-  Micros tick = 50'000;
-  double late_commit_fraction = 0.02;
-  Micros late_commit_delay = 3 * kSecond;
-  Micros stats_interval = 10 * kSecond;
 };
 
 struct ParseResult {

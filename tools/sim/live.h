@@ -29,9 +29,8 @@ class SystemClock : public Clock {
   void SleepUntil(Micros t) override;
 };
 
-struct LiveOptions {
-  std::string db_url;
-  std::string db_schema;
+/// The knobs of a live run (the flags of live mode, tools/sim/config.h).
+struct LiveLoad {
   Micros duration = 0;  // 0: until a stop signal
   std::vector<ScenarioSpec> scenarios;
   std::string control_file;
@@ -40,6 +39,11 @@ struct LiveOptions {
   double late_commit_fraction = 0.02;
   Micros late_commit_delay = 3 * kSecond;
   Micros stats_interval = 10 * kSecond;
+};
+
+struct LiveOptions : LiveLoad {
+  std::string db_url;
+  std::string db_schema;
 };
 
 /// Totals of one live run; the database agrees with them once RunLive returns.

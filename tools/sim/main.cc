@@ -77,16 +77,9 @@ int Main(int argc, char** argv) {
       sigaddset(&stop, SIGTERM);
       pthread_sigmask(SIG_BLOCK, &stop, nullptr);
       LiveOptions l;
+      static_cast<LiveLoad&>(l) = c;
       l.db_url = c.db_url;
       l.db_schema = c.db_schema;
-      l.duration = c.duration;
-      l.scenarios = c.scenarios;
-      l.control_file = c.control_file;
-      l.writers = c.writers;
-      l.tick = c.tick;
-      l.late_commit_fraction = c.late_commit_fraction;
-      l.late_commit_delay = c.late_commit_delay;
-      l.stats_interval = c.stats_interval;
       SystemClock clock;
       const LiveSummary s = RunLive(platform, l, clock, stop, std::cerr);
       std::cerr << "[sim] " << FormatSummary(s) << std::endl;

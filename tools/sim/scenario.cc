@@ -149,47 +149,25 @@ void ScenarioSet::Add(const ScenarioSpec& spec, Micros base) {
   windows_.push_back(w);
 }
 
+double ScenarioSet::Combine(Micros t, Fold fold, ScenarioKind a, ScenarioKind b) const {
+  double v = fold == Fold::kProduct ? 1 : 0;
+  for (const auto& w : windows_) {
+    if (!Active(w, t) || (w.spec.kind != a && w.spec.kind != b)) continue;
+    v = fold == Fold::kProduct ? v * w.spec.factor : std::max(v, w.spec.factor);
+  }
+  return v;
+}
+
 double ScenarioSet::RateFactor(Micros t) const {
-  double f = 1;
-  for (const auto& w : windows_) {
-    if (Active(w, t) &&
-        (w.spec.kind == ScenarioKind::kBurst || w.spec.kind == ScenarioKind::kDrop)) {
-      f *= w.spec.factor;
-    }
-  }
-  return f;
+  return Combine(t, Fold::kProduct, ScenarioKind::kBurst, ScenarioKind::kDrop);
 }
 
-double ScenarioSet::FailureFloor(Micros t) const {
-  double p = 0;
-  for (const auto& w : windows_) {
-    if (Active(w, t) && w.spec.kind == ScenarioKind::kFailureSurge) p = std::max(p, w.spec.factor);
-  }
-  return p;
-}
+double ScenarioSet::FailureFloor(Micros t) const { return Combine(t, Fold::kLargest, ScenarioKind::kFailureSurge); }
 
-double ScenarioSet::ModelLatencyFactor(Micros t) const {
-  double f = 1;
-  for (const auto& w : windows_) {
-    if (Active(w, t) && w.spec.kind == ScenarioKind::kSlowModel) f *= w.spec.factor;
-  }
-  return f;
-}
+double ScenarioSet::ModelLatencyFactor(Micros t) const { return Combine(t, Fold::kProduct, ScenarioKind::kSlowModel); }
 
-double ScenarioSet::WorkersLost(Micros t) const {
-  double lost = 0;
-  for (const auto& w : windows_) {
-    if (Active(w, t) && w.spec.kind == ScenarioKind::kBacklog) lost = std::max(lost, w.spec.factor);
-  }
-  return lost;
-}
+double ScenarioSet::WorkersLost(Micros t) const { return Combine(t, Fold::kLargest, ScenarioKind::kBacklog); }
 
-double ScenarioSet::StuckProbability(Micros t) const {
-  double p = 0;
-  for (const auto& w : windows_) {
-    if (Active(w, t) && w.spec.kind == ScenarioKind::kStuckRuns) p = std::max(p, w.spec.factor);
-  }
-  return p;
-}
+double ScenarioSet::StuckProbability(Micros t) const { return Combine(t, Fold::kLargest, ScenarioKind::kStuckRuns); }
 
 }  // namespace aee::sim

@@ -57,6 +57,11 @@ class ScenarioSet {
 
  private:
   bool Active(const ScenarioWindow& w, Micros t) const { return t >= w.begin && t < w.end; }
+  /// The factors of the windows of kind a or b active at t: multiplied (from 1), or the
+  /// largest (from 0).
+  enum class Fold { kProduct, kLargest };
+  double Combine(Micros t, Fold fold, ScenarioKind a, ScenarioKind b) const;
+  double Combine(Micros t, Fold fold, ScenarioKind kind) const { return Combine(t, fold, kind, kind); }
   std::vector<ScenarioWindow> windows_;
 };
 
