@@ -247,9 +247,15 @@ using Outcome = ScriptedCollector::Outcome;
 // (with a real-time limit for failure) until a thread reaches a wait, then move time.
 class SchedulerTimingTest : public ::testing::Test {
  protected:
+  // A failed assertion returns early: open every gate so that Stop() can join.
+  ~SchedulerTimingTest() override {
+    for (ScriptedCollector* c : added_) c->Open();
+    scheduler_.reset();
+  }
   ScriptedCollector& Add(std::string name, milliseconds interval, std::vector<Outcome> script) {
     auto collector = std::make_unique<ScriptedCollector>(std::move(script), steady_);
     ScriptedCollector& ref = *collector;
+    added_.push_back(&ref);
     ScheduledCollector c;
     c.name = std::move(name);
     c.schedule.interval = interval;
@@ -258,10 +264,13 @@ class SchedulerTimingTest : public ::testing::Test {
     collectors_.push_back(std::move(c));
     return ref;
   }
-  Scheduler& Start(milliseconds gap = milliseconds(20)) {
+  Scheduler& Make(milliseconds gap = milliseconds(20)) {
     logger_.SetSinkForTest(&log_);
     scheduler_ = std::make_unique<Scheduler>(std::move(collectors_), wall_, logger_, gap, steady_);
-    scheduler_->Start();
+    return *scheduler_;
+  }
+  Scheduler& Start(milliseconds gap = milliseconds(20)) {
+    Make(gap).Start();
     return *scheduler_;
   }
   // Both clocks: readiness reads the wall clock, the loop the steady one.
@@ -291,6 +300,7 @@ class SchedulerTimingTest : public ::testing::Test {
   Logger logger_{LogLevel::kInfo, LogFormat::kLogfmt};
   std::string log_;
   std::vector<ScheduledCollector> collectors_;
+  std::vector<ScriptedCollector*> added_;  // owned by collectors_, then by scheduler_
   std::unique_ptr<Scheduler> scheduler_;
   std::vector<CollectorStatus> status_;
 };
@@ -495,8 +505,7 @@ TEST_F(SchedulerTimingTest, ABacklogWaitsForEveryFirstCycleThenGoesOnOneCyclePer
 TEST_F(SchedulerTimingTest, CountsCyclesAndTheirTime) {
   ScriptedCollector& c = Add("stub", hours(1), {Outcome::kOk, Outcome::kFail, Outcome::kOk});
   c.Takes(milliseconds(250));
-  logger_.SetSinkForTest(&log_);
-  Scheduler s(std::move(collectors_), wall_, logger_, milliseconds(20), steady_);
+  Scheduler& s = Make();
   for (int i = 0; i < 3; ++i) s.RunOnce(0);
   auto g = s.Gather();
   EXPECT_EQ(testing::Value(g, "agent_exporter_collector_cycles_total", {{"collector", "stub"}}), 3);
