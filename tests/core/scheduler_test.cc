@@ -273,6 +273,14 @@ class SchedulerTimingTest : public ::testing::Test {
     Make(gap).Start();
     return *scheduler_;
   }
+  // One "realtime" collector due again in an hour, started and past its first cycle.
+  ScriptedCollector& StartHourly(Outcome outcome, milliseconds gap) {
+    ScriptedCollector& c = Add("realtime", hours(1), {outcome});
+    Start(gap);
+    EXPECT_TRUE(c.WaitForCycles(1));
+    EXPECT_TRUE(steady_.WaitForDeadlineIn(hours(1)));
+    return c;
+  }
   // Both clocks: readiness reads the wall clock, the loop the steady one.
   void Advance(SteadyClock::duration d) {
     wall_.Advance(std::chrono::duration_cast<std::chrono::microseconds>(d));
@@ -405,10 +413,8 @@ TEST_F(SchedulerTimingTest, ReadinessIsLostAfterThreeFailingIntervals) {
 }
 
 TEST_F(SchedulerTimingTest, WakeRunsACycleOneGapAfterTheLastStartInsteadOfAnHour) {
-  ScriptedCollector& c = Add("realtime", hours(1), {Outcome::kOk});
-  Scheduler& s = Start(milliseconds(10));
-  ASSERT_TRUE(c.WaitForCycles(1));
-  ASSERT_TRUE(steady_.WaitForDeadlineIn(hours(1)));
+  ScriptedCollector& c = StartHourly(Outcome::kOk, milliseconds(10));
+  Scheduler& s = *scheduler_;
   s.Wake("runs");  // another collector's name: nothing happens to this one
   s.Wake("realtime");
   ExpectWaitOf(c, milliseconds(10));
@@ -424,10 +430,8 @@ TEST_F(SchedulerTimingTest, WakeRunsACycleOneGapAfterTheLastStartInsteadOfAnHour
 
 // A wake long after the last start (more than the gap) runs a cycle at once.
 TEST_F(SchedulerTimingTest, AWakeAfterTheGapRunsACycleAtOnce) {
-  ScriptedCollector& c = Add("realtime", hours(1), {Outcome::kOk});
-  Scheduler& s = Start(milliseconds(10));
-  ASSERT_TRUE(c.WaitForCycles(1));
-  ASSERT_TRUE(steady_.WaitForDeadlineIn(hours(1)));
+  ScriptedCollector& c = StartHourly(Outcome::kOk, milliseconds(10));
+  Scheduler& s = *scheduler_;
   Advance(seconds(5));
   ASSERT_TRUE(steady_.WaitForDeadlineIn(hours(1) - seconds(5)));
   s.Wake("realtime");
@@ -439,9 +443,8 @@ TEST_F(SchedulerTimingTest, AWakeAfterTheGapRunsACycleAtOnce) {
 
 TEST_F(SchedulerTimingTest, ABurstOfWakesCostsOneCyclePerGap) {
   const milliseconds gap(100);
-  ScriptedCollector& c = Add("realtime", hours(1), {Outcome::kOk});
-  Scheduler& s = Start(gap);
-  ASSERT_TRUE(c.WaitForCycles(1));
+  ScriptedCollector& c = StartHourly(Outcome::kOk, gap);
+  Scheduler& s = *scheduler_;
   for (int i = 0; i < 1000; ++i) s.Wake("realtime");
   ASSERT_TRUE(steady_.WaitForDeadlineIn(gap));
   for (int i = 0; i < 1000; ++i) s.Wake("realtime");
@@ -460,10 +463,8 @@ TEST_F(SchedulerTimingTest, ABurstOfWakesCostsOneCyclePerGap) {
 }
 
 TEST_F(SchedulerTimingTest, AFailingCollectorKeepsItsBackoff) {
-  ScriptedCollector& c = Add("realtime", hours(1), {Outcome::kFail});
-  Scheduler& s = Start(milliseconds(0));
-  ASSERT_TRUE(c.WaitForCycles(1));
-  ASSERT_TRUE(steady_.WaitForDeadlineIn(hours(1)));
+  ScriptedCollector& c = StartHourly(Outcome::kFail, milliseconds(0));
+  Scheduler& s = *scheduler_;
   for (int i = 0; i < 50; ++i) {
     const auto waits = steady_.WaitsBegun();
     s.Wake("realtime");
