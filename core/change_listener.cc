@@ -15,7 +15,6 @@ namespace {
 
 using prometheus::MetricType;
 using std::chrono::milliseconds;
-using std::chrono::steady_clock;
 
 constexpr FamilySpec kUp{"agent_exporter_notify_listener_up", MetricType::Gauge,
                          "1 while the LISTEN connection of --db.notify-channel is established.", {}};
@@ -54,8 +53,13 @@ bool IsValidChannelName(std::string_view name) {
   });
 }
 
-ChangeListener::ChangeListener(std::string db_url, std::string channel, OnChange on_change, Logger& logger)
-    : db_url_(std::move(db_url)), channel_(std::move(channel)), on_change_(std::move(on_change)), logger_(logger) {}
+ChangeListener::ChangeListener(std::string db_url, std::string channel, OnChange on_change, Logger& logger,
+                               const SteadyClock& clock)
+    : db_url_(std::move(db_url)),
+      channel_(std::move(channel)),
+      on_change_(std::move(on_change)),
+      logger_(logger),
+      clock_(clock) {}
 
 ChangeListener::~ChangeListener() { Stop(); }
 
@@ -73,7 +77,11 @@ void ChangeListener::Start() {
 
 void ChangeListener::Stop() {
   if (!thread_.joinable()) return;
-  stopping_ = true;
+  {
+    std::lock_guard lock(stop_mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
   const char byte = 1;
   [[maybe_unused]] ssize_t n = write(stop_pipe_[1], &byte, 1);
   thread_.join();
@@ -105,8 +113,9 @@ void ChangeListener::Loop() {
       }
     }
     // Wait for the backoff or a stop request.
-    pollfd stop{stop_pipe_[0], POLLIN, 0};
-    poll(&stop, 1, static_cast<int>(backoff.count()));
+    std::unique_lock lock(stop_mu_);
+    clock_.WaitUntil(stop_cv_, lock, clock_.Now() + backoff, [this] { return stopping_.load(); });
+    lock.unlock();
     backoff = std::min(backoff * 2, kMaxBackoff);
   }
 }
@@ -115,25 +124,25 @@ void ChangeListener::Listen() {
   DbSession session(db_url_, "agent_execution_exporter/listen");
   pqxx::connection& conn = session.Get();
   Receiver receiver(conn, channel_, on_change_, notifications_);  // issues LISTEN
+  auto last_traffic = clock_.Now();
   up_ = true;
   reconnects_.fetch_add(1, std::memory_order_relaxed);
   logger_.Log(LogLevel::kInfo, "listening for change notifications", {{"channel", channel_}});
   // Changes committed before LISTEN took effect were not announced: wake once.
   on_change_("");
-  auto last_traffic = steady_clock::now();
   while (!stopping_) {
     pollfd fds[2] = {{conn.sock(), POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
     const int ready = poll(fds, 2, static_cast<int>(kPollSlice.count()));
     if (stopping_) break;
     if (ready > 0 && fds[0].revents != 0) {
       conn.get_notifs();  // throws broken_connection when the socket was closed
-      last_traffic = steady_clock::now();
-    } else if (steady_clock::now() - last_traffic >= kKeepalive) {
+      last_traffic = clock_.Now();
+    } else if (clock_.Now() - last_traffic >= kKeepalive) {
       pqxx::nontransaction tx(conn);
       tx.exec("SELECT 1");
       tx.commit();
       conn.get_notifs();
-      last_traffic = steady_clock::now();
+      last_traffic = clock_.Now();
     }
   }
   up_ = false;

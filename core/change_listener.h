@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <span>
@@ -10,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
 
@@ -34,7 +36,10 @@ class ChangeListener {
  public:
   using OnChange = std::function<void(std::string_view payload)>;
 
-  ChangeListener(std::string db_url, std::string channel, OnChange on_change, Logger& logger);
+  /// clock times the keepalive and the reconnect backoff (1 s doubling to 30 s),
+  /// which is waited through it.
+  ChangeListener(std::string db_url, std::string channel, OnChange on_change, Logger& logger,
+                 const SteadyClock& clock = RealSteadyClock::Instance());
   ~ChangeListener();
   ChangeListener(const ChangeListener&) = delete;
   ChangeListener& operator=(const ChangeListener&) = delete;
@@ -60,7 +65,10 @@ class ChangeListener {
   const OnChange on_change_;
   std::function<void()> on_down_;
   Logger& logger_;
-  int stop_pipe_[2] = {-1, -1};
+  const SteadyClock& clock_;
+  int stop_pipe_[2] = {-1, -1};  // wakes the poll of a connected session
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;  // wakes the wait between connection attempts
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> up_{false};

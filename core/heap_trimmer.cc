@@ -11,7 +11,7 @@ std::size_t HeapTrimmer::FreeHeapBytes() {
 
 bool HeapTrimmer::MaybeTrim() {
   const std::int64_t now =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.Now().time_since_epoch())
           .count();
   std::int64_t due = next_check_ns_.load(std::memory_order_relaxed);
   if (now < due) return false;

@@ -4,6 +4,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
+
+#include "core/clock.h"
 
 namespace aee {
 
@@ -20,8 +23,10 @@ namespace aee {
 /// and one madvise per free run of pages) stays off the common path.
 class HeapTrimmer {
  public:
-  HeapTrimmer(std::chrono::milliseconds min_gap, std::size_t min_free_bytes)
-      : min_gap_(min_gap), min_free_bytes_(min_free_bytes) {}
+  /// clock measures min_gap.
+  HeapTrimmer(std::chrono::milliseconds min_gap, std::size_t min_free_bytes,
+              const SteadyClock& clock = RealSteadyClock::Instance())
+      : min_gap_(min_gap), min_free_bytes_(min_free_bytes), clock_(clock) {}
 
   /// Trims if due; true when it did. Safe from any thread; one trims at a time.
   bool MaybeTrim();
@@ -32,7 +37,9 @@ class HeapTrimmer {
  private:
   const std::chrono::milliseconds min_gap_;
   const std::size_t min_free_bytes_;
-  std::atomic<std::int64_t> next_check_ns_{0};  // steady_clock; 0 = check now
+  const SteadyClock& clock_;
+  // Nanoseconds on clock_ from which the next check may run; the first call checks.
+  std::atomic<std::int64_t> next_check_ns_{std::numeric_limits<std::int64_t>::min()};
   std::atomic<std::uint64_t> trims_{0};
 };
 

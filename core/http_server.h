@@ -68,7 +68,7 @@ class WebSocketPeer {
   int fd_ = -1;
   std::string remote_addr_;
   std::uint64_t received_at_upgrade_ = 0;  // TCP bytes received when the handshake began
-  std::chrono::steady_clock::time_point upgraded_at_;
+  SteadyClock::time_point upgraded_at_;
   std::shared_ptr<void> state_;
 };
 
@@ -128,6 +128,8 @@ struct HttpOptions {
   /// the token (workspace tokens).
   bool allow_bearer = false;
   const Clock* clock = nullptr;  // for the rate limiter; SystemClock when null
+  /// Times the WebSocket receive allowance and its watch.
+  const SteadyClock* steady_clock = &RealSteadyClock::Instance();
 };
 
 /// The exporter's HTTP front (civetweb): exact-path routes, GET/HEAD only.

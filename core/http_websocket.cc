@@ -106,16 +106,17 @@ void HttpServer::RegisterWebSocketRoutes() {
 // most its allowance plus what arrives in one interval.
 void HttpServer::WatchWebSockets() {
   const auto& o = options_.websocket;
+  const SteadyClock& clock = *options_.steady_clock;
   std::unique_lock lock(peers_mu_);
   while (!ws_watch_stop_) {
     if (peers_.empty()) {
-      ws_watch_cv_.wait_for(lock, std::chrono::seconds(1));
+      clock.WaitUntil(ws_watch_cv_, lock, clock.Now() + std::chrono::seconds(1));
       continue;
     }
     std::vector<std::shared_ptr<WebSocketPeer>> peers;
     for (const auto& [conn, entry] : peers_) peers.push_back(entry.first);
     lock.unlock();
-    const auto now = std::chrono::steady_clock::now();
+    const auto now = clock.Now();
     for (const auto& peer : peers) {
       std::lock_guard peer_lock(peer->mu_);
       if (peer->conn_ == nullptr || peer->fd_ < 0) continue;
@@ -131,7 +132,8 @@ void HttpServer::WatchWebSockets() {
       }
     }
     lock.lock();
-    ws_watch_cv_.wait_for(lock, std::chrono::milliseconds(o.watch_interval_ms), [this] { return ws_watch_stop_; });
+    clock.WaitUntil(ws_watch_cv_, lock, clock.Now() + std::chrono::milliseconds(o.watch_interval_ms),
+                    [this] { return ws_watch_stop_; });
   }
 }
 
@@ -201,7 +203,7 @@ int HttpServer::OnWebSocketConnect(const mg_connection* conn, void* user_data) {
       setsockopt(peer->fd_, SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
       peer->received_at_upgrade_ = BytesReceived(peer->fd_);
     }
-    peer->upgraded_at_ = std::chrono::steady_clock::now();
+    peer->upgraded_at_ = self->options_.steady_clock->Now();
   }
   std::lock_guard lock(self->peers_mu_);
   self->peers_[conn] = {std::move(peer), route};

@@ -43,8 +43,8 @@ constexpr milliseconds kMaxBackoff{30000};
 }  // namespace
 
 Scheduler::Scheduler(std::vector<ScheduledCollector> collectors, const Clock& clock, Logger& logger,
-                     milliseconds min_wake_gap)
-    : clock_(clock), logger_(logger), min_wake_gap_(min_wake_gap) {
+                     milliseconds min_wake_gap, const SteadyClock& steady_clock)
+    : clock_(clock), steady_clock_(steady_clock), logger_(logger), min_wake_gap_(min_wake_gap) {
   for (auto& c : collectors) {
     auto slot = std::make_unique<Slot>();
     slot->status.name = c.name;
@@ -91,10 +91,10 @@ void Scheduler::Loop(size_t index) {
       std::lock_guard lock(mutex_);
       slot.c.collector->SetStartingUp(!AllFirstCyclesEndedLocked());
     }
-    const auto started = std::chrono::steady_clock::now();
+    const auto started = steady_clock_.Now();
     const bool ok = RunOnce(index);
     heap_trimmer_.MaybeTrim();  // the cycle freed its reads and the old snapshot
-    const auto next = ok ? started + slot.c.schedule.interval : std::chrono::steady_clock::now() + Backoff(slot);
+    const auto next = ok ? started + slot.c.schedule.interval : steady_clock_.Now() + Backoff(slot);
     // A collector working through a backlog in budgeted cycles goes on at once
     // (at most one cycle per min_wake_gap), so no single cycle runs long; but only
     // once every collector's first cycle has ended: before that the backlog would
@@ -105,15 +105,15 @@ void Scheduler::Loop(size_t index) {
       return backlog && AllFirstCyclesEndedLocked() ? std::min(next, started + min_wake_gap_) : next;
     };
     // A failing collector waits out its backoff whatever the notifications say.
-    while (!stopping_ && !(ok && slot.wake_requested) && std::chrono::steady_clock::now() < due()) {
-      wake_.wait_until(lock, due());
+    while (!stopping_ && !(ok && slot.wake_requested) && steady_clock_.Now() < due()) {
+      steady_clock_.WaitUntil(wake_, lock, due());
     }
     if (stopping_) return;
     if (ok && slot.wake_requested) {
       // Coalesce: everything announced until the next start folds into one cycle.
-      wake_.wait_until(lock, started + min_wake_gap_, [this] { return stopping_; });
+      steady_clock_.WaitUntil(wake_, lock, started + min_wake_gap_, [this] { return stopping_; });
       if (stopping_) return;
-      if (std::chrono::steady_clock::now() < next) ++slot.status.woken_cycles;
+      if (steady_clock_.Now() < next) ++slot.status.woken_cycles;
     }
     slot.wake_requested = false;
   }
@@ -135,7 +135,7 @@ void Scheduler::Wake(std::string_view name) {
 
 bool Scheduler::RunOnce(size_t index) {
   Slot& slot = *slots_[index];
-  const auto started = std::chrono::steady_clock::now();
+  const auto started = steady_clock_.Now();
   std::shared_ptr<const Snapshot> fresh;
   std::shared_ptr<const RenderedFamilies> rendered;
   std::string error;
@@ -156,7 +156,7 @@ bool Scheduler::RunOnce(size_t index) {
     while (!error.empty() && (error.back() == '\n' || error.back() == ' ')) error.pop_back();
     slot.c.db->Reset();
   }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const double seconds = std::chrono::duration<double>(steady_clock_.Now() - started).count();
   const auto now = clock_.Now();
   bool had_succeeded;
   bool first_cycle;

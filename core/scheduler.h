@@ -56,8 +56,11 @@ class Scheduler {
  public:
   /// min_wake_gap: the least time between the starts of two cycles of a collector
   /// when Wake() asks for early ones, so a burst of changes costs one cycle.
+  /// clock stamps successes and failures; steady_clock times cycles, intervals,
+  /// backoffs and gaps, and every wait goes through it.
   Scheduler(std::vector<ScheduledCollector> collectors, const Clock& clock, Logger& logger,
-            std::chrono::milliseconds min_wake_gap = std::chrono::milliseconds(20));
+            std::chrono::milliseconds min_wake_gap = std::chrono::milliseconds(20),
+            const SteadyClock& steady_clock = RealSteadyClock::Instance());
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -108,6 +111,7 @@ class Scheduler {
   std::chrono::milliseconds Backoff(const Slot& slot) const;
 
   const Clock& clock_;
+  const SteadyClock& steady_clock_;
   Logger& logger_;
   const std::chrono::milliseconds min_wake_gap_;
   std::vector<std::unique_ptr<Slot>> slots_;
@@ -118,7 +122,7 @@ class Scheduler {
   bool keep_snapshots_ = true;
   // Asked after every cycle, trims at most every 5 s when 1 MiB or more is free:
   // as low a steady RSS as every second, for a quarter of its CPU (docs/benchmarks.md).
-  HeapTrimmer heap_trimmer_{std::chrono::seconds(5), std::size_t{1} << 20};
+  HeapTrimmer heap_trimmer_{std::chrono::seconds(5), std::size_t{1} << 20, steady_clock_};
 };
 
 }  // namespace aee

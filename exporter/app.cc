@@ -65,8 +65,8 @@ std::vector<FamilySpec> AllFamilies() {
   return out;
 }
 
-Exporter::Exporter(Config config, const Clock& clock, Logger& logger)
-    : config_(std::move(config)), clock_(clock), logger_(logger) {
+Exporter::Exporter(Config config, const Clock& clock, Logger& logger, const SteadyClock& steady_clock)
+    : config_(std::move(config)), clock_(clock), steady_clock_(steady_clock), logger_(logger) {
   if (config_.api_enabled) live_ = std::make_unique<LiveHub>(config_.api, clock_, logger_);
   std::vector<ScheduledCollector> scheduled;
   // The rows the triggers announce go to the realtime collector, which then reads
@@ -88,6 +88,7 @@ Exporter::Exporter(Config config, const Clock& clock, Logger& logger)
     CollectorContext ctx;
     ctx.quoted_schema = QuoteIdentifier(config_.db_schema);
     ctx.clock = &clock_;
+    ctx.steady_clock = &steady_clock_;
     ctx.timeout = schedule.timeout;
     ctx.logger = &logger_;
     ctx.shard = config_.shard;
@@ -107,7 +108,8 @@ Exporter::Exporter(Config config, const Clock& clock, Logger& logger)
     sc.db = std::make_unique<DbSession>(config_.db_url, "agent_execution_exporter/" + sc.name, config_.db_pooler);
     scheduled.push_back(std::move(sc));
   }
-  scheduler_ = std::make_unique<Scheduler>(std::move(scheduled), clock_, logger_, config_.db_notify_coalesce);
+  scheduler_ = std::make_unique<Scheduler>(std::move(scheduled), clock_, logger_, config_.db_notify_coalesce,
+                                           steady_clock_);
   // LISTEN needs a session of its own: through a transaction pooler it would be
   // registered on a server connection other clients then get. It goes to
   // --db.notify-url (a direct connection to the primary: NOTIFY is not delivered on
@@ -140,7 +142,7 @@ Exporter::Exporter(Config config, const Clock& clock, Logger& logger)
             }
           }
         },
-        logger_);
+        logger_, steady_clock_);
     listener_->SetOnDown([feed] { feed->Disconnected(); });
   }
   HttpOptions http;
@@ -152,6 +154,7 @@ Exporter::Exporter(Config config, const Clock& clock, Logger& logger)
   http.rate_limit = config_.rate_limit;
   http.rate_limit_burst = config_.rate_limit_burst;
   http.clock = &clock_;
+  http.steady_clock = &steady_clock_;
   // Only per-workspace views read the snapshots; every other scrape joins the
   // rendered text.
   scheduler_->KeepSnapshots(!config_.workspace_tokens_file.empty());

@@ -20,7 +20,9 @@ namespace aee {
 /// The whole exporter: collectors on their schedules behind the HTTP endpoints.
 class Exporter {
  public:
-  Exporter(Config config, const Clock& clock, Logger& logger);
+  /// clock is wall time; steady_clock times cycles, backoffs, keepalives and budgets.
+  Exporter(Config config, const Clock& clock, Logger& logger,
+           const SteadyClock& steady_clock = RealSteadyClock::Instance());
   ~Exporter();
 
   /// Binds the HTTP port and starts the collector threads (start_collectors=false
@@ -62,6 +64,7 @@ class Exporter {
 
   Config config_;
   const Clock& clock_;
+  const SteadyClock& steady_clock_;
   Logger& logger_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ChangeListener> listener_;  // with --db.notify-channel only

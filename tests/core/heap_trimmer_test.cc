@@ -11,11 +11,15 @@
 #include <limits>
 #include <vector>
 
+#include "tests/support/fake_clock.h"
+
 namespace aee {
 namespace {
 
 using std::chrono::hours;
 using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+using std::chrono::seconds;
 
 [[maybe_unused]] std::size_t ResidentBytes() {
   std::ifstream statm("/proc/self/statm");
@@ -29,6 +33,18 @@ TEST(HeapTrimmerTest, TrimsAtMostOncePerGap) {
   EXPECT_TRUE(trimmer.MaybeTrim());
   EXPECT_FALSE(trimmer.MaybeTrim());
   EXPECT_EQ(trimmer.trims(), 1u);
+}
+
+TEST(HeapTrimmerTest, ChecksAgainOnceItsGapHasPassedOnItsClock) {
+  FakeSteadyClock clock;
+  HeapTrimmer trimmer(seconds(5), 0, clock);
+  EXPECT_TRUE(trimmer.MaybeTrim());
+  clock.Advance(seconds(5) - nanoseconds(1));
+  EXPECT_FALSE(trimmer.MaybeTrim());
+  clock.Advance(nanoseconds(1));
+  EXPECT_TRUE(trimmer.MaybeTrim());
+  EXPECT_FALSE(trimmer.MaybeTrim());
+  EXPECT_EQ(trimmer.trims(), 2u);
 }
 
 TEST(HeapTrimmerTest, LeavesAHeapWithLittleFreeAlone) {

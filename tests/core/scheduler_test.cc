@@ -2,9 +2,9 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <stdexcept>
-#include <thread>
 
 #include "tests/support/fake_clock.h"
 #include "tests/support/snapshot.h"
@@ -13,6 +13,7 @@ namespace aee {
 namespace {
 
 using prometheus::MetricType;
+using std::chrono::hours;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
@@ -174,187 +175,344 @@ TEST_F(SchedulerTest, UnavailableCollectorIsDownButNeitherAnErrorNorHoldingReadi
   EXPECT_EQ(count("collector failed"), 0u) << log_;
 }
 
-TEST_F(SchedulerTest, CountsCyclesAndTheirTime) {
-  auto s = Make({1, -1, 2});
-  for (int i = 0; i < 3; ++i) s->RunOnce(0);
-  auto g = s->Gather();
-  EXPECT_EQ(testing::Value(g, "agent_exporter_collector_cycles_total", {{"collector", "stub"}}), 3);
-  EXPECT_GE(testing::Value(g, "agent_exporter_collector_duration_seconds_total", {{"collector", "stub"}}),
-            testing::Value(g, "agent_exporter_collector_duration_seconds", {{"collector", "stub"}}));
-}
-
-TEST_F(SchedulerTest, ThreadsRunAndStop) {
-  std::vector<double> many(1000, 4);
-  auto s = Make(many);
-  s->Start();
-  for (int i = 0; i < 200 && s->Status()[0].last_success == std::nullopt; ++i) {
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  s->Stop();
-  EXPECT_TRUE(s->Status()[0].ever_succeeded);
-}
-
-// Counts its cycles; fails every cycle when told to.
-class CountingCollector final : public Collector {
+// Scripted like StubCollector but for the scheduler's threads: each cycle takes the
+// next outcome (the last repeats), lasts `takes` on the fake steady clock, may
+// block until opened, and lets the test wait for a number of cycles.
+class ScriptedCollector final : public Collector {
  public:
-  explicit CountingCollector(bool fail) : fail_(fail) {}
+  enum class Outcome { kOk, kFail, kUnavailable };
+  ScriptedCollector(std::vector<Outcome> script, FakeSteadyClock& clock) : script_(std::move(script)), clock_(clock) {}
+
   Snapshot Collect(DbSession&) override {
+    std::unique_lock lock(mu_);
+    const Outcome outcome = script_[std::min(cycles_, script_.size() - 1)];
     ++cycles_;
-    if (fail_) throw std::runtime_error("down");
+    changed_.notify_all();
+    changed_.wait(lock, [this] { return open_; });
+    lock.unlock();
+    clock_.Advance(takes_);
+    if (outcome == Outcome::kUnavailable) throw CollectorUnavailable("table \"public\".workers does not exist");
+    if (outcome == Outcome::kFail) throw std::runtime_error("down");
     return {};
   }
-  std::atomic<int>& cycles() { return cycles_; }
-
- private:
-  const bool fail_;
-  std::atomic<int> cycles_{0};
-};
-
-class SchedulerWakeTest : public ::testing::Test {
- protected:
-  // One collector that would next run in an hour unless woken.
-  std::unique_ptr<Scheduler> Make(bool fail, milliseconds gap) {
-    auto collector = std::make_unique<CountingCollector>(fail);
-    counter_ = collector.get();
-    std::vector<ScheduledCollector> v;
-    ScheduledCollector c;
-    c.name = "realtime";
-    c.schedule.interval = std::chrono::hours(1);
-    c.collector = std::move(collector);
-    c.db = std::make_unique<DbSession>("postgresql://nowhere.invalid/x", "test");
-    v.push_back(std::move(c));
-    logger_.SetSinkForTest(&log_);
-    return std::make_unique<Scheduler>(std::move(v), clock_, logger_, gap);
-  }
-  // Waits (up to 10 s) until the collector has run at least n cycles.
-  bool WaitForCycles(int n) {
-    for (int i = 0; i < 2000 && counter_->cycles() < n; ++i) std::this_thread::sleep_for(milliseconds(5));
-    return counter_->cycles() >= n;
-  }
-  CountingCollector* counter_ = nullptr;
-  SystemClock clock_;
-  Logger logger_{LogLevel::kInfo, LogFormat::kLogfmt};
-  std::string log_;
-};
-
-TEST_F(SchedulerWakeTest, WakeRunsACycleLongBeforeTheInterval) {
-  auto s = Make(false, milliseconds(10));
-  s->Start();
-  ASSERT_TRUE(WaitForCycles(1));
-  s->Wake("runs");  // another collector's name: nothing happens to this one
-  s->Wake("realtime");
-  EXPECT_TRUE(WaitForCycles(2));
-  s->Wake("realtime");
-  EXPECT_TRUE(WaitForCycles(3));
-  s->Stop();
-  EXPECT_EQ(counter_->cycles(), 3);
-  EXPECT_EQ(s->Status()[0].woken_cycles, 2u);
-  EXPECT_EQ(testing::Value(s->Gather(), "agent_exporter_collector_woken_cycles_total", {{"collector", "realtime"}}),
-            2);
-}
-
-TEST_F(SchedulerWakeTest, ABurstOfWakesCostsAtMostOneCyclePerGap) {
-  const milliseconds gap(100);
-  auto s = Make(false, gap);
-  s->Start();
-  ASSERT_TRUE(WaitForCycles(1));
-  const auto started = std::chrono::steady_clock::now();
-  for (int i = 0; i < 2000; ++i) {
-    s->Wake("realtime");
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-  ASSERT_TRUE(WaitForCycles(2));  // the burst was seen
-  std::this_thread::sleep_for(2 * gap);  // and its tail folded into one more cycle at most
-  const auto elapsed = std::chrono::steady_clock::now() - started;
-  s->Stop();
-  const int woken = counter_->cycles() - 1;
-  // One cycle per started gap, plus one for the requests of the last gap.
-  const int bound = static_cast<int>(elapsed / gap) + 2;
-  EXPECT_LE(woken, bound) << "2000 wakes over " << std::chrono::duration<double>(elapsed).count() << " s";
-  EXPECT_GE(woken, 1);
-}
-
-TEST_F(SchedulerWakeTest, AFailingCollectorKeepsItsBackoff) {
-  auto s = Make(true, milliseconds(0));
-  s->Start();
-  ASSERT_TRUE(WaitForCycles(1));
-  for (int i = 0; i < 50; ++i) {
-    s->Wake("realtime");
-    std::this_thread::sleep_for(milliseconds(2));
-  }
-  std::this_thread::sleep_for(milliseconds(100));
-  s->Stop();
-  EXPECT_EQ(counter_->cycles(), 1);  // next attempt only after the backoff (an hour)
-  EXPECT_EQ(s->Status()[0].woken_cycles, 0u);
-}
-
-// Always has more backlog to work through; counts its cycles.
-class BacklogCollector final : public Collector {
- public:
-  Snapshot Collect(DbSession&) override {
-    ++cycles_;
-    return {};
-  }
-  bool HasPendingWork() const override { return true; }
+  bool HasPendingWork() const override { return pending_; }
   void SetStartingUp(bool starting) override {
+    std::lock_guard lock(mu_);
     if (cycles_ == 0) first_told_starting_ = starting;
     last_told_starting_ = starting;
   }
-  std::atomic<int>& cycles() { return cycles_; }
-  bool first_told_starting() const { return first_told_starting_; }
-  bool last_told_starting() const { return last_told_starting_; }
 
- private:
-  std::atomic<int> cycles_{0};
-  std::atomic<bool> first_told_starting_{false};
-  std::atomic<bool> last_told_starting_{false};
-};
-
-// Its first cycle blocks until released.
-class GatedCollector final : public Collector {
- public:
-  Snapshot Collect(DbSession&) override {
-    while (!open_) std::this_thread::sleep_for(milliseconds(1));
-    return {};
+  void Takes(SteadyClock::duration d) { takes_ = d; }
+  void AlwaysPending() { pending_ = true; }
+  void Close() { open_ = false; }
+  void Open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    changed_.notify_all();
   }
-  std::atomic<bool>& open() { return open_; }
+  size_t cycles() const {
+    std::lock_guard lock(mu_);
+    return cycles_;
+  }
+  /// Waits (10 s of real time at most) until at least n cycles have begun.
+  bool WaitForCycles(size_t n) const {
+    std::unique_lock lock(mu_);
+    return changed_.wait_for(lock, seconds(10), [&] { return cycles_ >= n; });
+  }
+  bool first_told_starting() const {
+    std::lock_guard lock(mu_);
+    return first_told_starting_;
+  }
+  bool last_told_starting() const {
+    std::lock_guard lock(mu_);
+    return last_told_starting_;
+  }
 
  private:
-  std::atomic<bool> open_{false};
+  const std::vector<Outcome> script_;
+  FakeSteadyClock& clock_;
+  SteadyClock::duration takes_{0};
+  bool pending_ = false;
+  mutable std::mutex mu_;
+  mutable std::condition_variable changed_;
+  size_t cycles_ = 0;  // guarded by mu_
+  bool open_ = true;   // guarded by mu_
+  bool first_told_starting_ = false;
+  bool last_told_starting_ = false;
 };
 
-TEST(SchedulerBacklogTest, ABacklogWaitsForEveryFirstCycleThenGoesOnAtOnce) {
-  auto backlog = std::make_unique<BacklogCollector>();
-  auto gated = std::make_unique<GatedCollector>();
-  BacklogCollector* b = backlog.get();
-  GatedCollector* g = gated.get();
-  std::vector<ScheduledCollector> v(2);
-  v[0].name = "patterns";
-  v[0].collector = std::move(backlog);
-  v[1].name = "runs";
-  v[1].collector = std::move(gated);
-  for (auto& c : v) {
-    c.schedule.interval = std::chrono::hours(1);
+using Outcome = ScriptedCollector::Outcome;
+
+// Scheduler threads on a fake steady clock: nothing here sleeps; the tests wait
+// (with a real-time limit for failure) until a thread reaches a wait, then move time.
+class SchedulerTimingTest : public ::testing::Test {
+ protected:
+  // A failed assertion returns early: open every gate so that Stop() can join.
+  ~SchedulerTimingTest() override {
+    for (ScriptedCollector* c : added_) c->Open();
+    scheduler_.reset();
+  }
+  ScriptedCollector& Add(std::string name, milliseconds interval, std::vector<Outcome> script) {
+    auto collector = std::make_unique<ScriptedCollector>(std::move(script), steady_);
+    ScriptedCollector& ref = *collector;
+    added_.push_back(&ref);
+    ScheduledCollector c;
+    c.name = std::move(name);
+    c.schedule.interval = interval;
+    c.collector = std::move(collector);
     c.db = std::make_unique<DbSession>("postgresql://nowhere.invalid/x", "test");
+    collectors_.push_back(std::move(c));
+    return ref;
   }
-  SystemClock clock;
-  Logger logger{LogLevel::kInfo, LogFormat::kLogfmt};
-  std::string log;
-  logger.SetSinkForTest(&log);
-  Scheduler s(std::move(v), clock, logger, milliseconds(5));
-  s.Start();
-  for (int i = 0; i < 2000 && b->cycles() < 1; ++i) std::this_thread::sleep_for(milliseconds(5));
-  std::this_thread::sleep_for(milliseconds(200));  // 40 gaps: without the wait, 40 cycles
-  EXPECT_EQ(b->cycles(), 1) << "the backlog ran while the runs collector's first cycle was still going";
-  g->open() = true;
-  for (int i = 0; i < 2000 && b->cycles() < 5; ++i) std::this_thread::sleep_for(milliseconds(5));
+  Scheduler& Make(milliseconds gap = milliseconds(20)) {
+    logger_.SetSinkForTest(&log_);
+    scheduler_ = std::make_unique<Scheduler>(std::move(collectors_), wall_, logger_, gap, steady_);
+    return *scheduler_;
+  }
+  Scheduler& Start(milliseconds gap = milliseconds(20)) {
+    Make(gap).Start();
+    return *scheduler_;
+  }
+  // One "realtime" collector due again in an hour, started and past its first cycle.
+  ScriptedCollector& StartHourly(Outcome outcome, milliseconds gap) {
+    ScriptedCollector& c = Add("realtime", hours(1), {outcome});
+    Start(gap);
+    EXPECT_TRUE(c.WaitForCycles(1));
+    EXPECT_TRUE(steady_.WaitForDeadlineIn(hours(1)));
+    return c;
+  }
+  // Both clocks: readiness reads the wall clock, the loop the steady one.
+  void Advance(SteadyClock::duration d) {
+    wall_.Advance(std::chrono::duration_cast<std::chrono::microseconds>(d));
+    steady_.Advance(d);
+  }
+  // Moves time to just short of the wait the collector's thread is in and checks
+  // that the threads it woke went back to waiting without a cycle of c; then
+  // completes the wait and checks that c's next cycle begins.
+  void ExpectWaitOf(ScriptedCollector& c, SteadyClock::duration wait) {
+    const size_t cycles = c.cycles();
+    ASSERT_TRUE(steady_.WaitForDeadlineIn(wait)) << "no thread waits " << wait.count() << " ns after cycle " << cycles;
+    wall_.Advance(std::chrono::duration_cast<std::chrono::microseconds>(wait - milliseconds(1)));
+    ASSERT_TRUE(steady_.AdvanceAndAwaitWaits(wait - milliseconds(1)));
+    EXPECT_EQ(c.cycles(), cycles) << "a cycle began before its wait of " << wait.count() << " ns ended";
+    Advance(milliseconds(1));
+    ASSERT_TRUE(c.WaitForCycles(cycles + 1)) << "no cycle after a wait of " << wait.count() << " ns";
+  }
+  const CollectorStatus& StatusOf(size_t index) {
+    status_ = scheduler_->Status();
+    return status_.at(index);
+  }
+
+  FakeClock wall_{FakeClock::time_point(seconds(1'000'000))};
+  FakeSteadyClock steady_;
+  Logger logger_{LogLevel::kInfo, LogFormat::kLogfmt};
+  std::string log_;
+  std::vector<ScheduledCollector> collectors_;
+  std::vector<ScriptedCollector*> added_;  // owned by collectors_, then by scheduler_
+  std::unique_ptr<Scheduler> scheduler_;
+  std::vector<CollectorStatus> status_;
+};
+
+TEST_F(SchedulerTimingTest, CyclesStartOneIntervalApartOnTheSteadyClock) {
+  ScriptedCollector& c = Add("stub", seconds(1), {Outcome::kOk});
+  Scheduler& s = Start();
+  ASSERT_TRUE(c.WaitForCycles(1));
+  for (int i = 0; i < 3; ++i) ExpectWaitOf(c, seconds(1));
   s.Stop();
-  EXPECT_GE(b->cycles(), 5) << "the backlog did not go on after every first cycle ended";
-  EXPECT_TRUE(b->first_told_starting());  // its first cycle ran while the runs one had not ended
-  EXPECT_FALSE(b->last_told_starting());
+  EXPECT_EQ(c.cycles(), 4u);
+  EXPECT_TRUE(StatusOf(0).ever_succeeded);
+  EXPECT_EQ(StatusOf(0).woken_cycles, 0u);
+}
+
+// The interval runs from the start of a cycle: a long cycle shortens the wait after it.
+TEST_F(SchedulerTimingTest, TheIntervalCountsFromTheStartOfACycle) {
+  ScriptedCollector& c = Add("stub", seconds(10), {Outcome::kOk});
+  c.Takes(seconds(3));
+  Scheduler& s = Start();
+  ASSERT_TRUE(c.WaitForCycles(1));
+  ExpectWaitOf(c, seconds(7));
+  ExpectWaitOf(c, seconds(7));
+  s.Stop();
+  EXPECT_DOUBLE_EQ(StatusOf(0).last_duration_seconds, 3);
+}
+
+TEST_F(SchedulerTimingTest, StopEndsAThreadThatWaitsAnHour) {
+  ScriptedCollector& c = Add("stub", hours(1), {Outcome::kOk});
+  Scheduler& s = Start();
+  ASSERT_TRUE(c.WaitForCycles(1));
+  ASSERT_TRUE(steady_.WaitForDeadlineIn(hours(1)));
+  s.Stop();  // returns without time moving
+  EXPECT_EQ(c.cycles(), 1u);
+}
+
+// 1, 2, 4, 8, 16 s, then the 30 s cap, exactly.
+TEST_F(SchedulerTimingTest, BackoffDoublesFromTheIntervalToItsCap) {
+  ScriptedCollector& c = Add("stub", seconds(1), {Outcome::kFail});
+  Scheduler& s = Start();
+  ASSERT_TRUE(c.WaitForCycles(1));
+  for (int wait : {1, 2, 4, 8, 16, 30, 30, 30}) ExpectWaitOf(c, seconds(wait));
+  s.Stop();
+  EXPECT_EQ(c.cycles(), 9u);
+  EXPECT_EQ(StatusOf(0).errors, 9u);
+}
+
+TEST_F(SchedulerTimingTest, BackoffNeverWaitsLessThanTheIntervalNorDoublesPastTheCap) {
+  ScriptedCollector& slow = Add("slow", seconds(20), {Outcome::kFail});
+  ScriptedCollector& hourly = Add("hourly", hours(1), {Outcome::kFail});
+  Scheduler& s = Start();
+  // Both threads wait before time moves: a failing one reads the time for its backoff.
+  ASSERT_TRUE(steady_.WaitForDeadlineIn(seconds(20)));
+  ASSERT_TRUE(steady_.WaitForDeadlineIn(hours(1)));
+  ExpectWaitOf(slow, seconds(20));
+  ExpectWaitOf(slow, seconds(30));  // 40 s capped
+  ExpectWaitOf(slow, seconds(30));
+  ASSERT_TRUE(steady_.WaitForDeadlineIn(hours(1) - seconds(80)));  // the hourly one still waits its first hour
+  EXPECT_EQ(hourly.cycles(), 1u);
+  ExpectWaitOf(hourly, hours(1) - seconds(80));
+  ExpectWaitOf(hourly, hours(1));  // a cap below the interval does not shorten it
+  s.Stop();
+}
+
+TEST_F(SchedulerTimingTest, ASuccessEndsTheBackoff) {
+  ScriptedCollector& c = Add("stub", seconds(1), {Outcome::kFail, Outcome::kFail, Outcome::kFail, Outcome::kOk,
+                                                  Outcome::kFail, Outcome::kOk});
+  Scheduler& s = Start();
+  ASSERT_TRUE(c.WaitForCycles(1));
+  for (int wait : {1, 2, 4, 1, 1, 1}) ExpectWaitOf(c, seconds(wait));
+  s.Stop();
+}
+
+// A missing optional source is checked again every interval, without backoff.
+TEST_F(SchedulerTimingTest, AnUnavailableCollectorIsCheckedEveryInterval) {
+  ScriptedCollector& c = Add("stub", seconds(5), {Outcome::kUnavailable});
+  Scheduler& s = Start();
+  ASSERT_TRUE(c.WaitForCycles(1));
+  for (int i = 0; i < 4; ++i) ExpectWaitOf(c, seconds(5));
+  s.Stop();
+  EXPECT_EQ(StatusOf(0).errors, 0u);
+}
+
+TEST_F(SchedulerTimingTest, ReadinessIsLostAfterThreeFailingIntervals) {
+  ScriptedCollector& c = Add("stub", seconds(1), {Outcome::kOk, Outcome::kFail});
+  Scheduler& s = Start();
+  ASSERT_TRUE(c.WaitForCycles(1));
+  std::string body;
+  ASSERT_TRUE(steady_.WaitForDeadlineIn(seconds(1)));
+  EXPECT_TRUE(s.Ready(&body)) << body;
+  ExpectWaitOf(c, seconds(1));  // cycle 2 fails at t
+  ExpectWaitOf(c, seconds(1));  // cycle 3 at t + 1 s
+  ExpectWaitOf(c, seconds(2));  // cycle 4 at t + 3 s
+  ASSERT_TRUE(steady_.WaitForDeadlineIn(seconds(4)));  // cycle 4 has ended
+  EXPECT_TRUE(s.Ready(&body)) << body;  // failing for exactly 3 intervals: still ready
+  EXPECT_NE(body.find("\"degraded\""), std::string::npos) << body;
+  Advance(milliseconds(1));
+  EXPECT_FALSE(s.Ready(&body)) << body;
+  EXPECT_NE(body.find("\"failing\""), std::string::npos) << body;
+  s.Stop();
+  EXPECT_EQ(StatusOf(0).errors, 3u);
+}
+
+TEST_F(SchedulerTimingTest, WakeRunsACycleOneGapAfterTheLastStartInsteadOfAnHour) {
+  ScriptedCollector& c = StartHourly(Outcome::kOk, milliseconds(10));
+  Scheduler& s = *scheduler_;
+  s.Wake("runs");  // another collector's name: nothing happens to this one
+  s.Wake("realtime");
+  ExpectWaitOf(c, milliseconds(10));
+  s.Wake("realtime");
+  ExpectWaitOf(c, milliseconds(10));
+  ASSERT_TRUE(steady_.WaitForDeadlineIn(hours(1)));  // back to its interval
+  s.Stop();
+  EXPECT_EQ(c.cycles(), 3u);
+  EXPECT_EQ(StatusOf(0).woken_cycles, 2u);
+  EXPECT_EQ(testing::Value(s.Gather(), "agent_exporter_collector_woken_cycles_total", {{"collector", "realtime"}}),
+            2);
+}
+
+// A wake long after the last start (more than the gap) runs a cycle at once.
+TEST_F(SchedulerTimingTest, AWakeAfterTheGapRunsACycleAtOnce) {
+  ScriptedCollector& c = StartHourly(Outcome::kOk, milliseconds(10));
+  Scheduler& s = *scheduler_;
+  Advance(seconds(5));
+  ASSERT_TRUE(steady_.WaitForDeadlineIn(hours(1) - seconds(5)));
+  s.Wake("realtime");
+  ASSERT_TRUE(c.WaitForCycles(2));
+  ASSERT_TRUE(steady_.WaitForDeadlineIn(hours(1)));
+  s.Stop();
+  EXPECT_EQ(StatusOf(0).woken_cycles, 1u);
+}
+
+TEST_F(SchedulerTimingTest, ABurstOfWakesCostsOneCyclePerGap) {
+  const milliseconds gap(100);
+  ScriptedCollector& c = StartHourly(Outcome::kOk, gap);
+  Scheduler& s = *scheduler_;
+  for (int i = 0; i < 1000; ++i) s.Wake("realtime");
+  ASSERT_TRUE(steady_.WaitForDeadlineIn(gap));
+  for (int i = 0; i < 1000; ++i) s.Wake("realtime");
+  Advance(gap);
+  ASSERT_TRUE(c.WaitForCycles(2));
+  // Requests made during the cycle, and through the next gap, fold into one more.
+  for (int i = 0; i < 1000; ++i) s.Wake("realtime");
+  ASSERT_TRUE(steady_.WaitForDeadlineIn(gap));
+  Advance(gap / 2);
+  for (int i = 0; i < 1000; ++i) s.Wake("realtime");
+  ExpectWaitOf(c, gap / 2);
+  ASSERT_TRUE(steady_.WaitForDeadlineIn(hours(1)));
+  s.Stop();
+  EXPECT_EQ(c.cycles(), 3u);
+  EXPECT_EQ(StatusOf(0).woken_cycles, 2u);
+}
+
+TEST_F(SchedulerTimingTest, AFailingCollectorKeepsItsBackoff) {
+  ScriptedCollector& c = StartHourly(Outcome::kFail, milliseconds(0));
+  Scheduler& s = *scheduler_;
+  for (int i = 0; i < 50; ++i) {
+    const auto waits = steady_.WaitsBegun();
+    s.Wake("realtime");
+    ASSERT_TRUE(steady_.WaitForWaitsBegun(waits + 1));  // woken, and back to its backoff
+  }
+  EXPECT_EQ(c.cycles(), 1u);
+  ExpectWaitOf(c, hours(1));  // the next attempt only after the backoff
+  s.Stop();
+  EXPECT_EQ(c.cycles(), 2u);
+  EXPECT_EQ(StatusOf(0).woken_cycles, 0u);
+}
+
+TEST_F(SchedulerTimingTest, ABacklogWaitsForEveryFirstCycleThenGoesOnOneCyclePerGap) {
+  const milliseconds gap(5);
+  ScriptedCollector& backlog = Add("patterns", hours(1), {Outcome::kOk});
+  ScriptedCollector& gated = Add("runs", hours(1), {Outcome::kOk});
+  backlog.AlwaysPending();
+  gated.Close();
+  Scheduler& s = Start(gap);
+  ASSERT_TRUE(backlog.WaitForCycles(1));
+  ASSERT_TRUE(gated.WaitForCycles(1));
+  // While the runs collector's first cycle goes on, the backlog waits its interval.
+  ASSERT_TRUE(steady_.WaitForDeadlineIn(hours(1)));
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(steady_.AdvanceAndAwaitWaits(gap));
+  EXPECT_EQ(backlog.cycles(), 1u) << "the backlog ran while the runs collector's first cycle was still going";
+  gated.Open();  // 200 ms since the backlog's first start: it goes on at once
+  ASSERT_TRUE(backlog.WaitForCycles(2));
+  for (int i = 0; i < 4; ++i) ExpectWaitOf(backlog, gap);
+  s.Stop();
+  EXPECT_EQ(backlog.cycles(), 6u);
+  EXPECT_TRUE(backlog.first_told_starting());  // its first cycle ran while the runs one had not ended
+  EXPECT_FALSE(backlog.last_told_starting());
+  EXPECT_EQ(StatusOf(0).woken_cycles, 0u);
   const auto gathered = s.Gather();
   EXPECT_EQ(testing::Value(gathered, "agent_exporter_collector_pending_work", {{"collector", "patterns"}}), 1);
   EXPECT_EQ(testing::Value(gathered, "agent_exporter_collector_pending_work", {{"collector", "runs"}}), 0);
+}
+
+TEST_F(SchedulerTimingTest, CountsCyclesAndTheirTime) {
+  ScriptedCollector& c = Add("stub", hours(1), {Outcome::kOk, Outcome::kFail, Outcome::kOk});
+  c.Takes(milliseconds(250));
+  Scheduler& s = Make();
+  for (int i = 0; i < 3; ++i) s.RunOnce(0);
+  auto g = s.Gather();
+  EXPECT_EQ(testing::Value(g, "agent_exporter_collector_cycles_total", {{"collector", "stub"}}), 3);
+  EXPECT_DOUBLE_EQ(testing::Value(g, "agent_exporter_collector_duration_seconds", {{"collector", "stub"}}), 0.25);
+  EXPECT_DOUBLE_EQ(testing::Value(g, "agent_exporter_collector_duration_seconds_total", {{"collector", "stub"}}),
+                   0.75);
 }
 
 }  // namespace

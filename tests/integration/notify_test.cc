@@ -3,10 +3,13 @@
 // notification can explain a change showing up.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
+#include "core/change_listener.h"
 #include "exporter/app.h"
+#include "tests/support/fake_clock.h"
 #include "tests/support/run_data.h"
 #include "tests/support/snapshot.h"
 #include "tests/support/test_db.h"
@@ -109,6 +112,30 @@ TEST_F(NotifyTest, ListenerComesBackAfterItsConnectionIsTerminated) {
   EXPECT_TRUE(Has(log_, "notify listener down")) << log_;
   Enqueue();
   EXPECT_TRUE(Within10s([&] { return QueueDepth(*e) == 1; })) << log_;
+}
+
+// The 30 s keepalive query follows the listener's clock: with a fake one it goes
+// out once the clock is moved past 30 s of silence (it is checked on each 1 s poll
+// slice), long before 30 real seconds.
+TEST_F(NotifyTest, TheKeepaliveQueryGoesOutAfterThirtySecondsOfTheListenersClock) {
+  FakeSteadyClock steady;
+  logger_.SetSinkForTest(&log_);
+  std::atomic<bool> connected{false};  // on_change("") comes once the keepalive timer runs
+  ChangeListener listener(
+      db_.url(), "aee_keepalive_test", [&](std::string_view payload) { connected = connected || payload.empty(); },
+      logger_, steady);
+  listener.Start();
+  auto last_query = [&] {
+    auto rows = db_.Query(
+        "SELECT query FROM pg_stat_activity WHERE application_name = 'agent_execution_exporter/listen' "
+        "AND datname = current_database()");
+    return rows.empty() ? std::string() : rows[0][0].as<std::string>();
+  };
+  ASSERT_TRUE(Within10s([&] { return connected.load(); })) << log_;
+  EXPECT_TRUE(Has(last_query(), "LISTEN")) << last_query();
+  steady.Advance(std::chrono::seconds(30));
+  EXPECT_TRUE(Within10s([&] { return last_query() == "SELECT 1"; })) << last_query();
+  listener.Stop();
 }
 
 TEST_F(NotifyTest, WithoutTheTriggersPollingStillWorks) {
