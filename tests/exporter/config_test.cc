@@ -3,7 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
 
 #include "collectors/registry.h"
 #include "tests/support/test_db.h"
@@ -274,6 +278,44 @@ TEST(ConfigurationDocTest, DocumentsEveryFlag) {
     if (flag.find("<name>") != std::string::npos || flag == "--") continue;
     EXPECT_NE(doc.find("`" + flag), std::string::npos) << flag << " missing from docs/configuration.md";
   }
+}
+
+TEST(ConfigurationDocTest, EveryDocumentedDefaultIsTheDeclaredOne) {
+  // Each flag's row in docs/configuration.md ("| `--name` | default | help |") names the
+  // default the flag declares (the text --help prints as "(default: X)"), so the doc
+  // cannot drift from the declarations. The per-collector --collector.<name>[.interval|
+  // .timeout] lines are documented once for all collectors, not row by row.
+  std::map<std::string, std::string> documented;  // flag -> its default cell
+  std::istringstream doc(testing::ReadSourceFile("docs/configuration.md"));
+  for (std::string line; std::getline(doc, line);) {
+    if (!line.starts_with("| `--")) continue;
+    const size_t name_end = line.find('`', 3);
+    const size_t cell = line.find("| ", name_end);
+    if (name_end == std::string::npos || cell == std::string::npos) continue;
+    const size_t cell_end = line.find(" |", cell + 2);
+    documented.emplace(line.substr(3, name_end - 3), line.substr(cell + 2, cell_end - cell - 2));
+  }
+  std::istringstream help(HelpText());
+  int checked = 0;
+  for (std::string line; std::getline(help, line);) {
+    const size_t start = line.find_first_not_of(' ');
+    const size_t marker = line.rfind("(default: ");
+    if (start == std::string::npos || !line.substr(start).starts_with("--") || marker == std::string::npos) continue;
+    const std::string flag = line.substr(start, line.find_first_of("= ", start) - start);
+    const std::string value = line.substr(marker + 10, line.size() - marker - 11);
+    if (flag.starts_with("--collector.") && std::any_of(CollectorTable().begin(), CollectorTable().end(), [&](const auto& e) {
+          const std::string base = "--collector." + std::string(e.name);
+          return flag == base || flag == base + ".interval" || flag == base + ".timeout";
+        })) {
+      continue;
+    }
+    auto row = documented.find(flag);
+    ASSERT_NE(row, documented.end()) << flag << " has no row of its own in docs/configuration.md";
+    EXPECT_NE(row->second.find("`" + value + "`"), std::string::npos)
+        << flag << ": docs/configuration.md says " << row->second << ", the flag's default is " << value;
+    ++checked;
+  }
+  EXPECT_GT(checked, 20);
 }
 
 TEST(QuoteIdentifierTest, DoublesQuotes) {
