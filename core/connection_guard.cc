@@ -72,7 +72,8 @@ int FindConnectionSocket(const std::string& peer_addr, int peer_port, int local_
   return found;
 }
 
-ConnectionGuard::ConnectionGuard(int cap, std::chrono::milliseconds min_gap) : cap_(cap), min_gap_(min_gap) {}
+ConnectionGuard::ConnectionGuard(int cap, std::chrono::milliseconds min_gap, const SteadyClock& steady_clock)
+    : cap_(cap), min_gap_(min_gap), steady_clock_(steady_clock) {}
 
 ConnectionGuard::~ConnectionGuard() { Stop(); }
 
@@ -117,7 +118,7 @@ void ConnectionGuard::Run() {
     lock.lock();
     shut_down_ += static_cast<std::uint64_t>(n);
     // At most one scan per gap: pokes that arrive meanwhile are served by the next.
-    if (cv_.wait_for(lock, min_gap_, [this] { return stopping_; })) return;
+    if (steady_clock_.WaitUntil(cv_, lock, steady_clock_.Now() + min_gap_, [this] { return stopping_; })) return;
   }
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -9,6 +10,8 @@
 #include <thread>
 #include <tuple>
 #include <vector>
+
+#include "core/clock.h"
 
 namespace aee {
 
@@ -34,7 +37,8 @@ int FindConnectionSocket(const std::string& peer_addr, int peer_port, int local_
 class ConnectionGuard {
  public:
   /// cap <= 0 disables the guard (Start() does nothing).
-  explicit ConnectionGuard(int cap, std::chrono::milliseconds min_gap = std::chrono::milliseconds(10));
+  explicit ConnectionGuard(int cap, std::chrono::milliseconds min_gap = std::chrono::milliseconds(10),
+                           const SteadyClock& steady_clock = RealSteadyClock::Instance());
   ~ConnectionGuard();
   ConnectionGuard(const ConnectionGuard&) = delete;
   ConnectionGuard& operator=(const ConnectionGuard&) = delete;
@@ -61,6 +65,7 @@ class ConnectionGuard {
 
   const int cap_;
   const std::chrono::milliseconds min_gap_;
+  const SteadyClock& steady_clock_;
   std::set<int> ports_;
   std::map<Key, Seen> seen_;  // scan state, only touched under scan_mu_
   std::uint64_t next_order_ = 0;

@@ -28,7 +28,8 @@ bool ShutDownRequestConnection(const mg_connection* conn) {
 }  // namespace
 
 HttpServer::HttpServer(HttpOptions options, Logger& logger) : options_(std::move(options)), logger_(logger) {
-  guard_ = std::make_unique<ConnectionGuard>(options_.max_connections_per_client);
+  guard_ = std::make_unique<ConnectionGuard>(options_.max_connections_per_client, std::chrono::milliseconds(10),
+                                             *options_.steady_clock);
   limiter_ = std::make_unique<RateLimiter>(options_.rate_limit, options_.rate_limit_burst,
                                            options_.clock != nullptr ? *options_.clock : system_clock_);
   web_state_ = std::make_shared<const WebState>(

@@ -67,7 +67,7 @@ std::vector<FamilySpec> AllFamilies() {
 
 Exporter::Exporter(Config config, const Clock& clock, Logger& logger, const SteadyClock& steady_clock)
     : config_(std::move(config)), clock_(clock), steady_clock_(steady_clock), logger_(logger) {
-  if (config_.api_enabled) live_ = std::make_unique<LiveHub>(config_.api, clock_, logger_);
+  if (config_.api_enabled) live_ = std::make_unique<LiveHub>(config_.api, clock_, logger_, steady_clock_);
   std::vector<ScheduledCollector> scheduled;
   // The rows the triggers announce go to the realtime collector, which then reads
   // only those (collectors/realtime_collector.h); set before the collectors exist.

@@ -142,8 +142,8 @@ std::string Render(const LiveWorkspace& ws, const PoolLoads* pools, bool platfor
 
 }  // namespace
 
-LiveHub::LiveHub(LiveHubOptions options, const Clock& clock, Logger& logger)
-    : options_(options), clock_(clock), logger_(logger) {}
+LiveHub::LiveHub(LiveHubOptions options, const Clock& clock, Logger& logger, const SteadyClock& steady_clock)
+    : options_(options), clock_(clock), steady_clock_(steady_clock), logger_(logger) {}
 
 LiveHub::~LiveHub() { Stop(); }
 
@@ -281,7 +281,8 @@ void LiveHub::Run() {
   // updates as soon as a collector publishes or someone subscribes.
   constexpr auto kTick = std::chrono::milliseconds(250);
   while (!stopping_) {
-    cv_.wait_for(lock, kTick, [&] { return stopping_ || version_ != seen_version || subs_.size() != seen_subs; });
+    steady_clock_.WaitUntil(cv_, lock, steady_clock_.Now() + kTick,
+                            [&] { return stopping_ || version_ != seen_version || subs_.size() != seen_subs; });
     if (stopping_) return;
     seen_version = version_;
     seen_subs = subs_.size();

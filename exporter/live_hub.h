@@ -45,7 +45,9 @@ struct LiveScope {
 /// and is dropped after stall_timeout. The collector never waits on a client.
 class LiveHub {
  public:
-  LiveHub(LiveHubOptions options, const Clock& clock, Logger& logger);
+  /// steady_clock paces the hub's tick (retries of lagging subscribers, heartbeats).
+  LiveHub(LiveHubOptions options, const Clock& clock, Logger& logger,
+          const SteadyClock& steady_clock = RealSteadyClock::Instance());
   ~LiveHub();
   LiveHub(const LiveHub&) = delete;
   LiveHub& operator=(const LiveHub&) = delete;
@@ -87,6 +89,7 @@ class LiveHub {
 
   LiveHubOptions options_;
   const Clock& clock_;
+  const SteadyClock& steady_clock_;
   Logger& logger_;
 
   mutable std::mutex mu_;
