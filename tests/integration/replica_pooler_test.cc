@@ -37,6 +37,18 @@ std::string EnvUrl(const char* name) {
   return v == nullptr ? "" : v;
 }
 
+// The test database db, with the fixtures' workspaces and agents, reached through the
+// server the environment variable env names (ctest sets it); "" and a failure when unset.
+std::string FixtureDatabaseUrl(const char* env, testing::TestDb& db) {
+  const std::string server = EnvUrl(env);
+  if (server.empty()) {
+    ADD_FAILURE() << env << " is not set (run the tests through ctest)";
+    return "";
+  }
+  testing::InsertWorkspacesAndAgents(db);
+  return testing::TestDb::WithDatabase(server, db.name());
+}
+
 std::string InsertRun(const char* status, const std::string& finished_at) {
   return std::string("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, queued_at, started_at, "
                      "finished_at) VALUES (gen_random_uuid(), '") +
@@ -82,11 +94,9 @@ bool RunCollector(Exporter& e, const std::string& name) {
 class StandbyTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const std::string server = EnvUrl("AEE_TEST_STANDBY_URL");
-    ASSERT_FALSE(server.empty()) << "AEE_TEST_STANDBY_URL is not set (run the tests through ctest)";
-    testing::InsertWorkspacesAndAgents(db_);
-    standby_admin_ = std::make_unique<pqxx::connection>(server);
-    url_ = testing::TestDb::WithDatabase(server, db_.name());
+    url_ = FixtureDatabaseUrl("AEE_TEST_STANDBY_URL", db_);
+    ASSERT_FALSE(url_.empty());
+    standby_admin_ = std::make_unique<pqxx::connection>(EnvUrl("AEE_TEST_STANDBY_URL"));
     WaitReplayed();
   }
   void TearDown() override {
@@ -251,10 +261,8 @@ TEST(PrimaryReplicaStateTest, OnAPrimaryThereIsNoReplayLag) {
 class PoolerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const std::string server = EnvUrl("AEE_TEST_PGBOUNCER_URL");
-    ASSERT_FALSE(server.empty()) << "AEE_TEST_PGBOUNCER_URL is not set (run the tests through ctest)";
-    testing::InsertWorkspacesAndAgents(db_);
-    url_ = testing::TestDb::WithDatabase(server, db_.name());
+    url_ = FixtureDatabaseUrl("AEE_TEST_PGBOUNCER_URL", db_);
+    ASSERT_FALSE(url_.empty());
     logger_.SetSinkForTest(&log_);
   }
   // What each of the pool's two server connections holds: two clients in a
