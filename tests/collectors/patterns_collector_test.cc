@@ -98,22 +98,6 @@ void ExpectPatternsMatchSql(testing::TestDb& db, const Snapshot& snap, const std
   }
 }
 
-// A steady clock that moves by step each time it is read, so how many hour
-// slices fit in a cycle budget does not depend on the machine's speed.
-class TickingSteadyClock final : public SteadyClock {
- public:
-  explicit TickingSteadyClock(std::chrono::milliseconds step) : step_(step) {}
-  time_point Now() const override {
-    const time_point now = now_;
-    now_ += step_;
-    return now;
-  }
-
- private:
-  std::chrono::milliseconds step_;
-  mutable time_point now_{};
-};
-
 // Whole window in one cycle whatever the machine's speed (the budget has its own test).
 PatternsCollectorOptions Unbudgeted() {
   PatternsCollectorOptions opts;

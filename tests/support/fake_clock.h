@@ -26,6 +26,29 @@ class FakeClock final : public Clock {
   std::atomic<time_point> now_;
 };
 
+/// A steady clock that moves by step each time it is read, for code that only
+/// measures time (budgets): how much fits in a budget then does not depend on the
+/// machine's speed. It never blocks: a wait or sleep jumps it to the deadline.
+/// One thread at a time.
+class TickingSteadyClock final : public SteadyClock {
+ public:
+  using SteadyClock::WaitUntil;
+  explicit TickingSteadyClock(std::chrono::milliseconds step) : step_(step) {}
+  time_point Now() const override {
+    const time_point now = now_;
+    now_ += step_;
+    return now;
+  }
+  void WaitUntil(std::condition_variable&, std::unique_lock<std::mutex>&, time_point deadline) const override {
+    now_ = std::max(now_, deadline);
+  }
+  void SleepUntil(time_point deadline) const override { now_ = std::max(now_, deadline); }
+
+ private:
+  std::chrono::milliseconds step_;
+  mutable time_point now_{};
+};
+
 /// A monotonic clock that only moves when a test calls Advance(), so code that
 /// waits for intervals, backoffs and gaps is driven without sleeping.
 ///
