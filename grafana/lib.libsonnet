@@ -52,13 +52,14 @@ function(config) {
     local parts = std.split(rule, ':');
     std.join(':', [std.strReplace(std.strReplace(parts[0], 'workspace_', ''), 'workspace', '')] + parts[1:]),
   // agg ('sum', 'sum by (le)', ...) of a per-workspace rule over the selected workspaces:
-  // its platform-wide rule with All, the per-workspace series otherwise.
-  wsAgg(agg, rule, extra=[], offset='')::
+  // its platform-wide rule with All, the per-workspace series otherwise. With window
+  // ('$__range', ...) each series is first averaged over that window (avg_over_time).
+  wsAgg(agg, rule, extra=[], offset='', window='')::
     local o = if offset == '' then '' else ' offset ' + offset;
-    '(%s(%s{%s}%s) or %s(%s{%s}%s))' % [
-      agg, $.platformRule(rule), std.join(', ', [$.PA] + extra), o,
-      agg, rule, std.join(', ', [$.WS] + extra), o,
-    ],
+    local series(name, scope) =
+      local s = '%s{%s}' % [name, std.join(', ', [scope] + extra)];
+      if window == '' then s + o else 'avg_over_time(%s[%s]%s)' % [s, window, o];
+    '(%s(%s) or %s(%s))' % [agg, series($.platformRule(rule), $.PA), agg, series(rule, $.WS)],
   // At most config.dashboardTopWorkspaces series of a per-workspace panel: the largest by
   // `by` (the expression itself unless given; topk keeps each series' labels).
   topWorkspaces(expr, by='')::

@@ -10,12 +10,8 @@ local rateOf(metric, matchers, by, window='$__rate_interval') =
   'sum by (%s) (%s)' % [by, g.dedup('rate(%s{%s}[%s])' % [metric, g.sel(matchers), window])];
 local increaseOf(metric, matchers, by) =
   'sum by (%s) (%s)' % [by, g.dedup('increase(%s{%s}[$__range])' % [metric, g.sel(matchers), ])];
-// agg of a per-workspace recording rule averaged over the selected range, over the
-// selected workspaces (its platform-wide rule with All, as g.wsAgg does).
-local rangeAgg(agg, rule, extra=[]) =
-  '(%s (avg_over_time(%s{%s}[$__range])) or %s (avg_over_time(%s{%s}[$__range])))' % [
-    agg, g.platformRule(rule), std.join(', ', [g.PA] + extra), agg, rule, std.join(', ', [g.WS] + extra),
-  ];
+// agg of a per-workspace recording rule averaged over the selected range.
+local rangeAgg(agg, rule, extra=[]) = g.wsAgg(agg, rule, extra, window='$__range');
 // Model call latency: the recording rules take each workspace's buckets and _sum from
 // one replica (alerts/rules.libsonnet, agent_execution_models).
 local modelBuckets = 'workspace_model_le:agent_model_call_duration_seconds_bucket:rate5m';
