@@ -214,6 +214,36 @@ def snapshot(exps):
     return out
 
 
+def wait_swept(exps, timeout):
+    """Waits until the runs and models collectors of every exporter have swept their
+    lateness window (agent_exporter_rows_read_total{kind="sweep"} moved) and then
+    finished one more cycle: application-stamped late commits are counted by the sweep
+    (every 5 minutes by default), so until then two exporters may differ by the late
+    commits one of them has swept and the other not. Returns the seconds waited, or
+    None when the timeout passed first (the check then compares what it has)."""
+    t0 = time.monotonic()
+    first = {n: parse_metrics(self_lines(scrape(port))) for n, port, _, _ in exps}
+    swept_at = {}  # (exporter, collector) -> cycles_total when its sweep was first seen
+    want = [(n, c) for n, _, _, _ in exps for c in ("runs", "models")]
+    while time.monotonic() - t0 < timeout:
+        for n, port, _, _ in exps:
+            m = parse_metrics(self_lines(scrape(port)))
+            for c in ("runs", "models"):
+                sweep = metric_sum(m, "agent_exporter_rows_read_total", collector=c, kind="sweep")
+                if (n, c) not in swept_at and sweep > metric_sum(first[n], "agent_exporter_rows_read_total",
+                                                                 collector=c, kind="sweep"):
+                    swept_at[(n, c)] = metric_sum(m, "agent_exporter_collector_cycles_total", collector=c)
+                elif (n, c) in swept_at and swept_at[(n, c)] is not True and \
+                        metric_sum(m, "agent_exporter_collector_cycles_total", collector=c) > swept_at[(n, c)]:
+                    swept_at[(n, c)] = True
+        if all(swept_at.get(k) is True for k in want):
+            log(f"every exporter swept and cycled after {time.monotonic() - t0:.0f} s")
+            return round(time.monotonic() - t0, 1)
+        time.sleep(5)
+    log(f"not every exporter swept within {timeout} s: {sorted(k for k in want if swept_at.get(k) is not True)}")
+    return None
+
+
 def measure(a):
     exporter = a.exporter or os.path.join(a.build, "agent_execution_exporter")
     a.sim = os.path.join(a.build, "tools", "agent_platform_sim")
@@ -307,9 +337,9 @@ def measure(a):
                 "cores": (p1["cpu_s"] - p0["cpu_s"]) / wall, "rss_bytes": p1["rss_bytes"], "hwm_bytes": p1["hwm_bytes"],
                 "db_ms_per_s": sum(s["ms"] for s in st) / wall, "db_calls_per_s": sum(s["calls"] for s in st) / wall,
                 "db_rows_per_s": sum(s["rows"] for s in st) / wall, "db_blks_per_s": sum(s["blks"] for s in st) / wall,
-                "runs_rows_read_per_s": d("agent_exporter_runs_rows_read_total") / wall,
-                "models_rows_read_per_s": d("agent_exporter_models_rows_read_total") / wall,
-                "patterns_rows_read_per_s": d("agent_exporter_patterns_rows_read_total") / wall,
+                "runs_rows_read_per_s": d("agent_exporter_rows_read_total", collector="runs") / wall,
+                "models_rows_read_per_s": d("agent_exporter_rows_read_total", collector="models") / wall,
+                "patterns_rows_read_per_s": d("agent_exporter_rows_read_total", collector="patterns") / wall,
                 "collectors": per,
                 "statements": sorted(st, key=lambda s: -s["ms"])[:12],
             }
@@ -330,10 +360,12 @@ def measure(a):
                 "scrapes": sum(r["requests"] for r in runs),
                 "scrape_errors": sum(r["errors"] + r["non2xx"] for r in runs),
             })
-        # The check: with the load stopped and every collector past a cycle, the shards'
-        # union holds the unsharded exporter's series, and the same counter values.
+        # The check: with the load stopped and every counting collector past a sweep of its
+        # lateness window and a whole cycle after it, the shards' union holds the unsharded
+        # exporter's series, and the same counter values.
         live.stop()
         time.sleep(a.quiesce)
+        settled_s = wait_swept(exps, a.sweep_timeout)
         series1, union = {}, {}
         for n, port, _, _ in exps:
             keys = series_keys(scrape(port))
@@ -353,7 +385,7 @@ def measure(a):
             "union_missing": len(series1.keys() - union.keys()), "union_extra": len(union.keys() - series1.keys()),
             "union_missing_examples": sorted(series1.keys() - union.keys())[:5],
             "union_extra_examples": sorted(union.keys() - series1.keys())[:5],
-            "union_counters_compared": len(counters), "union_counters_mismatched": len(mismatched),
+            "union_settled_s": settled_s, "union_counters_compared": len(counters), "union_counters_mismatched": len(mismatched),
             "union_counters_mismatched_examples": [(k, series1[k], union[k]) for k in mismatched[:5]],
             "exporters": rows,
         }
@@ -410,12 +442,16 @@ def render(r):
         lambda e: e["collectors"].get("frontier", {}).get("db_ms", 0) / e["window_s"], fmt="{:.2f}")
     row("DB rows returned per s", lambda e: e["db_rows_per_s"])
     row("DB buffers touched per s", lambda e: e["db_blks_per_s"])
-    row("runs rows read per s (agent_exporter_runs_rows_read_total)", lambda e: e["runs_rows_read_per_s"])
+    row("runs rows read per s (agent_exporter_rows_read_total)", lambda e: e["runs_rows_read_per_s"])
     row("models rows read per s", lambda e: e["models_rows_read_per_s"])
     lines.append("")
     cyc = ", ".join(f"{c} {ex['1x']['collectors'][c]['cycles']:.0f}" for c in COLLECTORS if c in ex["1x"]["collectors"])
     lines.append(f"Cycles in the window (1 exporter): {cyc}. After the load stopped, the union of the shards' "
-                 f"series against the unsharded exporter's (self-metrics aside): {r['union_missing']} missing, "
+                 f"series against the unsharded exporter's (self-metrics aside"
+                 + (f", every runs and models collector past a sweep and a cycle {r['union_settled_s']:.0f} s "
+                    "after the stop" if r.get("union_settled_s") is not None else
+                    ", compared before every exporter had swept its lateness window") +
+                 f"): {r['union_missing']} missing, "
                  f"{r['union_extra']} extra; {r['union_counters_mismatched']} of {r['union_counters_compared']} "
                  f"counter values differ.")
     return "\n".join(lines)
@@ -442,6 +478,9 @@ def main():
     ap.add_argument("--window", type=int, default=300, help="measured seconds")
     ap.add_argument("--quiesce", type=int, default=35,
                     help="seconds after the load stops before the union check (past every collector's cycle)")
+    ap.add_argument("--sweep-timeout", type=int, default=420,
+                    help="seconds to wait after the load stops for every exporter's runs and models sweep "
+                         "(--collector.*.sweep-interval, 5 minutes by default) and one cycle after it")
     ap.add_argument("--ramp", type=int, default=20, help="seconds of live load before the exporters start")
     ap.add_argument("--settle", type=int, default=20, help="seconds after every exporter caught up")
     ap.add_argument("--wrk-duration", type=int, default=10)
@@ -459,6 +498,8 @@ def main():
     if a.quick:
         a.workspaces, a.agents, a.history_runs, a.rate = 40, 5, 20000, 20
         a.window, a.ramp, a.settle, a.wrk_duration, a.wrk_repeats = 20, 5, 3, 2, 1
+        a.exporter_args += " --collector.runs.sweep-interval=15s --collector.models.sweep-interval=15s"
+        a.sweep_timeout = 90
     if not a.build or not a.server:
         sys.exit("scale_bench: --build and --server are required (or --render JSON)")
     for k in ("workspaces", "agents", "history_runs", "days", "shards", "window", "wrk_duration", "wrk_repeats"):
