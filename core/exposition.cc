@@ -1,11 +1,12 @@
 #include "core/exposition.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <limits>
 #include <map>
-#include <sstream>
 #include <stdexcept>
 
-#include <prometheus/text_serializer.h>
 #include <zlib.h>
 
 namespace aee {
@@ -29,10 +30,184 @@ std::vector<prometheus::MetricFamily> MergeFamilies(std::vector<prometheus::Metr
   return out;
 }
 
+namespace {
+
+// The text format as prometheus-cpp 1.0.1's TextSerializer writes it, byte for byte
+// (tests/core/exposition_test.cc compares the two on random families), without its
+// ostream: a value is formatted by std::to_chars instead of the stream's printf, which
+// at 750 000 series was most of a cycle (docs/benchmarks.md, "Scale").
+
+// A double as "%.16g" (prometheus-cpp: precision max_digits10 - 1) with Nan/+Inf/-Inf.
+void AppendDouble(std::string& out, double v) {
+  if (std::isnan(v)) {
+    out += "Nan";
+  } else if (std::isinf(v)) {
+    out += v < 0 ? "-Inf" : "+Inf";
+  } else if (v == std::trunc(v) && std::fabs(v) < 1e15 && (v != 0 || !std::signbit(v))) {
+    // Whole numbers of at most 15 digits print as integers under %.16g: the common
+    // case (counts), without the floating-point formatter.
+    char buf[24];
+    const auto res = std::to_chars(buf, buf + sizeof buf, static_cast<std::int64_t>(v));
+    out.append(buf, res.ptr);
+  } else {
+    char buf[64];
+    const auto res = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general, 16);
+    out.append(buf, res.ptr);
+  }
+}
+
+template <typename Int>
+void AppendInt(std::string& out, Int v) {
+  char buf[24];
+  const auto res = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, res.ptr);
+}
+
+void AppendEscaped(std::string& out, const std::string& value) {
+  for (char c : value) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+}
+
+// name{labels[,extra="value"]}<space>
+void AppendHead(std::string& out, const prometheus::MetricFamily& family, const prometheus::ClientMetric& metric,
+                std::string_view suffix = {}, std::string_view extra_name = {}, std::string_view extra_text = {},
+                const double* extra_double = nullptr) {
+  out += family.name;
+  out += suffix;
+  if (!metric.label.empty() || !extra_name.empty()) {
+    out += '{';
+    bool first = true;
+    for (const auto& label : metric.label) {
+      if (!first) out += ',';
+      first = false;
+      out += label.name;
+      out += "=\"";
+      AppendEscaped(out, label.value);
+      out += '"';
+    }
+    if (!extra_name.empty()) {
+      if (!first) out += ',';
+      out += extra_name;
+      out += "=\"";
+      if (extra_double != nullptr) {
+        AppendDouble(out, *extra_double);
+      } else {
+        out += extra_text;
+      }
+      out += '"';
+    }
+    out += '}';
+  }
+  out += ' ';
+}
+
+void AppendTail(std::string& out, const prometheus::ClientMetric& metric) {
+  if (metric.timestamp_ms != 0) {
+    out += ' ';
+    AppendInt(out, metric.timestamp_ms);
+  }
+  out += '\n';
+}
+
+void AppendSamples(std::string& out, const prometheus::MetricFamily& family) {
+  using prometheus::MetricType;
+  for (const auto& metric : family.metric) {
+    switch (family.type) {
+      case MetricType::Counter:
+      case MetricType::Gauge:
+      case MetricType::Untyped:
+        AppendHead(out, family, metric);
+        AppendDouble(out, family.type == MetricType::Counter ? metric.counter.value
+                          : family.type == MetricType::Gauge ? metric.gauge.value
+                                                             : metric.untyped.value);
+        AppendTail(out, metric);
+        break;
+      case MetricType::Summary: {
+        const auto& summary = metric.summary;
+        AppendHead(out, family, metric, "_count");
+        AppendInt(out, summary.sample_count);
+        AppendTail(out, metric);
+        AppendHead(out, family, metric, "_sum");
+        AppendDouble(out, summary.sample_sum);
+        AppendTail(out, metric);
+        for (const auto& q : summary.quantile) {
+          AppendHead(out, family, metric, {}, "quantile", {}, &q.quantile);
+          AppendDouble(out, q.value);
+          AppendTail(out, metric);
+        }
+        break;
+      }
+      case MetricType::Histogram: {
+        const auto& histogram = metric.histogram;
+        AppendHead(out, family, metric, "_count");
+        AppendInt(out, histogram.sample_count);
+        AppendTail(out, metric);
+        AppendHead(out, family, metric, "_sum");
+        AppendDouble(out, histogram.sample_sum);
+        AppendTail(out, metric);
+        double last = -std::numeric_limits<double>::infinity();
+        for (const auto& bucket : histogram.bucket) {
+          AppendHead(out, family, metric, "_bucket", "le", {}, &bucket.upper_bound);
+          last = bucket.upper_bound;
+          AppendInt(out, bucket.cumulative_count);
+          AppendTail(out, metric);
+        }
+        if (last != std::numeric_limits<double>::infinity()) {
+          AppendHead(out, family, metric, "_bucket", "le", "+Inf");
+          AppendInt(out, histogram.sample_count);
+          AppendTail(out, metric);
+        }
+        break;
+      }
+    }
+  }
+}
+
+std::string_view TypeName(prometheus::MetricType type) {
+  switch (type) {
+    case prometheus::MetricType::Counter: return "counter";
+    case prometheus::MetricType::Gauge: return "gauge";
+    case prometheus::MetricType::Summary: return "summary";
+    case prometheus::MetricType::Untyped: return "untyped";
+    case prometheus::MetricType::Histogram: return "histogram";
+  }
+  return "untyped";
+}
+
+// The HELP (when there is one) and TYPE lines.
+void AppendHeader(std::string& out, const prometheus::MetricFamily& family) {
+  if (!family.help.empty()) {
+    out += "# HELP ";
+    out += family.name;
+    out += ' ';
+    out += family.help;
+    out += '\n';
+  }
+  out += "# TYPE ";
+  out += family.name;
+  out += ' ';
+  out += TypeName(family.type);
+  out += '\n';
+}
+
+}  // namespace
+
 std::string SerializeText(const std::vector<prometheus::MetricFamily>& families) {
-  std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, families);
-  return std::move(out).str();  // the stream's buffer itself, not a copy
+  std::string out;
+  for (const auto& family : families) {
+    AppendHeader(out, family);
+    AppendSamples(out, family);
+  }
+  return out;
 }
 
 namespace {
@@ -99,19 +274,9 @@ RenderedFamilies RenderFamilies(std::vector<prometheus::MetricFamily> families) 
   for (auto& family : MergeFamilies(std::move(families))) {
     RenderedFamily r;
     r.name = family.name;
-    std::vector<prometheus::MetricFamily> one;  // the family moved, not copied
-    one.push_back(std::move(family));
-    std::string text = SerializeText(one);
-    one.clear();
-    // The header ends with the TYPE line; samples follow.
-    size_t cut = 0;
-    const size_t type = text.find("# TYPE " + r.name + " ");
-    if (type != std::string::npos) {
-      const size_t eol = text.find('\n', type);
-      cut = eol == std::string::npos ? text.size() : eol + 1;
-    }
-    r.header = text.substr(0, cut);
-    r.samples = text.substr(cut);
+    AppendHeader(r.header, family);
+    AppendSamples(r.samples, family);
+    family = {};  // its memory back before the next family is rendered
     r.z_header = deflater.Deflate(r.header);
     r.z_samples = deflater.Deflate(r.samples);
     out.push_back(std::move(r));

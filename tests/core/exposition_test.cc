@@ -1,8 +1,14 @@
 #include "core/exposition.h"
 
 #include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
 
+#include <bit>
+#include <cmath>
+#include <cstdint>
 #include <limits>
+#include <random>
+#include <sstream>
 
 #include "collectors/collector.h"
 #include "tests/support/http_client.h"
@@ -26,6 +32,81 @@ TEST(MergeFamiliesTest, MergesSameNameAndSorts) {
   EXPECT_EQ(merged[1].metric.size(), 2u);
   const std::string text = SerializeText(merged);
   EXPECT_EQ(text.find("# TYPE agent_exporter_rows_skipped_total"), text.rfind("# TYPE agent_exporter_rows_skipped_total"));
+}
+
+// SerializeText is our own writer of the text format; prometheus-cpp 1.0.1's
+// TextSerializer is the reference it must equal byte for byte: values at the edges of
+// "%.16g" (whole numbers around 1e15/1e16, -0, subnormals, random bit patterns), every
+// metric type, label values that need escaping, HELP texts, timestamps.
+std::string Reference(const std::vector<prometheus::MetricFamily>& families) {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, families);
+  return out.str();
+}
+
+double RandomValue(std::mt19937_64& rng) {
+  static const double kEdges[] = {0.0, -0.0, 1.0, -1.0, 0.1, 0.3, 1.0 / 3, 16, 999999999999999.0, 1e15,
+                                  1e15 + 1, 9999999999999998.0, 1e16, 12345678901234567.0, -1e15, 1e-7, 5e-324,
+                                  2.2250738585072014e-308, 1.7976931348623157e308, 1700000000.123456, 0.30000000000000004,
+                                  std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
+                                  std::numeric_limits<double>::quiet_NaN(), 4503599627370496.5, 123456.7890123456789};
+  switch (rng() % 4) {
+    case 0: return kEdges[rng() % std::size(kEdges)];
+    case 1: return static_cast<double>(static_cast<std::int64_t>(rng() % 4000000000000000ull) - 2000000000000000);
+    case 2: return std::ldexp(static_cast<double>(rng() % 1000000) / 7.0, static_cast<int>(rng() % 120) - 60);
+    default: return std::bit_cast<double>(rng());  // any bit pattern: NaNs, subnormals, huge
+  }
+}
+
+std::string RandomText(std::mt19937_64& rng) {
+  static const std::string kPieces[] = {"a", "Z9", "\\", "\"", "\n", "\t", " ", "\r", "é", "{}", "=", ",", "le"};
+  std::string out;
+  for (size_t n = rng() % 5; n > 0; --n) out += kPieces[rng() % std::size(kPieces)];
+  return out;
+}
+
+TEST(SerializeTextTest, EqualsPrometheusCppTextSerializerByteForByte) {
+  std::mt19937_64 rng(20261130);
+  for (int round = 0; round < 200; ++round) {
+    std::vector<prometheus::MetricFamily> families;
+    for (int f = 0; f < 5; ++f) {
+      prometheus::MetricFamily family;
+      family.name = "fam_" + std::to_string(f);
+      family.help = rng() % 3 == 0 ? "" : "help " + RandomText(rng);
+      family.type = static_cast<MetricType>(rng() % 5);
+      for (size_t m = rng() % 6; m > 0; --m) {
+        prometheus::ClientMetric metric;
+        for (size_t l = rng() % 4; l > 0; --l) metric.label.push_back({"l" + std::to_string(l), RandomText(rng)});
+        metric.timestamp_ms = rng() % 3 == 0 ? static_cast<std::int64_t>(rng() % 2000000) - 1000000 : 0;
+        metric.counter.value = RandomValue(rng);
+        metric.gauge.value = RandomValue(rng);
+        metric.untyped.value = RandomValue(rng);
+        metric.summary.sample_count = rng();
+        metric.summary.sample_sum = RandomValue(rng);
+        for (size_t q = rng() % 3; q > 0; --q) metric.summary.quantile.push_back({RandomValue(rng), RandomValue(rng)});
+        metric.histogram.sample_count = rng();
+        metric.histogram.sample_sum = RandomValue(rng);
+        for (size_t b = rng() % 4; b > 0; --b) metric.histogram.bucket.push_back({rng(), RandomValue(rng)});
+        family.metric.push_back(std::move(metric));
+      }
+      families.push_back(std::move(family));
+    }
+    ASSERT_EQ(SerializeText(families), Reference(families)) << "round " << round;
+  }
+}
+
+TEST(SerializeTextTest, WholeNumbersAndTheirNeighboursAsPercentSixteenG) {
+  prometheus::MetricFamily family;
+  family.name = "v";
+  family.type = MetricType::Gauge;
+  for (double base : {0.0, 1.0, 1e14, 1e15, 1e16, 1e17}) {
+    for (double v : {base, -base, std::nextafter(base, 0.0), std::nextafter(base, 1e300), base + 1, base - 1}) {
+      prometheus::ClientMetric metric;
+      metric.gauge.value = v;
+      family.metric.push_back(metric);
+    }
+  }
+  EXPECT_EQ(SerializeText({family}), Reference({family}));
 }
 
 TEST(MergeFamiliesTest, DropsEmptyFamilies) {
