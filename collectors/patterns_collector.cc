@@ -128,8 +128,14 @@ Snapshot PatternsCollector::Collect(DbSession& db) {
     workspaces = ReadWorkspaces(tx);
     tx.commit();
   }
-  std::erase_if(days_, [&](const auto& e) { return e.first < calendar.start || e.first >= calendar.today; });
-  return BuildSnapshot(SumWindow(workspaces));
+  for (auto it = days_.begin(); it != days_.end();) {
+    if (it->first < calendar.start || it->first >= calendar.today) {
+      DropDay(it++);
+    } else {
+      ++it;
+    }
+  }
+  return BuildSnapshot(workspaces);
 }
 
 PatternsCollector::Calendar PatternsCollector::ReadCalendar(pqxx::transaction_base& tx, const std::string& now) const {
@@ -170,7 +176,7 @@ void PatternsCollector::ReadMissingDays(pqxx::transaction_base& tx, const Calend
       ReadHourSlice(tx, d, day);
     }
     if (day.complete()) {
-      days_[d] = std::move(day);
+      StoreDay(d, std::move(day));
       reading_.reset();
     }
   }
@@ -196,47 +202,78 @@ std::set<std::string> PatternsCollector::ReadWorkspaces(pqxx::transaction_base& 
   return workspaces;
 }
 
+void PatternsCollector::StoreDay(std::int64_t d, Day day) {
+  auto [it, inserted] = days_.try_emplace(d);
+  if (!inserted) ApplyDay(d, it->second, -1);  // yesterday, read again until it settles
+  it->second = std::move(day);
+  ApplyDay(d, it->second, 1);
+}
+
+void PatternsCollector::DropDay(std::map<std::int64_t, Day>::iterator it) {
+  ApplyDay(it->first, it->second, -1);
+  days_.erase(it);
+}
+
+void PatternsCollector::ApplyDay(std::int64_t d, const Day& day, int sign) {
+  // Integer sums: taking a day out is the exact inverse of adding it.
+  const bool weekday = IsoWeekday(d) <= 5;
+  sums_.days += sign;
+  sums_.weekdays += weekday ? sign : 0;
+  auto add = [sign](auto& to, auto v) { sign > 0 ? to += v : to -= v; };
+  for (const auto& [ws, hours] : day.workspaces) {
+    auto t = sums_.workspaces.try_emplace(ws).first;
+    for (size_t h = 0; h < 24; ++h) {
+      add(t->second.hours[h].runs, hours[h].runs);
+      add(t->second.hours[h].completed, hours[h].completed);
+      add(t->second.hours[h].latency_count, hours[h].latency_count);
+      add(t->second.hours[h].latency_sum_us, hours[h].latency_sum_us);
+      add(weekday ? t->second.weekday_runs : t->second.weekend_runs, hours[h].runs);
+    }
+    t->second.days_with_runs += sign;
+    if (t->second.days_with_runs == 0) sums_.workspaces.erase(t);
+  }
+  window_changed_ = true;
+}
+
 PatternsCollector::Window PatternsCollector::SumWindow(const std::set<std::string>& workspaces) const {
   // Every day of the window, or while start-up is still reading (pending_), the
   // days read completely so far. Workspaces without runs in it are shown at 0.
-  Window w;
-  w.days = static_cast<std::int64_t>(days_.size());
-  for (const auto& ws : workspaces) w.workspaces[ws];
-  for (const auto& [d, day] : days_) {
-    const bool weekday = IsoWeekday(d) <= 5;
-    w.weekdays += weekday ? 1 : 0;
-    for (const auto& [ws, hours] : day.workspaces) {
-      Totals& t = w.workspaces[ws];
-      for (size_t h = 0; h < 24; ++h) {
-        t.hours[h].runs += hours[h].runs;
-        t.hours[h].completed += hours[h].completed;
-        t.hours[h].latency_count += hours[h].latency_count;
-        t.hours[h].latency_sum_us += hours[h].latency_sum_us;
-        (weekday ? t.weekday_runs : t.weekend_runs) += hours[h].runs;
-      }
-    }
-  }
+  Window w = sums_;
+  for (const auto& ws : workspaces) w.workspaces.try_emplace(ws);
   return w;
 }
 
 struct PatternsCollector::Builders {
   FamilyBuilder hour_avg{kHourAvg}, daily{kDailyAvg}, weekday_avg{kWeekdayAvg}, weekend_avg{kWeekendAvg},
-      peak{kPeakHour}, quiet{kQuietHour}, success{kHourSuccess}, latency{kHourLatency}, window_days{kWindowDays},
-      rows_read{kRowsReadFamily};
+      peak{kPeakHour}, quiet{kQuietHour}, success{kHourSuccess}, latency{kHourLatency}, window_days{kWindowDays};
 };
 
-Snapshot PatternsCollector::BuildSnapshot(const Window& window) const {
-  Builders b;
-  b.window_days.Add({}, static_cast<double>(window.days) * 86400);
-  b.rows_read.Add({"patterns", "day"}, static_cast<double>(rows_aggregated_));
-  if (window.days > 0) {
-    for (const auto& [ws, t] : window.workspaces) AddWorkspace(b, window, ws, t);
+Snapshot PatternsCollector::BuildSnapshot(const std::set<std::string>& workspaces) {
+  // A budgeted start-up cycle that read hour slices without completing a day
+  // changed nothing but rows_read: it publishes the families built before
+  // instead of rebuilding every workspace's series (132 698 at 2 000 workspaces).
+  if (window_changed_ || workspaces != built_workspaces_) {
+    const Window window = SumWindow(workspaces);
+    Builders b;
+    b.window_days.Add({}, static_cast<double>(window.days) * 86400);
+    if (window.days > 0) {
+      for (const auto& [ws, t] : window.workspaces) AddWorkspace(b, window, ws, t);
+    }
+    built_.clear();
+    for (FamilyBuilder* f : {&b.hour_avg, &b.daily, &b.weekday_avg, &b.weekend_avg, &b.peak, &b.quiet, &b.success,
+                             &b.latency, &b.window_days}) {
+      built_.push_back(f->Take());
+    }
+    built_workspaces_ = workspaces;
+    window_changed_ = false;
+    ++family_builds_;
   }
+  FamilyBuilder rows_read{kRowsReadFamily};
+  rows_read.Add({"patterns", "day"}, static_cast<double>(rows_aggregated_));
   Snapshot out;
-  for (FamilyBuilder* f : {&b.hour_avg, &b.daily, &b.weekday_avg, &b.weekend_avg, &b.peak, &b.quiet, &b.success,
-                           &b.latency, &b.window_days, &b.rows_read}) {
-    out.push_back(f->Take());
-  }
+  out.reserve(built_.size() + 1);
+  out = built_;
+  out.push_back(rows_read.Take());
   return out;
 }
 

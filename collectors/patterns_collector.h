@@ -57,6 +57,11 @@ class PatternsCollector final : public Collector {
   /// Peak and quiet hours exposed per workspace.
   static constexpr int kRankedHours = 3;
 
+  /// How many times the workspace families were built (tests): once per change of
+  /// the window (a day read completely, dropped or read again) or of the
+  /// workspaces, not once per cycle.
+  std::uint64_t family_builds() const { return family_builds_; }
+
  private:
   struct HourAgg {
     std::uint64_t runs = 0;
@@ -81,6 +86,7 @@ class PatternsCollector final : public Collector {
     Hours hours{};
     std::uint64_t weekday_runs = 0;
     std::uint64_t weekend_runs = 0;
+    std::int64_t days_with_runs = 0;  // cached days this workspace has runs in
   };
   /// The cached days summed per workspace and hour.
   struct Window {
@@ -97,8 +103,15 @@ class PatternsCollector final : public Collector {
   /// Reads the next hour slice of local day d into day.
   void ReadHourSlice(pqxx::transaction_base& tx, std::int64_t d, Day& day);
   std::set<std::string> ReadWorkspaces(pqxx::transaction_base& tx) const;
+  /// Caches day d (replacing a cached copy) or drops it, keeping sums_ in step.
+  void StoreDay(std::int64_t d, Day day);
+  void DropDay(std::map<std::int64_t, Day>::iterator it);
+  /// Adds (sign 1) or takes out (sign -1) one cached day's aggregates from sums_.
+  void ApplyDay(std::int64_t d, const Day& day, int sign);
   Window SumWindow(const std::set<std::string>& workspaces) const;
-  Snapshot BuildSnapshot(const Window& window) const;
+  /// The workspace families of the window, built again only when the window or
+  /// the workspaces changed since the last cycle; the rest is the cached copy.
+  Snapshot BuildSnapshot(const std::set<std::string>& workspaces);
   void AddWorkspace(Builders& b, const Window& window, const std::string& ws, const Totals& t) const;
 
   CollectorContext ctx_;
@@ -109,6 +122,13 @@ class PatternsCollector final : public Collector {
   std::map<std::int64_t, Day> days_;  // local day number (days since 1970-01-01) -> complete aggregates
   std::optional<std::pair<std::int64_t, Day>> reading_;  // the day being read, slice by slice
   std::uint64_t rows_aggregated_ = 0;
+  /// days_ summed per workspace and hour (kept in step by StoreDay and DropDay, so
+  /// a cycle costs what it read, not the days x workspaces of the window).
+  Window sums_;
+  bool window_changed_ = true;  // sums_ changed since the families were built
+  std::set<std::string> built_workspaces_;  // the workspaces the cached families show
+  Snapshot built_;  // the cached families, without rows_read
+  std::uint64_t family_builds_ = 0;
   bool pending_ = false;  // the last cycle left days of the window unread
   bool starting_up_ = false;  // SetStartingUp
 };

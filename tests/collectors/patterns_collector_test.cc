@@ -212,6 +212,66 @@ TEST_F(PatternsCollectorTest, CycleBudgetIsMeasuredOnTheSteadyClock) {
   ExpectPatternsMatchSql(db_, snap, "UTC", "2026-03-10", 28);
 }
 
+// Issue #16: at 2 000 workspaces the families are ~130 000 series, and the start-up
+// history used to rebuild them all after every budgeted hour slice. A slice that
+// completes no day changes nothing but rows_read, so the families are built once
+// per day read completely (and when the workspaces change), and what the cycles in
+// between publish is the same exposition.
+TEST_F(PatternsCollectorTest, BudgetedStartUpBuildsTheFamiliesOncePerDayNotPerSlice) {
+  db_.Exec("INSERT INTO workspaces (id, name) SELECT gen_random_uuid(), 'many-' || g FROM generate_series(1, 300) g");
+  db_.Exec("INSERT INTO agent_runs (run_id, workspace_id, status, queued_at, finished_at, total_latency_seconds) "
+           "SELECT gen_random_uuid(), w.id, CASE WHEN (d + h) % 5 = 0 THEN 'failed' ELSE 'completed' END, "
+           "t - interval '20 seconds', t, 20 + (d + h) % 7 "
+           "FROM workspaces w, generate_series(1, 8) d, generate_series(0, 23, 5) h, "
+           "LATERAL (SELECT TIMESTAMPTZ '2026-03-10 00:00:00+00' - make_interval(days => d) "
+           "+ make_interval(hours => h, mins => length(w.name))) x(t)");
+  PatternsCollectorOptions opts;
+  opts.lookback_days = 7;
+  opts.cycle_budget = std::chrono::milliseconds(0);  // one hour slice per cycle
+  auto c = Make(opts);
+  auto s = Session();
+  Snapshot snap = c.Collect(s);
+  EXPECT_EQ(c.family_builds(), 1u);  // the empty window, every workspace without averages
+  std::string previous = testing::Text(snap, "agent_executions");
+  int cycles = 1;
+  while (c.HasPendingWork() && cycles < 1000) {
+    const std::uint64_t builds = c.family_builds();
+    snap = c.Collect(s);
+    ++cycles;
+    const std::string text = testing::Text(snap, "agent_executions");
+    if (cycles % 24 != 0) {
+      EXPECT_EQ(c.family_builds(), builds) << "cycle " << cycles << " completed no day";
+      EXPECT_EQ(text, previous) << "cycle " << cycles;
+    } else {
+      EXPECT_EQ(c.family_builds(), builds + 1) << "cycle " << cycles << " completed a day";
+      EXPECT_EQ(Value(snap, "agent_executions_pattern_window_seconds", {}), cycles / 24 * 86400.0);
+    }
+    previous = text;
+  }
+  EXPECT_EQ(cycles, 7 * 24);
+  EXPECT_EQ(c.family_builds(), 1u + 7u);  // not one per cycle (168)
+  EXPECT_EQ(SeriesCount(snap, "agent_executions_hour_of_day_average"), 302u * 24u);
+
+  // The same exposition as a collector that read the whole window in one cycle.
+  PatternsCollectorOptions unbudgeted = Unbudgeted();
+  unbudgeted.lookback_days = 7;
+  auto whole = Make(unbudgeted);
+  Snapshot reference = whole.Collect(s);
+  EXPECT_EQ(whole.family_builds(), 1u);
+  EXPECT_EQ(testing::Text(snap, "agent_executions"), testing::Text(reference, "agent_executions"));
+  EXPECT_EQ(Value(snap, "agent_exporter_rows_read_total", {{"collector", "patterns"}, {"scan", "day"}}),
+            Value(reference, "agent_exporter_rows_read_total", {{"collector", "patterns"}, {"scan", "day"}}));
+
+  // A cycle that reads nothing builds nothing; a new workspace is shown at once.
+  snap = c.Collect(s);
+  EXPECT_EQ(c.family_builds(), 8u);
+  EXPECT_EQ(testing::Text(snap, "agent_executions"), testing::Text(reference, "agent_executions"));
+  db_.Exec("INSERT INTO workspaces (id, name) VALUES (gen_random_uuid(), 'late')");
+  snap = c.Collect(s);
+  EXPECT_EQ(c.family_builds(), 9u);
+  EXPECT_EQ(SeriesCount(snap, "agent_executions_hour_of_day_average"), 303u * 24u);
+}
+
 TEST_F(PatternsCollectorTest, WhileStartingUpACycleReadsNoHistory) {
   InsertFinishedRuns(db_, 3000, "'2026-01-20 00:00:00+00'", "'2026-03-10 11:59:00+00'", 0.25);
   auto c = Make();
