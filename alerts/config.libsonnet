@@ -33,6 +33,9 @@
     // largest by the panel's value: with All over thousands of workspaces they stay
     // readable and their queries return a bounded result.
     dashboardTopWorkspaces: 20,
+    // Tables with one row per agent (the overview's Performance by agent) list at most
+    // this many agents, the busiest by runs in the last 24 hours.
+    dashboardTopAgents: 50,
 
     // Anomaly baselines: the same time of day one week ago, else one day ago, each
     // averaged over an hour centred on that moment.

@@ -51,15 +51,22 @@ function(config) {
   platformRule(rule)::
     local parts = std.split(rule, ':');
     std.join(':', [std.strReplace(std.strReplace(parts[0], 'workspace_', ''), 'workspace', '')] + parts[1:]),
+  // The All/selection gate of one figure over the selected workspaces: platform(PA), the
+  // platform-wide form read with All, or selected(WS), the per-workspace form read with a
+  // selection. Each is a function of the label matchers to put in its selectors.
+  gate(platform, selected):: '(%s or %s)' % [platform($.PA), selected($.WS)],
+  // agg ('sum', 'sum by (hour)', ...) of either form (gate).
+  gatedAgg(agg, platform, selected)::
+    $.gate(function(scope) '%s(%s)' % [agg, platform(scope)], function(scope) '%s(%s)' % [agg, selected(scope)]),
   // agg ('sum', 'sum by (le)', ...) of a per-workspace rule over the selected workspaces:
   // its platform-wide rule with All, the per-workspace series otherwise. With window
   // ('$__range', ...) each series is first averaged over that window (avg_over_time).
   wsAgg(agg, rule, extra=[], offset='', window='')::
     local o = if offset == '' then '' else ' offset ' + offset;
-    local series(name, scope) =
+    local series(name) = function(scope)
       local s = '%s{%s}' % [name, std.join(', ', [scope] + extra)];
       if window == '' then s + o else 'avg_over_time(%s[%s]%s)' % [s, window, o];
-    '(%s(%s) or %s(%s))' % [agg, series($.platformRule(rule), $.PA), agg, series(rule, $.WS)],
+    $.gatedAgg(agg, series($.platformRule(rule)), series(rule)),
   // At most config.dashboardTopWorkspaces series of a per-workspace panel: the largest by
   // `by` (the expression itself unless given; topk keeps each series' labels).
   topWorkspaces(expr, by='')::
@@ -67,6 +74,11 @@ function(config) {
     else '(%s)\n  and on (workspace_id) topk(%d, %s)' % [expr, config.dashboardTopWorkspaces, by],
   // Appended to those panels' descriptions.
   topNote:: ' At most %d workspaces are drawn: the largest.' % config.dashboardTopWorkspaces,
+  // A table with one row per agent (several joined targets): every target restricted to
+  // the same at most config.dashboardTopAgents agents, the largest by `by`, so that the
+  // rows of the join stay whole (a topk per target would pick other agents per column).
+  topAgents(expr, by)::
+    '(%s)\n  and on (workspace_id, agent_id) topk(%d, %s)' % [expr, config.dashboardTopAgents, by],
   A:: 'agent_id=~"$agent"',
   // Worker metrics: the selected workspaces' own pools plus the shared pool (workspace_id="").
   Wpool:: $.P + ', workspace_id=~"${workspace}|"',

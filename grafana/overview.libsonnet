@@ -23,6 +23,11 @@ local pendingEstimate = 'the longest-running runs have no estimated_runtime (or 
 local bucketNames = ['0-1s', '1-5s', '5-10s', '10-30s', '30-60s', '60s+'];
 local bucketCount(b) = wsum('workspace_bucket:agent_run_duration_seconds:increase1h', ['bucket="%s"' % b]);
 
+// Performance by agent: each column restricted to the same busiest agents (runs in the
+// last 24h, the first column's own rule), so Grafana joins whole rows (lib.libsonnet, topAgents).
+local WA = std.join(', ', [W, A]);
+local byAgent(expr) = g.topAgents(expr, 'workspace_agent:agent_runs_finished:increase1d{%s}' % WA);
+
 local agentCols = function(extra) [
   { name: 'agent_name', title: 'Agent', width: 200, links: [{
     title: 'Filter the dashboards on this agent',
@@ -206,13 +211,13 @@ g.dashboard('overview', 'Agent executions right now and over the selected time r
   },
 
   // ------------------------------------------------------------- performance by agent (y 40)
-  g.table('Performance by agent', 'Per agent of the selected workspaces: runs finished in the last 24h and per minute now, success rate, error (failure) rate and mean run time over the last 5 minutes (performance.byAgent). Rates are empty for an agent without runs in the last 5 minutes.',
+  g.table('Performance by agent', 'Per agent of the selected workspaces: runs finished in the last 24h and per minute now, success rate, error (failure) rate and mean run time over the last 5 minutes (performance.byAgent). Rates are empty for an agent without runs in the last 5 minutes. At most %d agents are listed: the busiest by runs in the last 24h.' % config.dashboardTopAgents,
           [
-            t(g.withAgentName('workspace_agent:agent_runs_finished:increase1d{%s}' % std.join(', ', [W, A])), format='table'),
-            t(g.withAgentName('workspace_agent:agent_runs_finished:rate5m{%s} * 60' % std.join(', ', [W, A])), format='table'),
-            t(g.withAgentName('workspace_agent:agent_runs_success:ratio_rate5m{%s}' % std.join(', ', [W, A])), format='table'),
-            t(g.withAgentName('workspace_agent:agent_runs_error:ratio_rate5m{%s}' % std.join(', ', [W, A])), format='table'),
-            t(g.withAgentName('workspace_agent:agent_run_runtime_seconds:avg_rate5m{%s}' % std.join(', ', [W, A])), format='table'),
+            t(g.withAgentName(byAgent('workspace_agent:agent_runs_finished:increase1d{%s}' % WA)), format='table'),
+            t(g.withAgentName(byAgent('workspace_agent:agent_runs_finished:rate5m{%s} * 60' % WA)), format='table'),
+            t(g.withAgentName(byAgent('workspace_agent:agent_runs_success:ratio_rate5m{%s}' % WA)), format='table'),
+            t(g.withAgentName(byAgent('workspace_agent:agent_runs_error:ratio_rate5m{%s}' % WA)), format='table'),
+            t(g.withAgentName(byAgent('workspace_agent:agent_run_runtime_seconds:avg_rate5m{%s}' % WA)), format='table'),
           ],
           g.pos(0, 40, 24, 10),
           agentCols([

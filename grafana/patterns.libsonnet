@@ -9,17 +9,22 @@ local t = g.target;
 local historyReason = 'the patterns collector needs at least one complete past UTC day of runs (backfill)';
 // With All the panels read the platform-wide pattern rules (alerts/rules.libsonnet,
 // agent_execution_patterns); with a selection, the exporter's series of those workspaces.
-local hourRule(metric) = g.raw(metric, [g.WS]);
+// (The shared All/selection gate: lib.libsonnet, gate.)
+local exporter(metric) = function(scope) g.raw(metric, [scope]);
+local rule(name) = function(scope) '%s{%s}' % [name, scope];
 // Hours "0".."23" padded to "00".."23" so they sort as text.
 local padHour(expr) = 'label_replace(%s, "hour", "0$1", "hour", "([0-9])")' % expr;
-local selectedRuns = 'sum by (hour) (%s)' % hourRule('agent_executions_hour_of_day_average');
-local byHourRuns = '(sum by (hour) (hour:agent_executions_hour_of_day_average:sum{%s})\n  or %s)' % [g.PA, selectedRuns];
-local weighted(metric) =
-  '(sum by (hour) (hour:%s:weighted_avg{%s})\n  or sum by (hour) (%s * on (workspace_id, hour) %s)\n  / (%s > 0))' % [
-    metric, g.PA, hourRule(metric), hourRule('agent_executions_hour_of_day_average'), selectedRuns,
-  ];
+local hourRuns = exporter('agent_executions_hour_of_day_average');
+local byHourRuns = g.gatedAgg('sum by (hour)', rule('hour:agent_executions_hour_of_day_average:sum'), hourRuns);
+// A rate per hour of the day weighted by each selected workspace's runs in that hour.
+local weighted(metric) = g.gate(
+  function(scope) 'sum by (hour) (%s)' % rule('hour:%s:weighted_avg' % metric)(scope),
+  function(scope) 'sum by (hour) (%s * on (workspace_id, hour) %s)\n  / (sum by (hour) (%s) > 0)' % [
+    exporter(metric)(scope), hourRuns(scope), hourRuns(scope),
+  ]
+);
 // A daily figure summed over the selected workspaces.
-local daily(metric) = '(sum(:%s:sum{%s}) or sum(%s))' % [metric, g.PA, g.raw(metric, [g.WS])];
+local daily(metric) = g.gatedAgg('sum', rule(':%s:sum' % metric), exporter(metric));
 
 // Tables with rows per workspace: the busiest workspaces by runs per day.
 local busiest = g.raw('agent_executions_daily_average', [W]);

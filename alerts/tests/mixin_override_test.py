@@ -30,6 +30,7 @@ OVERRIDES = {
     "dashboardTimezone": "browser",
     "dashboardTags": ["platform-x"],
     "dashboardTopWorkspaces": 7,
+    "dashboardTopAgents": 9,
 }
 CONSUMER = """
 local mixin = (import 'agent_execution_exporter/alerts/mixin.libsonnet') + { _config+:: %s };
@@ -147,10 +148,24 @@ def main(root):
               (OVERRIDES["dashboardRefresh"], OVERRIDES["dashboardTimezone"], OVERRIDES["dashboardTags"]),
               "%s: refresh, timezone and tags from _config" % name,
               str((d.get("refresh"), d.get("timezone"), d.get("tags"))))
-        tops = sorted(set(re.findall(r"topk\((\d+),", "\n".join(exprs))))
+        # Tables with one row per agent: every target restricted to the same busiest agents
+        # (one ranking expression), so that Grafana's join keeps whole rows.
+        rank_re = re.compile(r"\band on \(workspace_id, agent_id\) topk\((\d+), (.*)\)\)$", re.M)
+        agent_tables = [p for p in d["panels"] if p.get("type") == "table"
+                        and any(rank_re.search(t["expr"]) for t in p.get("targets", []))]
+        for p in agent_tables:
+            ranks = [rank_re.findall(t["expr"]) for t in p["targets"]]
+            check(all(r == [(str(OVERRIDES["dashboardTopAgents"]), ranks[0][0][1])] for r in ranks)
+                  and "At most %d agents" % OVERRIDES["dashboardTopAgents"] in p["description"],
+                  "%s/%s: every target capped at dashboardTopAgents by one ranking" % (name, p["title"]), str(ranks)[:400])
+        agent_exprs = {t["expr"] for p in agent_tables for t in p["targets"]}
+        tops = sorted(set(re.findall(r"topk\((\d+),", "\n".join(e for e in exprs if e not in agent_exprs))))
         # Every dashboard has panels with one series per workspace.
         check(tops == [str(OVERRIDES["dashboardTopWorkspaces"])],
               "%s: per-workspace panels capped at dashboardTopWorkspaces" % name, str(tops))
+    check(any(p["title"] == "Performance by agent" for d in dashboards.values() for p in d["panels"]
+              if "topk(%d," % OVERRIDES["dashboardTopAgents"] in "".join(t["expr"] for t in p.get("targets", []))),
+          "overview: Performance by agent capped at dashboardTopAgents")
 
 
 if __name__ == "__main__":
