@@ -214,34 +214,19 @@ def snapshot(exps):
     return out
 
 
-def wait_swept(exps, timeout):
-    """Waits until the runs and models collectors of every exporter have swept their
-    lateness window (agent_exporter_rows_read_total{kind="sweep"} moved) and then
-    finished one more cycle: application-stamped late commits are counted by the sweep
-    (every 5 minutes by default), so until then two exporters may differ by the late
-    commits one of them has swept and the other not. Returns the seconds waited, or
-    None when the timeout passed first (the check then compares what it has)."""
-    t0 = time.monotonic()
-    first = {n: parse_metrics(self_lines(scrape(port))) for n, port, _, _ in exps}
-    swept_at = {}  # (exporter, collector) -> cycles_total when its sweep was first seen
-    want = [(n, c) for n, _, _, _ in exps for c in ("runs", "models")]
-    while time.monotonic() - t0 < timeout:
-        for n, port, _, _ in exps:
-            m = parse_metrics(self_lines(scrape(port)))
-            for c in ("runs", "models"):
-                sweep = metric_sum(m, "agent_exporter_rows_read_total", collector=c, kind="sweep")
-                if (n, c) not in swept_at and sweep > metric_sum(first[n], "agent_exporter_rows_read_total",
-                                                                 collector=c, kind="sweep"):
-                    swept_at[(n, c)] = metric_sum(m, "agent_exporter_collector_cycles_total", collector=c)
-                elif (n, c) in swept_at and swept_at[(n, c)] is not True and \
-                        metric_sum(m, "agent_exporter_collector_cycles_total", collector=c) > swept_at[(n, c)]:
-                    swept_at[(n, c)] = True
-        if all(swept_at.get(k) is True for k in want):
-            log(f"every exporter swept and cycled after {time.monotonic() - t0:.0f} s")
-            return round(time.monotonic() - t0, 1)
-        time.sleep(5)
-    log(f"not every exporter swept within {timeout} s: {sorted(k for k in want if swept_at.get(k) is not True)}")
-    return None
+def sweep_seconds(exporter_args):
+    """The longest --collector.{runs,models}.sweep-interval among the exporter flags (5 minutes
+    when not given): application-stamped late commits are counted by that sweep, so two
+    exporters can differ by the late commits one has swept and the other not until every
+    exporter has swept once after the load stopped."""
+    longest = 0
+    for c in ("runs", "models"):
+        m = re.search(rf"--collector\.{c}\.sweep-interval=(\d+)(ms|s|m|h)\b", exporter_args)
+        if not m:
+            longest = max(longest, 300)
+        else:
+            longest = max(longest, int(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2)])
+    return longest
 
 
 def measure(a):
@@ -364,8 +349,9 @@ def measure(a):
         # lateness window and a whole cycle after it, the shards' union holds the unsharded
         # exporter's series, and the same counter values.
         live.stop()
-        time.sleep(a.quiesce)
-        settled_s = wait_swept(exps, a.sweep_timeout)
+        settled_s = sweep_seconds(a.exporter_args) + a.quiesce
+        log(f"load stopped; waiting {settled_s:.0f} s (a sweep interval and a cycle) before the union check")
+        time.sleep(settled_s)
         series1, union = {}, {}
         for n, port, _, _ in exps:
             keys = series_keys(scrape(port))
@@ -448,8 +434,8 @@ def render(r):
     cyc = ", ".join(f"{c} {ex['1x']['collectors'][c]['cycles']:.0f}" for c in COLLECTORS if c in ex["1x"]["collectors"])
     lines.append(f"Cycles in the window (1 exporter): {cyc}. After the load stopped, the union of the shards' "
                  f"series against the unsharded exporter's (self-metrics aside"
-                 + (f", every runs and models collector past a sweep and a cycle {r['union_settled_s']:.0f} s "
-                    "after the stop" if r.get("union_settled_s") is not None else
+                 + (f", {r['union_settled_s']:.0f} s after the load stopped: past every runs and models "
+                    "sweep and a cycle" if r.get("union_settled_s") is not None else
                     ", compared before every exporter had swept its lateness window") +
                  f"): {r['union_missing']} missing, "
                  f"{r['union_extra']} extra; {r['union_counters_mismatched']} of {r['union_counters_compared']} "
@@ -477,10 +463,8 @@ def main():
     ap.add_argument("--shards", type=int, default=4)
     ap.add_argument("--window", type=int, default=300, help="measured seconds")
     ap.add_argument("--quiesce", type=int, default=35,
-                    help="seconds after the load stops before the union check (past every collector's cycle)")
-    ap.add_argument("--sweep-timeout", type=int, default=420,
-                    help="seconds to wait after the load stops for every exporter's runs and models sweep "
-                         "(--collector.*.sweep-interval, 5 minutes by default) and one cycle after it")
+                    help="seconds after the load stops and the longest sweep interval before the union check "
+                         "(past every collector's cycle)")
     ap.add_argument("--ramp", type=int, default=20, help="seconds of live load before the exporters start")
     ap.add_argument("--settle", type=int, default=20, help="seconds after every exporter caught up")
     ap.add_argument("--wrk-duration", type=int, default=10)
@@ -499,7 +483,6 @@ def main():
         a.workspaces, a.agents, a.history_runs, a.rate = 40, 5, 20000, 20
         a.window, a.ramp, a.settle, a.wrk_duration, a.wrk_repeats = 20, 5, 3, 2, 1
         a.exporter_args += " --collector.runs.sweep-interval=15s --collector.models.sweep-interval=15s"
-        a.sweep_timeout = 90
     if not a.build or not a.server:
         sys.exit("scale_bench: --build and --server are required (or --render JSON)")
     for k in ("workspaces", "agents", "history_runs", "days", "shards", "window", "wrk_duration", "wrk_repeats"):
