@@ -118,6 +118,17 @@ void AppendTail(std::string& out, const prometheus::ClientMetric& metric) {
   out += '\n';
 }
 
+// The _count and _sum lines a summary and a histogram both start with.
+void AppendCountAndSum(std::string& out, const prometheus::MetricFamily& family, const prometheus::ClientMetric& metric,
+                       std::uint64_t count, double sum) {
+  AppendHead(out, family, metric, "_count");
+  AppendInt(out, count);
+  AppendTail(out, metric);
+  AppendHead(out, family, metric, "_sum");
+  AppendDouble(out, sum);
+  AppendTail(out, metric);
+}
+
 void AppendSamples(std::string& out, const prometheus::MetricFamily& family) {
   using prometheus::MetricType;
   for (const auto& metric : family.metric) {
@@ -133,12 +144,7 @@ void AppendSamples(std::string& out, const prometheus::MetricFamily& family) {
         break;
       case MetricType::Summary: {
         const auto& summary = metric.summary;
-        AppendHead(out, family, metric, "_count");
-        AppendInt(out, summary.sample_count);
-        AppendTail(out, metric);
-        AppendHead(out, family, metric, "_sum");
-        AppendDouble(out, summary.sample_sum);
-        AppendTail(out, metric);
+        AppendCountAndSum(out, family, metric, summary.sample_count, summary.sample_sum);
         for (const auto& q : summary.quantile) {
           AppendHead(out, family, metric, {}, "quantile", {}, &q.quantile);
           AppendDouble(out, q.value);
@@ -148,12 +154,7 @@ void AppendSamples(std::string& out, const prometheus::MetricFamily& family) {
       }
       case MetricType::Histogram: {
         const auto& histogram = metric.histogram;
-        AppendHead(out, family, metric, "_count");
-        AppendInt(out, histogram.sample_count);
-        AppendTail(out, metric);
-        AppendHead(out, family, metric, "_sum");
-        AppendDouble(out, histogram.sample_sum);
-        AppendTail(out, metric);
+        AppendCountAndSum(out, family, metric, histogram.sample_count, histogram.sample_sum);
         double last = -std::numeric_limits<double>::infinity();
         for (const auto& bucket : histogram.bucket) {
           AppendHead(out, family, metric, "_bucket", "le", {}, &bucket.upper_bound);
