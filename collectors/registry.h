@@ -25,6 +25,9 @@ struct CollectorEntry {
   std::span<const CollectorFlag> (*flags)();
   /// Tables whose change notifications (--db.notify-channel) wake it at once.
   std::span<const std::string_view> woken_by;
+  /// Least time between two woken cycles unless --collector.<name>.notify-coalesce
+  /// says otherwise; --db.notify-coalesce when that is longer.
+  std::chrono::milliseconds default_notify_coalesce{0};
 };
 
 /// All collectors this build knows, in a fixed order.

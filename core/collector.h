@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <stdexcept>
 
 #include "core/metrics.h"
@@ -17,6 +18,9 @@ struct CollectorSchedule {
   bool enabled = true;
   std::chrono::milliseconds interval{1000};
   std::chrono::milliseconds timeout = kDefaultCollectorTimeout;
+  /// Least time between the starts of two cycles that change notifications ask for
+  /// (--collector.<name>.notify-coalesce); unset: the scheduler's.
+  std::optional<std::chrono::milliseconds> notify_coalesce;
 };
 
 /// A source of metrics sampled from the database on its own schedule.

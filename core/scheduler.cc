@@ -111,7 +111,8 @@ void Scheduler::Loop(size_t index) {
     if (stopping_) return;
     if (ok && slot.wake_requested) {
       // Coalesce: everything announced until the next start folds into one cycle.
-      steady_clock_.WaitUntil(wake_, lock, started + min_wake_gap_, [this] { return stopping_; });
+      const auto gap = slot.c.schedule.notify_coalesce.value_or(min_wake_gap_);
+      steady_clock_.WaitUntil(wake_, lock, started + gap, [this] { return stopping_; });
       if (stopping_) return;
       if (steady_clock_.Now() < next) ++slot.status.woken_cycles;
     }

@@ -55,7 +55,9 @@ struct CollectorStatus {
 class Scheduler {
  public:
   /// min_wake_gap: the least time between the starts of two cycles of a collector
-  /// when Wake() asks for early ones, so a burst of changes costs one cycle.
+  /// when Wake() asks for early ones, so a burst of changes costs one cycle (a
+  /// collector's schedule.notify_coalesce overrides it for its woken cycles; a
+  /// backlog always uses min_wake_gap).
   /// clock stamps successes and failures; steady_clock times cycles, intervals,
   /// backoffs and gaps, and every wait goes through it.
   Scheduler(std::vector<ScheduledCollector> collectors, const Clock& clock, Logger& logger,

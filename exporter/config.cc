@@ -1,5 +1,6 @@
 #include "exporter/config.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <sstream>
@@ -33,7 +34,7 @@ constexpr FlagSpec kFlags[] = {
     {"db.url-file", Kind::kString, "", "File holding the libpq URI or keyword string."},
     {"db.schema", Kind::kString, "public", "Schema holding the platform tables."},
     {"db.notify-channel", Kind::kString, "", "LISTEN on this channel (agent_execution_events with schema/notify.sql's triggers) and run the realtime and runs collectors as soon as a change is announced; empty = poll only."},
-    {"db.notify-coalesce", Kind::kDuration, "20ms", "Least time between two cycles a collector starts on notifications: a burst of changes costs one cycle."},
+    {"db.notify-coalesce", Kind::kDuration, "20ms", "Least time between two cycles a collector starts on notifications: a burst of changes costs one cycle (the longer of this and a collector's default, unless its --collector.<name>.notify-coalesce is set)."},
     {"db.notify-url", Kind::kString, "", "Connection for LISTEN alone (a direct one to the primary) when --db.url goes through a transaction pooler or to a hot standby (or AGENT_EXPORTER_DB_NOTIFY_URL); empty = LISTEN on --db.url unless that goes through a transaction pooler (then poll only)."},
     {"db.pooler", Kind::kString, "none", "What --db.url connects through: none (or session: a pooler in session mode), or transaction (PgBouncer pool_mode=transaction: no prepared statements, no session settings, no LISTEN)."},
     {"db.max-replay-lag", Kind::kDuration, "0", "On a hot standby, /readyz answers 503 while agent_exporter_db_replay_lag_seconds is above this (0 = lag never makes it unready)."},
@@ -105,6 +106,16 @@ struct Parser {
       return true;
     }
     if (setting == "timeout") return Duration(flag, value, &it->second.timeout, false);
+    if (setting == "notify-coalesce") {
+      if (FindCollector(name)->woken_by.empty()) {
+        return Fail(flag, "the " + std::string(name) + " collector is not woken by notifications");
+      }
+      milliseconds gap{0};
+      if (!Duration(flag, value, &gap, true)) return false;
+      if (gap > milliseconds(10000)) return Fail(flag, "want a duration from 0 to 10s");
+      it->second.notify_coalesce = gap;
+      return true;
+    }
     return Fail(flag, "unknown flag");
   }
 
@@ -279,11 +290,18 @@ bool ParseFlags(const std::vector<std::string>& args, const EnvLookup& getenv, C
                 std::string* error) {
   Config cfg;
   for (const auto& e : CollectorTable()) {
-    cfg.collectors[std::string(e.name)] = CollectorSchedule{e.enabled_by_default, e.default_interval,
-                                                            kDefaultCollectorTimeout};
+    CollectorSchedule& s = cfg.collectors[std::string(e.name)];
+    s.enabled = e.enabled_by_default;
+    s.interval = e.default_interval;
   }
   Parser p{getenv, &cfg, error, {}, false, {}, false};
   if (!p.Run(args)) return false;
+  // Woken collectors without their own flag: their default, or --db.notify-coalesce
+  // when that is longer.
+  for (const auto& e : CollectorTable()) {
+    CollectorSchedule& s = cfg.collectors.at(std::string(e.name));
+    if (!e.woken_by.empty() && !s.notify_coalesce) s.notify_coalesce = std::max(e.default_notify_coalesce, cfg.db_notify_coalesce);
+  }
   *out = std::move(cfg);
   return true;
 }
@@ -302,6 +320,13 @@ std::string HelpText() {
     o << "      --collector." << e.name << ".interval=DURATION  Sampling interval (default: "
       << FormatDuration(e.default_interval) << ")\n";
     o << "      --collector." << e.name << ".timeout=DURATION  Statement timeout of each cycle (default: " << FormatDuration(kDefaultCollectorTimeout) << ")\n";
+    if (!e.woken_by.empty()) {
+      o << "      --collector." << e.name
+        << ".notify-coalesce=DURATION  Least time between two cycles started by notifications, 0 to 10s (default: "
+        << (e.default_notify_coalesce.count() > 0 ? FormatDuration(e.default_notify_coalesce) + ", or --db.notify-coalesce when longer"
+                                                   : std::string("as --db.notify-coalesce says"))
+        << ")\n";
+    }
   }
   o << "\nEnvironment:\n  AGENT_EXPORTER_DB_URL  Database URL when neither --db.url nor --db.url-file is given.\n";
   o << "  AGENT_EXPORTER_DB_NOTIFY_URL  LISTEN connection when --db.notify-url is not given.\n";

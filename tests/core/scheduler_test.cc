@@ -462,6 +462,25 @@ TEST_F(SchedulerTimingTest, ABurstOfWakesCostsOneCyclePerGap) {
   EXPECT_EQ(StatusOf(0).woken_cycles, 2u);
 }
 
+// A collector's own notify coalesce (the runs collector's 1 s) holds its woken
+// cycles apart while the others keep the scheduler's gap.
+TEST_F(SchedulerTimingTest, ACollectorsOwnCoalesceHoldsOnlyItsWokenCycles) {
+  ScriptedCollector& realtime = Add("realtime", hours(1), {Outcome::kOk});
+  ScriptedCollector& runs = Add("runs", hours(1), {Outcome::kOk});
+  collectors_.back().schedule.notify_coalesce = seconds(1);
+  Scheduler& s = Start(milliseconds(10));
+  ASSERT_TRUE(realtime.WaitForCycles(1));
+  ASSERT_TRUE(runs.WaitForCycles(1));
+  s.Wake("realtime");
+  s.Wake("runs");
+  ExpectWaitOf(realtime, milliseconds(10));
+  EXPECT_EQ(runs.cycles(), 1u) << "woken after the scheduler's gap instead of its own";
+  ExpectWaitOf(runs, milliseconds(990));
+  s.Stop();
+  EXPECT_EQ(StatusOf(0).woken_cycles, 1u);
+  EXPECT_EQ(StatusOf(1).woken_cycles, 1u);
+}
+
 TEST_F(SchedulerTimingTest, AFailingCollectorKeepsItsBackoff) {
   ScriptedCollector& c = StartHourly(Outcome::kFail, milliseconds(0));
   Scheduler& s = *scheduler_;

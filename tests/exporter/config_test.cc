@@ -76,6 +76,27 @@ TEST(ParseFlagsTest, DefaultsComeFromTheCollectorTable) {
   EXPECT_EQ(cfg.collector_options.models.sweep_interval, std::chrono::minutes(5));
   EXPECT_EQ(cfg.collector_options.patterns.lookback_days, 28);
   EXPECT_EQ(cfg.collector_options.patterns.timezone, "UTC");
+  // Woken collectors: the runs collector at most once a second, realtime at
+  // --db.notify-coalesce; the others are never woken.
+  EXPECT_EQ(cfg.collectors.at("runs").notify_coalesce, milliseconds(1000));
+  EXPECT_EQ(cfg.collectors.at("realtime").notify_coalesce, milliseconds(20));
+  EXPECT_FALSE(cfg.collectors.at("models").notify_coalesce.has_value());
+}
+
+TEST(ParseFlagsTest, ACollectorsNotifyCoalesceIsItsOwnOrTheLongerOfItsDefaultAndTheGlobal) {
+  auto coalesce = [](std::vector<std::string> args, const char* collector) {
+    Config cfg;
+    std::string err;
+    EXPECT_TRUE(Parse(args, &cfg, &err)) << err;
+    return cfg.collectors.at(collector).notify_coalesce.value_or(milliseconds(-1));
+  };
+  EXPECT_EQ(coalesce({"--db.notify-coalesce=3s"}, "runs"), milliseconds(3000));
+  EXPECT_EQ(coalesce({"--db.notify-coalesce=3s"}, "realtime"), milliseconds(3000));
+  EXPECT_EQ(coalesce({"--db.notify-coalesce=0"}, "runs"), milliseconds(1000));
+  // Its own flag wins, in either order.
+  EXPECT_EQ(coalesce({"--collector.runs.notify-coalesce=0", "--db.notify-coalesce=3s"}, "runs"), milliseconds(0));
+  EXPECT_EQ(coalesce({"--db.notify-coalesce=3s", "--collector.realtime.notify-coalesce=250ms"}, "realtime"),
+            milliseconds(250));
 }
 
 TEST(ParseFlagsTest, ParsesTheWorkersModelsAndPatternsOptions) {
@@ -169,6 +190,9 @@ TEST(ParseFlagsTest, ErrorsNameTheFlag) {
       {{"--db.notify-channel=9lives"}, "--db.notify-channel"},
       {{"--db.notify-coalesce=1h"}, "--db.notify-coalesce"},
       {{"--db.notify-coalesce=fast"}, "--db.notify-coalesce"},
+      {{"--collector.runs.notify-coalesce=11s"}, "--collector.runs.notify-coalesce"},
+      {{"--collector.runs.notify-coalesce=soon"}, "--collector.runs.notify-coalesce"},
+      {{"--collector.models.notify-coalesce=1s"}, "not woken by notifications"},
       {{"--collector.patterns.cycle-budget=0"}, "--collector.patterns.cycle-budget"},
       {{"--collector.patterns.cycle-budget=soon"}, "--collector.patterns.cycle-budget"},
   };
@@ -305,7 +329,8 @@ TEST(ConfigurationDocTest, EveryDocumentedDefaultIsTheDeclaredOne) {
     const std::string value = line.substr(marker + 10, line.size() - marker - 11);
     if (flag.starts_with("--collector.") && std::any_of(CollectorTable().begin(), CollectorTable().end(), [&](const auto& e) {
           const std::string base = "--collector." + std::string(e.name);
-          return flag == base || flag == base + ".interval" || flag == base + ".timeout";
+          return flag == base || flag == base + ".interval" || flag == base + ".timeout" ||
+                 flag == base + ".notify-coalesce";
         })) {
       continue;
     }
