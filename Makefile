@@ -102,16 +102,18 @@ demo: deps-demo build
 bench: deps
 	@bench/run.sh
 
-# make install: the exporter, its systemd unit, examples and (with help2man) the man
-# page under PREFIX (default /usr/local), staged under DESTDIR when set.
+# make install: the exporter and the rollup writer, their systemd units, examples and
+# (with help2man) the man pages under PREFIX (default /usr/local), staged under DESTDIR
+# when set.
 # make package: the .deb (CPack, prefix /usr) into $(PACKAGE_BUILD)/packages/.
 # docs/deploy.md.
 PREFIX ?= /usr/local
 PACKAGE_BUILD ?= build-release
 install: deps-build
 	@cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_ARGS) >/dev/null
-	@cmake --build $(BUILD) -j $(JOBS) --target agent_execution_exporter aee_packaging_files
+	@cmake --build $(BUILD) -j $(JOBS) --target agent_execution_exporter agent_execution_rollup aee_packaging_files
 	@DESTDIR=$(DESTDIR) cmake --install $(BUILD) --component exporter
+	@DESTDIR=$(DESTDIR) cmake --install $(BUILD) --component rollup
 
 package: deps-packaging
 	@BUILD_DIR=$(PACKAGE_BUILD) packaging/build.sh package

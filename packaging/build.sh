@@ -57,10 +57,10 @@ case "${1:-}" in
     ;;
   package)
     # The .deb (CPack; make package): the same release build, configured for /usr,
-    # which the systemd unit's paths then name.
+    # which the systemd units' paths then name; the exporter and the rollup writer.
     dir=${BUILD_DIR:-build-release}
     configure "$dir" /usr
-    cmake --build "$dir" -j "$(nproc)" --target agent_execution_exporter aee_packaging_files
+    cmake --build "$dir" -j "$(nproc)" --target agent_execution_exporter agent_execution_rollup aee_packaging_files
     (cd "$dir" && cpack -G DEB >/dev/null)
     ls "$dir"/packages/*.deb
     ;;
@@ -84,7 +84,7 @@ case "${1:-}" in
           echo "check: $bin needs $lib from $pkg, which the runtime stage does not install" >&2; status=1
         fi
       done < <(ldd "$bin" | awk '/=>/ { print $3 }')
-      # The binary loads and runs in this environment (both binaries answer --help).
+      # The binary loads and runs in this environment (every binary answers --help).
       "$bin" --help >/dev/null || { echo "check: $bin --help failed" >&2; status=1; }
       echo "check: $(basename "$bin"): $(ldd "$bin" | grep -c '=>') shared libraries, all from runtime packages"
     done

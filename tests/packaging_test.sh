@@ -7,8 +7,9 @@
 #     that follows the listen address and TLS (run here against real exporters);
 #   - README's "Building by hand" list is the build set of scripts/install-deps.sh, and
 #     holds every package whose files CMake's find_package/pkg_check_modules found;
-#   - make install (PREFIX, DESTDIR), the systemd unit (systemd-analyze verify and its
-#     security score), the .deb (CPack): lintian, dpkg -i, run, files, dpkg -r;
+#   - make install (PREFIX, DESTDIR), the systemd units of the exporter and the rollup
+#     writer (systemd-analyze verify and their security scores), the .deb (CPack):
+#     lintian, dpkg -i (units not enabled), run both binaries, files, dpkg -r;
 #   - deploy/kubernetes: rendered files up to date, schemas (tests/kubernetes);
 #   - deploy/check.sh (compose, Prometheus and Alertmanager configs).
 # Reuses one release build (PACKAGING_BUILD_DIR, default build-release).
@@ -34,7 +35,8 @@ trap cleanup EXIT
 # ---- the image's build path ---------------------------------------------------------
 step "packaging/build.sh build-deps" packaging/build.sh build-deps
 step "packaging/build.sh compile (release build, install)" env BUILD_DIR="$build" packaging/build.sh compile "$prefix"
-step "both binaries installed" test -x "$prefix/bin/agent_execution_exporter" -a -x "$prefix/bin/agent_platform_sim"
+step "the binaries installed (exporter, rollup writer, simulator)" test -x "$prefix/bin/agent_execution_exporter" \
+  -a -x "$prefix/bin/agent_execution_rollup" -a -x "$prefix/bin/agent_platform_sim"
 step "packaging/build.sh check (runtime libraries)" packaging/build.sh check "$prefix"
 step "Dockerfile runs the same steps" bash -c 'grep -q "packaging/build.sh build-deps" Dockerfile && grep -q "packaging/build.sh compile" Dockerfile && grep -q "build.sh runtime-deps" Dockerfile'
 dockerfile_checks() {
@@ -147,14 +149,18 @@ make_install() {
   local root=$work/destdir/opt/aee f
   for f in bin/agent_execution_exporter lib/systemd/system/agent-execution-exporter.service \
     share/doc/agent-execution-exporter/examples/agent-execution-exporter.default \
-    share/doc/agent-execution-exporter/examples/web-config.yml share/man/man1/agent_execution_exporter.1.gz; do
+    share/doc/agent-execution-exporter/examples/web-config.yml share/man/man1/agent_execution_exporter.1.gz \
+    bin/agent_execution_rollup lib/systemd/system/agent-execution-rollup.service \
+    share/doc/agent-execution-exporter/examples/agent-execution-rollup.default share/man/man1/agent_execution_rollup.1.gz; do
     [[ -f $root/$f ]] || { echo "make install: $f missing under DESTDIR/PREFIX"; return 1; }
   done
   grep -qx 'ExecStart=/opt/aee/bin/agent_execution_exporter $AGENT_EXPORTER_ARGS' "$root/lib/systemd/system/agent-execution-exporter.service" \
-    || { echo "the unit's ExecStart does not follow PREFIX"; return 1; }
+    || { echo "the exporter unit's ExecStart does not follow PREFIX"; return 1; }
+  grep -qx 'ExecStart=/opt/aee/bin/agent_execution_rollup $AGENT_ROLLUP_ARGS' "$root/lib/systemd/system/agent-execution-rollup.service" \
+    || { echo "the rollup unit's ExecStart does not follow PREFIX"; return 1; }
   [[ -z $(find "$work/destdir" -mindepth 1 -maxdepth 1 ! -name opt) ]] || { echo "files installed outside PREFIX"; return 1; }
 }
-step "make install PREFIX=/opt/aee DESTDIR=...: binary, unit, examples, man page" make_install
+step "make install PREFIX=/opt/aee DESTDIR=...: binaries, units, examples, man pages (exporter, rollup)" make_install
 
 # ---- the .deb --------------------------------------------------------------------------
 make_package() {
@@ -175,13 +181,20 @@ if [[ -n $deb ]]; then
       ./usr/share/doc/agent-execution-exporter/copyright ./usr/share/doc/agent-execution-exporter/changelog.gz \
       ./usr/share/doc/agent-execution-exporter/examples/agent-execution-exporter.default \
       ./usr/share/doc/agent-execution-exporter/examples/web-config.yml \
-      ./usr/share/man/man1/agent_execution_exporter.1.gz ./usr/share/lintian/overrides/agent-execution-exporter; do
+      ./usr/share/man/man1/agent_execution_exporter.1.gz ./usr/share/lintian/overrides/agent-execution-exporter \
+      ./usr/bin/agent_execution_rollup ./usr/lib/systemd/system/agent-execution-rollup.service \
+      ./usr/share/doc/agent-execution-exporter/examples/agent-execution-rollup.default \
+      ./usr/share/man/man1/agent_execution_rollup.1.gz; do
       grep -qx "$want" <<<"$contents" || { echo "$want not in the .deb"; return 1; }
     done
     ! grep -q 'agent_platform_sim' <<<"$contents" || { echo "the simulator (a test tool) is in the .deb"; return 1; }
     grep -q 'libpqxx-6.4' <<<"$(dpkg-deb --field "$deb" Depends)" || { echo "Depends lacks libpqxx-6.4 (dpkg-shlibdeps)"; return 1; }
+    # No maintainer script: installing enables and starts neither unit (docs/deploy.md).
+    local control; control=$(dpkg-deb --ctrl-tarfile "$deb" | tar -t)
+    ! grep -Eq '(^|/)(preinst|postinst|prerm|postrm)$' <<<"$control" \
+      || { echo "the .deb has maintainer scripts: $(tr '\n' ' ' <<<"$control")"; return 1; }
   }
-  step "the .deb holds the binary, unit, examples, man page, copyright; Depends from shlibdeps" deb_contents
+  step "the .deb holds both binaries, units, examples, man pages, copyright; no maintainer scripts; Depends from shlibdeps" deb_contents
   run_lintian() {
     local out; out=$(lintian --fail-on error,warning --display-level '>=warning' "$deb" 2>&1); local rc=$?
     echo "$out"; [[ $rc -eq 0 ]]
@@ -203,8 +216,23 @@ if [[ -n $deb ]]; then
     local files; files=$(dpkg -L agent-execution-exporter)
     grep -qx /usr/lib/systemd/system/agent-execution-exporter.service <<<"$files" || { echo "dpkg -L: no unit"; return 1; }
     grep -qx /usr/bin/agent_execution_exporter <<<"$files" || { echo "dpkg -L: no binary"; return 1; }
+    # The rollup writer: its binary runs, its man page and unit are in place.
+    version=$(/usr/bin/agent_execution_rollup --version) || { echo "rollup --version failed"; return 1; }
+    grep -q "^agent_execution_rollup version " <<<"$version" || { echo "rollup --version: $version"; return 1; }
+    help=$(/usr/bin/agent_execution_rollup --help) || { echo "rollup --help failed"; return 1; }
+    grep -q -- "--db.url-file" <<<"$help" || { echo "rollup --help lacks --db.url-file"; return 1; }
+    man=$(zcat /usr/share/man/man1/agent_execution_rollup.1.gz) || return 1
+    grep -q '^\.SH NAME' <<<"$man" && grep -qF 'url\-file' <<<"$man" \
+      || { echo "the rollup man page has no NAME or does not document --db.url-file"; return 1; }
+    grep -qx /usr/lib/systemd/system/agent-execution-rollup.service <<<"$files" || { echo "dpkg -L: no rollup unit"; return 1; }
+    grep -qx /usr/bin/agent_execution_rollup <<<"$files" || { echo "dpkg -L: no rollup binary"; return 1; }
+    # Installed, not enabled (no wants/ link), like the exporter's unit.
+    local link
+    for link in /etc/systemd/system/*.wants/agent-execution-exporter.service /etc/systemd/system/*.wants/agent-execution-rollup.service; do
+      [[ ! -e $link && ! -L $link ]] || { echo "dpkg -i enabled a unit: $link"; return 1; }
+    done
   }
-  step "dpkg -i: --version, --help, man page, files in place" dpkg_install
+  step "dpkg -i: both binaries' --version, --help, man pages, files in place, no unit enabled" dpkg_install
   [[ -f $work/installed ]] && deb_installed=1
   example_environment() {
     # The unit's EnvironmentFile example, as systemd would pass it: the URL and flags parse.
@@ -212,23 +240,55 @@ if [[ -n $deb ]]; then
       exec /usr/bin/agent_execution_exporter $AGENT_EXPORTER_ARGS --version'
   }
   [[ $deb_installed -eq 1 ]] && step "the example EnvironmentFile's URL and flags parse" example_environment
+  rollup_environment() {
+    # The rollup unit's example: its URL and flags parse, through the URL file too
+    # (--db.url-file, as with LoadCredential=), and the password never reaches the output.
+    local ex=/usr/share/doc/agent-execution-exporter/examples out url rollup_url
+    env -i bash -c 'set -a; . '"$ex"'/agent-execution-rollup.default
+      exec /usr/bin/agent_execution_rollup $AGENT_ROLLUP_ARGS --version' >/dev/null || return 1
+    rollup_url=$(env -i bash -c '. '"$ex"'/agent-execution-rollup.default; echo "$AGENT_ROLLUP_DB_URL"')
+    url=$(env -i bash -c '. '"$ex"'/agent-execution-exporter.default; echo "$AGENT_EXPORTER_DB_URL"')
+    [[ -n $rollup_url ]] || { echo "no AGENT_ROLLUP_DB_URL in the rollup example"; return 1; }
+    # Its own role: never the exporter's URL or user (the exporter's role stays read-only).
+    local user_of='s|^postgres(ql)?://([^:@/]*).*|\2|p'
+    [[ $(sed -En "$user_of" <<<"$rollup_url") != "$(sed -En "$user_of" <<<"$url")" ]] \
+      || { echo "the rollup example uses the exporter's role"; return 1; }
+    printf '%s\n' "$rollup_url" >"$work/rollup-db-url"
+    /usr/bin/agent_execution_rollup --db.url-file="$work/rollup-db-url" --version >/dev/null \
+      || { echo "--db.url-file with the example URL failed"; return 1; }
+    # The example's URL pointed at a closed port: one pass fails (exit 1) with a logged
+    # connection error that does not hold the password.
+    local closed; closed=$(sed -E 's|@[^/]*/|@127.0.0.1:1/|; s|sslmode=require|sslmode=disable\&connect_timeout=2|' <<<"$rollup_url")
+    grep -q CHANGE-ME <<<"$closed" || { echo "the example URL has no CHANGE-ME password: $rollup_url"; return 1; }
+    out=$(env -i AGENT_ROLLUP_DB_URL="$closed" timeout 20 /usr/bin/agent_execution_rollup --once 2>&1); local rc=$?
+    [[ $rc -eq 1 ]] || { echo "--once against a closed port: exit $rc, want 1: $out"; return 1; }
+    grep -q 'level=error' <<<"$out" || { echo "no error logged: $out"; return 1; }
+    ! grep -q CHANGE-ME <<<"$out" || { echo "the password was logged: $out"; return 1; }
+  }
+  [[ $deb_installed -eq 1 ]] && step "the rollup's example EnvironmentFile parses, names its own role, --db.url-file works, password never logged" rollup_environment
   unit=/usr/lib/systemd/system/agent-execution-exporter.service
+  rollup_unit=/usr/lib/systemd/system/agent-execution-rollup.service
   if [[ $deb_installed -eq 1 ]]; then
-    step "systemd-analyze verify the installed unit" systemd-analyze verify "$unit"
-    security_score() {
+    step "systemd-analyze verify the installed units (exporter, rollup)" systemd-analyze verify "$unit" "$rollup_unit"
+    security_score() { # unit
       local out score
-      out=$(systemd-analyze security --offline=true "$unit" 2>&1) || { echo "$out" | tail -5; return 1; }
+      out=$(systemd-analyze security --offline=true "$1" 2>&1) || { echo "$out" | tail -5; return 1; }
       score=$(echo "$out" | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p')
       echo "exposure $score"
       # docs/deploy.md records it; 2.0 or less is systemd's "OK" band.
       awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.0) }' || { echo "$out" | grep -E '^✗' | head -20; return 1; }
     }
-    step "systemd-analyze security --offline=true: exposure 2.0 or less (OK)" security_score
+    step "systemd-analyze security --offline=true: exporter unit exposure 2.0 or less (OK)" security_score "$unit"
     echo "# $(systemd-analyze security --offline=true "$unit" 2>&1 | grep 'Overall exposure')"
+    step "systemd-analyze security --offline=true: rollup unit exposure 2.0 or less (OK)" security_score "$rollup_unit"
+    echo "# $(systemd-analyze security --offline=true "$rollup_unit" 2>&1 | grep 'Overall exposure')"
     dpkg_remove() {
       dpkg -r agent-execution-exporter >/dev/null || return 1
       rm -f "$work/installed"
-      [[ ! -e /usr/bin/agent_execution_exporter && ! -e $unit ]] || { echo "files left after dpkg -r"; return 1; }
+      local f
+      for f in /usr/bin/agent_execution_exporter "$unit" /usr/bin/agent_execution_rollup "$rollup_unit"; do
+        [[ ! -e $f ]] || { echo "$f left after dpkg -r"; return 1; }
+      done
     }
     step "dpkg -r removes it" dpkg_remove
     [[ -f $work/installed ]] || deb_installed=0

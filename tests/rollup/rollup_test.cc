@@ -4,10 +4,13 @@
 // worker sampling with an injected clock; its flags and the binary's exit codes.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -467,6 +470,41 @@ TEST(RollupFlagsTest, AnUnparsableUrlIsRefusedWithoutQuotingThePassword) {
   EXPECT_EQ(error.find("S3cr"), std::string::npos) << error;
   EXPECT_FALSE(Parse({"--db.url=postgresql://rollup:S3cr%zzetPW@db/platform"}, &cfg, &error));
   EXPECT_EQ(error.find("S3cr"), std::string::npos) << error;
+}
+
+// The unit's credential path (--db.url-file=%d/db-url, docs/deploy.md): the file is read
+// trimmed, wins over AGENT_ROLLUP_DB_URL, and its problems name the flag, not the password.
+TEST(RollupFlagsTest, DbUrlFileIsReadTrimmedAndWinsOverTheEnvironment) {
+  const std::string dir = ::testing::TempDir() + "/rollup_url_file_" + std::to_string(getpid());
+  ASSERT_EQ(mkdir(dir.c_str(), 0700), 0) << dir;
+  const auto write = [&](const std::string& name, const std::string& text) {
+    const std::string path = dir + "/" + name;
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+    return path;
+  };
+  const std::string good = write("db-url", "  postgresql://agent_rollup:FilePw1@db/platform\n\n");
+  RollupConfig cfg;
+  std::string error;
+  ASSERT_TRUE(Parse({"--db.url-file=" + good}, &cfg, &error, "postgresql://agent_exporter:EnvPw2@db/platform"))
+      << error;
+  EXPECT_EQ(cfg.db_url, "postgresql://agent_rollup:FilePw1@db/platform");
+  EXPECT_FALSE(cfg.db_url_from_flag);  // no process-listing warning for a file
+  ASSERT_TRUE(Parse({}, &cfg, &error, "postgresql://agent_rollup:EnvPw2@db/platform")) << error;
+  EXPECT_EQ(cfg.db_url, "postgresql://agent_rollup:EnvPw2@db/platform");
+
+  const std::string empty = write("empty", " \n");
+  EXPECT_FALSE(Parse({"--db.url-file", empty}, &cfg, &error));
+  EXPECT_EQ(error, "--db.url-file: file \"" + empty + "\" is empty");
+  EXPECT_FALSE(Parse({"--db.url-file=" + dir + "/missing"}, &cfg, &error));
+  EXPECT_EQ(error.rfind("--db.url-file: cannot read \"" + dir + "/missing\"", 0), 0u) << error;
+  EXPECT_FALSE(Parse({"--db.url-file="}, &cfg, &error));
+  EXPECT_EQ(error.rfind("--db.url-file: must not be empty", 0), 0u) << error;
+  const std::string bad = write("bad", "postgresql://agent_rollup:S3cr%zzetPW@db/platform\n");
+  EXPECT_FALSE(Parse({"--db.url-file=" + bad}, &cfg, &error));
+  EXPECT_EQ(error.rfind("--db.url-file: file \"" + bad + "\": libpq cannot parse", 0), 0u) << error;
+  EXPECT_EQ(error.find("S3cr"), std::string::npos) << error;
+  for (const char* name : {"db-url", "empty", "bad"}) std::remove((dir + "/" + name).c_str());
+  rmdir(dir.c_str());
 }
 
 // --- the binary ----------------------------------------------------------------
