@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # The scale-out layout of docs/operations.md ("Scaling out"), end to end with real
 # Prometheus 2.42 servers and the files of deploy/scaleout/ as shipped (only hosts, ports
-# and intervals substituted), both Prometheus layouts side by side on one stack:
+# and intervals substituted), both Prometheus layouts on one stack, one after the other:
 #   exporters  shard 0 (×2 replicas), shard 1 (×2)   --shard.count=2 --shard.index=I
-#   static:  scraped by prometheus-shard0.yml (an HA pair: prom-shard0-a, prom-shard0-b)
-#            and prometheus-shard1.yml (prom-shard1-a), which remote-write to
-#            prometheus-central.yml (--web.enable-remote-write-receiver)
-#   hashmod: scraped by prometheus-hashmod.yml loaded by two Prometheus shards
-#            (prom-hashmod0-a keeps hash 0, prom-hashmod1-a hash 1 of the same four
-#            targets), which remote-write to a second server loading prometheus-central.yml
+#   1. static:  scraped by prometheus-shard0.yml (an HA pair: prom-shard0-a,
+#               prom-shard0-b) and prometheus-shard1.yml (prom-shard1-a), which
+#               remote-write to prometheus-central.yml (--web.enable-remote-write-receiver)
+#   2. hashmod: (the static servers stopped) scraped by prometheus-hashmod.yml loaded by
+#               two Prometheus shards (prom-hashmod0-a keeps hash 0, prom-hashmod1-a
+#               hash 1 of the same four targets), which remote-write to a fresh server
+#               loading prometheus-central.yml
 #   each central runs the rule pack alerts/agent_execution.{rules,alerts}.yml.
 # A reference Prometheus scrapes one unsharded exporter with the same rule pack. After a
-# live load stops and everything caught up, each central's platform-wide and per-workspace
+# live load stops and everything caught up, the central's platform-wide and per-workspace
 # figures must equal the reference's (exactly for counter totals and gauges, within a
-# documented tolerance for rates: scaleout_compare.py), the hashmod shards must split the
-# targets (each on exactly one, the one the hash names), and a broken layout (the
-# replica label not dropped, a shard missing) must be caught.
+# documented tolerance for rates: scaleout_compare.py), and a broken layout (the
+# replica label not dropped, a shard missing) must be caught. Then the hashmod shards
+# must split the targets (each on exactly one, the one the hash names) and their central's
+# totals, gauges and series must equal the reference's too.
 #   scaleout_e2e.sh BUILD_DIR
 set -uo pipefail
 SRC_DIR=$(cd "$(dirname "$0")/../.." && pwd)
@@ -152,21 +154,21 @@ prometheus() { # NAME PORT CONFIG [ENV=... and flags]
   start_bg "$STACK_STATE/prometheus-$name.log" env "$@" --config.file="$conf/$config" \
     --storage.tsdb.path="$STACK_STATE/tsdb-$name" --web.listen-address="127.0.0.1:$port" --log.level=warn
 }
-# The centrals first: the shard servers write to them from their first scrape on. The
-# hashmod layout's central loads the same prometheus-central.yml (its own port and TSDB).
+# The central first: the shard servers write to it from their first scrape on.
+static_pids=()  # the static layout's servers, stopped before the hashmod phase
 prometheus central $pr_central prometheus-central.yml prometheus --web.enable-remote-write-receiver
-prometheus central-hashmod $pr_hcentral prometheus-central.yml prometheus --web.enable-remote-write-receiver
+static_pids+=("${STACK_PIDS[-1]}")
 prometheus reference $pr_ref prometheus-reference.yml prometheus
 wait_http "http://127.0.0.1:$pr_central/-/ready" || die "central Prometheus did not start"
-wait_http "http://127.0.0.1:$pr_hcentral/-/ready" || die "hashmod central Prometheus did not start"
-for s in s0a:$pr_s0a:prom-shard0-a:shard0 s0b:$pr_s0b:prom-shard0-b:shard0 s1a:$pr_s1a:prom-shard1-a:shard1 \
-  h0:$pr_h0:prom-hashmod0-a:hashmod0 h1:$pr_h1:prom-hashmod1-a:hashmod1; do
-  IFS=: read -r n port replica file <<<"$s"
+shard_server() { # NAME PORT PROMETHEUS_REPLICA FILE
   # (flush-deadline: at the end a shard server gives up on the stopped central at once.)
-  prometheus "$n" "$port" "prometheus-$file.yml" PROMETHEUS_REPLICA="$replica" prometheus \
+  prometheus "$1" "$2" "prometheus-$4.yml" PROMETHEUS_REPLICA="$3" prometheus \
     --enable-feature=expand-external-labels --storage.remote.flush-deadline=1s
-done
-for p in $pr_s0a $pr_s0b $pr_s1a $pr_h0 $pr_h1 $pr_ref; do
+}
+shard_server s0a $pr_s0a prom-shard0-a shard0 && static_pids+=("${STACK_PIDS[-1]}")
+shard_server s0b $pr_s0b prom-shard0-b shard0 && static_pids+=("${STACK_PIDS[-1]}")
+shard_server s1a $pr_s1a prom-shard1-a shard1 && static_pids+=("${STACK_PIDS[-1]}")
+for p in $pr_s0a $pr_s0b $pr_s1a $pr_ref; do
   wait_http "http://127.0.0.1:$p/-/ready" || die "Prometheus on port $p did not start"
 done
 
@@ -184,6 +186,39 @@ PY
 poll() { local deadline=$((SECONDS + $1)); shift; while ((SECONDS < deadline)); do "$@" && return 0; sleep 1; done; return 1; }
 check "the shard servers' targets (2 exporters each) arrive on the central by remote write" \
   poll 45 targets_up $pr_central '{"prom-shard0-a": 2, "prom-shard0-b": 2, "prom-shard1-a": 2}'
+
+# Live load, late commits included; it stops by itself after --duration.
+run_simulator --live --seed=16 --rate=12 --workspaces=8 --agents-per-workspace=4 --workers=12 --worker-slots=4 \
+  --runtime-scale=0.05 --duration=45s || die "live simulator failed"
+echo "    live load done ($SECONDS s); waiting for the exporters, remote write and the rules to catch up"
+
+check "the central's figures settle on the reference's (caught up)" compare wait 90
+sleep 6  # at least two more rule evaluations (2 s) on both, with nothing moving
+check "exact: counter totals, gauges and their recorded sums (central = reference)" compare exact
+check "series for series: the shards' union equals one exporter; one shard per workspace (md5 rule)" \
+  compare series "{\"127.0.0.1:$ex_s0a\": 0, \"127.0.0.1:$ex_s0b\": 0, \"127.0.0.1:$ex_s1a\": 1, \"127.0.0.1:$ex_s1b\": 1}"
+check "every recording rule: same series on both; exact gauges, rates within 10 %" \
+  compare recorded "$conf/rules/agent_execution.rules.yml"
+check "negative: a layout that keeps prometheus_replica or loses a shard is caught" compare negative
+
+# Phase 2, the hashmod layout, on the same exporters and database: the static servers
+# stop (their checks are done; on a 2-core machine five more Prometheus servers running
+# alongside slow every server's scrapes and evaluations), the two hashmod Prometheus
+# shards and a fresh central loading prometheus-central.yml start. The load is over, so
+# the exporters' figures no longer move: counter totals (today's, absolute), gauges,
+# their recorded sums and the raw series must equal the reference's once the first
+# scrapes have arrived. The rate-derived rules are not compared here: this central holds
+# no window of the load, and they do not depend on how targets are split (phase 1).
+echo "    hashmod phase: stopping the static layout's servers ($SECONDS s)"
+for p in "${static_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+for p in "${static_pids[@]}"; do wait "$p" 2>/dev/null; done
+prometheus central-hashmod $pr_hcentral prometheus-central.yml prometheus --web.enable-remote-write-receiver
+wait_http "http://127.0.0.1:$pr_hcentral/-/ready" || die "hashmod central Prometheus did not start"
+shard_server h0 $pr_h0 prom-hashmod0-a hashmod0
+shard_server h1 $pr_h1 prom-hashmod1-a hashmod1
+for p in $pr_h0 $pr_h1; do
+  wait_http "http://127.0.0.1:$p/-/ready" || die "Prometheus on port $p did not start"
+done
 # hashmod: every exporter target is scraped by exactly one Prometheus shard -- the union of
 # both servers' `up` is all four targets, the intersection empty -- and by the one
 # Prometheus' hashmod names: md5 of the target's `__address__` ("host:port"), its last
@@ -213,29 +248,10 @@ hashmod_split_check() { poll 45 hashmod_split; local rc=$?; echo "$hashmod_last"
 check "hashmod: each exporter target on exactly one Prometheus shard, the one the hash names" hashmod_split_check
 check "hashmod: both Prometheus shards' targets arrive on the hashmod central by remote write" \
   poll 45 targets_up $pr_hcentral '{"prom-hashmod0-a": 2, "prom-hashmod1-a": 2}'
-
-# Live load, late commits included; it stops by itself after --duration.
-run_simulator --live --seed=16 --rate=12 --workspaces=8 --agents-per-workspace=4 --workers=12 --worker-slots=4 \
-  --runtime-scale=0.05 --duration=45s || die "live simulator failed"
-echo "    live load done ($SECONDS s); waiting for the exporters, remote write and the rules to catch up"
-
-check "the central's figures settle on the reference's (caught up)" compare wait 90
-sleep 6  # at least two more rule evaluations (2 s) on both, with nothing moving
-check "exact: counter totals, gauges and their recorded sums (central = reference)" compare exact
-check "series for series: the shards' union equals one exporter; one shard per workspace (md5 rule)" \
-  compare series "{\"127.0.0.1:$ex_s0a\": 0, \"127.0.0.1:$ex_s0b\": 0, \"127.0.0.1:$ex_s1a\": 1, \"127.0.0.1:$ex_s1b\": 1}"
-check "every recording rule: same series on both; exact gauges, rates within 10 %" \
-  compare recorded "$conf/rules/agent_execution.rules.yml"
-check "negative: a layout that keeps prometheus_replica or loses a shard is caught" compare negative
-
-# The hashmod layout, on the same stack and load: its central against the same reference
-# (each of its Prometheus shards holds one replica of each exporter shard).
 check "hashmod: the central's figures settle on the reference's (caught up)" compare_hashmod wait 60
 check "hashmod: exact counter totals, gauges and their recorded sums (central = reference)" compare_hashmod exact
 check "hashmod: series for series, the shards' union equals one exporter; one shard per workspace" \
   compare_hashmod series "{\"127.0.0.1:$ex_s0a\": 0, \"127.0.0.1:$ex_s0b\": 0, \"127.0.0.1:$ex_s1a\": 1, \"127.0.0.1:$ex_s1b\": 1}"
-check "hashmod: every recording rule: same series on both; exact gauges, rates within 10 %" \
-  compare_hashmod recorded "$conf/rules/agent_execution.rules.yml"
 
 echo "$passed passed, $failed failed ($SECONDS s)"
 [[ $failed -eq 0 ]]
