@@ -36,6 +36,9 @@
     // Tables with one row per agent (the overview's Performance by agent) list at most
     // this many agents, the busiest by runs in the last 24 hours.
     dashboardTopAgents: 50,
+    // The overview's Live executions with all workspaces selected lists at most this many
+    // runs, the longest running (of the --collector.realtime.top-runs per workspace).
+    dashboardTopRuns: 100,
 
     // Anomaly baselines: the same time of day one week ago, else one day ago, each
     // averaged over an hour centred on that moment.

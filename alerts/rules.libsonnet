@@ -78,6 +78,37 @@
     local level = std.split(platformName(record), ':')[0];
     rule(platformName(record), if level == '' then 'sum(%s)' % record else 'sum by (%s) (%s)' % [std.strReplace(level, '_', ', '), record]),
 
+  // The dashboards' rankings, pre-capped (grafana/lib.libsonnet, topWorkspaces,
+  // topAgents and topRuns read these with $workspace = All): one topk per rule interval
+  // instead of one per panel, step and dashboard load over thousands of workspaces or
+  // agents. Each keeps at most the configured cap per platform (topk by clusterLabel and
+  // job; a dashboard over several platforms re-ranks their union, which holds the global
+  // top) and carries the display name (workspace_name, agent_name) the panel shows, so
+  // the panel reads a few series and joins nothing. `_top_workspaces` / `_top_agents` /
+  // `_top_runs`: the rule's value for the top workspaces (agents, runs) only.
+  local topBy(n, expr) = 'topk by (%s) (%d, %s)' % [scope, n, expr],
+  local wsNames = 'max by (%s, workspace_id, workspace_name) (%s)' % [scope, dedup(m('agent_workspace_info'))],
+  local agentNames = 'max by (%s, workspace_id, agent_id, agent_name) (%s)' % [scope, dedup(m('agent_info'))],
+  // The top cfg.dashboardTopWorkspaces workspaces by `by` (default: the rule itself), with
+  // workspace_name; perLabel (e.g. quantile) ranks each value of that label apart.
+  local topWorkspacesRule(source, by='', perLabel='') =
+    local n = cfg.dashboardTopWorkspaces;
+    local ranked =
+      if perLabel != '' then 'topk by (%s, %s) (%d, %s)' % [scope, perLabel, n, source]
+      else if by == '' then topBy(n, source)
+      else '%s\n  and on (%s, workspace_id) %s' % [source, scope, topBy(n, by)];
+    {
+      record: source + '_top_workspaces',
+      expr: '(%s)\n  * on (%s, workspace_id) group_left (workspace_name) %s' % [ranked, scope, wsNames],
+    },
+  // Values of a per-agent rule for the agents of the ranking rule below (and its agent_name).
+  local topAgentsRanking = 'workspace_agent:agent_runs_finished:increase1d_top_agents',
+  local topAgentsRule(source) = {
+    record: source + '_top_agents',
+    expr: '%s\n  * on (%s, workspace_id, agent_id) group_left (agent_name) group by (%s, workspace_id, agent_id, agent_name) (%s)' % [
+      source, scope, scope, topAgentsRanking],
+  },
+
   prometheusRules+:: {
     groups+: [
       {
@@ -95,6 +126,10 @@
                'sum by (workspace_id, status) (%s)' % dedup('rate(%s[10m])' % m('agent_runs_finished_total'))),
           rule('workspace:agent_executions_per_minute:rate5m', 'workspace:agent_runs_finished:rate5m * 60'),
           rule(':agent_executions_per_minute:rate5m', ':agent_runs_finished:rate5m * 60'),
+          topWorkspacesRule('workspace:agent_executions_per_minute:rate5m'),
+          // The exporter's day-anchored counters (runs finished since 00:00 UTC) summed.
+          rule('workspace:agent_runs_finished_total:sum', 'sum by (workspace_id) (%s)' % dedup(m('agent_runs_finished_total'))),
+          platform('workspace:agent_runs_finished_total:sum'),
           rule('workspace_status:agent_runs_finished:increase1h',
                'sum by (workspace_id, status) (%s)' % dedup('increase(%s[1h])' % m('agent_runs_finished_total'))),
           rule('workspace:agent_runs_finished:increase1h', 'sum by (workspace_id) (workspace_status:agent_runs_finished:increase1h)'),
@@ -143,6 +178,22 @@
                'sum by (workspace_id, agent_id) (%s)\n  / on (workspace_id, agent_id) (workspace_agent:agent_runs_with_runtime:rate5m > 0)' % dedup('rate(%s[5m])' % m('agent_run_runtime_seconds_total'))),
           rule('workspace_agent:agent_runs_finished:increase1d',
                'sum by (workspace_id, agent_id) (%s)' % dedup('increase(%s[1d])' % m('agent_runs_finished_total'))),
+          // The overview's Performance by agent: the busiest cfg.dashboardTopAgents agents
+          // by runs in the last 24 hours, then each column's rule for those agents (read
+          // after the ranking in the same evaluation, so every column has the same rows).
+          {
+            record: topAgentsRanking,
+            expr: '(%s)\n  * on (%s, workspace_id, agent_id) group_left (agent_name) %s' % [
+              topBy(cfg.dashboardTopAgents, 'workspace_agent:agent_runs_finished:increase1d'), scope, agentNames],
+          },
+        ] + [
+          topAgentsRule(r)
+          for r in [
+            'workspace_agent:agent_runs_finished:rate5m',
+            'workspace_agent:agent_runs_success:ratio_rate5m',
+            'workspace_agent:agent_runs_error:ratio_rate5m',
+            'workspace_agent:agent_run_runtime_seconds:avg_rate5m',
+          ]
         ],
       },
       {
@@ -192,6 +243,10 @@
                'histogram_quantile(1, workspace_le:agent_run_duration_seconds_bucket:rate5m)\n  and on (workspace_id) (workspace_le:agent_run_duration_seconds_bucket:rate5m{le="+Inf"} > 0)'),
           rule('workspace:agent_run_duration_seconds:max%s' % cfg.stuckTailWindow,
                'max_over_time(workspace:agent_run_duration_seconds:max5m[%s])' % cfg.stuckTailWindow),
+          // The latency dashboard's per-workspace lines (each quantile ranked apart).
+          topWorkspacesRule('workspace_quantile:agent_run_duration_seconds:rate5m', perLabel='quantile'),
+          topWorkspacesRule('workspace_quantile:agent_run_queue_wait_seconds:rate5m', perLabel='quantile'),
+          topWorkspacesRule('workspace:agent_run_end_to_end_seconds:avg_rate1h'),
         ],
       },
       {
@@ -215,6 +270,19 @@
                             m(metric + '_sum'), m(metric + '_count')], calls)),
           rule('model:%s:avg_rate5m' % metric,
                'sum by (model) (model:%(m)s_sum:rate5m)\n  / on (model) (sum by (model) (model_le:%(m)s_bucket:rate5m{le="+Inf"}) > 0)' % { m: metric }),
+          // Calls, tokens and cost per second (5m rates) per workspace and model (tokens
+          // also per type), and platform-wide per model: the resources dashboard's rates.
+          rule('workspace_model:agent_model_calls:rate5m',
+               'sum by (workspace_id, model) (%s)' % dedup('rate(%s[5m])' % m('agent_model_calls_total'))),
+          platform('workspace_model:agent_model_calls:rate5m'),
+          rule('workspace_model_type:agent_model_tokens:rate5m',
+               'sum by (workspace_id, model, type) (%s)' % dedup('rate(%s[5m])' % m('agent_model_tokens_total'))),
+          platform('workspace_model_type:agent_model_tokens:rate5m'),
+          rule('workspace_model:agent_model_cost_dollars:rate5m',
+               'sum by (workspace_id, model) (%s)' % dedup('rate(%s[5m])' % m('agent_model_cost_dollars_total'))),
+          platform('workspace_model:agent_model_cost_dollars:rate5m'),
+          rule('workspace:agent_model_cost_dollars:rate5m', 'sum by (workspace_id) (workspace_model:agent_model_cost_dollars:rate5m)'),
+          topWorkspacesRule('workspace:agent_model_cost_dollars:rate5m'),
         ],
       },
       {
@@ -266,6 +334,24 @@
                'sum(workspace:agent_queue_wait_seconds_avg:max * on (workspace_id) workspace:agent_queue_depth:sum)\n  / (:agent_queue_depth:sum > 0)'),
           // Stuck runs over the platform (absent when none).
           rule(':agent_runs_stuck:count', 'sum(count by (workspace_id) (workspace_agent_run:agent_run_elapsed_seconds:stuck))'),
+          // The latency dashboard's runs waiting now: the workspaces with the oldest
+          // waiting run, their oldest and their mean wait.
+          topWorkspacesRule('workspace:agent_queue_oldest_age_seconds:max'),
+          topWorkspacesRule('workspace:agent_queue_wait_seconds_avg:max', by='workspace:agent_queue_oldest_age_seconds:max'),
+          // The overview's live executions with All: the cfg.dashboardTopRuns longest
+          // running runs (of the N per workspace the exporter lists), with agent_name, and
+          // the estimates of those runs.
+          {
+            record: 'workspace_agent_run:agent_run_elapsed_seconds:max_top_runs',
+            expr: '(%s)\n  * on (%s, workspace_id, agent_id) group_left (agent_name) %s' % [
+              topBy(cfg.dashboardTopRuns, 'max by (%s, workspace_id, agent_id, run_id) (%s)' % [scope, dedup(m('agent_run_elapsed_seconds'))]),
+              scope, agentNames],
+          },
+          {
+            record: 'workspace_agent_run:agent_run_estimated_runtime_seconds:max_top_runs',
+            expr: 'max by (%(s)s, workspace_id, agent_id, run_id) (%(e)s)\n  * on (%(s)s, workspace_id, agent_id, run_id) group_left (agent_name)\n    group by (%(s)s, workspace_id, agent_id, run_id, agent_name) (workspace_agent_run:agent_run_elapsed_seconds:max_top_runs)' % {
+              s: scope, e: dedup(m('agent_run_estimated_runtime_seconds')) },
+          },
           rule(':agent_worker_slots:sum', 'sum(%s)' % dedup(m('agent_worker_slots'))),
           rule(':agent_capacity_utilisation:ratio', ':agent_runs_running:sum / (:agent_worker_slots:sum > 0)'),
           rule(':agent_capacity_utilisation:peak_1d', 'max_over_time(:agent_capacity_utilisation:ratio[1d])'),

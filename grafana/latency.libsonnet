@@ -52,21 +52,21 @@ g.dashboard('latency', 'Queue, execution and end-to-end latency of agent runs: a
   for i in std.range(0, std.length(kinds) - 1)
 ]) + [
   g.timeseries('p95 execution time by workspace', 'p95 run time of each selected workspace, straight from the per-workspace quantile rule.' + g.topNote,
-               [t(g.withWorkspaceName(g.topWorkspaces('workspace_quantile:agent_run_duration_seconds:rate5m{%s, quantile="0.95"}' % W)), '{{workspace_name}}')],
+               [t(g.topWorkspacesNamed('workspace_quantile:agent_run_duration_seconds:rate5m', ['quantile="0.95"']), '{{workspace_name}}')],
                g.pos(0, 33, 12, 8), unit='s', legendCalcs=['mean', 'max']),
   g.timeseries('p95 queue wait by workspace', 'p95 queue wait of each selected workspace, straight from the per-workspace quantile rule.' + g.topNote,
-               [t(g.withWorkspaceName(g.topWorkspaces('workspace_quantile:agent_run_queue_wait_seconds:rate5m{%s, quantile="0.95"}' % W)), '{{workspace_name}}')],
+               [t(g.topWorkspacesNamed('workspace_quantile:agent_run_queue_wait_seconds:rate5m', ['quantile="0.95"']), '{{workspace_name}}')],
                g.pos(12, 33, 12, 8), unit='s', legendCalcs=['mean', 'max']),
   g.timeseries('Mean end-to-end latency, 1h window, by workspace', 'Hourly mean end-to-end latency per workspace (the rule behind the latency comparison with the previous period).' + g.topNote,
-               [t(g.withWorkspaceName(g.topWorkspaces('workspace:agent_run_end_to_end_seconds:avg_rate1h{%s}' % W)), '{{workspace_name}}')],
+               [t(g.topWorkspacesNamed('workspace:agent_run_end_to_end_seconds:avg_rate1h'), '{{workspace_name}}')],
                g.pos(0, 41, 12, 8), unit='s'),
   g.timeseries('Latency distribution over time (share of runs per bucket, 1h window)', 'Share of the runs of the last hour in each run-time bucket of the spec (0-1s ... 60s+), per selected workspace total.',
                [t('%s\n  / ignoring (bucket) group_left () (%s > 0)' % [g.wsAgg('sum by (bucket)', 'workspace_bucket:agent_run_duration_seconds:increase1h'), g.wsAgg('sum', 'workspace_bucket:agent_run_duration_seconds:increase1h')], '{{bucket}}')],
                g.pos(12, 41, 12, 8), unit='percentunit', min=0, max=1, stack=true),
   g.timeseries('Runs waiting now: average and oldest wait', 'Mean age of the runs waiting in the queue (solid) and age of the oldest one (dashed) per selected workspace (realtime.avgQueueWaitTime; AgentQueueWaitHigh fires on the oldest). Unlike the queue-wait histogram, which records runs once they start, this shows runs still waiting. At most %d workspaces are drawn: those with the oldest waiting run.' % config.dashboardTopWorkspaces,
                [
-                 t(g.withWorkspaceName(g.topWorkspaces('workspace:agent_queue_wait_seconds_avg:max{%s}' % W, 'workspace:agent_queue_oldest_age_seconds:max{%s}' % W)), 'avg {{workspace_name}}'),
-                 t(g.withWorkspaceName(g.topWorkspaces('workspace:agent_queue_oldest_age_seconds:max{%s}' % W)), 'oldest {{workspace_name}}'),
+                 t(g.topWorkspacesNamed('workspace:agent_queue_wait_seconds_avg:max', by='workspace:agent_queue_oldest_age_seconds:max'), 'avg {{workspace_name}}'),
+                 t(g.topWorkspacesNamed('workspace:agent_queue_oldest_age_seconds:max'), 'oldest {{workspace_name}}'),
                ],
                g.pos(0, 49, 24, 7), unit='s') {
     fieldConfig+: { overrides: [g.overrideQuery('B', { 'custom.lineStyle': { fill: 'dash', dash: [10, 10] } })] },

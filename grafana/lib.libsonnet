@@ -42,8 +42,19 @@ function(config) {
   // Mean of a latency histogram over the selected workspaces: the mean rule weighted by
   // the observation rate (the +Inf bucket), platform-wide with All.
   meanOf(metric)::
-    ('(sum(:%(m)s:avg_rate5m{%(PA)s} * ignoring (le) le:%(m)s_bucket:rate5m{%(PA)s, le="+Inf"})\n  / (sum(le:%(m)s_bucket:rate5m{%(PA)s, le="+Inf"}) > 0))\nor\n'
-     + '(sum(workspace:%(m)s:avg_rate5m{%(WS)s} * on (workspace_id) workspace_le:%(m)s_bucket:rate5m{%(WS)s, le="+Inf"})\n  / (sum(workspace_le:%(m)s_bucket:rate5m{%(WS)s, le="+Inf"}) > 0))') % { m: metric, PA: $.PA, WS: $.WS },
+    $.weightedMean(':%s:avg_rate5m' % metric, 'le:%s_bucket:rate5m' % metric,
+                   'workspace:%s:avg_rate5m' % metric, 'workspace_le:%s_bucket:rate5m' % metric, ['le="+Inf"']),
+  // A mean over the selected workspaces weighted by another figure (gate): platform-wide
+  // the platform rules (mean x weight summed over the platforms selected, over their
+  // summed weight), per workspace the per-workspace rules. weightExtra: matchers of the
+  // weight's selectors (the +Inf bucket of a histogram rule).
+  weightedMean(platformMean, platformWeight, wsMean, wsWeight, weightExtra=[])::
+    local w(scope) = std.join(', ', [scope] + weightExtra);
+    local join = if std.length(weightExtra) > 0 then ' ignoring (le)' else '';
+    $.gate(
+      function(scope) '(sum(%s{%s} *%s %s{%s})\n  / (sum(%s{%s}) > 0))' % [platformMean, scope, join, platformWeight, w(scope), platformWeight, w(scope)],
+      function(scope) '(sum(%s{%s} * on (workspace_id) %s{%s})\n  / (sum(%s{%s}) > 0))' % [wsMean, scope, wsWeight, w(scope), wsWeight, w(scope)],
+    ),
   // The platform scope with All selected, and the selected workspaces otherwise.
   PA:: $.P + ', ' + $.allOnly,
   WS:: $.W + ', ' + $.notAll,
@@ -72,6 +83,21 @@ function(config) {
   topWorkspaces(expr, by='')::
     if by == '' then 'topk(%d, %s)' % [config.dashboardTopWorkspaces, expr]
     else '(%s)\n  and on (workspace_id) topk(%d, %s)' % [expr, config.dashboardTopWorkspaces, by],
+  // A per-workspace panel's series, with workspace_name, at most
+  // config.dashboardTopWorkspaces: with All the rule's pre-capped form (rule +
+  // '_top_workspaces', alerts/rules.libsonnet, which carries workspace_name), re-ranked
+  // over the platforms selected; with a selection of workspaces the largest of those. `by`:
+  // a per-workspace rule to rank by instead of the rule itself (its pre-capped form
+  // restricts the rule's).
+  topWorkspacesNamed(rule, extra=[], by='')::
+    local s(scope, name) = '%s{%s}' % [name, std.join(', ', [scope] + extra)];
+    local n = config.dashboardTopWorkspaces;
+    $.gate(
+      function(scope)
+        if by == '' then 'topk(%d, %s)' % [n, s(scope, rule + '_top_workspaces')]
+        else '%s\n  and on (workspace_id) topk(%d, %s{%s})' % [s(scope, rule + '_top_workspaces'), n, by + '_top_workspaces', scope],
+      function(scope) $.withWorkspaceName($.topWorkspaces(s(scope, rule), if by == '' then '' else '%s{%s}' % [by, scope])),
+    ),
   // Appended to those panels' descriptions.
   topNote:: ' At most %d workspaces are drawn: the largest.' % config.dashboardTopWorkspaces,
   // A table with one row per agent (several joined targets): every target restricted to
@@ -80,6 +106,26 @@ function(config) {
   topAgents(expr, by)::
     '(%s)\n  and on (workspace_id, agent_id) topk(%d, %s)' % [expr, config.dashboardTopAgents, by],
   A:: 'agent_id=~"$agent"',
+  // The gate of a per-agent figure (it follows $agent too): platform(PAA), the pre-capped
+  // rule, with All workspaces and All agents; selected(...) with a selection of workspaces,
+  // or with All workspaces and a selection of agents (two branches: one selector cannot
+  // say "either is a selection"). Each reads nothing unless its case holds.
+  PAA:: $.PA + ', job=~"$agent"',
+  gateAgents(platform, selected)::
+    '(%s\nor\n%s\nor\n%s)' % [
+      platform($.PAA),
+      selected(std.join(', ', [$.WS, $.A])),
+      selected(std.join(', ', [$.PA, 'workspace_id=~"$workspace"', $.A, 'job!~"$agent"'])),
+    ],
+  // A table with one row per agent: with All, a column's pre-capped rule (rule +
+  // '_top_agents', restricted to the agents of the ranking rule and carrying agent_name),
+  // re-ranked over the platforms; otherwise topAgents over the selection, with agent_name.
+  topAgentsNamed(rule, by, fmt='%s')::
+    local n = config.dashboardTopAgents;
+    $.gateAgents(
+      function(scope) $.topAgents(fmt % ('%s_top_agents{%s}' % [rule, scope]), '%s_top_agents{%s}' % [by, scope]),
+      function(scope) $.withAgentName($.topAgents(fmt % ('%s{%s}' % [rule, scope]), '%s{%s}' % [by, scope])),
+    ),
   // Worker metrics: the selected workspaces' own pools plus the shared pool (workspace_id="").
   Wpool:: $.P + ', workspace_id=~"${workspace}|"',
   // One series per HA replica group: drop the replica labels before aggregating.

@@ -14,9 +14,16 @@ local durationBuckets = g.wsAgg('sum by (le)', 'workspace_le:agent_run_duration_
 local PA = g.PA;
 local WS = g.WS;
 
-// Runs currently listed by the realtime collector (the N longest running per workspace).
-local elapsedByRun = 'max by (workspace_id, agent_id, run_id) (agent_run_elapsed_seconds{%s})' % g.sel([W, A]);
-local estimateByRun = 'max by (workspace_id, agent_id, run_id) (agent_run_estimated_runtime_seconds{%s})' % g.sel([W, A]);
+// Runs currently listed by the realtime collector (the N longest running per workspace):
+// with All the config.dashboardTopRuns longest of them (pre-capped rules with agent_name,
+// re-ranked over the platforms), otherwise every listed run of the selection.
+local topRuns(scope) = 'topk(%d, workspace_agent_run:agent_run_elapsed_seconds:max_top_runs{%s})' % [config.dashboardTopRuns, scope];
+local liveRuns(f) = g.gateAgents(
+  function(scope) f(topRuns(scope),
+                    'workspace_agent_run:agent_run_estimated_runtime_seconds:max_top_runs{%s}\n  and on (workspace_id, agent_id, run_id) %s' % [scope, topRuns(scope)]),
+  function(scope) g.withAgentName(f('max by (workspace_id, agent_id, run_id) (agent_run_elapsed_seconds{%s})' % g.sel([scope]),
+                                    'max by (workspace_id, agent_id, run_id) (agent_run_estimated_runtime_seconds{%s})' % g.sel([scope]))),
+);
 local idleReason = 'no run of the selected agents is running right now';
 local pendingEstimate = 'the longest-running runs have no estimated_runtime (or --collector.realtime.top-runs=0)';
 
@@ -25,8 +32,7 @@ local bucketCount(b) = wsum('workspace_bucket:agent_run_duration_seconds:increas
 
 // Performance by agent: each column restricted to the same busiest agents (runs in the
 // last 24h, the first column's own rule), so Grafana joins whole rows (lib.libsonnet, topAgents).
-local WA = std.join(', ', [W, A]);
-local byAgent(expr) = g.topAgents(expr, 'workspace_agent:agent_runs_finished:increase1d{%s}' % WA);
+local byAgent(rule, fmt='%s') = g.topAgentsNamed(rule, 'workspace_agent:agent_runs_finished:increase1d', fmt);
 
 local agentCols = function(extra) [
   { name: 'agent_name', title: 'Agent', width: 200, links: [{
@@ -46,7 +52,8 @@ g.dashboard('overview', 'Agent executions right now and over the selected time r
          [t(wsum('workspace:agent_queue_depth:sum'), 'queued')], g.pos(4, 0, 4, 4),
          thresholds=['green', 50, 'orange', 100, 'red'], graph=true),
   g.stat('Average queue wait', 'Mean age of the waiting runs, weighted by queue depth over the selected workspaces; 0 when nothing waits (realtime.avgQueueWaitTime).',
-         [t('(sum(:agent_queue_wait_seconds_avg:weighted_avg{%(PA)s} * :agent_queue_depth:sum{%(PA)s})\n  / (sum(:agent_queue_depth:sum{%(PA)s}) > 0))\nor\n(sum(workspace:agent_queue_wait_seconds_avg:max{%(WS)s} * on (workspace_id) workspace:agent_queue_depth:sum{%(WS)s})\n  / (sum(workspace:agent_queue_depth:sum{%(WS)s}) > 0))\nor vector(0)' % { PA: PA, WS: WS }, 'avg wait')],
+         [t('%s\nor vector(0)' % g.weightedMean(':agent_queue_wait_seconds_avg:weighted_avg', ':agent_queue_depth:sum',
+                                                  'workspace:agent_queue_wait_seconds_avg:max', 'workspace:agent_queue_depth:sum'), 'avg wait')],
          g.pos(8, 0, 4, 4), unit='s', thresholds=['green', 60, 'orange', 300, 'red'], graph=true) {
     links: [g.panelLink('latency', 'Queue latency percentiles')],
   },
@@ -64,13 +71,13 @@ g.dashboard('overview', 'Agent executions right now and over the selected time r
 
   // ------------------------------------------------------------- live executions + system load (y 4)
   g.table('Live executions (longest running)',
-          'The N longest-running runs of each selected workspace (--collector.realtime.top-runs), elapsed against their estimate. Progress above 100 % means the run overran its estimate, above 300 % it is overdue; a run that stays overdue and outlives its workspace\'s usual longest run is stuck (AgentRunsStuck) (realtime.executionsInProgress).',
+          'The N longest-running runs of each selected workspace (--collector.realtime.top-runs; with all workspaces the %d longest of those), elapsed against their estimate. Progress above 100 %% means the run overran its estimate, above 300 %% it is overdue; a run that stays overdue and outlives its workspace\'s usual longest run is stuck (AgentRunsStuck) (realtime.executionsInProgress).' % config.dashboardTopRuns,
           [
-            t(g.allowEmpty(g.withAgentName(elapsedByRun), 'filtered', idleReason), format='table'),
-            t(g.allowEmpty(g.withAgentName(estimateByRun), 'optional', pendingEstimate), format='table'),
-            t(g.allowEmpty(g.withAgentName('%s / (%s > 0)' % [elapsedByRun, estimateByRun]), 'optional', pendingEstimate), format='table'),
-            t(g.allowEmpty(g.withAgentName('(time() - %s) * 1000' % elapsedByRun), 'filtered', idleReason), format='table'),
-            t(g.allowEmpty(g.withAgentName('(time() - %s + %s) * 1000' % [elapsedByRun, estimateByRun]), 'optional', pendingEstimate), format='table'),
+            t(g.allowEmpty(liveRuns(function(e, est) e), 'filtered', idleReason), format='table'),
+            t(g.allowEmpty(liveRuns(function(e, est) est), 'optional', pendingEstimate), format='table'),
+            t(g.allowEmpty(liveRuns(function(e, est) '(%s) / (%s > 0)' % [e, est]), 'optional', pendingEstimate), format='table'),
+            t(g.allowEmpty(liveRuns(function(e, est) '(time() - %s) * 1000' % e), 'filtered', idleReason), format='table'),
+            t(g.allowEmpty(liveRuns(function(e, est) '(time() - %s + %s) * 1000' % [e, est]), 'optional', pendingEstimate), format='table'),
           ],
           g.pos(0, 4, 14, 10),
           agentCols([
@@ -125,7 +132,7 @@ g.dashboard('overview', 'Agent executions right now and over the selected time r
   g.stat('Executions per day', 'Runs finished in the last 24 hours (throughput.executionsPerDay; needs 24h of Prometheus history to be complete), and since 00:00 UTC straight from the exporter\'s day-anchored counter (exact whatever the Prometheus history).',
          [
            t(wsum('workspace:agent_runs_finished:increase1d'), 'last 24h'),
-           t('sum(%s)' % g.raw('agent_runs_finished_total', [W]), 'today (UTC)'),
+           t(wsum('workspace:agent_runs_finished_total:sum'), 'today (UTC)'),
          ], g.pos(4, 14, 4, 4), decimals=0, textMode='value_and_name'),
   g.stat('Peak per minute', 'Highest 5m-rate throughput within the selected time range (throughput.peakThroughput.value).',
          [t('max_over_time(%s[$__range:1m])' % wsum('workspace:agent_executions_per_minute:rate5m'), 'peak')],
@@ -141,7 +148,7 @@ g.dashboard('overview', 'Agent executions right now and over the selected time r
 
   g.timeseries('Throughput', 'Runs finished per minute (5m rate) per workspace, the trailing 24h peak of the selection, and capacity utilisation on the right axis (throughput.throughputTrend, peakThroughput, capacityUtilization).' + g.topNote,
                [
-                 t(g.withWorkspaceName(g.topWorkspaces('workspace:agent_executions_per_minute:rate5m{%s}' % W)), '{{workspace_name}}'),
+                 t(g.topWorkspacesNamed('workspace:agent_executions_per_minute:rate5m'), '{{workspace_name}}'),
                  t('max_over_time(%s[1d:1m])' % wsum('workspace:agent_executions_per_minute:rate5m'), 'peak (24h)'),  // 1m steps: 5m steps can miss the first minutes of data
                  t(':agent_capacity_utilisation:ratio{%s}' % g.P, 'capacity utilisation'),
                ],
@@ -213,11 +220,11 @@ g.dashboard('overview', 'Agent executions right now and over the selected time r
   // ------------------------------------------------------------- performance by agent (y 40)
   g.table('Performance by agent', 'Per agent of the selected workspaces: runs finished in the last 24h and per minute now, success rate, error (failure) rate and mean run time over the last 5 minutes (performance.byAgent). Rates are empty for an agent without runs in the last 5 minutes. At most %d agents are listed: the busiest by runs in the last 24h.' % config.dashboardTopAgents,
           [
-            t(g.withAgentName(byAgent('workspace_agent:agent_runs_finished:increase1d{%s}' % WA)), format='table'),
-            t(g.withAgentName(byAgent('workspace_agent:agent_runs_finished:rate5m{%s} * 60' % WA)), format='table'),
-            t(g.withAgentName(byAgent('workspace_agent:agent_runs_success:ratio_rate5m{%s}' % WA)), format='table'),
-            t(g.withAgentName(byAgent('workspace_agent:agent_runs_error:ratio_rate5m{%s}' % WA)), format='table'),
-            t(g.withAgentName(byAgent('workspace_agent:agent_run_runtime_seconds:avg_rate5m{%s}' % WA)), format='table'),
+            t(byAgent('workspace_agent:agent_runs_finished:increase1d'), format='table'),
+            t(byAgent('workspace_agent:agent_runs_finished:rate5m', '%s * 60'), format='table'),
+            t(byAgent('workspace_agent:agent_runs_success:ratio_rate5m'), format='table'),
+            t(byAgent('workspace_agent:agent_runs_error:ratio_rate5m'), format='table'),
+            t(byAgent('workspace_agent:agent_run_runtime_seconds:avg_rate5m'), format='table'),
           ],
           g.pos(0, 40, 24, 10),
           agentCols([

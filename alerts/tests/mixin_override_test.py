@@ -31,6 +31,7 @@ OVERRIDES = {
     "dashboardTags": ["platform-x"],
     "dashboardTopWorkspaces": 7,
     "dashboardTopAgents": 9,
+    "dashboardTopRuns": 11,
 }
 CONSUMER = """
 local mixin = (import 'agent_execution_exporter/alerts/mixin.libsonnet') + { _config+:: %s };
@@ -151,18 +152,37 @@ def main(root):
         # Tables with one row per agent: every target restricted to the same busiest agents
         # (one ranking expression), so that Grafana's join keeps whole rows.
         rank_re = re.compile(r"\band on \(workspace_id, agent_id\) topk\((\d+), (.*)\)\)$", re.M)
+        # A target has one ranking per branch of its gate (All: the pre-capped rule;
+        # a selection: the per-agent rule), the same in every target of the table.
         agent_tables = [p for p in d["panels"] if p.get("type") == "table"
                         and any(rank_re.search(t["expr"]) for t in p.get("targets", []))]
         for p in agent_tables:
             ranks = [rank_re.findall(t["expr"]) for t in p["targets"]]
-            check(all(r == [(str(OVERRIDES["dashboardTopAgents"]), ranks[0][0][1])] for r in ranks)
+            check(ranks[0] and all(r == ranks[0] for r in ranks)
+                  and all(n == str(OVERRIDES["dashboardTopAgents"]) for n, _ in ranks[0])
                   and "At most %d agents" % OVERRIDES["dashboardTopAgents"] in p["description"],
                   "%s/%s: every target capped at dashboardTopAgents by one ranking" % (name, p["title"]), str(ranks)[:400])
         agent_exprs = {t["expr"] for p in agent_tables for t in p["targets"]}
+        # Tables of runs (Live executions): with All the longest dashboardTopRuns runs.
+        run_tables = [p for p in d["panels"] if p.get("type") == "table"
+                      and any("_top_runs" in t["expr"] for t in p.get("targets", []))]
+        for p in run_tables:
+            caps = {n for t in p["targets"] for n in re.findall(r"topk\((\d+), \w+:\w+:max_top_runs", t["expr"])}
+            check(caps == {str(OVERRIDES["dashboardTopRuns"])}
+                  and "the %d longest" % OVERRIDES["dashboardTopRuns"] in p["description"],
+                  "%s/%s: runs capped at dashboardTopRuns" % (name, p["title"]), str(caps))
+        agent_exprs |= {t["expr"] for p in run_tables for t in p["targets"]}
         tops = sorted(set(re.findall(r"topk\((\d+),", "\n".join(e for e in exprs if e not in agent_exprs))))
         # Every dashboard has panels with one series per workspace.
         check(tops == [str(OVERRIDES["dashboardTopWorkspaces"])],
               "%s: per-workspace panels capped at dashboardTopWorkspaces" % name, str(tops))
+    # The pre-capped rankings the dashboards read with All carry the caps.
+    caps = {"_top_workspaces": "dashboardTopWorkspaces", "_top_agents": "dashboardTopAgents", "_top_runs": "dashboardTopRuns"}
+    for suffix, key in caps.items():
+        ranked = [r for r in rules if r["record"].endswith(suffix) and "topk" in r["expr"]]
+        bad = [r["record"] for r in ranked
+               if not re.search(r"topk by \(%s, job\b[^)]*\) \(%d," % (OVERRIDES["clusterLabel"], OVERRIDES[key]), r["expr"])]
+        check(ranked and not bad, "rules: every %s ranking is capped at %s per platform" % (suffix, key), str(bad))
     check(any(p["title"] == "Performance by agent" for d in dashboards.values() for p in d["panels"]
               if "topk(%d," % OVERRIDES["dashboardTopAgents"] in "".join(t["expr"] for t in p.get("targets", []))),
           "overview: Performance by agent capped at dashboardTopAgents")
