@@ -92,6 +92,12 @@ struct Parser {
     return ParseDurationFlag(value, allow_zero, out, &why) || Fail(flag, why);
   }
 
+  // --db.notify-coalesce and --collector.<name>.notify-coalesce: 0 to 10s.
+  bool NotifyCoalesce(std::string_view flag, std::string_view value, milliseconds* out) {
+    if (!Duration(flag, value, out, true)) return false;
+    return *out <= milliseconds(10000) || Fail(flag, "want a duration from 0 to 10s");
+  }
+
   // Collector flags: collector.<name>.interval / .timeout.
   bool CollectorSetting(std::string_view flag, std::string_view value) {
     std::string_view rest = flag.substr(std::string_view("collector.").size());
@@ -111,8 +117,7 @@ struct Parser {
         return Fail(flag, "the " + std::string(name) + " collector is not woken by notifications");
       }
       milliseconds gap{0};
-      if (!Duration(flag, value, &gap, true)) return false;
-      if (gap > milliseconds(10000)) return Fail(flag, "want a duration from 0 to 10s");
+      if (!NotifyCoalesce(flag, value, &gap)) return false;
       it->second.notify_coalesce = gap;
       return true;
     }
@@ -176,8 +181,7 @@ struct Parser {
     } else if (n == "db.max-replay-lag") {
       if (!Duration(n, v, &cfg->db_max_replay_lag, true)) return false;
     } else if (n == "db.notify-coalesce") {
-      if (!Duration(n, v, &cfg->db_notify_coalesce, true)) return false;
-      if (cfg->db_notify_coalesce > milliseconds(10000)) return Fail(n, "want a duration from 0 to 10s");
+      if (!NotifyCoalesce(n, v, &cfg->db_notify_coalesce)) return false;
     } else if (n == "api.enabled") {
       if (std::string why; !ParseBoolFlag(v, &cfg->api_enabled, &why)) return Fail(n, why);
     } else if (n == "api.max-executions") {
