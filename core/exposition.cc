@@ -230,6 +230,7 @@ class ChunkDeflater {
 
   DeflatedChunk Deflate(std::string_view data) {
     DeflatedChunk chunk;
+    chunk.text_size = data.size();
     if (data.empty()) return chunk;
     chunk.crc = static_cast<std::uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
     if (deflateReset(&zs_) != Z_OK) throw std::runtime_error("gzip: deflateReset failed");
@@ -269,19 +270,51 @@ std::vector<const RenderedFamily*> Ordered(const RenderedSources& sources, BodyP
 
 }  // namespace
 
-RenderedFamilies RenderFamilies(std::vector<prometheus::MetricFamily> families) {
+RenderedFamilies RenderFamilies(std::vector<prometheus::MetricFamily> families, const RenderedFamilies* previous,
+                                RenderStats* stats) {
   RenderedFamilies out;
   ChunkDeflater deflater;
+  RenderStats counted;
+  size_t next_previous = 0;  // both renders are sorted by name
+  // The old piece if its text is the new one's, else a fresh compression of text.
+  auto piece = [&](std::string_view text, std::string_view old_text, const DeflatedChunk* old) {
+    ++counted.chunks;
+    if (old != nullptr && old_text == text) {
+      ++counted.reused;
+      return *old;
+    }
+    return deflater.Deflate(text);
+  };
   for (auto& family : MergeFamilies(std::move(families))) {
     RenderedFamily r;
     r.name = family.name;
     AppendHeader(r.header, family);
     AppendSamples(r.samples, family);
     family = {};  // its memory back before the next family is rendered
-    r.z_header = deflater.Deflate(r.header);
-    r.z_samples = deflater.Deflate(r.samples);
+    const RenderedFamily* old = nullptr;
+    if (previous != nullptr) {
+      while (next_previous < previous->size() && (*previous)[next_previous].name < r.name) ++next_previous;
+      if (next_previous < previous->size() && (*previous)[next_previous].name == r.name) old = &(*previous)[next_previous];
+    }
+    r.z_header = piece(r.header, old ? std::string_view(old->header) : std::string_view(), old ? &old->z_header : nullptr);
+    const std::string_view samples(r.samples);
+    size_t begin = 0, old_begin = 0;
+    for (size_t i = 0; begin < samples.size(); ++i) {
+      size_t end = begin;
+      for (size_t line = 0; line < kLinesPerChunk && end < samples.size(); ++line) {
+        const size_t newline = samples.find('\n', end);
+        end = newline == std::string_view::npos ? samples.size() : newline + 1;
+      }
+      const DeflatedChunk* old_piece = old != nullptr && i < old->z_samples.size() ? &old->z_samples[i] : nullptr;
+      const std::string_view old_text =
+          old_piece ? std::string_view(old->samples).substr(old_begin, old_piece->text_size) : std::string_view();
+      r.z_samples.push_back(piece(samples.substr(begin, end - begin), old_text, old_piece));
+      begin = end;
+      if (old_piece) old_begin += old_piece->text_size;
+    }
     out.push_back(std::move(r));
   }
+  if (stats != nullptr) *stats = counted;
   return out;
 }
 
@@ -303,16 +336,16 @@ BodyPieces JoinRenderedGzip(const RenderedSources& sources) {
   body.Add(std::string_view(kHeader, sizeof kHeader));
   uLong crc = crc32(0, nullptr, 0);
   std::uint64_t length = 0;
-  auto append = [&](const std::string& text, const DeflatedChunk& chunk) {
-    if (text.empty()) return;
+  auto append = [&](const DeflatedChunk& chunk) {
+    if (chunk.text_size == 0) return;
     body.Add(chunk.bytes);
-    crc = crc32_combine(crc, chunk.crc, static_cast<z_off_t>(text.size()));
-    length += text.size();
+    crc = crc32_combine(crc, chunk.crc, static_cast<z_off_t>(chunk.text_size));
+    length += chunk.text_size;
   };
   const std::string* previous = nullptr;
   for (const RenderedFamily* f : Ordered(sources, &body)) {
-    if (previous == nullptr || *previous != f->name) append(f->header, f->z_header);
-    append(f->samples, f->z_samples);
+    if (previous == nullptr || *previous != f->name) append(f->z_header);
+    for (const DeflatedChunk& piece : f->z_samples) append(piece);
     previous = &f->name;
   }
   std::string trailer("\x03\x00", 2);  // final block: empty, fixed Huffman

@@ -23,7 +23,8 @@ std::string SerializeText(const std::vector<prometheus::MetricFamily>& families)
 /// Raw deflate data that ends on a byte boundary without a final block.
 struct DeflatedChunk {
   std::string bytes;
-  std::uint32_t crc = 0;  // CRC-32 of the uncompressed text
+  std::uint32_t crc = 0;        // CRC-32 of the uncompressed text
+  std::size_t text_size = 0;    // length of the uncompressed text
 };
 
 /// One family rendered in the text format ahead of any scrape: its HELP/TYPE lines
@@ -35,14 +36,30 @@ struct RenderedFamily {
   std::string samples;
   /// header and samples, each compressed as a byte-aligned, non-final run of raw
   /// deflate blocks (Z_SYNC_FLUSH) that can follow any other such run, with its CRC-32:
-  /// a gzip body is then joined from them without compressing anything again.
+  /// a gzip body is then joined from them without compressing anything again. The
+  /// samples are compressed in pieces of kLinesPerChunk lines, each on its own, so a
+  /// render can keep the pieces whose text did not change since the last one.
   DeflatedChunk z_header;
-  DeflatedChunk z_samples;
+  std::vector<DeflatedChunk> z_samples;
 };
 using RenderedFamilies = std::vector<RenderedFamily>;
 
-/// Merges and renders families (SerializeText, one family at a time).
-RenderedFamilies RenderFamilies(std::vector<prometheus::MetricFamily> families);
+/// Sample lines per compressed piece: about 30 kB of text in a runs-shaped family,
+/// large enough that compression loses little to the pieces' separate dictionaries.
+inline constexpr std::size_t kLinesPerChunk = 256;
+
+/// What a render compressed and what it took unchanged from the previous one.
+struct RenderStats {
+  std::size_t chunks = 0;  // headers and sample pieces
+  std::size_t reused = 0;  // of which copied from the previous render
+};
+
+/// Merges and renders families (SerializeText, one family at a time). previous, if
+/// given, is the same source's last render: a piece whose text equals the piece at
+/// the same place in previous is copied from it instead of compressed again. The
+/// result is byte for byte the same with or without previous.
+RenderedFamilies RenderFamilies(std::vector<prometheus::MetricFamily> families,
+                                const RenderedFamilies* previous = nullptr, RenderStats* stats = nullptr);
 
 using RenderedSources = std::vector<std::shared_ptr<const RenderedFamilies>>;
 

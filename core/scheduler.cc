@@ -141,14 +141,20 @@ bool Scheduler::RunOnce(size_t index) {
   std::shared_ptr<const RenderedFamilies> rendered;
   std::string error;
   bool unavailable = false;
+  std::shared_ptr<const RenderedFamilies> previous;  // its unchanged pieces need no compression
+  {
+    std::lock_guard lock(mutex_);
+    previous = slot.rendered;
+  }
   try {
     Snapshot snapshot = slot.c.collector->Collect(*slot.c.db);
     if (keep_snapshots_) {
       fresh = std::make_shared<const Snapshot>(std::move(snapshot));
-      rendered = std::make_shared<const RenderedFamilies>(RenderFamilies(*fresh));
+      rendered = std::make_shared<const RenderedFamilies>(RenderFamilies(*fresh, previous.get()));
     } else {
-      rendered = std::make_shared<const RenderedFamilies>(RenderFamilies(std::move(snapshot)));
+      rendered = std::make_shared<const RenderedFamilies>(RenderFamilies(std::move(snapshot), previous.get()));
     }
+    previous.reset();
   } catch (const CollectorUnavailable& e) {
     error = logger_.Redact(e.what());
     unavailable = true;

@@ -149,6 +149,80 @@ TEST(JoinRenderedTest, EqualsSerializingTheMergedFamilies) {
   EXPECT_EQ(testing::Gunzip(JoinRenderedGzip({}).Join()), "");
 }
 
+// Families of a collector between cycles: some values move, series come and go,
+// whole families appear and vanish.
+std::vector<prometheus::MetricFamily> Evolve(std::mt19937_64& rng, std::vector<prometheus::MetricFamily> families) {
+  for (auto& family : families) {
+    for (auto& metric : family.metric) {
+      if (rng() % 200 == 0) metric.gauge.value += 1;
+    }
+    if (rng() % 4 == 0 && !family.metric.empty()) family.metric.erase(family.metric.begin() + rng() % family.metric.size());
+    if (rng() % 4 == 0) {
+      prometheus::ClientMetric metric;
+      metric.label = {{"ws", "new-" + std::to_string(rng() % 100000)}};
+      family.metric.insert(family.metric.begin() + rng() % (family.metric.size() + 1), metric);
+    }
+  }
+  if (rng() % 5 == 0 && !families.empty()) families.erase(families.begin() + rng() % families.size());
+  if (rng() % 5 == 0) families.push_back({"fam_" + std::to_string(rng() % 9), "help", MetricType::Gauge, {}});
+  return families;
+}
+
+TEST(RenderFamiliesTest, AfterAPreviousRenderIsByteForByteAFreshRender) {
+  std::mt19937_64 rng(20261201);
+  std::vector<prometheus::MetricFamily> families;
+  for (int f = 0; f < 6; ++f) {
+    prometheus::MetricFamily family{"fam_" + std::to_string(f), "help " + std::to_string(f), MetricType::Gauge, {}};
+    for (size_t m = rng() % (3 * kLinesPerChunk); m > 0; --m) {
+      prometheus::ClientMetric metric;
+      metric.label = {{"ws", std::to_string(m)}};
+      metric.gauge.value = static_cast<double>(rng() % 1000);
+      family.metric.push_back(metric);
+    }
+    families.push_back(std::move(family));
+  }
+  auto previous = std::make_shared<const RenderedFamilies>(RenderFamilies(families));
+  size_t reused = 0;
+  for (int round = 0; round < 60; ++round) {
+    families = Evolve(rng, std::move(families));
+    RenderStats stats;
+    auto again = std::make_shared<const RenderedFamilies>(RenderFamilies(families, previous.get(), &stats));
+    const auto fresh = std::make_shared<const RenderedFamilies>(RenderFamilies(families));
+    ASSERT_EQ(JoinRenderedGzip({again}).Join(), JoinRenderedGzip({fresh}).Join()) << "round " << round;
+    ASSERT_EQ(testing::Gunzip(JoinRenderedGzip({again}).Join()), SerializeText(MergeFamilies(families)))
+        << "round " << round;
+    reused += stats.reused;
+    previous = std::move(again);
+  }
+  EXPECT_GT(reused, 0u);
+}
+
+TEST(RenderFamiliesTest, RecompressesOnlyThePiecesWhoseTextChanged) {
+  prometheus::MetricFamily big{"big", "help", MetricType::Gauge, {}};
+  for (size_t m = 0; m < 4 * kLinesPerChunk; ++m) {
+    prometheus::ClientMetric metric;
+    metric.label = {{"ws", std::to_string(m)}};
+    metric.gauge.value = 1;
+    big.metric.push_back(metric);
+  }
+  const std::vector<prometheus::MetricFamily> first{big, {"small", "help", MetricType::Counter, {}}};
+  RenderStats stats;
+  const RenderedFamilies previous = RenderFamilies(first, nullptr, &stats);
+  EXPECT_EQ(stats.reused, 0u);
+  EXPECT_EQ(stats.chunks, 1 + 4u);  // "small" has no samples: it is dropped
+  RenderFamilies(first, &previous, &stats);
+  EXPECT_EQ(stats.reused, stats.chunks);
+
+  big.metric[kLinesPerChunk + 3].gauge.value = 2;  // the second piece
+  RenderFamilies({big}, &previous, &stats);
+  EXPECT_EQ(stats.chunks, 5u);
+  EXPECT_EQ(stats.reused, 4u);
+
+  big.metric.erase(big.metric.begin());  // every piece's lines move
+  RenderFamilies({big}, &previous, &stats);
+  EXPECT_EQ(stats.reused, 1u);  // the header only
+}
+
 TEST(GzipTest, RoundTrips) {
   std::string data;
   for (int i = 0; i < 10000; ++i) data += "agent_runs_running{workspace_id=\"" + std::to_string(i) + "\"} 0\n";
