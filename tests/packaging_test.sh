@@ -200,32 +200,29 @@ if [[ -n $deb ]]; then
     echo "$out"; [[ $rc -eq 0 ]]
   }
   step "lintian (errors and warnings fail; overrides: packaging/debian/lintian-overrides)" run_lintian
+  # An installed binary (BIN) answers --version and --help (naming FLAG), its man page
+  # has NAME and documents FLAG (MAN_FLAG as groff writes it), and dpkg -L (FILES) lists
+  # the binary and its unit (UNIT.service).
+  installed_binary() {
+    local bin=$1 unit=$2 flag=$3 man_flag=$4 files=$5 version help man
+    # (Whole outputs, then grep: grep -q on a pipe can kill the writer under pipefail.)
+    version=$(/usr/bin/$bin --version) || { echo "$bin --version failed"; return 1; }
+    grep -q "^$bin version " <<<"$version" || { echo "$bin --version: $version"; return 1; }
+    help=$(/usr/bin/$bin --help) || { echo "$bin --help failed"; return 1; }
+    grep -q -- "$flag" <<<"$help" || { echo "$bin --help lacks $flag"; return 1; }
+    man=$(zcat /usr/share/man/man1/$bin.1.gz) || return 1
+    grep -q '^\.SH NAME' <<<"$man" && grep -qF "$man_flag" <<<"$man" \
+      || { echo "the $bin man page has no NAME or does not document $flag"; return 1; }
+    grep -qx "/usr/lib/systemd/system/$unit.service" <<<"$files" || { echo "dpkg -L: no $unit.service"; return 1; }
+    grep -qx "/usr/bin/$bin" <<<"$files" || { echo "dpkg -L: no /usr/bin/$bin"; return 1; }
+  }
   dpkg_install() {
     dpkg -s agent-execution-exporter >/dev/null 2>&1 && { echo "agent-execution-exporter is already installed here: not touching it"; return 1; }
     dpkg -i "$deb" >/dev/null || return 1
     touch "$work/installed"
-    # (Whole outputs, then grep: grep -q on a pipe can kill the writer under pipefail.)
-    local version help man
-    version=$(/usr/bin/agent_execution_exporter --version) || { echo "--version failed"; return 1; }
-    grep -q "^agent_execution_exporter version " <<<"$version" || { echo "--version: $version"; return 1; }
-    help=$(/usr/bin/agent_execution_exporter --help) || { echo "--help failed"; return 1; }
-    grep -q -- "--web.listen-address" <<<"$help" || { echo "--help lacks --web.listen-address"; return 1; }
-    man=$(zcat /usr/share/man/man1/agent_execution_exporter.1.gz) || return 1
-    grep -q '^\.SH NAME' <<<"$man" && grep -qF 'listen\-address' <<<"$man" \
-      || { echo "the man page has no NAME or does not document --web.listen-address"; return 1; }
     local files; files=$(dpkg -L agent-execution-exporter)
-    grep -qx /usr/lib/systemd/system/agent-execution-exporter.service <<<"$files" || { echo "dpkg -L: no unit"; return 1; }
-    grep -qx /usr/bin/agent_execution_exporter <<<"$files" || { echo "dpkg -L: no binary"; return 1; }
-    # The rollup writer: its binary runs, its man page and unit are in place.
-    version=$(/usr/bin/agent_execution_rollup --version) || { echo "rollup --version failed"; return 1; }
-    grep -q "^agent_execution_rollup version " <<<"$version" || { echo "rollup --version: $version"; return 1; }
-    help=$(/usr/bin/agent_execution_rollup --help) || { echo "rollup --help failed"; return 1; }
-    grep -q -- "--db.url-file" <<<"$help" || { echo "rollup --help lacks --db.url-file"; return 1; }
-    man=$(zcat /usr/share/man/man1/agent_execution_rollup.1.gz) || return 1
-    grep -q '^\.SH NAME' <<<"$man" && grep -qF 'url\-file' <<<"$man" \
-      || { echo "the rollup man page has no NAME or does not document --db.url-file"; return 1; }
-    grep -qx /usr/lib/systemd/system/agent-execution-rollup.service <<<"$files" || { echo "dpkg -L: no rollup unit"; return 1; }
-    grep -qx /usr/bin/agent_execution_rollup <<<"$files" || { echo "dpkg -L: no rollup binary"; return 1; }
+    installed_binary agent_execution_exporter agent-execution-exporter --web.listen-address 'listen\-address' "$files" || return 1
+    installed_binary agent_execution_rollup agent-execution-rollup --db.url-file 'url\-file' "$files" || return 1
     # Installed, not enabled (no wants/ link), like the exporter's unit.
     local link
     for link in /etc/systemd/system/*.wants/agent-execution-exporter.service /etc/systemd/system/*.wants/agent-execution-rollup.service; do
