@@ -96,7 +96,7 @@ function(config) {
       function(scope)
         if by == '' then 'topk(%d, %s)' % [n, s(scope, rule + '_top_workspaces')]
         else '%s\n  and on (workspace_id) topk(%d, %s{%s})' % [s(scope, rule + '_top_workspaces'), n, by + '_top_workspaces', scope],
-      function(scope) $.withWorkspaceName($.topWorkspaces(s(scope, rule), if by == '' then '' else '%s{%s}' % [by, scope])),
+      function(scope) $.withWorkspaceName($.topWorkspaces(s(scope, rule), if by == '' then '' else '%s{%s}' % [by, scope]), [scope]),
     ),
   // Appended to those panels' descriptions.
   topNote:: ' At most %d workspaces are drawn: the largest.' % config.dashboardTopWorkspaces,
@@ -124,7 +124,7 @@ function(config) {
     local n = config.dashboardTopAgents;
     $.gateAgents(
       function(scope) $.topAgents(fmt % ('%s_top_agents{%s}' % [rule, scope]), '%s_top_agents{%s}' % [by, scope]),
-      function(scope) $.withAgentName($.topAgents(fmt % ('%s{%s}' % [rule, scope]), '%s{%s}' % [by, scope])),
+      function(scope) $.withAgentName($.topAgents(fmt % ('%s{%s}' % [rule, scope]), '%s{%s}' % [by, scope]), [scope]),
     ),
   // Worker metrics: the selected workspaces' own pools plus the shared pool (workspace_id="").
   Wpool:: $.P + ', workspace_id=~"${workspace}|"',
@@ -132,10 +132,15 @@ function(config) {
   dedup(expr):: 'max without (%s) (%s)' % [std.join(', ', config.replicaLabels), expr],
   // Raw exporter metric, deduplicated.
   raw(metric, matchers=[]):: self.dedup('%s{%s}' % [metric, self.sel(matchers)]),
-  wsInfo:: 'max by (workspace_id, workspace_name) (agent_workspace_info{%s})' % self.sel([]),
-  agentInfo:: 'max by (workspace_id, agent_id, agent_name) (agent_info{%s})' % self.sel([]),
-  withWorkspaceName(expr):: '(%s)\n  * on (workspace_id) group_left (workspace_name) %s' % [expr, self.wsInfo],
-  withAgentName(expr):: '(%s)\n  * on (workspace_id, agent_id) group_left (agent_name) %s' % [expr, self.agentInfo],
+  // The name series, of the workspaces (agents) that `matchers` select. A gated branch
+  // passes its scope: Prometheus evaluates both sides of `*`, so an info selector without
+  // the gate would read every workspace's (agent's) name series in the branch not taken
+  // too (10 000 agent_info series per target at 2 000 workspaces).
+  wsInfo:: self.wsInfoOf([]),
+  wsInfoOf(matchers):: 'max by (workspace_id, workspace_name) (agent_workspace_info{%s})' % self.sel(matchers),
+  agentInfoOf(matchers):: 'max by (workspace_id, agent_id, agent_name) (agent_info{%s})' % self.sel(matchers),
+  withWorkspaceName(expr, matchers=[]):: '(%s)\n  * on (workspace_id) group_left (workspace_name) %s' % [expr, self.wsInfoOf(matchers)],
+  withAgentName(expr, matchers=[]):: '(%s)\n  * on (workspace_id, agent_id) group_left (agent_name) %s' % [expr, self.agentInfoOf(matchers)],
   // Marks a target as allowed to return no series (see check_dashboards.py).
   allowEmpty(expr, class, reason):: '%s\n# allow-empty(%s): %s' % [expr, class, reason],
   // Workers: the shared pool has workspace_id=""; name it "shared" in a pool label.

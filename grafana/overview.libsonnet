@@ -22,7 +22,7 @@ local liveRuns(f) = g.gateAgents(
   function(scope) f(topRuns(scope),
                     'workspace_agent_run:agent_run_estimated_runtime_seconds:max_top_runs{%s}\n  and on (workspace_id, agent_id, run_id) %s' % [scope, topRuns(scope)]),
   function(scope) g.withAgentName(f('max by (workspace_id, agent_id, run_id) (agent_run_elapsed_seconds{%s})' % g.sel([scope]),
-                                    'max by (workspace_id, agent_id, run_id) (agent_run_estimated_runtime_seconds{%s})' % g.sel([scope]))),
+                                    'max by (workspace_id, agent_id, run_id) (agent_run_estimated_runtime_seconds{%s})' % g.sel([scope])), [scope]),
 );
 local idleReason = 'no run of the selected agents is running right now';
 local pendingEstimate = 'the longest-running runs have no estimated_runtime (or --collector.realtime.top-runs=0)';
