@@ -26,9 +26,9 @@ InfoCollector::InfoCollector(CollectorContext ctx, bool agent_info)
       workspaces_sql_(WithSchema("SELECT id::text, coalesce(name, '') FROM {schema}.workspaces WHERE " +
                                      ShardSql("id", ctx_.shard),
                                  ctx_.quoted_schema)),
-      agents_sql_(WithSchema("SELECT workspace_id::text, id::text, coalesce(name, '') FROM {schema}.agents "
-                             "WHERE workspace_id IS NOT NULL AND " +
-                                 ShardSql("workspace_id", ctx_.shard),
+      agents_sql_(WithSchema("SELECT a.workspace_id::text, a.id::text, coalesce(a.name, '') FROM {schema}.agents a "
+                             "WHERE a.workspace_id IS NOT NULL AND " +
+                                 WorkspaceShardSql("a.workspace_id", ctx_.quoted_schema, ctx_.shard),
                              ctx_.quoted_schema)) {}
 
 std::span<const FamilySpec> InfoCollector::Families() { return kFamilies; }

@@ -68,7 +68,7 @@ WITH raw AS (
 std::string ClassifiedRowsSql(std::string_view quoted_schema, const ShardOptions& shard) {
   std::string sql(kClassifiedRows);
   sql.replace(sql.find("{latency_code}"), 14, LatencyCodeSql("latency", "row_skip IS NOT NULL"));
-  sql.replace(sql.find("{shard}"), 7, ShardSql("m.workspace_id", shard));
+  sql.replace(sql.find("{shard}"), 7, WorkspaceShardSql("m.workspace_id", quoted_schema, shard));
   return WithSchema(sql, quoted_schema);
 }
 
@@ -106,9 +106,9 @@ ModelsCollector::ModelsCollector(CollectorContext ctx, ModelsCollectorOptions op
                 .rows_sql = RowsSql(ctx_.quoted_schema, ctx_.shard),
                 .aggregate_sql = AggregateSql(ctx_.quoted_schema, ctx_.shard),
                 .ledger_sql = WithSchema(
-                    "SELECT id, (extract(epoch FROM created_at) * 1000000)::bigint FROM {schema}.model_calls "
-                    "WHERE created_at >= $1::timestamptz AND created_at < $2::timestamptz AND " +
-                        ShardSql("workspace_id", ctx_.shard),
+                    "SELECT m.id, (extract(epoch FROM m.created_at) * 1000000)::bigint FROM {schema}.model_calls m "
+                    "WHERE m.created_at >= $1::timestamptz AND m.created_at < $2::timestamptz AND " +
+                        WorkspaceShardSql("m.workspace_id", ctx_.quoted_schema, ctx_.shard),
                     ctx_.quoted_schema),
                 .aggregate_setup = {},
                 .counting_since = kCountingSince},

@@ -69,7 +69,7 @@ constexpr std::string_view kDaysSql = R"SQL(
 WITH r AS (
   SELECT workspace_id::text AS ws, status, finished_at AT TIME ZONE $4 AS local,
          coalesce(total_latency_seconds, CASE WHEN NOT isfinite(finished_at) OR NOT isfinite(queued_at) THEN 'NaN'::float8 ELSE extract(epoch FROM finished_at - queued_at)::float8 END) AS e2e
-  FROM {schema}.agent_runs
+  FROM {schema}.agent_runs ar
   WHERE finished_at >= (((DATE '1970-01-01' + $1::int) + make_interval(hours => $2::int)) AT TIME ZONE $4)
     AND finished_at < (((DATE '1970-01-01' + $1::int) + make_interval(hours => $3::int)) AT TIME ZONE $4)
     AND workspace_id IS NOT NULL AND status IN ('completed', 'failed', 'cancelled') AND {shard}
@@ -111,7 +111,7 @@ PatternsCollector::PatternsCollector(CollectorContext ctx, PatternsCollectorOpti
       days_sql_(WithSchema(kDaysSql, ctx_.quoted_schema)),
       workspaces_sql_(WithSchema("SELECT id::text FROM {schema}.workspaces WHERE " + ShardSql("id", ctx_.shard),
                                  ctx_.quoted_schema)) {
-  days_sql_.replace(days_sql_.find("{shard}"), 7, ShardSql("workspace_id", ctx_.shard));
+  days_sql_.replace(days_sql_.find("{shard}"), 7, WorkspaceShardSql("ar.workspace_id", ctx_.quoted_schema, ctx_.shard));
 }
 
 std::span<const FamilySpec> PatternsCollector::Families() { return kFamilies; }

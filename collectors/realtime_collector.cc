@@ -60,8 +60,10 @@ constexpr std::array<FamilySpec, 7> kFamilies = {kRunning, kQueueDepth, kQueueWa
 //     start (us), -, agent name, -, position) for the first $4 entries of each queue
 //     in dequeue order (none when $4 = 0: no live view).
 // {user} is NULL unless --api.user-id asks for the column; {order} the dequeue order.
+// Sharded, {owned} materializes the shard's workspace ids once (OwnedWorkspacesSql:
+// the hash once per workspace) and every {shard:...} test reads them.
 constexpr std::string_view kRealtimeSql = R"SQL(
-WITH running AS (
+WITH {owned}running AS (
   SELECT workspace_id, agent_id, run_id, started_at, estimated_runtime, {user} AS user_id
   FROM {schema}.agent_runs
   WHERE status = 'running' AND workspace_id IS NOT NULL AND {shard:workspace_id}
@@ -114,6 +116,18 @@ FROM waiting e LEFT JOIN {schema}.agents a ON a.id = e.agent_id
 WHERE e.position <= $4
 )SQL";
 
+// "owned AS MATERIALIZED (<the shard's workspace ids>)" followed by sep when sharded.
+std::string OwnedCte(const std::string& quoted_schema, const ShardOptions& shard, std::string_view sep) {
+  if (!shard.sharded()) return "";
+  return "owned AS MATERIALIZED (" + OwnedWorkspacesSql(quoted_schema, shard) + ")" + std::string(sep);
+}
+
+// A workspaces row's own test against the owned CTE (it is in workspaces by definition).
+std::string OwnedWorkspaceSql(const std::string& id, const ShardOptions& shard) {
+  if (!shard.sharded()) return "TRUE";
+  return "EXISTS (SELECT 1 FROM owned ow WHERE ow.id = " + id + ")";
+}
+
 std::string RealtimeSql(const std::string& quoted_schema, const RealtimeCollectorOptions& o, const ShardOptions& shard) {
   std::string sql = WithSchema(kRealtimeSql, quoted_schema);
   auto replace = [&](std::string_view token, std::string_view with) {
@@ -121,8 +135,9 @@ std::string RealtimeSql(const std::string& quoted_schema, const RealtimeCollecto
       sql.replace(at, token.size(), with);
     }
   };
-  replace("{shard:workspace_id}", ShardSql("workspace_id", shard));
-  replace("{shard:w.id}", ShardSql("w.id", shard));
+  replace("{owned}", OwnedCte(quoted_schema, shard, ",\n"));
+  replace("{shard:workspace_id}", WorkspaceShardSql("workspace_id", quoted_schema, shard, "owned"));
+  replace("{shard:w.id}", OwnedWorkspaceSql("w.id", shard));
   replace("{user}", o.live_cap > 0 && o.user_id != UserIdMode::kOmit ? "user_id::text" : "NULL::text");
   replace("{order}", o.queue_fifo ? "queued_at NULLS LAST, queue_id"
                                   : "priority DESC, queued_at NULLS LAST, queue_id");
@@ -195,8 +210,12 @@ std::string Replace(std::string sql, std::string_view token, std::string_view wi
 std::string RowsSql(const std::string& quoted_schema, const RealtimeCollectorOptions& o, const ShardOptions& shard,
                     bool changed_only) {
   std::string sql = WithSchema(kRowsSql, quoted_schema);
-  for (const char* alias : {"w.id", "r.workspace_id", "e.workspace_id"}) {
-    sql = Replace(sql, std::string("{shard:") + alias + "}", ShardSql(alias, shard));
+  // The announced rows are a few: their own hash is cheaper than every workspace's
+  // (and the 'w' rows are not read). A resync reads every running and waiting row.
+  sql = Replace(sql, "{shard:w.id}", changed_only ? ShardSql("w.id", shard) : OwnedWorkspaceSql("w.id", shard));
+  for (const char* alias : {"r.workspace_id", "e.workspace_id"}) {
+    sql = Replace(sql, std::string("{shard:") + alias + "}",
+                  changed_only ? ShardSql(alias, shard) : WorkspaceShardSql(alias, quoted_schema, shard, "owned"));
   }
   for (const char* column : {"r.started_at", "e.queued_at", "e.estimated_start_time"}) {
     const std::string c = column;
@@ -212,12 +231,13 @@ std::string RowsSql(const std::string& quoted_schema, const RealtimeCollectorOpt
   sql = Replace(sql, "{join:e}", live ? "LEFT JOIN " + quoted_schema + ".agents a ON a.id = e.agent_id" : "");
   sql = Replace(sql, "{user}", live && o.user_id != UserIdMode::kOmit ? "r.user_id::text" : "NULL::text");
   sql = Replace(sql, "{workspaces}", changed_only ? "false" : "true");
+  const std::string owned = OwnedCte(quoted_schema, shard, "");
   sql = Replace(sql, "{with}",
                 changed_only ? "WITH announced_runs AS MATERIALIZED (SELECT * FROM " + quoted_schema +
                                    ".agent_runs WHERE run_id = ANY($1::uuid[])),\n"
                                    "announced_queue AS MATERIALIZED (SELECT * FROM " + quoted_schema +
                                    ".execution_queue WHERE queue_id = ANY($2::uuid[]))"
-                             : "");
+                             : owned.empty() ? "" : "WITH " + owned);
   sql = Replace(sql, "{runs}", changed_only ? "announced_runs" : quoted_schema + ".agent_runs");
   sql = Replace(sql, "{queue}", changed_only ? "announced_queue" : quoted_schema + ".execution_queue");
   return sql;

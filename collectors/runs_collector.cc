@@ -102,7 +102,7 @@ std::string ClassifiedRowsSql(std::string_view quoted_schema, const ShardOptions
   }
   std::string sql(kClassifiedRows);
   sql.replace(sql.find("{codes}"), 7, Join(codes, ", "));
-  sql.replace(sql.find("{shard}"), 7, ShardSql("r.workspace_id", shard));
+  sql.replace(sql.find("{shard}"), 7, WorkspaceShardSql("r.workspace_id", quoted_schema, shard));
   return WithSchema(sql, quoted_schema);
 }
 
@@ -154,9 +154,9 @@ std::string RowsSql(std::string_view quoted_schema, const ShardOptions& shard) {
 
 std::string LedgerSql(std::string_view quoted_schema, const ShardOptions& shard) {
   return WithSchema(
-      "SELECT run_id::text, (extract(epoch FROM finished_at) * 1000000)::bigint FROM {schema}.agent_runs "
-      "WHERE finished_at >= $1::timestamptz AND finished_at < $2::timestamptz AND " +
-          ShardSql("workspace_id", shard),
+      "SELECT r.run_id::text, (extract(epoch FROM r.finished_at) * 1000000)::bigint FROM {schema}.agent_runs r "
+      "WHERE r.finished_at >= $1::timestamptz AND r.finished_at < $2::timestamptz AND " +
+          WorkspaceShardSql("r.workspace_id", quoted_schema, shard),
       quoted_schema);
 }
 
@@ -179,9 +179,9 @@ RunsCollector::RunsCollector(CollectorContext ctx, RunsCollectorOptions options)
                 .aggregate_setup = "SET LOCAL work_mem = '32MB'",
                 .counting_since = kCountingSince},
                {options.lateness, options.sweep_interval}, options.read_batch_rows, ctx_.timeout, ctx_.logger),
-      agents_sql_(WithSchema("SELECT workspace_id::text, id::text FROM {schema}.agents "
-                             "WHERE workspace_id IS NOT NULL AND " +
-                                 ShardSql("workspace_id", ctx_.shard),
+      agents_sql_(WithSchema("SELECT a.workspace_id::text, a.id::text FROM {schema}.agents a "
+                             "WHERE a.workspace_id IS NOT NULL AND " +
+                                 WorkspaceShardSql("a.workspace_id", ctx_.quoted_schema, ctx_.shard),
                              ctx_.quoted_schema)) {
   if (!options_.per_agent_label) options_.agent_histograms = false;
 }

@@ -41,12 +41,46 @@ int ShardOfWorkspace(std::string_view workspace_id, int count) {
   return static_cast<int>(WorkspaceShardHash(workspace_id) % static_cast<std::uint32_t>(count));
 }
 
+namespace {
+
+// The hash of column (WorkspaceShardHash) modulo the count is the index; NULL for NULL.
+std::string HashSql(const std::string& column, const ShardOptions& shard) {
+  return "(('x' || substr(md5(" + column + "::text), 1, 8))::bit(32)::bigint % " + std::to_string(shard.count) +
+         " = " + std::to_string(shard.index) + ")";
+}
+
+}  // namespace
+
 std::string ShardSql(std::string_view column, const ShardOptions& shard) {
   if (!shard.sharded()) return "TRUE";
   const std::string col(column);
-  const std::string owned = "(('x' || substr(md5(" + col + "::text), 1, 8))::bit(32)::bigint % " +
-                            std::to_string(shard.count) + " = " + std::to_string(shard.index) + ")";
+  const std::string owned = HashSql(col, shard);
   return shard.index == 0 ? "(" + col + " IS NULL OR " + owned + ")" : owned;
+}
+
+std::string OwnedWorkspacesSql(std::string_view quoted_schema, const ShardOptions& shard) {
+  return "SELECT w.id FROM " + std::string(quoted_schema) + ".workspaces w WHERE " +
+         (shard.sharded() ? HashSql("w.id", shard) : "TRUE");
+}
+
+std::string WorkspaceShardSql(std::string_view column, std::string_view quoted_schema, const ShardOptions& shard,
+                              std::string_view owned_relation) {
+  if (!shard.sharded()) return "TRUE";
+  const std::string col(column);
+  const std::string schema(quoted_schema);
+  // Exact: for a row whose workspace_id equals some workspaces.id, the first test is
+  // the hash of that id, which is the hash of the row's id (same uuid, same text);
+  // every other non-NULL row is tested on its own hash, as ShardSql tests it. Both
+  // tests read the statement's snapshot, so a workspace inserted or deleted
+  // concurrently moves a row from one branch to the other, never off its shard.
+  const std::string owned =
+      owned_relation.empty()
+          ? "EXISTS (SELECT 1 FROM " + schema + ".workspaces ow WHERE ow.id = " + col + " AND " +
+                HashSql("ow.id", shard) + ")"
+          : "EXISTS (SELECT 1 FROM " + std::string(owned_relation) + " ow WHERE ow.id = " + col + ")";
+  const std::string fallback = "(NOT EXISTS (SELECT 1 FROM " + schema + ".workspaces aw WHERE aw.id = " + col +
+                               ") AND " + HashSql(col, shard) + ")";
+  return "(" + std::string(shard.index == 0 ? col + " IS NULL OR " : "") + owned + " OR " + fallback + ")";
 }
 
 WorkspaceFilter::WorkspaceFilter(const std::string& include, const std::string& exclude)

@@ -26,7 +26,27 @@ int ShardOfWorkspace(std::string_view workspace_id, int count);
 
 /// SQL condition keeping the rows of shard's workspaces, where column is a uuid
 /// (or text) workspace column: "TRUE" when not sharded; NULL belongs to shard 0.
+/// It computes the hash of every row it tests: use it on the workspaces table
+/// itself and on reads of a few rows (announced ids, workers); WorkspaceShardSql on
+/// large reads.
 std::string ShardSql(std::string_view column, const ShardOptions& shard);
+
+/// The ids of shard's workspaces: "SELECT w.id FROM <quoted_schema>.workspaces w
+/// WHERE <ShardSql(w.id)>", the hash computed once per workspace.
+std::string OwnedWorkspacesSql(std::string_view quoted_schema, const ShardOptions& shard);
+
+/// Keeps exactly the rows ShardSql(column, shard) keeps, where column is a uuid
+/// workspace column (like workspaces.id), computing the hash once per workspace
+/// instead of once per row: a row whose workspace is in quoted_schema.workspaces is
+/// kept when that workspace is the shard's (EXISTS over owned_relation, a relation
+/// with an id column holding OwnedWorkspacesSql's rows, or that query inline when
+/// empty); a row whose workspace_id has no workspaces row (no foreign key is
+/// required) falls back to its own hash, so it still lands on exactly one shard.
+/// PostgreSQL hashes each EXISTS once per statement (a hashed SubPlan over the
+/// workspaces) when many rows are tested, or probes the primary key per row when few
+/// are. "TRUE" when not sharded; NULL belongs to shard 0.
+std::string WorkspaceShardSql(std::string_view column, std::string_view quoted_schema, const ShardOptions& shard,
+                              std::string_view owned_relation = {});
 
 /// --collector.workspaces.include / .exclude: regular expressions (ECMAScript
 /// syntax, anchored at both ends as Prometheus anchors its regexes) matched against

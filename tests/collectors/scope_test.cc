@@ -33,6 +33,30 @@ TEST(ShardTest, NoWorkspaceBelongsToShardZero) {
   EXPECT_EQ(ShardSql("w", ShardOptions{4, 3}), "(('x' || substr(md5(w::text), 1, 8))::bit(32)::bigint % 4 = 3)");
 }
 
+// Large reads test the shard's workspaces (the hash once per workspace) and fall
+// back to the row's own hash only when its workspace has no workspaces row.
+TEST(ShardTest, LargeReadsHashEachWorkspaceOnceAndFallBackToTheRowsHash) {
+  EXPECT_EQ(WorkspaceShardSql("r.w", "\"s\"", ShardOptions{}), "TRUE");
+  EXPECT_EQ(WorkspaceShardSql("r.w", "\"s\"", ShardOptions{4, 3}),
+            "(EXISTS (SELECT 1 FROM \"s\".workspaces ow WHERE ow.id = r.w AND "
+            "(('x' || substr(md5(ow.id::text), 1, 8))::bit(32)::bigint % 4 = 3)) OR "
+            "(NOT EXISTS (SELECT 1 FROM \"s\".workspaces aw WHERE aw.id = r.w) AND "
+            "(('x' || substr(md5(r.w::text), 1, 8))::bit(32)::bigint % 4 = 3)))");
+  EXPECT_EQ(WorkspaceShardSql("r.w", "\"s\"", ShardOptions{2, 0}),
+            "(r.w IS NULL OR EXISTS (SELECT 1 FROM \"s\".workspaces ow WHERE ow.id = r.w AND "
+            "(('x' || substr(md5(ow.id::text), 1, 8))::bit(32)::bigint % 2 = 0)) OR "
+            "(NOT EXISTS (SELECT 1 FROM \"s\".workspaces aw WHERE aw.id = r.w) AND "
+            "(('x' || substr(md5(r.w::text), 1, 8))::bit(32)::bigint % 2 = 0)))");
+  // Against a relation already holding the shard's ids (realtime's owned CTE).
+  EXPECT_EQ(WorkspaceShardSql("w", "p", ShardOptions{4, 1}, "owned"),
+            "(EXISTS (SELECT 1 FROM owned ow WHERE ow.id = w) OR "
+            "(NOT EXISTS (SELECT 1 FROM p.workspaces aw WHERE aw.id = w) AND "
+            "(('x' || substr(md5(w::text), 1, 8))::bit(32)::bigint % 4 = 1)))");
+  EXPECT_EQ(OwnedWorkspacesSql("p", ShardOptions{4, 0}),
+            "SELECT w.id FROM p.workspaces w WHERE (('x' || substr(md5(w.id::text), 1, 8))::bit(32)::bigint % 4 = 0)");
+  EXPECT_EQ(OwnedWorkspacesSql("p", ShardOptions{}), "SELECT w.id FROM p.workspaces w WHERE TRUE");
+}
+
 TEST(ShardTest, EveryWorkspaceHasExactlyOneShard) {
   std::array<int, 4> per_shard{};
   for (int i = 0; i < 400; ++i) {

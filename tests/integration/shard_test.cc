@@ -4,6 +4,8 @@
 // restarts; the workspace lists and the agent cap keep that exactness.
 #include <gtest/gtest.h>
 
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include <pqxx/pqxx>
@@ -191,6 +193,119 @@ TEST_F(ShardTest, UnionOfShardsEqualsOneExporterAfterStartLateCommitsAndARestart
   Round(everyone());
   ExpectUnionIsTheWhole(*whole, {a0.get(), a1.get()}, "after a restart, 2 shards");
   ExpectUnionIsTheWhole(*whole, {b0.get(), b1.get(), b2.get()}, "after a restart, 3 shards");
+}
+
+// The shard predicate of the large reads tests a row's workspace against the
+// workspaces table (the hash once per workspace) and falls back to the row's own
+// hash when its workspace has no row there (the reference schema has no foreign key
+// from runs, queue, workers or model calls to workspaces). Such rows, and the rows
+// of a workspace created after start-up, are read by exactly one shard: the union
+// equals the whole, and the rows each collector read add up to the whole's (a row
+// read twice, or by no shard, would change the sum even where the exposition
+// filter hides it).
+TEST_F(ShardTest, RowsOfUnlistedAndNewWorkspacesAreReadByExactlyOneShard) {
+  // 8 workspace ids with no workspaces row (nor agents rows).
+  const std::string orphans = "SELECT md5('orphan' || o)::uuid AS ws, md5('orphan-agent' || o)::uuid AS ag "
+                              "FROM generate_series(1, 8) o";
+  const std::string finish =
+      "INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, queued_at, started_at, finished_at) "
+      "SELECT gen_random_uuid(), ws, ag, 'completed', now() - interval '3 s', now() - interval '2 s', ";
+  db_.Exec(finish + "clock_timestamp() - interval '10 s' FROM (" + orphans + ") o, generate_series(1, 5);"
+           "INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, queued_at, started_at, estimated_runtime) "
+           "SELECT gen_random_uuid(), ws, ag, 'running', now() - interval '5 min', now() - interval '1 min', 60 "
+           "FROM (" + orphans + ") o, generate_series(1, 2);"
+           "INSERT INTO execution_queue (queue_id, workspace_id, agent_id, priority, status, queued_at) "
+           "SELECT gen_random_uuid(), ws, ag, 1, 'queued', now() - interval '30 s' FROM (" + orphans + ") o;"
+           "INSERT INTO workers (worker_id, workspace_id, status, capacity, last_heartbeat) "
+           "SELECT 'o-' || ws, ws, 'busy', 2, now() FROM (" + orphans + ") o;"
+           "INSERT INTO model_calls (workspace_id, agent_id, model, prompt_tokens, completion_tokens, latency_seconds, "
+           "cost_usd, created_at) SELECT ws, ag, 'gpt-x', 10, 2, 0.5, 0.001, now() - interval '1 min' "
+           "FROM (" + orphans + ") o, generate_series(1, 3);");
+  std::set<std::string> orphan_ids;
+  for (const auto& row : db_.Query("SELECT ws::text FROM (" + orphans + ") o")) orphan_ids.insert(row[0].c_str());
+
+  auto whole = Make({});
+  auto a0 = Shard(0, 2), a1 = Shard(1, 2);
+  auto b0 = Shard(0, 4), b1 = Shard(1, 4), b2 = Shard(2, 4), b3 = Shard(3, 4);
+  const std::vector<Exporter*> all = {whole.get(), a0.get(), a1.get(), b0.get(), b1.get(), b2.get(), b3.get()};
+  const std::vector<Exporter*> two = {a0.get(), a1.get()}, four = {b0.get(), b1.get(), b2.get(), b3.get()};
+  // The rows a collector read, by scan, summed over exporters.
+  auto rows_read = [](const std::vector<Exporter*>& exporters, const std::string& collector, const std::string& scan) {
+    double sum = 0;
+    for (const Exporter* e : exporters) {
+      std::istringstream text(e->MetricsText());
+      for (std::string line; std::getline(text, line);) {
+        if (line.rfind("agent_exporter_rows_read_total{", 0) == 0 &&
+            line.find("collector=\"" + collector + "\"") != std::string::npos &&
+            line.find("scan=\"" + scan + "\"") != std::string::npos) {
+          sum += std::stod(line.substr(line.rfind(' ') + 1));
+        }
+      }
+    }
+    return sum;
+  };
+  auto expect_rows_divide = [&](const char* when) {
+    SCOPED_TRACE(when);
+    for (const char* collector : {"runs", "models"}) {
+      for (const char* scan : {"startup", "incremental"}) {
+        const double one = rows_read({whole.get()}, collector, scan);
+        EXPECT_EQ(rows_read(two, collector, scan), one) << collector << " " << scan << ", 2 shards";
+        EXPECT_EQ(rows_read(four, collector, scan), one) << collector << " " << scan << ", 4 shards";
+      }
+    }
+  };
+  // Series of the unlisted workspaces in the whole: the shards must expose them too.
+  auto orphan_series = [&](const Exporter& e) {
+    int n = 0;
+    for (const std::string& line : Series(e)) {
+      const size_t at = line.find("workspace_id=\"");
+      if (at != std::string::npos && orphan_ids.count(line.substr(at + 14, 36)) != 0) ++n;
+    }
+    return n;
+  };
+
+  Round(all);
+  Round(all);
+  EXPECT_GT(orphan_series(*whole), 8 * 3);  // finished runs, model calls and workers of each, at least
+  // The 8 ids spread over the 4 shards (not all on one, which would test less).
+  std::set<int> orphan_shards;
+  for (const auto& id : orphan_ids) orphan_shards.insert(ShardOfWorkspace(id, 4));
+  EXPECT_GE(orphan_shards.size(), 3u);
+  EXPECT_GE(rows_read({whole.get()}, "runs", "startup"), 900 + 1 + 8 * 5);
+  ExpectUnionIsTheWhole(*whole, two, "unlisted workspaces, 2 shards");
+  ExpectUnionIsTheWhole(*whole, four, "unlisted workspaces, 4 shards");
+  expect_rows_divide("start-up");
+
+  // After start-up: half of the unlisted workspaces get their workspaces row (their
+  // rows move from the fallback to the per-workspace test), a new workspace appears
+  // with agents, and runs and model calls finish in all of them.
+  db_.Exec("INSERT INTO workspaces SELECT ws, 'Adopted ' || ws FROM (" + orphans + ") o "
+           "WHERE ws IN (SELECT md5('orphan' || o)::uuid FROM generate_series(1, 4) o);"
+           "INSERT INTO workspaces VALUES (md5('ws-new')::uuid, 'Team new');"
+           "INSERT INTO agents SELECT md5('ag-new' || a)::uuid, md5('ws-new')::uuid, 'agent ' || a "
+           "FROM generate_series(1, 3) a;");
+  db_.Exec(finish + "clock_timestamp() FROM (" + orphans + " UNION ALL SELECT workspace_id, id FROM agents) o;"
+           "INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, queued_at, started_at, estimated_runtime) "
+           "SELECT gen_random_uuid(), workspace_id, id, 'running', now() - interval '1 min', now() - interval '30 s', 60 "
+           "FROM agents WHERE workspace_id = md5('ws-new')::uuid;"
+           "INSERT INTO model_calls (workspace_id, agent_id, model, prompt_tokens, completion_tokens, latency_seconds, "
+           "cost_usd, created_at) SELECT workspace_id, id, 'claude-y', 7, 1, 0.2, 0.001, clock_timestamp() "
+           "FROM agents WHERE workspace_id = md5('ws-new')::uuid;");
+  std::this_thread::sleep_for(milliseconds(1200));
+  Round(all);
+  Round(all);
+  ExpectUnionIsTheWhole(*whole, two, "new and adopted workspaces, 2 shards");
+  ExpectUnionIsTheWhole(*whole, four, "new and adopted workspaces, 4 shards");
+  expect_rows_divide("incremental");
+  EXPECT_GT(rows_read({whole.get()}, "runs", "incremental"), 0);
+  const std::string finished =
+      db_.Scalar("SELECT count(*) FROM agent_runs WHERE finished_at IS NOT NULL AND workspace_id IS NOT NULL");
+  EXPECT_EQ(FinishedRuns(*whole), std::stod(finished));
+  double sharded = 0;
+  for (const Exporter* e : four) sharded += FinishedRuns(*e);
+  EXPECT_EQ(sharded, std::stod(finished));
+  const std::string text = whole->MetricsText();
+  EXPECT_NE(text.find(db_.Scalar("SELECT md5('ws-new')::uuid::text")), std::string::npos);
 }
 
 // The per-workspace agent cap decides within a workspace, so shards agree with
