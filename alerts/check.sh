@@ -12,6 +12,8 @@ jsonnet -S -m "$tmp" render.jsonnet >/dev/null
 for f in "$tmp"/*.yml; do
   step "$(basename "$f") is up to date (make rules)" diff -u "$(basename "$f")" "$f"
 done
+step "tests/dashboard_rankings_cap_test.yml is up to date (tests/dashboard_rankings_cap_gen.py)" \
+  bash -c 'python3 tests/dashboard_rankings_cap_gen.py | diff -u tests/dashboard_rankings_cap_test.yml -'
 step "promtool check rules --lint=all" promtool check rules --lint=all agent_execution.rules.yml agent_execution.alerts.yml
 # The mixin's _config reaches rules, alerts and dashboards, vendored as jsonnet-bundler does.
 step "mixin _config overrides reach rules, alerts and every dashboard (tests/mixin_override_test.py)" \

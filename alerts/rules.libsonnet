@@ -90,13 +90,17 @@
   local wsNames = 'max by (%s, workspace_id, workspace_name) (%s)' % [scope, dedup(m('agent_workspace_info'))],
   local agentNames = 'max by (%s, workspace_id, agent_id, agent_name) (%s)' % [scope, dedup(m('agent_info'))],
   // The top cfg.dashboardTopWorkspaces workspaces by `by` (default: the rule itself), with
-  // workspace_name; perLabel (e.g. quantile) ranks each value of that label apart.
-  local topWorkspacesRule(source, by='', perLabel='') =
+  // workspace_name; perLabel (e.g. quantile) ranks each value of that label apart; byAbs
+  // ranks by the absolute value (changes either way). `expr`: the expression whose
+  // values are kept, when the source is not a rule (record then names the rule).
+  local topWorkspacesRule(source, by='', perLabel='', byAbs=false, expr='') =
     local n = cfg.dashboardTopWorkspaces;
+    local e = if expr == '' then source else expr;
+    local key = if by == '' then e else by;
     local ranked =
-      if perLabel != '' then 'topk by (%s, %s) (%d, %s)' % [scope, perLabel, n, source]
-      else if by == '' then topBy(n, source)
-      else '%s\n  and on (%s, workspace_id) %s' % [source, scope, topBy(n, by)];
+      if perLabel != '' then 'topk by (%s, %s) (%d, %s)' % [scope, perLabel, n, e]
+      else if by == '' && !byAbs then topBy(n, e)
+      else '%s\n  and on (%s, workspace_id) %s' % [e, scope, topBy(n, if byAbs then 'abs(%s)' % key else key)];
     {
       record: source + '_top_workspaces',
       expr: '(%s)\n  * on (%s, workspace_id) group_left (workspace_name) %s' % [ranked, scope, wsNames],
@@ -127,6 +131,7 @@
           rule('workspace:agent_executions_per_minute:rate5m', 'workspace:agent_runs_finished:rate5m * 60'),
           rule(':agent_executions_per_minute:rate5m', ':agent_runs_finished:rate5m * 60'),
           topWorkspacesRule('workspace:agent_executions_per_minute:rate5m'),
+          topWorkspacesRule('workspace:agent_runs_finished:rate5m'),
           // The exporter's day-anchored counters (runs finished since 00:00 UTC) summed.
           rule('workspace:agent_runs_finished_total:sum', 'sum by (workspace_id) (%s)' % dedup(m('agent_runs_finished_total'))),
           platform('workspace:agent_runs_finished_total:sum'),
@@ -292,6 +297,7 @@
         // latency are weighted by each workspace's runs of that hour.
         name: 'agent_execution_patterns',
         local hourly = dedup(m('agent_executions_hour_of_day_average')),
+        local dailyAverage = 'max by (%s, workspace_id) (%s)' % [scope, dedup(m('agent_executions_daily_average'))],
         rules: [
           rule('hour:agent_executions_hour_of_day_average:sum', 'sum by (hour) (%s)' % hourly),
         ] + [
@@ -301,6 +307,15 @@
         ] + [
           rule(':%s:sum' % metric, 'sum(%s)' % dedup(m(metric)))
           for metric in ['agent_executions_daily_average', 'agent_executions_weekday_average', 'agent_executions_weekend_average']
+        ] + [
+          // The patterns dashboard's Peak hours and Quiet hours with All: the rows (rank,
+          // hour) of the busiest workspaces by runs per day, ranked here once per
+          // evaluation instead of over every workspace per load.
+          topWorkspacesRule('workspace:agent_executions_daily_average:max', expr=dailyAverage),
+        ] + [
+          topWorkspacesRule('workspace_rank:%s:max' % metric, expr=dedup(m(metric)),
+                            by=dailyAverage)
+          for metric in ['agent_executions_peak_hour', 'agent_executions_quiet_hour']
         ],
       },
       {
@@ -368,6 +383,15 @@
                '(workspace:agent_run_duration_seconds:avg_rate1h - workspace:agent_run_duration_seconds:avg_rate1h offset 1h) / (workspace:agent_run_duration_seconds:avg_rate1h offset 1h > 0)'),
           rule('workspace:agent_runs_finished:increase1d_change_ratio_1w',
                '(workspace:agent_runs_finished:increase1d - workspace:agent_runs_finished:increase1d offset 1w) / (workspace:agent_runs_finished:increase1d offset 1w > 0)'),
+        ] + [
+          // The patterns dashboard's comparisons with All: the largest changes either way.
+          topWorkspacesRule(r, byAbs=true)
+          for r in [
+            'workspace:agent_runs_finished:increase1h_change_ratio',
+            'workspace:agent_runs_success:ratio_1h_change',
+            'workspace:agent_run_duration_seconds:avg_rate1h_change_ratio',
+            'workspace:agent_runs_finished:increase1d_change_ratio_1w',
+          ]
         ],
       },
       {
@@ -391,6 +415,10 @@
           // minutes' partial rates would make any load look like a burst.
           rule('workspace:agent_runs_finished:burst_ratio',
                '(workspace:agent_runs_finished:rate1m / clamp_min(avg_over_time(workspace:agent_runs_finished:rate5m[1h] offset 10m), %g)) and on (workspace_id) (workspace:agent_runs_finished:rate5m offset 70m)' % (cfg.burstMinRunsPerMinute / 60 / 2)),
+          // The patterns dashboard's Executions against their anomaly baseline with All:
+          // the baseline and burst ratio of the busiest workspaces by 5m rate.
+          topWorkspacesRule('workspace:agent_runs_finished:rate5m_baseline', by='workspace:agent_runs_finished:rate5m'),
+          topWorkspacesRule('workspace:agent_runs_finished:burst_ratio', by='workspace:agent_runs_finished:rate5m'),
         ],
       },
     ],

@@ -88,15 +88,21 @@ function(config) {
   // '_top_workspaces', alerts/rules.libsonnet, which carries workspace_name), re-ranked
   // over the platforms selected; with a selection of workspaces the largest of those. `by`:
   // a per-workspace rule to rank by instead of the rule itself (its pre-capped form
-  // restricts the rule's).
-  topWorkspacesNamed(rule, extra=[], by='')::
+  // restricts the rule's). rank: a format applied to the ranking key ('abs(%s)': the
+  // largest changes either way; the rule's pre-capped form must rank the same way).
+  topWorkspacesNamed(rule, extra=[], by='', rank='%s')::
     local s(scope, name) = '%s{%s}' % [name, std.join(', ', [scope] + extra)];
     local n = config.dashboardTopWorkspaces;
+    local plain = by == '' && rank == '%s';
     $.gate(
       function(scope)
-        if by == '' then 'topk(%d, %s)' % [n, s(scope, rule + '_top_workspaces')]
-        else '%s\n  and on (workspace_id) topk(%d, %s{%s})' % [s(scope, rule + '_top_workspaces'), n, by + '_top_workspaces', scope],
-      function(scope) $.withWorkspaceName($.topWorkspaces(s(scope, rule), if by == '' then '' else '%s{%s}' % [by, scope]), [scope]),
+        if plain then 'topk(%d, %s)' % [n, s(scope, rule + '_top_workspaces')]
+        else '%s\n  and on (workspace_id) topk(%d, %s)' % [
+          s(scope, rule + '_top_workspaces'), n,
+          rank % (if by == '' then s(scope, rule + '_top_workspaces') else '%s{%s}' % [by + '_top_workspaces', scope]),
+        ],
+      function(scope) $.withWorkspaceName($.topWorkspaces(s(scope, rule),
+                                                          if plain then '' else rank % (if by == '' then s(scope, rule) else '%s{%s}' % [by, scope])), [scope]),
     ),
   // Appended to those panels' descriptions.
   topNote:: ' At most %d workspaces are drawn: the largest.' % config.dashboardTopWorkspaces,

@@ -26,8 +26,15 @@ local weighted(metric) = g.gate(
 // A daily figure summed over the selected workspaces.
 local daily(metric) = g.gatedAgg('sum', rule(':%s:sum' % metric), exporter(metric));
 
-// Tables with rows per workspace: the busiest workspaces by runs per day.
-local busiest = g.raw('agent_executions_daily_average', [W]);
+// Tables with rows per workspace: the busiest workspaces by runs per day. With All the
+// pre-capped rules (alerts/rules.libsonnet, agent_execution_patterns: the rows of the
+// busiest workspaces per platform, with workspace_name) re-ranked over the platforms;
+// with a selection the exporter's series of those workspaces.
+local busiestRows(metric) = g.gate(
+  function(scope) 'workspace_rank:%s:max_top_workspaces{%s}\n  and on (workspace_id) topk(%d, workspace:agent_executions_daily_average:max_top_workspaces{%s})' % [
+    metric, scope, config.dashboardTopWorkspaces, scope],
+  function(scope) g.withWorkspaceName(g.topWorkspaces(g.raw(metric, [scope]), g.raw('agent_executions_daily_average', [scope]))),
+);
 local busiestNote = ' At most %d workspaces are listed: the busiest.' % config.dashboardTopWorkspaces;
 
 local alertNames = {
@@ -76,7 +83,7 @@ g.dashboard('patterns', 'When agents run: hour-of-day profile, peak and quiet ho
 
   // ------------------------------------------------------------- peak and quiet hours, by hour table (y 9)
   g.table('Peak hours', 'The busiest hours of the day per workspace (rank 1 = busiest), with their average runs per day (patterns.patterns.peakHours).' + busiestNote,
-          [t(g.allowEmpty(g.withWorkspaceName(g.topWorkspaces(g.raw('agent_executions_peak_hour', [W]), busiest)), 'history', historyReason), format='table')],
+          [t(g.allowEmpty(busiestRows('agent_executions_peak_hour'), 'history', historyReason), format='table')],
           g.pos(0, 9, 6, 9),
           [
             { name: 'workspace_name', title: 'Workspace' },
@@ -85,7 +92,7 @@ g.dashboard('patterns', 'When agents run: hour-of-day profile, peak and quiet ho
             { name: 'Value', title: 'Runs / day', decimals: 1 },
           ]),
   g.table('Quiet hours', 'The quietest hours of the day per workspace (rank 1 = quietest) (patterns.patterns.quietHours).' + busiestNote,
-          [t(g.allowEmpty(g.withWorkspaceName(g.topWorkspaces(g.raw('agent_executions_quiet_hour', [W]), busiest)), 'history', historyReason), format='table')],
+          [t(g.allowEmpty(busiestRows('agent_executions_quiet_hour'), 'history', historyReason), format='table')],
           g.pos(6, 9, 6, 9),
           [
             { name: 'workspace_name', title: 'Workspace' },
@@ -110,16 +117,16 @@ g.dashboard('patterns', 'When agents run: hour-of-day profile, peak and quiet ho
 
   // ------------------------------------------------------------- vs last period (y 18)
   g.stat('Executions vs previous hour', 'Change of the runs finished in the last hour against the hour before, per workspace (performance.vsLastPeriod.executionsChange). At most %d workspaces are shown: the largest changes either way.' % config.dashboardTopWorkspaces,
-         [t(g.allowEmpty(g.withWorkspaceName(g.topWorkspaces('workspace:agent_runs_finished:increase1h_change_ratio{%s}' % W, 'abs(workspace:agent_runs_finished:increase1h_change_ratio{%s})' % W)), 'history', 'needs 2 hours of Prometheus history'), '{{workspace_name}}')],
+         [t(g.allowEmpty(g.topWorkspacesNamed('workspace:agent_runs_finished:increase1h_change_ratio', rank='abs(%s)'), 'history', 'needs 2 hours of Prometheus history'), '{{workspace_name}}')],
          g.pos(0, 18, 6, 5), unit='percentunit', decimals=1, thresholds=['blue'], textMode='value_and_name'),
   g.stat('Success rate vs previous hour', 'Difference of the hourly success rate against the hour before, per workspace, in percentage points (performance.vsLastPeriod.successRateChange). At most %d workspaces are shown: the largest changes either way.' % config.dashboardTopWorkspaces,
-         [t(g.allowEmpty(g.withWorkspaceName(g.topWorkspaces('workspace:agent_runs_success:ratio_1h_change{%s}' % W, 'abs(workspace:agent_runs_success:ratio_1h_change{%s})' % W)), 'history', 'needs 2 hours of Prometheus history'), '{{workspace_name}}')],
+         [t(g.allowEmpty(g.topWorkspacesNamed('workspace:agent_runs_success:ratio_1h_change', rank='abs(%s)'), 'history', 'needs 2 hours of Prometheus history'), '{{workspace_name}}')],
          g.pos(6, 18, 6, 5), unit='percentunit', decimals=1, thresholds=['red', -0.02, 'green'], textMode='value_and_name'),
   g.stat('Latency vs previous hour', 'Change of the hourly mean run time against the hour before, per workspace (performance.vsLastPeriod.latencyChange). At most %d workspaces are shown: the largest changes either way.' % config.dashboardTopWorkspaces,
-         [t(g.allowEmpty(g.withWorkspaceName(g.topWorkspaces('workspace:agent_run_duration_seconds:avg_rate1h_change_ratio{%s}' % W, 'abs(workspace:agent_run_duration_seconds:avg_rate1h_change_ratio{%s})' % W)), 'history', 'needs 2 hours of Prometheus history'), '{{workspace_name}}')],
+         [t(g.allowEmpty(g.topWorkspacesNamed('workspace:agent_run_duration_seconds:avg_rate1h_change_ratio', rank='abs(%s)'), 'history', 'needs 2 hours of Prometheus history'), '{{workspace_name}}')],
          g.pos(12, 18, 6, 5), unit='percentunit', decimals=1, thresholds=['green', 0.2, 'orange', 0.5, 'red'], textMode='value_and_name'),
   g.stat('Last 24h vs a week earlier', 'Change of the runs finished in the last 24 hours against the same 24 hours one week earlier, per workspace. At most %d workspaces are shown: the largest changes either way.' % config.dashboardTopWorkspaces,
-         [t(g.allowEmpty(g.withWorkspaceName(g.topWorkspaces('workspace:agent_runs_finished:increase1d_change_ratio_1w{%s}' % W, 'abs(workspace:agent_runs_finished:increase1d_change_ratio_1w{%s})' % W)), 'history', 'needs 8 days of Prometheus history'), '{{workspace_name}}')],
+         [t(g.allowEmpty(g.topWorkspacesNamed('workspace:agent_runs_finished:increase1d_change_ratio_1w', rank='abs(%s)'), 'history', 'needs 8 days of Prometheus history'), '{{workspace_name}}')],
          g.pos(18, 18, 6, 5), unit='percentunit', decimals=1, thresholds=['blue'], textMode='value_and_name'),
   g.timeseries('Executions per hour: now, yesterday, last week', 'Runs finished in the trailing hour over the selected workspaces, against the same moment one day and one week earlier.',
                [
@@ -135,9 +142,9 @@ g.dashboard('patterns', 'When agents run: hour-of-day profile, peak and quiet ho
   },
   g.timeseries('Executions against their anomaly baseline', 'Runs finished per second (5m rate) per workspace against the baseline the spike and drop alerts use (same time last week, else yesterday), and the burst ratio (last minute against the previous hour) on the right axis.' + g.topNote,
                [
-                 t(g.withWorkspaceName(g.topWorkspaces('workspace:agent_runs_finished:rate5m{%s}' % W)), '{{workspace_name}}'),
-                 t(g.allowEmpty(g.withWorkspaceName(g.topWorkspaces('workspace:agent_runs_finished:rate5m_baseline{%s}' % W, 'workspace:agent_runs_finished:rate5m{%s}' % W)), 'history', 'needs 1 day of Prometheus history'), '{{workspace_name}} baseline'),
-                 t(g.allowEmpty(g.withWorkspaceName(g.topWorkspaces('workspace:agent_runs_finished:burst_ratio{%s}' % W, 'workspace:agent_runs_finished:rate5m{%s}' % W)), 'history', 'needs 10 minutes of Prometheus history'), '{{workspace_name}} burst ratio'),
+                 t(g.topWorkspacesNamed('workspace:agent_runs_finished:rate5m'), '{{workspace_name}}'),
+                 t(g.allowEmpty(g.topWorkspacesNamed('workspace:agent_runs_finished:rate5m_baseline', by='workspace:agent_runs_finished:rate5m'), 'history', 'needs 1 day of Prometheus history'), '{{workspace_name}} baseline'),
+                 t(g.allowEmpty(g.topWorkspacesNamed('workspace:agent_runs_finished:burst_ratio', by='workspace:agent_runs_finished:rate5m'), 'history', 'needs 10 minutes of Prometheus history'), '{{workspace_name}} burst ratio'),
                ],
                g.pos(12, 23, 12, 8), unit='short') {
     fieldConfig+: { overrides: [
