@@ -44,9 +44,9 @@ for k in range(1, R + 1):
 for k in (1, R):
     p("      - series: 'agent_run_estimated_runtime_seconds{cluster=\"c2\",workspace_id=\"wa\",agent_id=\"a01\",run_id=\"r%03d\"}'\n        values: '500x30'" % k)
 p("    promql_expr_test:")
-def test(expr, comment, samples):
+def test(expr, comment, samples, minute=20):
     p("      # " + comment)
-    p("      - expr: '%s'\n        eval_time: 20m\n        exp_samples:" % expr)
+    p("      - expr: '%s'\n        eval_time: %dm\n        exp_samples:" % (expr, minute))
     for l, v in samples:
         p("          - labels: '%s'\n            value: %s" % (l, repr(v) if isinstance(v, float) else v))
 top_ws = range(W - 19, W + 1)
@@ -101,10 +101,7 @@ for k in range(1, W + 1):
     p("      - series: 'agent_executions_quiet_hour{workspace_id=\"%s\",rank=\"1\",hour=\"3\"}'\n        values: '%dx%d'" % (w, W + 1 - k, END))
 p("    promql_expr_test:")
 def test2(expr, comment, samples):
-    p("      # " + comment)
-    p("      - expr: '%s'\n        eval_time: %dm\n        exp_samples:" % (expr, END))
-    for l, v in samples:
-        p("          - labels: '%s'\n            value: %s" % (l, v))
+    test(expr, comment, samples, END)
 byd = sorted(range(1, W + 1), key=lambda k: -abs(d(k)))[:20]
 test2('round(workspace:agent_runs_finished:increase1h_change_ratio_top_workspaces * 10)',
       "Ranked by the size of the change either way: w01 and w02 (the smallest) are cut, the drops kept.\n"
