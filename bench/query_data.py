@@ -8,7 +8,9 @@
    exporter's own collector families, with the `job`/`instance` labels a scrape adds) as
    OpenMetrics text, one sample per series every --interval seconds over --span-hours
    ending at the current minute, and turns it into blocks with
-   `promtool tsdb create-blocks-from openmetrics` (54 h blocks).
+   `promtool tsdb create-blocks-from openmetrics` (54 h blocks), --piece-hours of samples
+   at a time (the text is ~180 bytes a sample: 30 days of 20 workspaces would be ~100 GB
+   in one file).
 2. Backfills every recording rule of alerts/agent_execution.rules.yml over the same span
    with `promtool tsdb create-blocks-from rules` against a Prometheus serving DIR, one
    dependency level at a time (a rule is evaluated only after every recorded series it
@@ -27,6 +29,7 @@ top-3 longest-running runs of each workspace (their `run_id` changes every 30 mi
 """
 
 import argparse
+import copy
 import hashlib
 import json
 import math
@@ -104,6 +107,12 @@ class Workspace:
             self.cum.append(c)
         self.rnd = rnd
 
+    def window(self, i0, i1):
+        """This workspace over samples i0 .. i1 - 1 only (one piece of a long span)."""
+        piece = copy.copy(self)
+        piece.n, piece.cum = self.n[i0:i1], self.cum[i0:i1]
+        return piece
+
     def cdf(self, median, sigma):
         return [lognorm_cdf(b, median, sigma) for b in BUCKETS] + [1.0]
 
@@ -139,10 +148,11 @@ def cum_split(cum, share):
     return [str(int(c * share + 0.5)) for c in cum]
 
 
-def write_openmetrics(path, n_ws, ts, seed):
-    """Every family of a real scrape with its real labels, family by family."""
+def write_openmetrics(path, wss, ts, seed):
+    """Every family of a real scrape with its real labels, family by family, over ts
+    (wss: the workspaces' arrivals at ts)."""
     step = ts[1] - ts[0]
-    wss = [Workspace(i, seed, ts) for i in range(n_ws)]
+    n_ws = len(wss)
     T = len(ts)
     with open(path, "w", buffering=1 << 22) as f:
         w = Writer(f, ts)
@@ -539,7 +549,7 @@ def backfill_rules(out, data, start, end, interval, port, jobs=1, only_dashboard
     return took, len(rules)
 
 
-def build(out, n_ws, span_hours, interval, seed, port, jobs=1, only_dashboards=False):
+def build(out, n_ws, span_hours, interval, seed, port, jobs=1, only_dashboards=False, piece_hours=54):
     os.makedirs(out, exist_ok=True)
     data = os.path.join(out, "data")
     shutil.rmtree(data, ignore_errors=True)
@@ -549,22 +559,39 @@ def build(out, n_ws, span_hours, interval, seed, port, jobs=1, only_dashboards=F
     ts = list(range(start + interval, end + 1, interval))
     meta = {"workspaces": n_ws, "span_hours": span_hours, "interval": interval, "seed": seed,
             "start": start, "end": end, "rules_file": os.path.relpath(RULES, ROOT)}
-    t0 = time.time()
-    om = os.path.join(out, "raw.om")
-    series, samples = write_openmetrics(om, n_ws, ts, seed)
-    meta.update(raw_series=series, raw_samples=samples, generate_seconds=round(time.time() - t0, 1),
-                openmetrics_bytes=os.path.getsize(om))
-    log(f"{n_ws} workspaces: {series} series, {samples} samples, {os.path.getsize(om) >> 20} MiB "
-        f"OpenMetrics in {time.time() - t0:.0f} s")
-    t0 = time.time()
+    wss = [Workspace(i, seed, ts) for i in range(n_ws)]
+    # The OpenMetrics text is ~180 bytes a sample: a long span is written and imported a
+    # piece at a time (each piece's file deleted before the next is written), so the disk
+    # holds one piece's text, not the span's. Run ids, random gauges and the database
+    # counters restart with each piece; the runs counters do not (they follow ws.cum).
+    piece_s = max(4 * interval, int(piece_hours * 3600))
+    # Pieces end where Prometheus' blocks do (multiples of piece_s since the epoch, with
+    # the default 54 h), so the blocks of two pieces do not overlap.
+    cuts = [i for i in range(1, len(ts)) if ts[i] % piece_s < interval and i > 1 and len(ts) - i > 1]
+    pieces = list(zip([0] + cuts, cuts + [len(ts)]))
+    meta.update(raw_series=0, raw_samples=0, generate_seconds=0.0, openmetrics_bytes=0, raw_blocks=0,
+                promtool_openmetrics_seconds=0.0, pieces=0)
     raw_blocks = os.path.join(out, "raw-blocks")
-    shutil.rmtree(raw_blocks, ignore_errors=True)
-    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", "--quiet",
-                    f"--max-block-duration={BLOCK}", om, raw_blocks], check=True, stdout=subprocess.DEVNULL)
-    meta["raw_blocks"] = move_blocks(raw_blocks, data)
-    meta["promtool_openmetrics_seconds"] = round(time.time() - t0, 1)
-    os.remove(om)
-    log(f"raw blocks in {time.time() - t0:.0f} s")
+    om = os.path.join(out, "raw.om")
+    for i0, i1 in pieces:
+        t0 = time.time()
+        series, samples = write_openmetrics(om, [ws.window(i0, i1) for ws in wss], ts[i0:i1], seed)
+        size = os.path.getsize(om)
+        meta["raw_series"] = max(meta["raw_series"], series)
+        meta["raw_samples"] += samples
+        meta["generate_seconds"] = round(meta["generate_seconds"] + time.time() - t0, 1)
+        meta["openmetrics_bytes"] = max(meta["openmetrics_bytes"], size)
+        log(f"{n_ws} workspaces, samples {i0}-{i1 - 1} of {len(ts)}: {series} series, {samples} samples, "
+            f"{size >> 20} MiB OpenMetrics in {time.time() - t0:.0f} s")
+        t0 = time.time()
+        shutil.rmtree(raw_blocks, ignore_errors=True)
+        subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", "--quiet",
+                        f"--max-block-duration={BLOCK}", om, raw_blocks], check=True, stdout=subprocess.DEVNULL)
+        meta["raw_blocks"] += move_blocks(raw_blocks, data)
+        meta["promtool_openmetrics_seconds"] = round(meta["promtool_openmetrics_seconds"] + time.time() - t0, 1)
+        meta["pieces"] += 1
+        os.remove(om)
+        log(f"raw blocks in {time.time() - t0:.0f} s")
     meta["rule_levels"], meta["recording_rules"] = backfill_rules(out, data, start, end, interval, port,
                                                                   jobs, only_dashboards)
     meta["rules_backfilled"] = "the dashboards' (and their dependencies)" if only_dashboards else "all"
@@ -586,6 +613,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=1, help="promtool processes backfilling rules at once")
     ap.add_argument("--only-dashboard-rules", action="store_true",
                     help="backfill only the recording rules the dashboards read (and those they read)")
+    ap.add_argument("--piece-hours", type=float, default=54,
+                    help="hours of samples written and imported at a time (the disk holds one piece's text)")
     ap.add_argument("--rules-only", action="store_true",
                     help="DIR/data already holds the raw blocks (and DIR/meta.json their description): "
                          "only backfill the rules")
@@ -612,7 +641,7 @@ def main():
         print(json.dumps(meta))
         return
     print(json.dumps(build(os.path.abspath(a.dir), a.workspaces, a.span_hours, a.interval, a.seed, a.port,
-                           a.jobs, a.only_dashboard_rules)))
+                           a.jobs, a.only_dashboard_rules, a.piece_hours)))
 
 
 if __name__ == "__main__":
