@@ -27,7 +27,8 @@ expression (several rules of one name, e.g. one per `quantile`, become an `or` o
 label_replace()s adding the rule's static labels; a matcher on such a label picks the
 rules); the selector's other matchers and its offset are pushed into every selector of
 the expression, recursively, which is exact for the pack's rules because each keeps the
-matched label through its aggregations; a range over a recorded series (`rec[1d]`)
+matched label through its aggregations (a matcher on a label only rules create, such as
+`quantile`, is not pushed into an exporter series' selector, which never has it); a range over a recorded series (`rec[1d]`)
 becomes a subquery at the rule's evaluation interval. The harness checks the result:
 the rules and raw variants of each target must return the same number of series.
 """
@@ -222,6 +223,11 @@ def expand(expr, rules, eval_interval, push=(), push_offset=0.0, depth=0):
         matchers = list(sel.matchers) + list(push)
         offset = push_offset + (seconds(sel.offset) if sel.offset else 0)
         if sel.name not in rules:
+            # A rule's static labels (quantile, bucket) exist on no exporter series: a
+            # pushed matcher on one (a ranking rule over quantiles, read by quantile) would
+            # empty a raw selector that never had it, e.g. the workspace-name join.
+            created = {l for defs in rules.values() for lab, _ in defs for l in lab}
+            matchers = list(sel.matchers) + [m for m in push if m[0] not in created]
             out.append(render_selector(sel.name, matchers, sel.range, offset))
             continue
         static = {l for lab, _ in rules[sel.name] for l in lab}
