@@ -567,7 +567,8 @@ def build(out, n_ws, span_hours, interval, seed, port, jobs=1, only_dashboards=F
     piece_s = max(4 * interval, int(piece_hours * 3600))
     # Pieces end where Prometheus' blocks do (multiples of piece_s since the epoch, with
     # the default 54 h), so the blocks of two pieces do not overlap.
-    cuts = [i for i in range(1, len(ts)) if ts[i] % piece_s < interval and i > 1 and len(ts) - i > 1]
+    # (Neither the first nor the last piece may hold a single sample: a piece needs a step.)
+    cuts = [i for i in range(2, len(ts) - 1) if ts[i] % piece_s < interval]
     pieces = list(zip([0] + cuts, cuts + [len(ts)]))
     meta.update(raw_series=0, raw_samples=0, generate_seconds=0.0, openmetrics_bytes=0, raw_blocks=0,
                 promtool_openmetrics_seconds=0.0, pieces=0)

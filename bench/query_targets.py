@@ -28,8 +28,9 @@ label_replace()s adding the rule's static labels; a matcher on such a label pick
 rules); the selector's other matchers and its offset are pushed into every selector of
 the expression, recursively, which is exact for the pack's rules because each keeps the
 matched label through its aggregations (a matcher on a label only rules create, such as
-`quantile`, is not pushed into an exporter series' selector, which never has it); a range over a recorded series (`rec[1d]`)
-becomes a subquery at the rule's evaluation interval. The harness checks the result:
+`quantile`, is not pushed into an exporter series' selector, which never has it); a
+range over a recorded series (`rec[1d]`) becomes a subquery at the rule's evaluation
+interval. The harness checks the result:
 the rules and raw variants of each target must return the same number of series.
 """
 
@@ -212,24 +213,27 @@ def load_rules(path=RULES):
     return rules, interval
 
 
-def expand(expr, rules, eval_interval, push=(), push_offset=0.0, depth=0):
-    """expr with every recorded series replaced by its definition (see the module doc)."""
+def expand(expr, rules, eval_interval, push=(), push_offset=0.0, depth=0, created=None):
+    """expr with every recorded series replaced by its definition (see the module doc).
+    created: the labels only rules create (their static labels), computed once per call
+    from the top and handed down."""
     if depth > 30:
         raise PromQLError("recording rules nest deeper than 30")
+    if created is None:
+        created = {l for defs in rules.values() for lab, _ in defs for l in lab}
     out, last = [], 0
     for sel in selectors(expr):
         out.append(expr[last:sel.start])
         last = sel.end
-        matchers = list(sel.matchers) + list(push)
         offset = push_offset + (seconds(sel.offset) if sel.offset else 0)
         if sel.name not in rules:
             # A rule's static labels (quantile, bucket) exist on no exporter series: a
             # pushed matcher on one (a ranking rule over quantiles, read by quantile) would
             # empty a raw selector that never had it, e.g. the workspace-name join.
-            created = {l for defs in rules.values() for lab, _ in defs for l in lab}
             matchers = list(sel.matchers) + [m for m in push if m[0] not in created]
             out.append(render_selector(sel.name, matchers, sel.range, offset))
             continue
+        matchers = list(sel.matchers) + list(push)
         static = {l for lab, _ in rules[sel.name] for l in lab}
         on_static = [m for m in matchers if m[0] in static]
         pushed = [m for m in matchers if m[0] not in static]
@@ -238,7 +242,7 @@ def expand(expr, rules, eval_interval, push=(), push_offset=0.0, depth=0):
         for lab, rexpr in rules[sel.name]:
             if not all(matches(m, lab.get(m[0], "")) for m in on_static):
                 continue
-            body = "(" + expand(rexpr, rules, eval_interval, pushed, inner_offset, depth + 1) + ")"
+            body = "(" + expand(rexpr, rules, eval_interval, pushed, inner_offset, depth + 1, created) + ")"
             for k, v in lab.items():
                 body = f'label_replace({body}, "{k}", "{v}", "", "")'
             parts.append(body)
