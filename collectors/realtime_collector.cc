@@ -49,8 +49,9 @@ constexpr std::array<FamilySpec, 7> kFamilies = {kRunning, kQueueDepth, kQueueWa
                                                  kElapsed, kEstimated, kOverdue};
 
 // Everything in one statement, so one round trip and one snapshot: running + queued
-// never double-counts a run dispatched in between. The running rows are read once
-// (a CTE used twice is materialized) for the counts and the longest-running list.
+// never double-counts a run dispatched in between. The running rows and the waiting
+// rows are each read once (a CTE used twice is materialized), for the counts and for
+// the lists.
 // Rows (12 columns):
 //   ('w', workspace, name, -, running, overdue, queue depth, mean wait, oldest wait)
 //     for every workspace;
@@ -62,11 +63,25 @@ constexpr std::array<FamilySpec, 7> kFamilies = {kRunning, kQueueDepth, kQueueWa
 // {user} is NULL unless --api.user-id asks for the column; {order} the dequeue order.
 // Sharded, {owned} materializes the shard's workspace ids once (OwnedWorkspacesSql:
 // the hash once per workspace) and every {shard:...} test reads them.
+//
+// Two shapes are chosen for the planner's sake (docs/benchmarks.md, "The realtime
+// statement at 2 000 workspaces"):
+// - The 'w' rows group one list of the workspaces, the counts and the queue figures
+//   by workspace instead of joining them: the planner estimates a shard's owned set
+//   at 0.5 % of the workspaces (it has no statistics on the hash), and on that
+//   estimate joined the counts by nested loop, comparing every owned workspace with
+//   every count (109 000 comparisons at 2 000 workspaces and 4 shards).
+// - The two lists join the agents (for their names) once, not once each: each join
+//   hashes the whole agents table.
 constexpr std::string_view kRealtimeSql = R"SQL(
 WITH {owned}running AS (
   SELECT workspace_id, agent_id, run_id, started_at, estimated_runtime, {user} AS user_id
   FROM {schema}.agent_runs
   WHERE status = 'running' AND workspace_id IS NOT NULL AND {shard:workspace_id}
+), queued AS (
+  SELECT workspace_id, agent_id, queue_id, priority, queued_at, estimated_start_time
+  FROM {schema}.execution_queue
+  WHERE status = 'queued' AND workspace_id IS NOT NULL AND {shard:workspace_id}
 ), counts AS (
   SELECT workspace_id, count(*) AS n,
          count(*) FILTER (WHERE estimated_runtime > 0 AND started_at IS NOT NULL
@@ -77,8 +92,7 @@ WITH {owned}running AS (
   SELECT workspace_id, count(*) AS n,
          avg(greatest(extract(epoch FROM $1::timestamptz - queued_at), 0)) FILTER (WHERE isfinite(queued_at)) AS wait_avg,
          max(greatest(extract(epoch FROM $1::timestamptz - queued_at), 0)) FILTER (WHERE isfinite(queued_at)) AS oldest
-  FROM {schema}.execution_queue
-  WHERE status = 'queued' AND workspace_id IS NOT NULL AND {shard:workspace_id} GROUP BY 1
+  FROM queued GROUP BY 1
 ), top AS (
   SELECT workspace_id, agent_id, run_id, started_at, estimated_runtime, user_id,
          row_number() OVER (PARTITION BY workspace_id ORDER BY started_at, run_id) AS rank
@@ -86,34 +100,41 @@ WITH {owned}running AS (
 ), waiting AS (
   SELECT workspace_id, agent_id, queue_id, priority, queued_at, estimated_start_time,
          row_number() OVER (PARTITION BY workspace_id ORDER BY {order}) AS position
-  FROM {schema}.execution_queue
-  WHERE $4 > 0 AND status = 'queued' AND workspace_id IS NOT NULL AND {shard:workspace_id}
+  FROM queued WHERE $4 > 0
+), listed AS (
+  SELECT 't' AS kind, t.workspace_id, t.agent_id, t.run_id::text AS id,
+         CASE WHEN isfinite(t.started_at) THEN greatest(extract(epoch FROM $1::timestamptz - t.started_at), 0) ELSE 0 END::float8 AS age,
+         t.estimated_runtime::float8 AS figure,
+         CASE WHEN isfinite(t.started_at) THEN floor(extract(epoch FROM t.started_at) * 1000000) END::float8 AS since_us,
+         NULL::float8 AS estimated_start_us, t.user_id, t.rank AS place
+  FROM top t WHERE t.rank <= $3
+  UNION ALL
+  SELECT 'q', e.workspace_id, e.agent_id, e.queue_id::text,
+         CASE WHEN isfinite(e.queued_at) THEN greatest(extract(epoch FROM $1::timestamptz - e.queued_at), 0) ELSE 0 END::float8,
+         e.priority::float8,
+         CASE WHEN isfinite(e.queued_at) THEN floor(extract(epoch FROM e.queued_at) * 1000000) END::float8,
+         CASE WHEN isfinite(e.estimated_start_time) THEN floor(extract(epoch FROM e.estimated_start_time) * 1000000) END::float8,
+         NULL, e.position
+  FROM waiting e WHERE e.position <= $4
 )
-SELECT 'w', w.id::text, w.name, NULL::text,
-       coalesce(c.n, 0)::float8, coalesce(c.overdue, 0)::float8,
-       coalesce(q.n, 0)::float8, coalesce(q.wait_avg, 0)::float8, coalesce(q.oldest, 0)::float8,
+SELECT 'w', f.id::text, max(f.name), NULL::text,
+       sum(f.running)::float8, sum(f.overdue)::float8,
+       sum(f.depth)::float8, coalesce(max(f.wait_avg), 0)::float8, coalesce(max(f.oldest), 0)::float8,
        NULL::text, NULL::text, NULL::int8
-FROM {schema}.workspaces w
-LEFT JOIN counts c ON c.workspace_id = w.id
-LEFT JOIN queue q ON q.workspace_id = w.id
-WHERE {shard:w.id}
+FROM (
+  SELECT w.id, w.name, 0::int8 AS running, 0::int8 AS overdue, 0::int8 AS depth,
+         NULL::numeric AS wait_avg, NULL::numeric AS oldest, true AS listed
+  FROM {schema}.workspaces w WHERE {shard:w.id}
+  UNION ALL
+  SELECT workspace_id, NULL, n, overdue, 0, NULL, NULL, false FROM counts
+  UNION ALL
+  SELECT workspace_id, NULL, 0, 0, n, wait_avg, oldest, false FROM queue
+) f
+GROUP BY f.id HAVING bool_or(f.listed)
 UNION ALL
-SELECT 't', t.workspace_id::text, coalesce(t.agent_id::text, ''), t.run_id::text,
-       CASE WHEN isfinite(t.started_at) THEN greatest(extract(epoch FROM $1::timestamptz - t.started_at), 0) ELSE 0 END::float8,
-       t.estimated_runtime::float8,
-       CASE WHEN isfinite(t.started_at) THEN floor(extract(epoch FROM t.started_at) * 1000000) END::float8,
-       NULL, NULL, a.name, t.user_id, t.rank
-FROM top t LEFT JOIN {schema}.agents a ON a.id = t.agent_id
-WHERE t.rank <= $3
-UNION ALL
-SELECT 'q', e.workspace_id::text, coalesce(e.agent_id::text, ''), e.queue_id::text,
-       CASE WHEN isfinite(e.queued_at) THEN greatest(extract(epoch FROM $1::timestamptz - e.queued_at), 0) ELSE 0 END::float8,
-       e.priority::float8,
-       CASE WHEN isfinite(e.queued_at) THEN floor(extract(epoch FROM e.queued_at) * 1000000) END::float8,
-       CASE WHEN isfinite(e.estimated_start_time) THEN floor(extract(epoch FROM e.estimated_start_time) * 1000000) END::float8,
-       NULL, a.name, NULL, e.position
-FROM waiting e LEFT JOIN {schema}.agents a ON a.id = e.agent_id
-WHERE e.position <= $4
+SELECT l.kind, l.workspace_id::text, coalesce(l.agent_id::text, ''), l.id, l.age, l.figure, l.since_us,
+       l.estimated_start_us, NULL, a.name, l.user_id, l.place
+FROM listed l LEFT JOIN {schema}.agents a ON a.id = l.agent_id
 )SQL";
 
 // "owned AS MATERIALIZED (<the shard's workspace ids>)" followed by sep when sharded.
@@ -164,23 +185,29 @@ struct QueueStats {
 // whose ids are in $1 / $2, read by primary key first: with the status test beside
 // the ids the planner walks the partial running/waiting index instead, a cost that
 // grows with the running set (353 running rows: 351 buffers a call against 24).
-// {name} is the agent's name, NULL without a live view.
+// {name} is the agent's name, NULL without a live view: the running and the waiting
+// rows join the agents once, as in kRealtimeSql.
 constexpr std::string_view kRowsSql = R"SQL(
 {with}
 SELECT 'w', w.id::text, NULL::text, NULL::text, w.name, NULL::int, NULL::int8, NULL::float8, NULL::text, NULL::int, NULL::int8
 FROM {schema}.workspaces w
 WHERE {workspaces} AND {shard:w.id}
 UNION ALL
-SELECT 'r', r.run_id::text, r.workspace_id::text, coalesce(r.agent_id::text, ''), {name},
-       {kind:r.started_at}, {us:r.started_at}, r.estimated_runtime::float8, {user}, NULL, NULL
-FROM {runs} r {join:r}
-WHERE r.status = 'running' AND r.workspace_id IS NOT NULL AND {shard:r.workspace_id}
-UNION ALL
-SELECT 'q', e.queue_id::text, e.workspace_id::text, coalesce(e.agent_id::text, ''), {name},
-       {kind:e.queued_at}, {us:e.queued_at}, e.priority::float8, NULL,
-       {kind:e.estimated_start_time}, {us:e.estimated_start_time}
-FROM {queue} e {join:e}
-WHERE e.status = 'queued' AND e.workspace_id IS NOT NULL AND {shard:e.workspace_id}
+SELECT x.kind, x.id, x.workspace_id::text, coalesce(x.agent_id::text, ''), {name},
+       x.since_kind, x.since_us, x.figure, x.user_id, x.start_kind, x.start_us
+FROM (
+  SELECT 'r' AS kind, r.run_id::text AS id, r.workspace_id, r.agent_id,
+         {kind:r.started_at} AS since_kind, {us:r.started_at} AS since_us, r.estimated_runtime::float8 AS figure,
+         {user} AS user_id, NULL::int AS start_kind, NULL::int8 AS start_us
+  FROM {runs} r
+  WHERE r.status = 'running' AND r.workspace_id IS NOT NULL AND {shard:r.workspace_id}
+  UNION ALL
+  SELECT 'q', e.queue_id::text, e.workspace_id, e.agent_id,
+         {kind:e.queued_at}, {us:e.queued_at}, e.priority::float8, NULL,
+         {kind:e.estimated_start_time}, {us:e.estimated_start_time}
+  FROM {queue} e
+  WHERE e.status = 'queued' AND e.workspace_id IS NOT NULL AND {shard:e.workspace_id}
+) x {join}
 )SQL";
 
 // The incremental path trusts notifications only while every trigger of
@@ -209,7 +236,7 @@ std::string Replace(std::string sql, std::string_view token, std::string_view wi
 
 std::string RowsSql(const std::string& quoted_schema, const RealtimeCollectorOptions& o, const ShardOptions& shard,
                     bool changed_only) {
-  std::string sql = WithSchema(kRowsSql, quoted_schema);
+  std::string sql(kRowsSql);
   // The announced rows are a few: their own hash is cheaper than every workspace's
   // (and the 'w' rows are not read). A resync reads every running and waiting row.
   sql = Replace(sql, "{shard:w.id}", changed_only ? ShardSql("w.id", shard) : OwnedWorkspaceSql("w.id", shard));
@@ -227,20 +254,19 @@ std::string RowsSql(const std::string& quoted_schema, const RealtimeCollectorOpt
   }
   const bool live = o.live_cap > 0;
   sql = Replace(sql, "{name}", live ? "a.name" : "NULL::text");
-  sql = Replace(sql, "{join:r}", live ? "LEFT JOIN " + quoted_schema + ".agents a ON a.id = r.agent_id" : "");
-  sql = Replace(sql, "{join:e}", live ? "LEFT JOIN " + quoted_schema + ".agents a ON a.id = e.agent_id" : "");
+  sql = Replace(sql, "{join}", live ? "LEFT JOIN {schema}.agents a ON a.id = x.agent_id" : "");
   sql = Replace(sql, "{user}", live && o.user_id != UserIdMode::kOmit ? "r.user_id::text" : "NULL::text");
   sql = Replace(sql, "{workspaces}", changed_only ? "false" : "true");
   const std::string owned = OwnedCte(quoted_schema, shard, "");
   sql = Replace(sql, "{with}",
-                changed_only ? "WITH announced_runs AS MATERIALIZED (SELECT * FROM " + quoted_schema +
-                                   ".agent_runs WHERE run_id = ANY($1::uuid[])),\n"
-                                   "announced_queue AS MATERIALIZED (SELECT * FROM " + quoted_schema +
-                                   ".execution_queue WHERE queue_id = ANY($2::uuid[]))"
+                changed_only ? "WITH announced_runs AS MATERIALIZED "
+                               "(SELECT * FROM {schema}.agent_runs WHERE run_id = ANY($1::uuid[])),\n"
+                               "announced_queue AS MATERIALIZED "
+                               "(SELECT * FROM {schema}.execution_queue WHERE queue_id = ANY($2::uuid[]))"
                              : owned.empty() ? "" : "WITH " + owned);
-  sql = Replace(sql, "{runs}", changed_only ? "announced_runs" : quoted_schema + ".agent_runs");
-  sql = Replace(sql, "{queue}", changed_only ? "announced_queue" : quoted_schema + ".execution_queue");
-  return sql;
+  sql = Replace(sql, "{runs}", changed_only ? "announced_runs" : "{schema}.agent_runs");
+  sql = Replace(sql, "{queue}", changed_only ? "announced_queue" : "{schema}.execution_queue");
+  return WithSchema(sql, quoted_schema);
 }
 
 // A PostgreSQL array literal of ids already checked to be UUIDs.
@@ -637,16 +663,17 @@ void RealtimeCollector::PublishLiveView(const pqxx::result& rows, std::int64_t n
     return static_cast<std::int64_t>(f.as<double>());
   };
   for (const auto& row : rows) {
+    if (row[0].c_str()[0] != 'w') continue;
+    LiveWorkspace& ws = view->workspaces[row[1].as<std::string>()];
+    ws.id = row[1].as<std::string>();
+    ws.name = row[2].is_null() ? "" : ToValidUtf8(row[2].as<std::string>());
+    ws.running = static_cast<std::int64_t>(row[4].as<double>());
+    ws.queue_depth = static_cast<std::int64_t>(row[6].as<double>());
+    ws.queue_wait_avg_seconds = row[7].as<double>();
+  }
+  for (const auto& row : rows) {
     const char kind = row[0].c_str()[0];
-    if (kind == 'w') {
-      LiveWorkspace& ws = view->workspaces[row[1].as<std::string>()];
-      ws.id = row[1].as<std::string>();
-      ws.name = row[2].is_null() ? "" : ToValidUtf8(row[2].as<std::string>());
-      ws.running = static_cast<std::int64_t>(row[4].as<double>());
-      ws.queue_depth = static_cast<std::int64_t>(row[6].as<double>());
-      ws.queue_wait_avg_seconds = row[7].as<double>();
-      continue;
-    }
+    if (kind == 'w') continue;
     auto it = view->workspaces.find(row[1].as<std::string>());
     if (it == view->workspaces.end()) continue;  // a row of a workspace deleted meanwhile
     const std::string agent_name = row[9].is_null() ? "" : ToValidUtf8(row[9].as<std::string>());
