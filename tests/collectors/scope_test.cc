@@ -38,13 +38,13 @@ TEST(ShardTest, NoWorkspaceBelongsToShardZero) {
 TEST(ShardTest, LargeReadsHashEachWorkspaceOnceAndFallBackToTheRowsHash) {
   EXPECT_EQ(WorkspaceShardSql("r.w", "\"s\"", ShardOptions{}), "TRUE");
   EXPECT_EQ(WorkspaceShardSql("r.w", "\"s\"", ShardOptions{4, 3}),
-            "(EXISTS (SELECT 1 FROM \"s\".workspaces ow WHERE ow.id = r.w AND "
-            "(('x' || substr(md5(ow.id::text), 1, 8))::bit(32)::bigint % 4 = 3)) OR "
+            "(EXISTS (SELECT 1 FROM (SELECT w.id FROM \"s\".workspaces w WHERE "
+            "(('x' || substr(md5(w.id::text), 1, 8))::bit(32)::bigint % 4 = 3)) ow WHERE ow.id = r.w) OR "
             "(NOT EXISTS (SELECT 1 FROM \"s\".workspaces aw WHERE aw.id = r.w) AND "
             "(('x' || substr(md5(r.w::text), 1, 8))::bit(32)::bigint % 4 = 3)))");
   EXPECT_EQ(WorkspaceShardSql("r.w", "\"s\"", ShardOptions{2, 0}),
-            "(r.w IS NULL OR EXISTS (SELECT 1 FROM \"s\".workspaces ow WHERE ow.id = r.w AND "
-            "(('x' || substr(md5(ow.id::text), 1, 8))::bit(32)::bigint % 2 = 0)) OR "
+            "(r.w IS NULL OR EXISTS (SELECT 1 FROM (SELECT w.id FROM \"s\".workspaces w WHERE "
+            "(('x' || substr(md5(w.id::text), 1, 8))::bit(32)::bigint % 2 = 0)) ow WHERE ow.id = r.w) OR "
             "(NOT EXISTS (SELECT 1 FROM \"s\".workspaces aw WHERE aw.id = r.w) AND "
             "(('x' || substr(md5(r.w::text), 1, 8))::bit(32)::bigint % 2 = 0)))");
   // Against a relation already holding the shard's ids (realtime's owned CTE).
