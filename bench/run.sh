@@ -53,7 +53,7 @@
 # only, exporters with --db.notify-channel, ports from BENCH_SCALE_PORT + shards + 1), and prometheus-postgres-exporter
 # (bench/peers/queries.yaml, port BENCH_PGEXP_PORT, BENCH_PEER_DURATION s; BENCH_SCALE_PGEXP=0 skips it) with
 # the ratio of its database ms per second at a 15 s interval to ours.
-# E.g. BENCH_PHASES=scale bench/run.sh, ~25 min on 2 cores (first seeding included);
+# E.g. BENCH_PHASES=scale bench/run.sh, ~30 min on 2 cores (first seeding included; two passes);
 # BENCH_PHASES=scale bench/run.sh --quick checks the harness at tiny sizes in ~4 min.
 # Results: $BENCH_BUILD/bench-results/<time>/ (results.jsonl, tables.md, the PNG, logs);
 # bench-results/latest points at the newest.
