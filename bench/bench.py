@@ -28,7 +28,9 @@ measures, every process started here and stopped here by its pid:
   scale      (phase "scale", not in the default set) bench/scale_bench.py: 2 000 workspaces x 20
              agents with 30 days of history under 500 finished runs/s, one unsharded exporter
              and 4 shard exporters side by side: series, scrape p50/p99, CPU, RSS, database
-             ms per cycle and rows read of each (docs/benchmarks.md "Scale")
+             ms per cycle and rows read of each, in a polling pass and a notify pass
+             (schema/notify.sql, --db.notify-channel), and postgres_exporter's database time
+             on the same database with the ratio to ours (docs/benchmarks.md "Scale")
   live       (phase "live", not in the default set) the live view's WebSocket
              (GET /api/v1/workspaces/{id}/realtime/ws) with bench/live_subscribers: the time
              from a COMMIT to the first message holding its run_id, one subscriber, polling
@@ -136,6 +138,10 @@ SCALE_RATE = env_int("BENCH_SCALE_RATE", 500)
 SCALE_SHARDS = env_int("BENCH_SCALE_SHARDS", 4)
 SCALE_WINDOW = env_int("BENCH_SCALE_WINDOW", 300)
 SCALE_PORT = env_int("BENCH_SCALE_PORT", 45411)
+# Passes: polling (no triggers), then notify (schema/notify.sql's triggers installed, the
+# exporters with --db.notify-channel); BENCH_SCALE_PGEXP=0 skips postgres_exporter.
+SCALE_MODES = os.environ.get("BENCH_SCALE_MODES", "polling notify")
+SCALE_PGEXP = env_int("BENCH_SCALE_PGEXP", 1)
 SCALE_EXPORTER_ARGS = os.environ.get("BENCH_SCALE_EXPORTER_ARGS", "--no-collector.patterns --collector.runs.timeout=60s "
                                      "--collector.models.timeout=60s")
 
@@ -1005,14 +1011,18 @@ def measure_scale(res):
     """Phase "scale": one exporter against SCALE_SHARDS shard exporters at platform scale
     (bench/scale_bench.py); BENCH_QUICK=1 runs its tiny self-check sizes."""
     argv = [sys.executable, os.path.join(ROOT, "bench", "scale_bench.py"), "--build", BUILD, "--exporter", EXPORTER,
-            "--server", db_url("postgres"), "--port", str(SCALE_PORT), "--logs", RESULTS_DIR]
+            "--server", db_url("postgres"), "--port", str(SCALE_PORT), "--logs", RESULTS_DIR,
+            "--modes", SCALE_MODES, "--pgexp-port", str(PGEXP_PORT)]
+    if not SCALE_PGEXP:
+        argv.append("--no-pgexp")
     argv.append("--exporter-args=" + SCALE_EXPORTER_ARGS)
     if QUICK:
         argv.append("--quick")
     else:
         argv += ["--workspaces", str(SCALE_WORKSPACES), "--agents", str(SCALE_AGENTS),
                  "--history-runs", str(SCALE_HISTORY), "--rate", str(SCALE_RATE), "--shards", str(SCALE_SHARDS),
-                 "--window", str(SCALE_WINDOW), "--wrk-duration", str(WRK_DURATION)]
+                 "--window", str(SCALE_WINDOW), "--wrk-duration", str(WRK_DURATION),
+                 "--pgexp-duration", str(PEER_DURATION)]
     # Stopped with SIGTERM (not subprocess.run's SIGKILL) if this harness is: it then stops
     # the exporters and the simulator it started.
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)

@@ -48,9 +48,13 @@
 # into its own database, reused), BENCH_SCALE_RATE=500 finished runs/s live; one exporter and
 # BENCH_SCALE_SHARDS=4 shard exporters (ports BENCH_SCALE_PORT=45411..) side by side for
 # BENCH_SCALE_WINDOW=300 s, exporters with BENCH_SCALE_EXPORTER_ARGS="--no-collector.patterns
-# --collector.runs.timeout=60s --collector.models.timeout=60s": series, scrape p50/p99, CPU, RSS, database ms per cycle and rows read.
-# E.g. BENCH_PHASES=scale bench/run.sh, ~15 min on 2 cores (first seeding included);
-# BENCH_PHASES=scale bench/run.sh --quick checks the harness at tiny sizes in ~2 min.
+# --collector.runs.timeout=60s --collector.models.timeout=60s": series, scrape p50/p99, CPU, RSS, database ms per cycle and rows read,
+# in the passes of BENCH_SCALE_MODES="polling notify" (notify: schema/notify.sql's triggers installed for that pass
+# only, exporters with --db.notify-channel, ports from BENCH_SCALE_PORT + shards + 1), and prometheus-postgres-exporter
+# (bench/peers/queries.yaml, port BENCH_PGEXP_PORT, BENCH_PEER_DURATION s; BENCH_SCALE_PGEXP=0 skips it) with
+# the ratio of its database ms per second at a 15 s interval to ours.
+# E.g. BENCH_PHASES=scale bench/run.sh, ~30 min on 2 cores (first seeding included; two passes);
+# BENCH_PHASES=scale bench/run.sh --quick checks the harness at tiny sizes in ~4 min.
 # Results: $BENCH_BUILD/bench-results/<time>/ (results.jsonl, tables.md, the PNG, logs);
 # bench-results/latest points at the newest.
 set -euo pipefail

@@ -26,14 +26,33 @@ each exporter is scraped every 15 s like a Prometheus would:
 then, one exporter at a time under the same load, /metrics latency with wrk (1 connection,
 as Prometheus scrapes) and the series each one exposes (total and sum of
 agent_exporter_series). As a check it compares the union of the shards' series with the
-unsharded exporter's (names and labels, self-metrics aside).
+unsharded exporter's (names and labels, self-metrics aside) after the load stopped.
 
-Prints the markdown table, then one JSON object as the last line; bench.py's phase "scale"
-calls this and files the object in results.jsonl. Every process started here is stopped here
-by its pid.
+That is one pass; --modes runs up to two, in this order, each with its own 1 + N
+exporters (the first N+1 ports from --port, then the next N+1):
+
+  polling  the flags above; the database without schema/notify.sql's triggers
+  notify   schema/notify.sql installed, the load restarted (with the triggers it pays
+           their write cost: a statement trigger per write, a pg_notify per 200
+           changed rows), the exporters with
+           --db.notify-channel=agent_execution_events (realtime incremental, 60 s resync);
+           also notifications received per second and realtime cycles woken by one.
+           The triggers are dropped again at the end (after the load stopped).
+
+Before the polling pass, under the first load and with nothing of ours running,
+prometheus-postgres-exporter with bench/peers/queries.yaml (the flags of bench.py's
+peers phase) is scraped back to back, one scrape at a time, for --pgexp-duration seconds:
+its role's statement time per scrape, and per wall second at a 15 s scrape interval,
+divided by each pass's unsharded and summed-shards DB ms per second (the ratio
+"postgres_exporter ÷ ours").
+
+Prints the markdown tables, then one JSON object as the last line (the first pass's fields
+at the top level as before the notify pass, every pass under "passes", postgres_exporter
+under "pgexp", the ratios under "pgexp_ratio"); bench.py's phase "scale" calls this and
+files the object in results.jsonl. Every process started here is stopped here by its pid.
 
   bench/scale_bench.py --build build --server postgresql://postgres@127.0.0.1:45432/postgres
-  bench/scale_bench.py --build build --server ... --quick     # tiny sizes: checks the harness in ~1 min
+  bench/scale_bench.py --build build --server ... --quick     # tiny sizes: checks the harness in ~3 min
 """
 
 import argparse
@@ -59,9 +78,12 @@ SEED = 7
 # settings.
 CLASSES = [
     ("session", r"^(BEGIN|COMMIT|ROLLBACK|SET |SHOW |RESET |DEALLOCATE|LISTEN|UNLISTEN|DISCARD)"),
+    # realtime (collectors/realtime_collector.cc): the full sample ("running AS", after the
+    # shard's "owned" CTE when sharded), the rows read at a resync or, in notify mode, only
+    # the announced ones ('w'/'r'/'q' rows, announced_runs), and the trigger check.
+    ("realtime", r"\brunning AS \(|announced_runs|'w', w\.id::text|pg_trigger"),
     ("setup", r"to_regclass"),
     ("frontier", r"min\(xact_start\)"),
-    ("realtime", r"WITH running AS"),
     ("models", r"model_calls|aee_models_"),
     ("patterns", r"AT TIME ZONE \$|^SELECT id::text FROM \S*workspaces WHERE"),
     ("workers", r"\bworkers\b"),
@@ -81,6 +103,10 @@ def log(msg):
 def psql(url, sql):
     return subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", url, "-c", sql],
                           check=True, capture_output=True, text=True).stdout.strip()
+
+
+def psql_file(url, path):
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-f", path], check=True, capture_output=True)
 
 
 def http_get(url, timeout=60):
@@ -146,10 +172,10 @@ def series_keys(text):
     return keys
 
 
-def sim_lag(logs):
+def sim_lag(logs, name="sim"):
     """The simulator's last reported write lag (ms behind its schedule), from its stats line."""
     try:
-        with open(os.path.join(logs, "scale-sim.log")) as f:
+        with open(os.path.join(logs, f"scale-{name}.log")) as f:
             lags = re.findall(r"lag_ms=(\d+)", f.read())
         return int(lags[-1]) if lags else None
     except OSError:
@@ -229,47 +255,89 @@ def sweep_seconds(exporter_args):
     return longest
 
 
-def measure(a):
-    exporter = a.exporter or os.path.join(a.build, "agent_execution_exporter")
-    a.sim = os.path.join(a.build, "tools", "agent_platform_sim")
-    for b in (exporter, a.sim):
-        if not os.access(b, os.X_OK):
-            sys.exit(f"scale_bench: {b} missing (build the agent_execution_exporter and agent_platform_sim targets)")
-    os.makedirs(a.logs, exist_ok=True)
-    admin = with_db(a.server, "postgres")
-    db, url = ensure_seeded(a, admin)
-    names = ["1x"] + [f"{a.shards}x-{i}" for i in range(a.shards)]
-    roles = {n: "scale_" + n.replace("-", "_") for n in names}
-    for role in roles.values():
-        psql(admin, f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN "
-                    f"CREATE ROLE {role} LOGIN IN ROLE pg_monitor; END IF; END $$")
-        psql(url, f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
-    history = psql(url, "SELECT count(*), min(finished_at)::date, max(finished_at)::date FROM agent_runs "
-                        "WHERE finished_at IS NOT NULL").split("|")
-    agents = int(psql(url, "SELECT count(*) FROM agents"))
+NOTIFY_CHANNEL = "agent_execution_events"
+DROP_NOTIFY = "DROP FUNCTION IF EXISTS agent_execution_notify() CASCADE"  # and its triggers (schema/notify.sql)
 
+
+def start_load(a, url, name):
+    slots = max(64, int(a.rate * 4))
+    return start(name, [a.sim, f"--db.url={url}", "--live", f"--seed={SEED}", f"--workspaces={a.workspaces}",
+                        f"--agents-per-workspace={a.agents}", f"--rate={a.rate}", f"--workers={max(1, slots // 16)}",
+                        "--worker-slots=16", "--runtime-scale=0.15", "--stats-interval=30s"], a.logs)
+
+
+def measure_pgexp(a, url, db, role):
+    """prometheus-postgres-exporter with bench/peers/queries.yaml (the flags of bench.py's
+    measure_pgexp) under the running live load and nothing else of ours: one scrape at a
+    time, as Prometheus does, for --pgexp-duration seconds and at least --pgexp-scrapes
+    scrapes. Its database time per scrape is its role's statement time over the scrapes
+    (each one runs every query of queries.yaml once); per wall second at a 15 s interval."""
+    env = dict(os.environ, DATA_SOURCE_NAME=with_db(a.server, db, role) + "?sslmode=disable")
+    argv = ["prometheus-postgres-exporter", f"--web.listen-address=127.0.0.1:{a.pgexp_port}",
+            f"--extend.query-path={os.path.join(ROOT, 'bench', 'peers', 'queries.yaml')}",
+            "--disable-default-metrics", "--disable-settings-metrics", "--no-collector.database",
+            "--no-collector.bgwriter", "--log.level=warn"]
+    p = Proc("pgexp", argv, os.path.join(a.logs, "scale-pgexp.log"), env=env, stop_timeout=20)
+    try:
+        metrics = f"http://127.0.0.1:{a.pgexp_port}/metrics"
+        deadline = time.monotonic() + 600
+        while True:  # the first scrape runs every query once (and warms the cache like ours did)
+            if not p.alive():
+                raise RuntimeError("prometheus-postgres-exporter exited (see scale-pgexp.log)")
+            s, body = http_get(metrics, timeout=300)
+            if s == 200 and b"agent_running_running" in body:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("prometheus-postgres-exporter: no agent_running_running after 600 s")
+            time.sleep(1)
+        pgss_reset(url, role)
+        lat, body = [], b""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < a.pgexp_duration or len(lat) < a.pgexp_scrapes:
+            t = time.monotonic()
+            s, body = http_get(metrics, timeout=300)
+            if s != 200:
+                raise RuntimeError(f"prometheus-postgres-exporter /metrics returned {s}")
+            lat.append(time.monotonic() - t)
+        wall = time.monotonic() - t0
+        st = pgss(url, role)
+        text = body.decode(errors="replace")
+        lat.sort()
+        ms = sum(s["ms"] for s in st)
+        return {"scrapes": len(lat), "window_s": round(wall, 1), "db_ms": ms, "db_ms_per_scrape": ms / len(lat),
+                "db_ms_per_s_at_15s": ms / len(lat) / 15.0, "scrape_p50_s": lat[len(lat) // 2],
+                "scrape_p99_s": lat[min(len(lat) - 1, int(0.99 * len(lat)))], "scrape_max_s": lat[-1],
+                "series": sum(1 for line in text.splitlines() if line and line[0] != "#"),
+                "body_bytes": len(body), "runs_per_s": None,
+                "statements": [{k: v for k, v in s.items() if k != "who"}
+                               for s in sorted(st, key=lambda s: -s["ms"])[:12]]}
+    finally:
+        p.stop()
+
+
+def run_pass(a, exporter, url, db, roles, mode, extra_args, port, live):
+    """One pass: 1 + --shards exporters with --exporter-args plus extra_args side by side under
+    the live load `live` (started by the caller, stopped here before the union check).
+    Returns the pass's fields (the window, the per-exporter rows, the union check)."""
+    names = list(roles)
+    exporter_args = " ".join([a.exporter_args, *extra_args]).strip()
     procs = []
     try:
-        slots = max(64, int(a.rate * 4))
-        live = start("sim", [a.sim, f"--db.url={url}", "--live", f"--seed={SEED}", f"--workspaces={a.workspaces}",
-                             f"--agents-per-workspace={a.agents}", f"--rate={a.rate}", f"--workers={max(1, slots // 16)}",
-                             "--worker-slots=16", "--runtime-scale=0.15", "--stats-interval=30s"], a.logs)
-        procs.append(live)
-        time.sleep(a.ramp)  # the simulator's ramp
         exps = []
         for i, n in enumerate(names):
-            url_file = os.path.join(a.logs, f"scale-{n}.url")
+            url_file = os.path.join(a.logs, f"scale-{mode}-{n}.url")
             with open(url_file, "w") as f:
                 f.write(with_db(a.server, db, roles[n]) + "\n")
             shard = [] if n == "1x" else [f"--shard.count={a.shards}", f"--shard.index={int(n.split('-')[1])}"]
-            p = start(n, [exporter, f"--db.url-file={url_file}", f"--web.listen-address=127.0.0.1:{a.port + i}",
-                          "--web.rate-limit=0", "--log.level=info", *shard, *a.exporter_args.split()], a.logs)
+            p = start(f"{mode}-{n}", [exporter, f"--db.url-file={url_file}",
+                                      f"--web.listen-address=127.0.0.1:{port + i}",
+                                      "--web.rate-limit=0", "--log.level=info", *shard, *exporter_args.split()], a.logs)
             procs.append(p)
-            exps.append((n, a.port + i, p, roles[n]))
+            exps.append((n, port + i, p, roles[n]))
         t_start = time.monotonic()
         wait_ready(exps, timeout=1800)
         caught_up_s = time.monotonic() - t_start
-        log(f"all {len(exps)} exporters ready and caught up after {caught_up_s:.0f} s; settling {a.settle} s")
+        log(f"{mode}: all {len(exps)} exporters ready and caught up after {caught_up_s:.0f} s; settling {a.settle} s")
         time.sleep(a.settle)
 
         # The window: every exporter scraped every 15 s, as Prometheus would.
@@ -280,13 +348,13 @@ def measure(a):
         t0_db = psql(url, "SELECT now()")
         s0 = snapshot(exps)
         t0 = time.monotonic()
-        log(f"measuring {a.window} s")
+        log(f"{mode}: measuring {a.window} s")
         while time.monotonic() - t0 < a.window:
             time.sleep(min(15, max(0.0, a.window - (time.monotonic() - t0))))
-            for _, port, proc, _ in exps:
+            for _, port_, proc, _ in exps:
                 if not proc.alive():
                     raise RuntimeError("an exporter exited during the window")
-                scrape(port)
+                scrape(port_)
         s1 = snapshot(exps)
         t1_db = psql(url, "SELECT now()")
         wall = time.monotonic() - t0
@@ -301,7 +369,7 @@ def measure(a):
                               "(SELECT count(*) FROM execution_queue WHERE status = 'queued')").split("|")
 
         rows = {}
-        for n, port, proc, role in exps:
+        for n, port_, proc, role in exps:
             st = pgss(url, role)
             p0, p1, m0, m1 = s0[n]["proc"], s1[n]["proc"], s0[n]["m"], s1[n]["m"]
             d = lambda name, **kw: metric_sum(m1, name, **kw) - metric_sum(m0, name, **kw)  # noqa: E731
@@ -314,26 +382,29 @@ def measure(a):
                 if not mine and not cycles:
                     continue
                 per[c] = {"cycles": cycles, "cycle_ms": 1000 * busy / cycles if cycles else None,
+                          "woken_cycles": d("agent_exporter_collector_woken_cycles_total", collector=c),
                           "db_ms": ms, "db_ms_per_cycle": ms / cycles if cycles else None,
                           "calls": sum(s["calls"] for s in mine), "rows": sum(s["rows"] for s in mine),
                           "blks": sum(s["blks"] for s in mine)}
             rows[n] = {
-                "port": port, "window_s": wall,
+                "port": port_, "window_s": wall,
                 "cores": (p1["cpu_s"] - p0["cpu_s"]) / wall, "rss_bytes": p1["rss_bytes"], "hwm_bytes": p1["hwm_bytes"],
                 "db_ms_per_s": sum(s["ms"] for s in st) / wall, "db_calls_per_s": sum(s["calls"] for s in st) / wall,
                 "db_rows_per_s": sum(s["rows"] for s in st) / wall, "db_blks_per_s": sum(s["blks"] for s in st) / wall,
                 "runs_rows_read_per_s": d("agent_exporter_rows_read_total", collector="runs") / wall,
                 "models_rows_read_per_s": d("agent_exporter_rows_read_total", collector="models") / wall,
                 "patterns_rows_read_per_s": d("agent_exporter_rows_read_total", collector="patterns") / wall,
+                "notifications_per_s": d("agent_exporter_notifications_total") / wall,
+                "notify_listener_up": metric_sum(m1, "agent_exporter_notify_listener_up"),
                 "collectors": per,
                 "statements": sorted(st, key=lambda s: -s["ms"])[:12],
             }
 
         # Scrape latency, one exporter at a time under the same load, and the series.
-        for n, port, _, _ in exps:
-            text = scrape(port)
+        for n, port_, _, _ in exps:
+            text = scrape(port_)
             m = parse_metrics(self_lines(text))
-            runs = [run_wrk(f"http://127.0.0.1:{port}/metrics", 1, a.wrk_duration, threads=1)
+            runs = [run_wrk(f"http://127.0.0.1:{port_}/metrics", 1, a.wrk_duration, threads=1)
                     for _ in range(a.wrk_repeats)]
             rows[n].update({
                 "series": sum(1 for line in text.splitlines() if line and line[0] != "#"),
@@ -345,16 +416,17 @@ def measure(a):
                 "scrapes": sum(r["requests"] for r in runs),
                 "scrape_errors": sum(r["errors"] + r["non2xx"] for r in runs),
             })
+        lag = sim_lag(a.logs, live.name)
         # The check: with the load stopped and every counting collector past a sweep of its
         # lateness window and a whole cycle after it, the shards' union holds the unsharded
         # exporter's series, and the same counter values.
         live.stop()
-        settled_s = sweep_seconds(a.exporter_args) + a.quiesce
-        log(f"load stopped; waiting {settled_s:.0f} s (a sweep interval and a cycle) before the union check")
+        settled_s = sweep_seconds(exporter_args) + a.quiesce
+        log(f"{mode}: load stopped; waiting {settled_s:.0f} s (a sweep interval and a cycle) before the union check")
         time.sleep(settled_s)
         series1, union = {}, {}
-        for n, port, _, _ in exps:
-            keys = series_keys(scrape(port))
+        for n, port_, _, _ in exps:
+            keys = series_keys(scrape(port_))
             if n == "1x":
                 series1 = keys
             else:
@@ -362,12 +434,10 @@ def measure(a):
         # agent_db_* are the server's own counters (shard 0 only), moving with every statement.
         counters = [k for k in series1 if re.match(r"^\w+_(total|count)\b", k) and not k.startswith("agent_db_")]
         mismatched = [k for k in counters if k in union and union[k] != series1[k]]
-        out = {
-            "db": db, "workspaces": a.workspaces, "agents": agents, "history_runs": int(history[0]),
-            "history_from": history[1], "history_to": history[2], "rate_target": a.rate,
-            "runs_per_s": round(committed_per_s, 1), "finished_at_in_window_per_s": round(runs_per_s, 1),
-            "sim_lag_ms": sim_lag(a.logs), "running": int(in_flight[0]), "queued": int(in_flight[1]),
-            "exporter_args": a.exporter_args, "window_s": round(wall, 1), "caught_up_s": round(caught_up_s, 1), "shards": a.shards,
+        return {
+            "mode": mode, "runs_per_s": round(committed_per_s, 1), "finished_at_in_window_per_s": round(runs_per_s, 1),
+            "sim_lag_ms": lag, "running": int(in_flight[0]), "queued": int(in_flight[1]),
+            "exporter_args": exporter_args, "window_s": round(wall, 1), "caught_up_s": round(caught_up_s, 1),
             "union_missing": len(series1.keys() - union.keys()), "union_extra": len(union.keys() - series1.keys()),
             "union_missing_examples": sorted(series1.keys() - union.keys())[:5],
             "union_extra_examples": sorted(union.keys() - series1.keys())[:5],
@@ -375,28 +445,106 @@ def measure(a):
             "union_counters_mismatched_examples": [(k, series1[k], union[k]) for k in mismatched[:5]],
             "exporters": rows,
         }
-        return out
     finally:
         for p in reversed(procs):
             p.stop()
+
+
+def measure(a):
+    exporter = a.exporter or os.path.join(a.build, "agent_execution_exporter")
+    a.sim = os.path.join(a.build, "tools", "agent_platform_sim")
+    for b in (exporter, a.sim):
+        if not os.access(b, os.X_OK):
+            sys.exit(f"scale_bench: {b} missing (build the agent_execution_exporter and agent_platform_sim targets)")
+    modes = a.modes.split()
+    if not modes or any(m not in ("polling", "notify") for m in modes):
+        sys.exit(f"scale_bench: --modes {a.modes!r}: want polling, notify or both")
+    notify_sql = os.path.join(ROOT, "schema", "notify.sql")
+    os.makedirs(a.logs, exist_ok=True)
+    admin = with_db(a.server, "postgres")
+    db, url = ensure_seeded(a, admin)
+    names = ["1x"] + [f"{a.shards}x-{i}" for i in range(a.shards)]
+    roles = {n: "scale_" + n.replace("-", "_") for n in names}
+    for role in list(roles.values()) + ["scale_pgexp"]:
+        psql(admin, f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN "
+                    f"CREATE ROLE {role} LOGIN IN ROLE pg_monitor; END IF; END $$")
+        psql(url, f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    # No triggers left by an interrupted run: the polling pass and postgres_exporter are
+    # measured on the platform's tables as they are without schema/notify.sql.
+    psql(url, DROP_NOTIFY)
+    history = psql(url, "SELECT count(*), min(finished_at)::date, max(finished_at)::date FROM agent_runs "
+                        "WHERE finished_at IS NOT NULL").split("|")
+    agents = int(psql(url, "SELECT count(*) FROM agents"))
+
+    passes, pgexp, live = {}, None, None
+    try:
+        # Load 1 (no triggers): postgres_exporter alone, then the polling pass; the pass
+        # stops the load before its union check.
+        if "polling" in modes or not a.no_pgexp:
+            live = start_load(a, url, "sim-polling" if "polling" in modes else "sim-pgexp")
+            time.sleep(a.ramp)  # the simulator's ramp
+        if not a.no_pgexp:
+            log(f"postgres_exporter: {a.pgexp_duration} s of back-to-back scrapes under the load")
+            pgexp = measure_pgexp(a, url, db, "scale_pgexp")
+            log(f"postgres_exporter: {pgexp['scrapes']} scrapes, {pgexp['db_ms_per_scrape']:.1f} DB ms per scrape")
+        if "polling" in modes:
+            passes["polling"] = run_pass(a, exporter, url, db, roles, "polling", [], a.port, live)
+        if live is not None:
+            live.stop()
+        if "notify" in modes:
+            # Load 2, restarted with schema/notify.sql's triggers installed: the notify pass
+            # pays (and measures) the write cost its deployment adds.
+            psql_file(url, notify_sql)
+            live = start_load(a, url, "sim-notify")
+            time.sleep(a.ramp)
+            passes["notify"] = run_pass(a, exporter, url, db, roles, "notify", [f"--db.notify-channel={NOTIFY_CHANNEL}"],
+                                        a.port + len(names), live)
+    finally:
+        if live is not None:
+            live.stop()
+        if "notify" in modes:
+            try:
+                psql(url, DROP_NOTIFY)  # after the load: dropping triggers locks the four tables
+            except subprocess.CalledProcessError as e:
+                log(f"could not drop schema/notify.sql's triggers: {e.stderr}")
+    ratios = {}
+    if pgexp:
+        for mode, ps in passes.items():
+            ex = ps["exporters"]
+            one = ex["1x"]["db_ms_per_s"]
+            shards = sum(ex[n]["db_ms_per_s"] for n in names[1:])
+            ratios[mode] = {"unsharded": pgexp["db_ms_per_s_at_15s"] / one if one else None,
+                            "shards_sum": pgexp["db_ms_per_s_at_15s"] / shards if shards else None}
+    first = passes[modes[0]]
+    # The first pass's fields stay at the top level (the layout of the polling-only runs
+    # before the notify pass), every pass under "passes".
+    return {
+        "db": db, "workspaces": a.workspaces, "agents": agents, "history_runs": int(history[0]),
+        "history_from": history[1], "history_to": history[2], "rate_target": a.rate, "shards": a.shards,
+        **{k: v for k, v in first.items()},
+        "passes": passes, "pgexp": pgexp, "pgexp_ratio": ratios,
+        "notify_triggers": ("installed for the notify pass only (load restarted after installing them)"
+                            if "notify" in modes else None),
+    }
 
 
 def fmt_bytes(b):
     return f"{b / (1 << 20):.0f} MiB"
 
 
-def render(r):
-    ex = r["exporters"]
+def render_pass(r, p):
+    """The table of one pass (p: the pass's fields; r: the whole result line)."""
+    ex = p["exporters"]
     names = list(ex)
     shards = names[1:]
-    lines = [f"{r['workspaces']} workspaces x {r['agents'] // max(r['workspaces'], 1)} agents, "
-             f"{r['history_runs']:,} finished runs from {r['history_from']} to {r['history_to']}; "
-             f"live load {r['runs_per_s']} finished runs/s committed in the window (target {r['rate_target']:g}"
-             f"{'' if r.get('sim_lag_ms') is None else ', simulator %.1f s behind its schedule at the end' % (r['sim_lag_ms'] / 1000)}), "
-             f"{r['running']} running and {r['queued']} queued at the end; window {r['window_s']} s, "
-             f"ready and caught up after {r['caught_up_s']} s; exporter flags: "
-             f"`{r.get('exporter_args') or '(defaults)'}`.", ""]
-    head = ["", "1 exporter"] + [f"shard {n.split('-')[1]}/{r['shards']}" for n in shards] + [f"{r['shards']} shards, sum"]
+    mode = p.get("mode", "polling")
+    lines = [f"**{mode}** pass: live load {p['runs_per_s']} finished runs/s committed in the window (target "
+             f"{r['rate_target']:g}"
+             f"{'' if p.get('sim_lag_ms') is None else ', simulator %.1f s behind its schedule at the end' % (p['sim_lag_ms'] / 1000)}), "
+             f"{p['running']} running and {p['queued']} queued at the end; window {p['window_s']} s, "
+             f"ready and caught up after {p['caught_up_s']} s; exporter flags: "
+             f"`{p.get('exporter_args') or '(defaults)'}`.", ""]
+    head = [mode, "1 exporter"] + [f"shard {n.split('-')[1]}/{r['shards']}" for n in shards] + [f"{r['shards']} shards, sum"]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "---|" * len(head))
 
@@ -426,6 +574,10 @@ def render(r):
             total="sum", fmt="{:.2f}")
     row("— frontier (pg_stat_activity): DB ms per s",
         lambda e: e["collectors"].get("frontier", {}).get("db_ms", 0) / e["window_s"], fmt="{:.2f}")
+    row("realtime cycles in the window", lambda e: e["collectors"].get("realtime", {}).get("cycles"))
+    if any("notifications_per_s" in e for e in ex.values()) and mode != "polling":
+        row("notifications received per s", lambda e: e.get("notifications_per_s"), fmt="{:.1f}")
+        row("— realtime cycles woken by a notification", lambda e: e["collectors"].get("realtime", {}).get("woken_cycles"))
     row("DB rows returned per s", lambda e: e["db_rows_per_s"])
     row("DB buffers touched per s", lambda e: e["db_blks_per_s"])
     row("runs rows read per s (agent_exporter_rows_read_total)", lambda e: e["runs_rows_read_per_s"])
@@ -434,12 +586,42 @@ def render(r):
     cyc = ", ".join(f"{c} {ex['1x']['collectors'][c]['cycles']:.0f}" for c in COLLECTORS if c in ex["1x"]["collectors"])
     lines.append(f"Cycles in the window (1 exporter): {cyc}. After the load stopped, the union of the shards' "
                  f"series against the unsharded exporter's (self-metrics aside"
-                 + (f", {r['union_settled_s']:.0f} s after the load stopped: past every runs and models "
-                    "sweep and a cycle" if r.get("union_settled_s") is not None else
+                 + (f", {p['union_settled_s']:.0f} s after the load stopped: past every runs and models "
+                    "sweep and a cycle" if p.get("union_settled_s") is not None else
                     ", compared before every exporter had swept its lateness window") +
-                 f"): {r['union_missing']} missing, "
-                 f"{r['union_extra']} extra; {r['union_counters_mismatched']} of {r['union_counters_compared']} "
+                 f"): {p['union_missing']} missing, "
+                 f"{p['union_extra']} extra; {p['union_counters_mismatched']} of {p['union_counters_compared']} "
                  f"counter values differ.")
+    return lines
+
+
+def render(r):
+    lines = [f"{r['workspaces']} workspaces x {r['agents'] // max(r['workspaces'], 1)} agents, "
+             f"{r['history_runs']:,} finished runs from {r['history_from']} to {r['history_to']}."
+             + (f" schema/notify.sql's triggers: {r['notify_triggers']}." if r.get("notify_triggers") else ""), ""]
+    passes = r.get("passes") or {r.get("mode", "polling"): r}  # result lines of polling-only runs
+    for p in passes.values():
+        lines += render_pass(r, p) + [""]
+    pg = r.get("pgexp")
+    if pg:
+        lines.append(f"postgres_exporter (bench/peers/queries.yaml, alone under the same live load before the "
+                     f"polling pass, no triggers): {pg['scrapes']} scrapes one at a time in {pg['window_s']} s, "
+                     f"{pg['db_ms_per_scrape']:.1f} DB ms per scrape = **{pg['db_ms_per_s_at_15s']:.1f} DB ms per "
+                     f"wall second at a 15 s scrape interval**; scrape p50 {1000 * pg['scrape_p50_s']:.0f} ms, "
+                     f"max {1000 * pg['scrape_max_s']:.0f} ms"
+                     + (" (longer than Prometheus' default 10 s scrape timeout: it would lose these scrapes)"
+                        if pg["scrape_p50_s"] > 10 else "") + f"; {pg['series']} series.")
+        lines.append("")
+        lines.append("| mode | ours, 1 exporter: DB ms/s | postgres_exporter ÷ 1 exporter | "
+                     f"ours, {r['shards']} shards summed: DB ms/s | postgres_exporter ÷ {r['shards']} shards |")
+        lines.append("|---|---|---|---|---|")
+        for mode, p in passes.items():
+            ex = p["exporters"]
+            names = list(ex)
+            one, sh = ex[names[0]]["db_ms_per_s"], sum(ex[n]["db_ms_per_s"] for n in names[1:])
+            ra = r.get("pgexp_ratio", {}).get(mode, {})
+            f = lambda v: "–" if v is None else f"{v:.2f}×" if v < 10 else f"{v:.0f}×"  # noqa: E731
+            lines.append(f"| {mode} | {one:.2f} | {f(ra.get('unsharded'))} | {sh:.2f} | {f(ra.get('shards_sum'))} |")
     return "\n".join(lines)
 
 
@@ -469,7 +651,16 @@ def main():
     ap.add_argument("--settle", type=int, default=20, help="seconds after every exporter caught up")
     ap.add_argument("--wrk-duration", type=int, default=10)
     ap.add_argument("--wrk-repeats", type=int, default=3)
-    ap.add_argument("--port", type=int, default=45411, help="first of shards+1 consecutive ports")
+    ap.add_argument("--port", type=int, default=45411,
+                    help="first of 2 x (shards+1) consecutive ports (the polling pass's, then the notify pass's)")
+    ap.add_argument("--modes", default="polling notify",
+                    help="passes, in this order: polling (no triggers) and/or notify (schema/notify.sql's triggers "
+                         f"installed, exporters with --db.notify-channel={NOTIFY_CHANNEL})")
+    ap.add_argument("--no-pgexp", action="store_true", help="do not measure prometheus-postgres-exporter")
+    ap.add_argument("--pgexp-port", type=int, default=45402, help="prometheus-postgres-exporter's port")
+    ap.add_argument("--pgexp-duration", type=int, default=40,
+                    help="seconds of back-to-back postgres_exporter scrapes (at least --pgexp-scrapes of them)")
+    ap.add_argument("--pgexp-scrapes", type=int, default=3)
     ap.add_argument("--logs", default=".", help="directory for the processes' logs")
     ap.add_argument("--quick", action="store_true",
                     help="tiny sizes (40 workspaces x 5 agents, 20 000 runs, 20 runs/s, 20 s window)")
@@ -482,6 +673,7 @@ def main():
     if a.quick:
         a.workspaces, a.agents, a.history_runs, a.rate = 40, 5, 20000, 20
         a.window, a.ramp, a.settle, a.wrk_duration, a.wrk_repeats = 20, 5, 3, 2, 1
+        a.pgexp_duration = 10
         a.exporter_args += " --collector.runs.sweep-interval=15s --collector.models.sweep-interval=15s"
     if not a.build or not a.server:
         sys.exit("scale_bench: --build and --server are required (or --render JSON)")
