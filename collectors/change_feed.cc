@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "collectors/scope.h"
+
 namespace aee {
 namespace {
 
@@ -51,25 +53,33 @@ bool ChangeFeed::Trusted() {
   return connected_ && triggers_verified_;
 }
 
-void ChangeFeed::Notify(std::string_view payload) {
+bool ChangeFeed::Notify(std::string_view payload) {
   std::lock_guard lock(mu_);
   const size_t colon = payload.find(':');
   const std::string_view table = payload.substr(0, colon);
   std::set<std::string>* ids = table == "agent_runs" ? &runs_ : table == "execution_queue" ? &queue_ : nullptr;
+  bool ours = true;
   if (colon == std::string_view::npos || ids == nullptr) {
     // A bare table name (agents, workspaces, TRUNCATE) or not ours: anything may
     // have changed.
     gap_ = true;
     ++agents_generation_;
-  } else if (!gap_) {  // after a gap everything is read again anyway
+  } else {
+    // Entries "<workspace>/<id>" (or a bare "<id>": the older triggers, every shard's).
+    ours = false;
     std::string_view rest = payload.substr(colon + 1);
     while (!rest.empty() && !gap_) {
       const size_t comma = rest.find(',');
-      const std::string_view id = rest.substr(0, comma);
-      if (IsUuid(id)) {
-        ids->insert(Lower(id));
-      } else {
+      const std::string_view entry = rest.substr(0, comma);
+      const size_t slash = entry.find('/');
+      const std::string_view workspace = slash == std::string_view::npos ? std::string_view() : entry.substr(0, slash);
+      const std::string_view id = slash == std::string_view::npos ? entry : entry.substr(slash + 1);
+      if (!IsUuid(id) || !(workspace.empty() || IsUuid(workspace))) {
         gap_ = true;
+      } else if (slash == std::string_view::npos ||
+                 ShardOfWorkspace(Lower(workspace), shard_count_) == shard_index_) {
+        ids->insert(Lower(id));
+        ours = true;
       }
       rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
     }
@@ -78,7 +88,9 @@ void ChangeFeed::Notify(std::string_view payload) {
   if (gap_) {
     runs_.clear();
     queue_.clear();
+    return true;  // after a gap everything is read again
   }
+  return ours;
 }
 
 ChangeFeed::Changes ChangeFeed::Take() {

@@ -12,23 +12,29 @@ namespace aee {
 /// What schema/notify.sql's triggers announce on the LISTEN connection, handed to
 /// the collectors that can read less because of it. Thread-safe.
 ///
-/// Row payloads ("agent_runs:<id>,...", "execution_queue:<id>,...") collect ids for
-/// the realtime collector, which re-reads only those. The list is complete only
+/// Row payloads ("agent_runs:<workspace>/<id>,...", "execution_queue:...", or the
+/// older "agent_runs:<id>,...") collect ids for the realtime collector, which
+/// re-reads only those. A shard's feed keeps only the entries of its own workspaces
+/// (ShardOfWorkspace; an empty workspace is shard 0's): the others' rows are not its
+/// to read, and their notifications need not wake its collectors. The list is complete only
 /// while the listener has been connected since the last Take() and every payload
 /// was a list of ids: a (re)connect, a drop, a bare table name (agents, workspaces,
 /// TRUNCATE), a payload it cannot parse or too many pending ids mark a gap, and the
 /// collector then reads everything again.
 class ChangeFeed {
  public:
-  explicit ChangeFeed(std::string channel) : channel_(std::move(channel)) {}
+  explicit ChangeFeed(std::string channel, int shard_count = 1, int shard_index = 0)
+      : channel_(std::move(channel)), shard_count_(shard_count), shard_index_(shard_index) {}
   /// The LISTEN channel the triggers must name (their first argument).
   const std::string& channel() const { return channel_; }
   /// LISTEN is in effect: changes committed before it were not announced.
   void Connected();
   /// The listener lost its connection: notifications are lost until Connected().
   void Disconnected();
-  /// One notification's payload.
-  void Notify(std::string_view payload);
+  /// One notification's payload. False when it named only other shards' rows
+  /// (nothing here changed); true otherwise, including every payload that is not a
+  /// list of entries.
+  bool Notify(std::string_view payload);
 
   struct Changes {
     /// False when something may have been missed since the last Take().
@@ -54,6 +60,8 @@ class ChangeFeed {
 
  private:
   const std::string channel_;
+  const int shard_count_;
+  const int shard_index_;
   std::mutex mu_;
   bool connected_ = false;
   bool triggers_verified_ = false;

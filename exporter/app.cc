@@ -73,7 +73,7 @@ Exporter::Exporter(Config config, const Clock& clock, Logger& logger, const Stea
   // only those (collectors/realtime_collector.h); set before the collectors exist.
   std::shared_ptr<ChangeFeed> feed;
   if (!config_.db_notify_channel.empty() && (!config_.db_notify_url.empty() || config_.db_pooler != DbPooler::kTransaction)) {
-    feed = std::make_shared<ChangeFeed>(config_.db_notify_channel);
+    feed = std::make_shared<ChangeFeed>(config_.db_notify_channel, config_.shard.count, config_.shard.index);
   }
   // Which workspaces this exporter exposes: its shard (read in SQL by the collectors,
   // enforced for every family by ScopedCollector) and the include/exclude lists.
@@ -128,11 +128,12 @@ Exporter::Exporter(Config config, const Clock& clock, Logger& logger, const Stea
     listener_ = std::make_unique<ChangeListener>(
         listen_url, config_.db_notify_channel,
         [this, feed](std::string_view payload) {
-          // "" = just connected; "table" or "table:id,...".
+          // "" = just connected; "table" or "table:workspace/id,...". Another
+          // shard's rows wake nothing here.
           if (payload.empty()) {
             feed->Connected();
-          } else {
-            feed->Notify(payload);
+          } else if (!feed->Notify(payload)) {
+            return;
           }
           const std::string_view table = payload.substr(0, payload.find(':'));
           for (const auto& entry : CollectorTable()) {

@@ -7,12 +7,14 @@
 
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <random>
 #include <thread>
 
 #include "collectors/change_feed.h"
 #include "collectors/realtime_collector.h"
 #include "collectors/runs_collector.h"
+#include "collectors/scope.h"
 #include "core/change_listener.h"
 #include "core/db.h"
 #include "core/log.h"
@@ -78,28 +80,45 @@ class RealtimeIncrementalTest : public ::testing::Test {
     testing::InsertWorkspacesAndAgents(db_);
     db_.Exec(testing::ReadSourceFile("schema/notify.sql"));
     feed_ = std::make_shared<ChangeFeed>(kChannel);
+    for (int i = 0; i < kShards; ++i) shard_feeds_.push_back(std::make_shared<ChangeFeed>(kChannel, kShards, i));
     listener_ = std::make_unique<ChangeListener>(
         db_.url(), kChannel,
         [this](std::string_view payload) {
-          if (payload.empty()) {
-            feed_->Connected();
-          } else {
-            feed_->Notify(payload);
+          for (auto* f : AllFeeds()) {
+            if (payload.empty()) {
+              f->Connected();
+            } else if (!f->Notify(payload)) {
+              std::lock_guard lock(mu_);
+              ++ignored_[f];
+            }
           }
           std::lock_guard lock(mu_);
           last_payload_ = std::string(payload);
+          payloads_.push_back(last_payload_);
         },
         logger_);
-    listener_->SetOnDown([this] { feed_->Disconnected(); });
+    listener_->SetOnDown([this] {
+      for (auto* f : AllFeeds()) f->Disconnected();
+    });
     listener_->Start();
     inc_ = Make(feed_);
     full_ = Make(nullptr);
   }
   void TearDown() override { listener_->Stop(); }
 
-  std::unique_ptr<RealtimeCollector> Make(std::shared_ptr<ChangeFeed> feed) {
+  std::vector<ChangeFeed*> AllFeeds() {
+    std::vector<ChangeFeed*> out = {feed_.get()};
+    for (auto& f : shard_feeds_) out.push_back(f.get());
+    return out;
+  }
+
+  // A collector (incremental with a feed, else reading everything) publishing its
+  // live view into *sink (default: inc_view_ or full_view_).
+  std::unique_ptr<RealtimeCollector> Make(std::shared_ptr<ChangeFeed> feed, ShardOptions shard = {},
+                                          std::shared_ptr<LiveView>* sink = nullptr) {
     CollectorContext ctx = testing::Ctx(clock_);
-    std::shared_ptr<LiveView>* sink = feed ? &inc_view_ : &full_view_;
+    if (sink == nullptr) sink = feed ? &inc_view_ : &full_view_;
+    ctx.shard = shard;
     ctx.on_live_view = [sink](std::shared_ptr<const LiveView> v) { *sink = std::make_shared<LiveView>(*v); };
     RealtimeCollectorOptions opts;
     opts.top_runs = 3;
@@ -149,13 +168,22 @@ class RealtimeIncrementalTest : public ::testing::Test {
   }
   double Running(const char* ws) { return testing::Value(last_, "agent_runs_running", {{"workspace_id", ws}}); }
 
+  // One random change to the platform's tables (or none); returns what it did.
+  std::string RandomStep(std::mt19937& rng, int step);
+
+  // The test workspaces' shards at this count: kWs1 is shard 2's, kWs2 shard 0's.
+  static constexpr int kShards = 4;
+
   testing::TestDb db_;
   FakeClock clock_{kNoon};
   Logger logger_{LogLevel::kError, LogFormat::kLogfmt};
   std::shared_ptr<ChangeFeed> feed_;
+  std::vector<std::shared_ptr<ChangeFeed>> shard_feeds_;  // shard i of kShards
   std::unique_ptr<ChangeListener> listener_;
   std::mutex mu_;
   std::string last_payload_;
+  std::vector<std::string> payloads_;  // every notification, in order
+  std::map<ChangeFeed*, int> ignored_;  // notifications a feed found no row of its own in
   std::unique_ptr<RealtimeCollector> inc_, full_;
   std::shared_ptr<LiveView> inc_view_, full_view_;
   DbSession inc_db_{db_.url(), "test/incremental"};
@@ -164,81 +192,86 @@ class RealtimeIncrementalTest : public ::testing::Test {
   int compared_ = 0;
 };
 
-TEST_F(RealtimeIncrementalTest, RandomChangesGiveTheFullReadsFiguresAfterEveryStep) {
+std::string RealtimeIncrementalTest::RandomStep(std::mt19937& rng, int step) {
   const char* workspaces[] = {testing::kWs1, testing::kWs2};
   const char* agents[] = {testing::kAgent1, testing::kAgent2, testing::kAgent3};
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  auto time_or_special = [&](std::int64_t offset_us) -> std::string {
+    switch (pick(20)) {
+      case 0: return "NULL";
+      case 1: return "'-infinity'";
+      case 2: return "'infinity'";
+      default: return At(offset_us);
+    }
+  };
+  const std::string ws = workspaces[pick(2)];
+  const std::string agent = agents[pick(3)];
+  const std::int64_t ago = -static_cast<std::int64_t>(rng() % 600'000'000) + 5'000'000;  // up to 10 min ago, some ahead
+  const std::string estimate = pick(4) == 0 ? "NULL" : std::to_string(rng() % 400) + "." + std::to_string(rng() % 1000);
+  std::string what;
+  switch (pick(11)) {
+    case 0:
+    case 1:
+      what = "enqueue";
+      db_.Exec("INSERT INTO execution_queue (queue_id, workspace_id, agent_id, run_id, priority, status, queued_at, "
+               "estimated_start_time) VALUES (gen_random_uuid(), '" + ws + "', '" + agent + "', gen_random_uuid(), " +
+               std::to_string(pick(3)) + ", 'queued', " + time_or_special(ago) + ", " +
+               (pick(2) ? "NULL" : At(1'000'000)) + ")");
+      break;
+    case 2:
+    case 3:
+      what = "start";
+      db_.Exec("INSERT INTO agent_runs (run_id, workspace_id, agent_id, user_id, status, queued_at, started_at, "
+               "estimated_runtime) VALUES (gen_random_uuid(), '" + ws + "', '" + agent + "', 'user" +
+               std::to_string(pick(5)) + "', 'running', " + At(ago - 1'000'000) + ", " + time_or_special(ago) + ", " +
+               estimate + ")");
+      break;
+    case 4:
+      what = "dispatch some";
+      db_.Exec("UPDATE execution_queue SET status = 'dispatched' WHERE queue_id IN (SELECT queue_id FROM "
+               "execution_queue WHERE status = 'queued' ORDER BY random() LIMIT " + std::to_string(1 + pick(3)) + ")");
+      break;
+    case 5:
+      what = "finish some";
+      db_.Exec("UPDATE agent_runs SET status = (ARRAY['completed','failed','cancelled'])[1 + floor(random() * 3)::int], "
+               "finished_at = " + At(0) + " WHERE run_id IN (SELECT run_id FROM agent_runs WHERE status = 'running' "
+               "ORDER BY random() LIMIT " + std::to_string(1 + pick(3)) + ")");
+      break;
+    case 6:
+      what = "delete";
+      db_.Exec(pick(2) ? "DELETE FROM agent_runs WHERE run_id IN (SELECT run_id FROM agent_runs ORDER BY random() LIMIT 1)"
+                       : "DELETE FROM execution_queue WHERE queue_id IN (SELECT queue_id FROM execution_queue "
+                         "ORDER BY random() LIMIT 1)");
+      break;
+    case 7:
+      what = "move a run and re-prioritise an entry";
+      db_.Exec("UPDATE agent_runs SET workspace_id = '" + ws + "', estimated_runtime = " + estimate +
+               " WHERE run_id IN (SELECT run_id FROM agent_runs WHERE status = 'running' ORDER BY random() LIMIT 1); "
+               "UPDATE execution_queue SET priority = " + std::to_string(pick(5)) +
+               " WHERE queue_id IN (SELECT queue_id FROM execution_queue ORDER BY random() LIMIT 1)");
+      break;
+    case 8:
+      what = "rename an agent";
+      db_.Exec("UPDATE agents SET name = 'agent " + std::to_string(step) + "' WHERE id = '" + agent + "'");
+      break;
+    case 9:
+      what = "requeue a finished run as running";
+      db_.Exec("UPDATE agent_runs SET status = 'running', finished_at = NULL WHERE run_id IN (SELECT run_id FROM "
+               "agent_runs WHERE status <> 'running' ORDER BY random() LIMIT 1)");
+      break;
+    default:
+      what = "nothing (time passes)";
+      break;
+  }
+  return what;
+}
+
+TEST_F(RealtimeIncrementalTest, RandomChangesGiveTheFullReadsFiguresAfterEveryStep) {
   ExpectSame("start-up");
   for (unsigned seed : {1u, 2u, 3u}) {
     std::mt19937 rng(seed);
-    auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
-    auto time_or_special = [&](std::int64_t offset_us) -> std::string {
-      switch (pick(20)) {
-        case 0: return "NULL";
-        case 1: return "'-infinity'";
-        case 2: return "'infinity'";
-        default: return At(offset_us);
-      }
-    };
     for (int step = 0; step < 120; ++step) {
-      const std::string ws = workspaces[pick(2)];
-      const std::string agent = agents[pick(3)];
-      const std::int64_t ago = -static_cast<std::int64_t>(rng() % 600'000'000) + 5'000'000;  // up to 10 min ago, some ahead
-      const std::string estimate = pick(4) == 0 ? "NULL" : std::to_string(rng() % 400) + "." + std::to_string(rng() % 1000);
-      std::string what;
-      switch (pick(11)) {
-        case 0:
-        case 1:
-          what = "enqueue";
-          db_.Exec("INSERT INTO execution_queue (queue_id, workspace_id, agent_id, run_id, priority, status, queued_at, "
-                   "estimated_start_time) VALUES (gen_random_uuid(), '" + ws + "', '" + agent + "', gen_random_uuid(), " +
-                   std::to_string(pick(3)) + ", 'queued', " + time_or_special(ago) + ", " +
-                   (pick(2) ? "NULL" : At(1'000'000)) + ")");
-          break;
-        case 2:
-        case 3:
-          what = "start";
-          db_.Exec("INSERT INTO agent_runs (run_id, workspace_id, agent_id, user_id, status, queued_at, started_at, "
-                   "estimated_runtime) VALUES (gen_random_uuid(), '" + ws + "', '" + agent + "', 'user" +
-                   std::to_string(pick(5)) + "', 'running', " + At(ago - 1'000'000) + ", " + time_or_special(ago) + ", " +
-                   estimate + ")");
-          break;
-        case 4:
-          what = "dispatch some";
-          db_.Exec("UPDATE execution_queue SET status = 'dispatched' WHERE queue_id IN (SELECT queue_id FROM "
-                   "execution_queue WHERE status = 'queued' ORDER BY random() LIMIT " + std::to_string(1 + pick(3)) + ")");
-          break;
-        case 5:
-          what = "finish some";
-          db_.Exec("UPDATE agent_runs SET status = (ARRAY['completed','failed','cancelled'])[1 + floor(random() * 3)::int], "
-                   "finished_at = " + At(0) + " WHERE run_id IN (SELECT run_id FROM agent_runs WHERE status = 'running' "
-                   "ORDER BY random() LIMIT " + std::to_string(1 + pick(3)) + ")");
-          break;
-        case 6:
-          what = "delete";
-          db_.Exec(pick(2) ? "DELETE FROM agent_runs WHERE run_id IN (SELECT run_id FROM agent_runs ORDER BY random() LIMIT 1)"
-                           : "DELETE FROM execution_queue WHERE queue_id IN (SELECT queue_id FROM execution_queue "
-                             "ORDER BY random() LIMIT 1)");
-          break;
-        case 7:
-          what = "move a run and re-prioritise an entry";
-          db_.Exec("UPDATE agent_runs SET workspace_id = '" + ws + "', estimated_runtime = " + estimate +
-                   " WHERE run_id IN (SELECT run_id FROM agent_runs WHERE status = 'running' ORDER BY random() LIMIT 1); "
-                   "UPDATE execution_queue SET priority = " + std::to_string(pick(5)) +
-                   " WHERE queue_id IN (SELECT queue_id FROM execution_queue ORDER BY random() LIMIT 1)");
-          break;
-        case 8:
-          what = "rename an agent";
-          db_.Exec("UPDATE agents SET name = 'agent " + std::to_string(step) + "' WHERE id = '" + agent + "'");
-          break;
-        case 9:
-          what = "requeue a finished run as running";
-          db_.Exec("UPDATE agent_runs SET status = 'running', finished_at = NULL WHERE run_id IN (SELECT run_id FROM "
-                   "agent_runs WHERE status <> 'running' ORDER BY random() LIMIT 1)");
-          break;
-        default:
-          what = "nothing (time passes)";
-          break;
-      }
+      const std::string what = RandomStep(rng, step);
       clock_.Advance(std::chrono::microseconds(rng() % 3'000'000));
       ExpectSame("seed " + std::to_string(seed) + " step " + std::to_string(step) + ": " + what);
       if (HasFatalFailure()) return;
@@ -249,6 +282,104 @@ TEST_F(RealtimeIncrementalTest, RandomChangesGiveTheFullReadsFiguresAfterEverySt
       << inc_->incremental_reads() << " incremental, " << inc_->full_reads() << " full";
   RecordProperty("incremental_reads", static_cast<int>(inc_->incremental_reads()));
   RecordProperty("full_reads", static_cast<int>(inc_->full_reads()));
+}
+
+// Sharded: each shard's feed keeps only the announcements of its own workspaces, so
+// a shard reads (and is woken by) its rows alone, and its incremental figures still
+// equal its full read's after every step. Shard 1 owns neither test workspace.
+TEST_F(RealtimeIncrementalTest, AShardReadsOnlyItsOwnAnnouncedRows) {
+  ASSERT_EQ(ShardOfWorkspace(testing::kWs1, kShards), 2);
+  ASSERT_EQ(ShardOfWorkspace(testing::kWs2, kShards), 0);
+  struct Pair {
+    int index;
+    std::unique_ptr<RealtimeCollector> inc, full;
+    std::shared_ptr<LiveView> inc_view, full_view;
+  };
+  std::vector<Pair> shards;
+  for (int i : {0, 1, 2}) {
+    Pair p{i, nullptr, nullptr, nullptr, nullptr};
+    shards.push_back(std::move(p));
+  }
+  for (auto& p : shards) {
+    p.inc = Make(shard_feeds_[static_cast<size_t>(p.index)], {kShards, p.index}, &p.inc_view);
+    p.full = Make(nullptr, {kShards, p.index}, &p.full_view);
+  }
+  auto expect_same = [&](const std::string& step) {
+    Drain();
+    for (auto& p : shards) {
+      const Snapshot a = p.inc->Collect(inc_db_);
+      const Snapshot b = p.full->Collect(full_db_);
+      ASSERT_EQ(Dump(a), Dump(b)) << "shard " << p.index << " after " << step;
+      ASSERT_TRUE(p.inc_view && p.full_view);
+      ASSERT_EQ(Dump(*p.inc_view), Dump(*p.full_view)) << "shard " << p.index << " after " << step;
+    }
+  };
+  expect_same("start-up");
+  std::mt19937 rng(4);
+  for (int step = 0; step < 120; ++step) {
+    const std::string what = RandomStep(rng, step);
+    clock_.Advance(std::chrono::microseconds(rng() % 3'000'000));
+    expect_same("step " + std::to_string(step) + ": " + what);
+    if (HasFatalFailure()) return;
+  }
+  for (auto& p : shards) {
+    EXPECT_GT(p.inc->incremental_reads(), p.inc->full_reads() * 3) << "shard " << p.index;
+  }
+  std::lock_guard lock(mu_);
+  // Every shard let pass notifications that named only another shard's rows
+  // (shard 1, owning nothing, all of them); the unsharded feed none.
+  EXPECT_GT(ignored_[shard_feeds_[0].get()], 10);
+  EXPECT_GT(ignored_[shard_feeds_[2].get()], 10);
+  EXPECT_GT(ignored_[shard_feeds_[1].get()], ignored_[shard_feeds_[0].get()]);
+  EXPECT_EQ(ignored_[feed_.get()], 0);
+}
+
+// What schema/notify.sql sends: entries "<workspace>/<id>" ("/<id>" without one),
+// the row before and after an UPDATE, split into notifications PostgreSQL accepts
+// (at most 8 000 bytes) that together name every row.
+TEST_F(RealtimeIncrementalTest, TheTriggersNameEachRowWithItsWorkspace) {
+  Drain();
+  {
+    std::lock_guard lock(mu_);
+    payloads_.clear();
+  }
+  db_.Exec("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, started_at) "
+           "SELECT ('00000000-0000-0000-0000-' || lpad(i::text, 12, '0'))::uuid, '" + std::string(testing::kWs1) +
+           "', '" + testing::kAgent1 + "', 'running', now() FROM generate_series(1, 250) i");
+  db_.Exec("UPDATE agent_runs SET workspace_id = '" + std::string(testing::kWs2) +
+           "' WHERE run_id = '00000000-0000-0000-0000-000000000007'");
+  db_.Exec("UPDATE agent_runs SET workspace_id = NULL WHERE run_id = '00000000-0000-0000-0000-000000000008'");
+  Drain();
+  std::vector<std::string> payloads;
+  {
+    std::lock_guard lock(mu_);
+    payloads = payloads_;
+  }
+  std::map<std::string, int> entries;
+  int insert_notifications = 0;
+  for (const auto& p : payloads) {
+    if (p.rfind("agent_runs:", 0) != 0) continue;
+    EXPECT_LE(p.size(), 8000u);
+    std::string_view rest = std::string_view(p).substr(11);
+    int n = 0;
+    while (!rest.empty()) {
+      const size_t comma = rest.find(',');
+      ++entries[std::string(rest.substr(0, comma))];
+      ++n;
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    }
+    if (n > 2) ++insert_notifications;
+  }
+  EXPECT_GE(insert_notifications, 3) << "250 entries of 73 bytes do not fit in two notifications";
+  const std::string ws1 = testing::kWs1, ws2 = testing::kWs2;
+  for (int i = 1; i <= 250; ++i) {
+    char id[40];
+    std::snprintf(id, sizeof id, "00000000-0000-0000-0000-%012d", i);
+    EXPECT_EQ(entries[ws1 + "/" + id], i == 7 || i == 8 ? 2 : 1) << id;  // inserted (and moved from)
+  }
+  EXPECT_EQ(entries[ws2 + "/00000000-0000-0000-0000-000000000007"], 1);
+  EXPECT_EQ(entries["/00000000-0000-0000-0000-000000000008"], 1);
+  EXPECT_EQ(entries.size(), 252u);
 }
 
 // A transaction that starts a run (and finishes another) with timestamps from its
@@ -392,6 +523,51 @@ TEST(ChangeFeedTest, OnlyUnbrokenListsOfIdsAreComplete) {
   feed.Disconnected();
   EXPECT_FALSE(feed.Take().complete);
   EXPECT_FALSE(feed.Take().complete) << "still down";
+}
+
+
+// Entries "<workspace>/<id>": a shard keeps those of its own workspaces (an empty
+// workspace is shard 0's) and says when a payload named nothing of its own; bare
+// ids (the older triggers) are every shard's; a malformed workspace is a gap.
+TEST(ChangeFeedTest, AShardKeepsTheEntriesOfItsOwnWorkspaces) {
+  const std::string ws2 = "22222222-2222-2222-2222-222222222222";  // shard 0 of 4
+  const std::string ws1 = "11111111-1111-1111-1111-111111111111";  // shard 2 of 4
+  ASSERT_EQ(ShardOfWorkspace(ws2, 4), 0);
+  ASSERT_EQ(ShardOfWorkspace(ws1, 4), 2);
+  const std::string a = "00000000-0000-0000-0000-00000000000a", b = "00000000-0000-0000-0000-00000000000b";
+  ChangeFeed shard0(kChannel, 4, 0), shard2(kChannel, 4, 2), all(kChannel);
+  for (ChangeFeed* f : {&shard0, &shard2, &all}) f->Connected(), f->Take();
+
+  const std::string moved = "agent_runs:" + ws2 + "/" + a + "," + ws1 + "/" + a;  // a moved between them
+  EXPECT_TRUE(shard0.Notify(moved));
+  EXPECT_TRUE(shard2.Notify(moved));
+  EXPECT_TRUE(all.Notify(moved));
+  const std::string only_ws1 = "execution_queue:" + ws1 + "/" + b;
+  EXPECT_FALSE(shard0.Notify(only_ws1)) << "another shard's row only";
+  EXPECT_TRUE(shard2.Notify(only_ws1));
+  EXPECT_TRUE(all.Notify(only_ws1));
+  const std::string no_workspace = "agent_runs:/" + b;
+  EXPECT_TRUE(shard0.Notify(no_workspace));
+  EXPECT_FALSE(shard2.Notify(no_workspace));
+  const std::string bare = "execution_queue:" + a;  // the older payload
+  EXPECT_TRUE(shard0.Notify(bare));
+  EXPECT_TRUE(shard2.Notify(bare));
+
+  ChangeFeed::Changes c0 = shard0.Take(), c2 = shard2.Take(), call = all.Take();
+  EXPECT_TRUE(c0.complete && c2.complete && call.complete);
+  EXPECT_EQ(c0.runs, (std::vector<std::string>{a, b}));
+  EXPECT_EQ(c0.queue, (std::vector<std::string>{a}));
+  EXPECT_EQ(c2.runs, (std::vector<std::string>{a}));
+  EXPECT_EQ(c2.queue, (std::vector<std::string>{a, b}));
+  EXPECT_EQ(call.runs, (std::vector<std::string>{a}));
+  EXPECT_EQ(call.queue, (std::vector<std::string>{b}));
+
+  for (const std::string& payload : {"agent_runs:not-a-uuid/" + a, "agent_runs:" + ws1 + "/" + a + "/x",
+                                     "agent_runs:" + ws1 + "/"}) {
+    EXPECT_TRUE(shard0.Notify(payload)) << payload;
+    EXPECT_FALSE(shard0.Take().complete) << payload;
+    EXPECT_TRUE(shard0.Take().complete);
+  }
 }
 
 }  // namespace
