@@ -33,7 +33,7 @@ exporters (the first N+1 ports from --port, then the next N+1):
 
   polling  the flags above; the database without schema/notify.sql's triggers
   notify   schema/notify.sql installed, the load restarted (with the triggers it pays
-           their write cost: a statement trigger per write, a pg_notify per 200
+           their write cost: a statement trigger per write, a pg_notify per about 90
            changed rows), the exporters with
            --db.notify-channel=agent_execution_events (realtime incremental, 60 s resync);
            also notifications received per second and realtime cycles woken by one.
