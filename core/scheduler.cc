@@ -93,6 +93,7 @@ void Scheduler::Loop(size_t index) {
     }
     const auto started = steady_clock_.Now();
     const bool ok = RunOnce(index);
+    const auto took = steady_clock_.Now() - started;
     heap_trimmer_.MaybeTrim();  // the cycle freed its reads and the old snapshot
     const auto next = ok ? started + slot.c.schedule.interval : steady_clock_.Now() + Backoff(slot);
     // A collector working through a backlog in budgeted cycles goes on at once
@@ -111,7 +112,11 @@ void Scheduler::Loop(size_t index) {
     if (stopping_) return;
     if (ok && slot.wake_requested) {
       // Coalesce: everything announced until the next start folds into one cycle.
-      const auto gap = slot.c.schedule.notify_coalesce.value_or(min_wake_gap_);
+      // Never sooner than kWokenCycleSpacing times the cycle that just ended, after
+      // its start: woken by a busy platform, a collector then spends at most that
+      // share of a core on its cycles, whatever its size (a 1 ms cycle keeps the gap).
+      const auto gap = std::max<SteadyClock::duration>(slot.c.schedule.notify_coalesce.value_or(min_wake_gap_),
+                                                       took * kWokenCycleSpacing);
       steady_clock_.WaitUntil(wake_, lock, started + gap, [this] { return stopping_; });
       if (stopping_) return;
       if (steady_clock_.Now() < next) ++slot.status.woken_cycles;

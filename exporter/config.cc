@@ -34,7 +34,7 @@ constexpr FlagSpec kFlags[] = {
     {"db.url-file", Kind::kString, "", "File holding the libpq URI or keyword string."},
     {"db.schema", Kind::kString, "public", "Schema holding the platform tables."},
     {"db.notify-channel", Kind::kString, "", "LISTEN on this channel (agent_execution_events with schema/notify.sql's triggers) and run the realtime and runs collectors as soon as a change is announced; empty = poll only."},
-    {"db.notify-coalesce", Kind::kDuration, "20ms", "Least time between two cycles a collector starts on notifications: a burst of changes costs one cycle (the longer of this and a collector's default, unless its --collector.<name>.notify-coalesce is set)."},
+    {"db.notify-coalesce", Kind::kDuration, "20ms", "Least time between two cycles a collector starts on notifications: a burst of changes costs one cycle (the longer of this and a collector's default, unless its --collector.<name>.notify-coalesce is set), and never sooner than four times the collector's last cycle after its start."},
     {"db.notify-url", Kind::kString, "", "Connection for LISTEN alone (a direct one to the primary) when --db.url goes through a transaction pooler or to a hot standby (or AGENT_EXPORTER_DB_NOTIFY_URL); empty = LISTEN on --db.url unless that goes through a transaction pooler (then poll only)."},
     {"db.pooler", Kind::kString, "none", "What --db.url connects through: none (or session: a pooler in session mode), or transaction (PgBouncer pool_mode=transaction: no prepared statements, no session settings, no LISTEN)."},
     {"db.max-replay-lag", Kind::kDuration, "0", "On a hot standby, /readyz answers 503 while agent_exporter_db_replay_lag_seconds is above this (0 = lag never makes it unready)."},

@@ -481,6 +481,26 @@ TEST_F(SchedulerTimingTest, ACollectorsOwnCoalesceHoldsOnlyItsWokenCycles) {
   EXPECT_EQ(StatusOf(1).woken_cycles, 1u);
 }
 
+// A cycle longer than a quarter of the gap spaces the woken cycles instead: the
+// next woken start waits four times the last cycle's duration after its start, so
+// notifications cannot keep a collector busy more than a quarter of the time.
+TEST_F(SchedulerTimingTest, AWokenCycleWaitsFourTimesTheLastCycle) {
+  ScriptedCollector& c = StartHourly(Outcome::kOk, milliseconds(10));
+  Scheduler& s = *scheduler_;
+  c.Takes(milliseconds(30));  // set while its thread waits, as below
+  s.Wake("realtime");
+  ExpectWaitOf(c, milliseconds(10));  // the first cycle took no time: the gap
+  ASSERT_TRUE(steady_.WaitForDeadlineIn(hours(1) - milliseconds(30)));  // that cycle took 30 ms
+  c.Takes(milliseconds(1));
+  s.Wake("realtime");
+  ExpectWaitOf(c, milliseconds(120 - 30));  // 4 x 30 ms after its start
+  ASSERT_TRUE(steady_.WaitForDeadlineIn(hours(1) - milliseconds(1)));
+  s.Wake("realtime");
+  ExpectWaitOf(c, milliseconds(10 - 1));  // a short cycle keeps the gap
+  s.Stop();
+  EXPECT_EQ(StatusOf(0).woken_cycles, 3u);
+}
+
 TEST_F(SchedulerTimingTest, AFailingCollectorKeepsItsBackoff) {
   ScriptedCollector& c = StartHourly(Outcome::kFail, milliseconds(0));
   Scheduler& s = *scheduler_;
