@@ -115,9 +115,10 @@ void Scheduler::Loop(size_t index) {
       // Never sooner than kWokenCycleSpacing times the cycle that just ended, after
       // its start: woken by a busy platform, a collector then spends at most that
       // share of a core on its cycles, whatever its size (a 1 ms cycle keeps the gap).
+      // Never later than its interval either: a wake does not delay a cycle.
       const auto gap = std::max<SteadyClock::duration>(slot.c.schedule.notify_coalesce.value_or(min_wake_gap_),
                                                        took * kWokenCycleSpacing);
-      steady_clock_.WaitUntil(wake_, lock, started + gap, [this] { return stopping_; });
+      steady_clock_.WaitUntil(wake_, lock, std::min(started + gap, next), [this] { return stopping_; });
       if (stopping_) return;
       if (steady_clock_.Now() < next) ++slot.status.woken_cycles;
     }

@@ -501,6 +501,20 @@ TEST_F(SchedulerTimingTest, AWokenCycleWaitsFourTimesTheLastCycle) {
   EXPECT_EQ(StatusOf(0).woken_cycles, 3u);
 }
 
+// The spacing never holds a woken cycle past the collector's interval: a cycle of
+// 400 ms on a 1 s interval, woken, starts at its interval, not 1.6 s after the last.
+TEST_F(SchedulerTimingTest, AWokenCycleIsNeverLaterThanItsInterval) {
+  ScriptedCollector& c = Add("realtime", seconds(1), {Outcome::kOk});
+  c.Takes(milliseconds(400));
+  Scheduler& s = Start(milliseconds(10));
+  ASSERT_TRUE(c.WaitForCycles(1));
+  ASSERT_TRUE(steady_.WaitForDeadlineIn(milliseconds(600)));  // its interval, after a 400 ms cycle
+  s.Wake("realtime");
+  ExpectWaitOf(c, milliseconds(600));
+  s.Stop();
+  EXPECT_EQ(StatusOf(0).woken_cycles, 0u) << "it ran on its interval";
+}
+
 TEST_F(SchedulerTimingTest, AFailingCollectorKeepsItsBackoff) {
   ScriptedCollector& c = StartHourly(Outcome::kFail, milliseconds(0));
   Scheduler& s = *scheduler_;
