@@ -218,12 +218,12 @@ def http_get(url, headers=None, timeout=120):
         return 0, b""
 
 
-def wait_http(url, proc, timeout, ok=lambda s, b: s == 200, step=0.02):
+def wait_http(url, proc, timeout, ok=lambda s, b: s == 200, step=0.02, request_timeout=30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and not proc.alive():
             raise RuntimeError(f"{proc.name} exited (see its log)")
-        s, b = http_get(url, timeout=30)
+        s, b = http_get(url, timeout=request_timeout)
         if ok(s, b):
             return time.monotonic()
         time.sleep(step)
@@ -525,12 +525,18 @@ def statement_cycles(stats, needle="agent_"):
     return min(calls) if calls else 0
 
 
-def measure_pgexp(size, db, res):
-    env = dict(os.environ, DATA_SOURCE_NAME=db_url(db, "bench_pgexp") + "?sslmode=disable")
-    argv = ["prometheus-postgres-exporter", f"--web.listen-address=127.0.0.1:{PGEXP_PORT}",
+def pgexp_argv(port):
+    """prometheus-postgres-exporter serving the peers' figures (bench/peers/queries.yaml)
+    and nothing else, on 127.0.0.1:port; the database comes from DATA_SOURCE_NAME."""
+    return ["prometheus-postgres-exporter", f"--web.listen-address=127.0.0.1:{port}",
             f"--extend.query-path={os.path.join(ROOT, 'bench', 'peers', 'queries.yaml')}",
             "--disable-default-metrics", "--disable-settings-metrics", "--no-collector.database",
             "--no-collector.bgwriter", "--log.level=warn"]
+
+
+def measure_pgexp(size, db, res):
+    env = dict(os.environ, DATA_SOURCE_NAME=db_url(db, "bench_pgexp") + "?sslmode=disable")
+    argv = pgexp_argv(PGEXP_PORT)
     p = Proc(f"pgexp-{label(size)}", argv, os.path.join(RESULTS_DIR, f"pgexp-{label(size)}.log"), env=env)
     try:
         url = f"http://127.0.0.1:{PGEXP_PORT}/metrics"

@@ -66,7 +66,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import Proc, parse_metrics, proc_stat, run_wrk  # noqa: E402  (helpers without globals)
+from bench import Proc, parse_metrics, pgexp_argv, proc_stat, run_wrk, wait_http  # noqa: E402  (helpers without globals)
 from rollup_bench import with_db  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -273,23 +273,12 @@ def measure_pgexp(a, url, db, role):
     scrapes. Its database time per scrape is its role's statement time over the scrapes
     (each one runs every query of queries.yaml once); per wall second at a 15 s interval."""
     env = dict(os.environ, DATA_SOURCE_NAME=with_db(a.server, db, role) + "?sslmode=disable")
-    argv = ["prometheus-postgres-exporter", f"--web.listen-address=127.0.0.1:{a.pgexp_port}",
-            f"--extend.query-path={os.path.join(ROOT, 'bench', 'peers', 'queries.yaml')}",
-            "--disable-default-metrics", "--disable-settings-metrics", "--no-collector.database",
-            "--no-collector.bgwriter", "--log.level=warn"]
-    p = Proc("pgexp", argv, os.path.join(a.logs, "scale-pgexp.log"), env=env, stop_timeout=20)
+    p = Proc("pgexp", pgexp_argv(a.pgexp_port), os.path.join(a.logs, "scale-pgexp.log"), env=env, stop_timeout=20)
     try:
         metrics = f"http://127.0.0.1:{a.pgexp_port}/metrics"
-        deadline = time.monotonic() + 600
-        while True:  # the first scrape runs every query once (and warms the cache like ours did)
-            if not p.alive():
-                raise RuntimeError("prometheus-postgres-exporter exited (see scale-pgexp.log)")
-            s, body = http_get(metrics, timeout=300)
-            if s == 200 and b"agent_running_running" in body:
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("prometheus-postgres-exporter: no agent_running_running after 600 s")
-            time.sleep(1)
+        # The first scrape runs every query once (and warms the cache like ours did).
+        wait_http(metrics, p, timeout=600, ok=lambda s, b: s == 200 and b"agent_running_running" in b, step=1,
+                  request_timeout=300)
         pgss_reset(url, role)
         lat, body = [], b""
         t0 = time.monotonic()

@@ -12,10 +12,11 @@
 -- and after, so a row moved between workspaces is named under both), at most about
 -- 7 000 bytes a notification; a bare "<table>" says "something in it changed"
 -- (TRUNCATE, any change to agents or workspaces, and an entry longer than 401 bytes,
--- which cannot be the uuids the exporter reads). A shard exporter (--shard.count) drops the entries of other shards'
--- workspaces before reading anything, and is not woken by them. The exporter also
--- accepts the older "<table>:<id>,..." payloads (the file before 2026-12-01), without
--- that filtering. The realtime collector re-reads just the named rows
+-- which cannot be the uuids the exporter reads). A shard exporter (--shard.count)
+-- drops the entries of other shards' workspaces before reading anything, and is not
+-- woken by them. The exporter also accepts the older "<table>:<id>,..." payloads (the
+-- file before 2026-12-01), without that filtering. The realtime collector re-reads
+-- just the named rows
 -- (--collector.realtime.resync-interval, docs/configuration.md); a bare table name, a
 -- reconnect of the listener or a missing trigger makes it read everything again, so
 -- a lost or foreign notification costs one full read, never a wrong figure.

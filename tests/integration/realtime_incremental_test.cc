@@ -291,18 +291,16 @@ TEST_F(RealtimeIncrementalTest, AShardReadsOnlyItsOwnAnnouncedRows) {
   ASSERT_EQ(ShardOfWorkspace(testing::kWs1, kShards), 2);
   ASSERT_EQ(ShardOfWorkspace(testing::kWs2, kShards), 0);
   struct Pair {
-    int index;
+    int index = 0;
     std::unique_ptr<RealtimeCollector> inc, full;
     std::shared_ptr<LiveView> inc_view, full_view;
   };
-  std::vector<Pair> shards;
-  for (int i : {0, 1, 2}) {
-    Pair p{i, nullptr, nullptr, nullptr, nullptr};
-    shards.push_back(std::move(p));
-  }
-  for (auto& p : shards) {
-    p.inc = Make(shard_feeds_[static_cast<size_t>(p.index)], {kShards, p.index}, &p.inc_view);
-    p.full = Make(nullptr, {kShards, p.index}, &p.full_view);
+  std::vector<Pair> shards(3);  // the views' addresses stay put: no push_back after Make
+  for (int i = 0; i < 3; ++i) {
+    Pair& p = shards[static_cast<size_t>(i)];
+    p.index = i;
+    p.inc = Make(shard_feeds_[static_cast<size_t>(i)], {kShards, i}, &p.inc_view);
+    p.full = Make(nullptr, {kShards, i}, &p.full_view);
   }
   auto expect_same = [&](const std::string& step) {
     Drain();
