@@ -32,7 +32,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
 
-REALTIME_NEEDLES = ("'w', w.id::text", "'r', r.run_id::text", "announced_runs", "pg_trigger")  # realtime statements
+REALTIME_NEEDLES = ("'w', w.id::text", "'r', r.run_id::text", "announced_runs", "pg_trigger",
+                    "a.id::text, a.name")  # realtime statements (the last: agent names for announced states)
 AGENTS_NEEDLE = "FROM \"public\".agents WHERE"
 
 

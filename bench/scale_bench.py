@@ -80,8 +80,9 @@ CLASSES = [
     ("session", r"^(BEGIN|COMMIT|ROLLBACK|SET |SHOW |RESET |DEALLOCATE|LISTEN|UNLISTEN|DISCARD)"),
     # realtime (collectors/realtime_collector.cc): the full sample ("running AS", after the
     # shard's "owned" CTE when sharded), the rows read at a resync or, in notify mode, only
-    # the announced ones ('w'/'r'/'q' rows, announced_runs), and the trigger check.
-    ("realtime", r"\brunning AS \(|announced_runs|'w', w\.id::text|pg_trigger"),
+    # the announced ones ('w'/'r'/'q' rows, announced_runs), the names of agents of
+    # announced states, and the trigger check.
+    ("realtime", r"\brunning AS \(|announced_runs|'w', w\.id::text|pg_trigger|a\.id::text, a\.name"),
     ("setup", r"to_regclass"),
     ("frontier", r"min\(xact_start\)"),
     ("models", r"model_calls|aee_models_"),

@@ -27,14 +27,20 @@ std::string Lower(std::string_view s) {
 void ChangeFeed::Connected() {
   std::lock_guard lock(mu_);
   connected_ = true;
-  gap_ = true;
-  ++agents_generation_;
+  MarkGap();
 }
 
 void ChangeFeed::Disconnected() {
   std::lock_guard lock(mu_);
   connected_ = false;
-  gap_ = true;
+  MarkGap();
+}
+
+void ChangeFeed::MarkGap() {
+  gap_ = finished_gap_ = true;
+  runs_.clear();
+  queue_.clear();
+  finished_.clear();
   ++agents_generation_;
 }
 
@@ -57,51 +63,85 @@ bool ChangeFeed::Notify(std::string_view payload) {
   std::lock_guard lock(mu_);
   const size_t colon = payload.find(':');
   const std::string_view table = payload.substr(0, colon);
-  std::set<std::string>* ids = table == "agent_runs" ? &runs_ : table == "execution_queue" ? &queue_ : nullptr;
-  bool ours = true;
-  if (colon == std::string_view::npos || ids == nullptr) {
+  const bool run_rows = table == "agent_runs";
+  auto* rows = run_rows ? &runs_ : table == "execution_queue" ? &queue_ : nullptr;
+  if (colon == std::string_view::npos || rows == nullptr) {
     // A bare table name (agents, workspaces, TRUNCATE) or not ours: anything may
     // have changed.
-    gap_ = true;
-    ++agents_generation_;
-  } else {
-    // Entries "<workspace>/<id>" (or a bare "<id>": the older triggers, every shard's).
-    ours = false;
-    std::string_view rest = payload.substr(colon + 1);
-    while (!rest.empty() && !gap_) {
-      const size_t comma = rest.find(',');
-      const std::string_view entry = rest.substr(0, comma);
-      const size_t slash = entry.find('/');
-      const std::string_view workspace = slash == std::string_view::npos ? std::string_view() : entry.substr(0, slash);
-      const std::string_view id = slash == std::string_view::npos ? entry : entry.substr(slash + 1);
-      if (!IsUuid(id) || !(workspace.empty() || IsUuid(workspace))) {
-        gap_ = true;
-      } else if (slash == std::string_view::npos ||
-                 ShardOfWorkspace(Lower(workspace), shard_count_) == shard_index_) {
-        ids->insert(Lower(id));
-        ours = true;
-      }
-      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    MarkGap();
+    return true;
+  }
+  // Entries "<workspace>/<id>=<state>", "<workspace>/<id>" (to be read) or a bare
+  // "<id>" (the older triggers, every shard's), and "#<n>" (the transaction's count).
+  bool ours = false;
+  std::string_view rest = payload.substr(colon + 1);
+  while (!rest.empty()) {
+    const size_t comma = rest.find(',');
+    const std::string_view entry = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    if (entry.size() > 1 && entry[0] == '#' && entry.find_first_not_of("0123456789", 1) == std::string_view::npos) {
+      continue;
     }
-    if (runs_.size() + queue_.size() > kMaxPending) gap_ = true;
+    const size_t equals = entry.find('=');
+    const std::string_view row = entry.substr(0, equals);
+    const size_t slash = row.find('/');
+    const std::string_view workspace = slash == std::string_view::npos ? std::string_view() : row.substr(0, slash);
+    const std::string_view id = slash == std::string_view::npos ? row : row.substr(slash + 1);
+    const bool stated = equals != std::string_view::npos;
+    const std::string_view state = stated ? entry.substr(equals + 1) : std::string_view();
+    if (!IsUuid(id) || !(workspace.empty() || IsUuid(workspace)) || (stated && slash == std::string_view::npos) ||
+        (stated && state.empty())) {
+      MarkGap();
+      return true;
+    }
+    std::string lower_workspace = Lower(workspace);
+    if (slash != std::string_view::npos && ShardOfWorkspace(lower_workspace, shard_count_) != shard_index_) continue;
+    ours = true;
+    std::string lower_id = Lower(id);
+    // A run that is not running any more (or is to be read) may have finished.
+    if (run_rows && !finished_gap_ && (!stated || state == "-")) finished_.insert(lower_id);
+    if (gap_) continue;
+    auto [it, added] = rows->try_emplace(std::move(lower_id));
+    if (!stated) {
+      it->second.reset();
+    } else if (added || it->second) {
+      it->second = Announced{std::move(lower_workspace), std::string(state)};
+    }
   }
-  if (gap_) {
-    runs_.clear();
-    queue_.clear();
-    return true;  // after a gap everything is read again
+  if (runs_.size() + queue_.size() + finished_.size() > kMaxPending) {
+    MarkGap();
+    return true;
   }
-  return ours;
+  return ours || gap_;
 }
 
 ChangeFeed::Changes ChangeFeed::Take() {
   std::lock_guard lock(mu_);
   Changes out;
   out.complete = connected_ && !gap_;
-  out.runs.assign(runs_.begin(), runs_.end());
-  out.queue.assign(queue_.begin(), queue_.end());
-  runs_.clear();
-  queue_.clear();
+  auto split = [](auto& rows, std::vector<std::string>& read, std::vector<Changes::Stated>& states) {
+    for (auto& [id, announced] : rows) {
+      if (announced) {
+        states.push_back({id, std::move(announced->workspace), std::move(announced->state)});
+      } else {
+        read.push_back(id);
+      }
+    }
+    rows.clear();
+  };
+  split(runs_, out.runs, out.run_states);
+  split(queue_, out.queue, out.queue_states);
   gap_ = !connected_;
+  return out;
+}
+
+ChangeFeed::Finished ChangeFeed::TakeFinished() {
+  std::lock_guard lock(mu_);
+  Finished out;
+  out.complete = connected_ && triggers_verified_ && !finished_gap_;
+  out.runs.assign(finished_.begin(), finished_.end());
+  finished_.clear();
+  finished_gap_ = !connected_;
   return out;
 }
 

@@ -2,6 +2,8 @@
 
 #include <cstdint>
 #include <mutex>
+#include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -12,15 +14,18 @@ namespace aee {
 /// What schema/notify.sql's triggers announce on the LISTEN connection, handed to
 /// the collectors that can read less because of it. Thread-safe.
 ///
-/// Row payloads ("agent_runs:<workspace>/<id>,...", "execution_queue:...", or the
-/// older "agent_runs:<id>,...") collect ids for the realtime collector, which
-/// re-reads only those. A shard's feed keeps only the entries of its own workspaces
+/// Row payloads ("agent_runs:<workspace>/<id>=<state>,...,#<n>" and the same for
+/// execution_queue) carry each changed row's state, which the realtime collector
+/// applies without reading the row; older entries without a state
+/// ("<workspace>/<id>", or a bare "<id>") name rows it re-reads. A row's latest
+/// entry wins, except that a row to be read stays to be read (the read returns its
+/// newest state). A shard's feed keeps only the entries of its own workspaces
 /// (ShardOfWorkspace; an empty workspace is shard 0's): the others' rows are not its
-/// to read, and their notifications need not wake its collectors. The list is complete only
-/// while the listener has been connected since the last Take() and every payload
-/// was a list of ids: a (re)connect, a drop, a bare table name (agents, workspaces,
-/// TRUNCATE), a payload it cannot parse or too many pending ids mark a gap, and the
-/// collector then reads everything again.
+/// to read, and their notifications need not wake its collectors. The changes are
+/// complete only while the listener has been connected since the last Take() and
+/// every payload was a list of entries: a (re)connect, a drop, a bare table name
+/// (agents, workspaces, TRUNCATE), a payload it cannot parse or too many pending rows
+/// mark a gap, and the collector then reads everything again.
 class ChangeFeed {
  public:
   explicit ChangeFeed(std::string channel, int shard_count = 1, int shard_index = 0)
@@ -39,11 +44,26 @@ class ChangeFeed {
   struct Changes {
     /// False when something may have been missed since the last Take().
     bool complete = false;
-    std::vector<std::string> runs;   // run_id
-    std::vector<std::string> queue;  // queue_id
+    std::vector<std::string> runs;   // run_id of rows to read
+    std::vector<std::string> queue;  // queue_id of rows to read
+    /// Rows announced with their state (the text after "="), in id order.
+    struct Stated {
+      std::string id, workspace, state;
+    };
+    std::vector<Stated> run_states, queue_states;
   };
   /// The announced rows since the last call; the next call starts afresh.
   Changes Take();
+
+  /// The runs collector's own list: the agent_runs rows announced as not running
+  /// (or to be read) since its last call, which is where every newly finished run
+  /// is. Complete only while the listener has been connected since the last call,
+  /// the triggers are verified and nothing was lost (the same gaps as Take()'s).
+  struct Finished {
+    bool complete = false;
+    std::vector<std::string> runs;  // run_id, in order
+  };
+  Finished TakeFinished();
 
   /// Set by the realtime collector after it checked that every trigger is in place
   /// (and the database is no standby).
@@ -55,7 +75,7 @@ class ChangeFeed {
   /// Connected and the triggers verified.
   bool Trusted();
 
-  /// Pending ids beyond this mark a gap (a full read is cheaper than the list).
+  /// Pending rows beyond this mark a gap (a full read is cheaper than the list).
   static constexpr size_t kMaxPending = 100000;
 
  private:
@@ -65,10 +85,18 @@ class ChangeFeed {
   std::mutex mu_;
   bool connected_ = false;
   bool triggers_verified_ = false;
-  bool gap_ = true;
+  bool gap_ = true;           // Take()'s list is incomplete
+  bool finished_gap_ = true;  // TakeFinished()'s list is incomplete
   std::uint64_t agents_generation_ = 0;
-  std::set<std::string> runs_;
-  std::set<std::string> queue_;
+  /// Everything pending is dropped and both lists are incomplete until taken.
+  void MarkGap();
+
+  struct Announced {
+    std::string workspace, state;
+  };
+  // id -> its announced state; nullopt: to be read.
+  std::map<std::string, std::optional<Announced>> runs_, queue_;
+  std::set<std::string> finished_;
 };
 
 }  // namespace aee

@@ -79,7 +79,8 @@ inline constexpr FamilySpec kRowsSkippedFamily{"agent_exporter_rows_skipped_tota
 inline constexpr FamilySpec kRowsReadFamily{
     "agent_exporter_rows_read_total", prometheus::MetricType::Counter,
     "Rows a collector read from the platform tables, by kind of scan: startup (the day's aggregate input), "
-    "incremental (each cycle), sweep (the lateness window), day (a past day of the execution patterns).",
+    "incremental (each cycle), sweep (the lateness window), announced (the rows a change feed named, by id), "
+    "day (a past day of the execution patterns).",
     {"collector", "scan"}};
 /// Ids an exactly-once collector remembers.
 inline constexpr FamilySpec kLedgerEntriesFamily{"agent_exporter_ledger_entries", prometheus::MetricType::Gauge,

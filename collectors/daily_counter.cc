@@ -24,6 +24,7 @@ void DailyCounter::Cycle(DbSession& db, std::int64_t now_us, Policy& policy) {
 }
 
 void DailyCounter::Initialize(DbSession& db, std::int64_t now_us, Policy& policy) {
+  if (!spec_.announced_rows_sql.empty()) policy.TakeAnnounced();  // the start reads everything; lists start here
   policy.BeforeCycle();
   pqxx::connection& conn = db.Get();
   DailyWindow::Bound bound;
@@ -57,21 +58,31 @@ void DailyCounter::Initialize(DbSession& db, std::int64_t now_us, Policy& policy
 }
 
 void DailyCounter::Advance(DbSession& db, std::int64_t now_us, Policy& policy) {
-  const DailyWindow::Range range = window_.NextRange(now_us);
+  const std::optional<std::vector<std::string>> announced =
+      spec_.announced_rows_sql.empty() ? std::nullopt : policy.TakeAnnounced();
+  const DailyWindow::Range range = window_.NextRange(now_us, announced.has_value());
   policy.BeforeCycle();
   pqxx::read_transaction tx(db.Get());
   SetStatementTimeout(tx, timeout_);
   policy.Check(tx);
-  const DailyWindow::Bound bound = window_.ReadBound(tx);  // before the rows' snapshot
   std::uint64_t read = 0;
-  const std::vector<pqxx::result> uncounted = window_.ReadUncounted(
-      tx, "aee_" + spec_.collector + "_rows", spec_.rows_sql, range, spec_.id, read_batch_rows_, &read);
+  DailyWindow::Bound bound;
+  std::vector<pqxx::result> uncounted;
+  if (range.announced) {
+    if (!announced->empty()) {
+      uncounted = window_.ReadAnnounced(tx, spec_.announced_rows_sql, range, *announced, spec_.id, &read);
+    }
+  } else {
+    bound = window_.ReadBound(tx);  // before the rows' snapshot
+    uncounted = window_.ReadUncounted(tx, "aee_" + spec_.collector + "_rows", spec_.rows_sql, range, spec_.id,
+                                      read_batch_rows_, &read);
+  }
   policy.ReadAlso(tx, false);
   tx.commit();
 
   policy.ApplyRows(RecordFresh(uncounted));
-  (range.sweep ? rows_read_sweep_ : rows_read_incremental_) += read;
-  window_.Finish(range, now_us, bound);
+  (range.announced ? rows_read_announced_ : range.sweep ? rows_read_sweep_ : rows_read_incremental_) += read;
+  window_.Finish(range, now_us, bound, announced.has_value());
   policy.AfterCycle(bound);
 }
 
@@ -106,6 +117,9 @@ void DailyCounter::AppendSelfMetrics(Snapshot& out) const {
   rows_read.Add({spec_.collector, "startup"}, static_cast<double>(rows_read_startup_));
   rows_read.Add({spec_.collector, "incremental"}, static_cast<double>(rows_read_incremental_));
   rows_read.Add({spec_.collector, "sweep"}, static_cast<double>(rows_read_sweep_));
+  if (!spec_.announced_rows_sql.empty()) {
+    rows_read.Add({spec_.collector, "announced"}, static_cast<double>(rows_read_announced_));
+  }
   for (FamilyBuilder* b : {&since, &skipped, &ledger, &rows_read}) out.push_back(b->Take());
 }
 

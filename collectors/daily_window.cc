@@ -107,23 +107,34 @@ void DailyWindow::Start(std::int64_t now_us, const Bound& bound, RunLedger ledge
   last_read_us_ = read_at_us;
   bound_us_ = NextBound(bound, read_at_us);
   last_sweep_us_ = read_at_us;
+  announced_since_sweep_ = true;  // until a cycle's list is incomplete
   standby_ = bound.standby;
   started_ = true;
 }
 
-DailyWindow::Range DailyWindow::NextRange(std::int64_t now_us) const {
+DailyWindow::Range DailyWindow::NextRange(std::int64_t now_us, bool announced) const {
   const std::int64_t lateness_us = duration_cast<microseconds>(options_.lateness).count();
+  const std::int64_t sweep_from_us = last_sweep_us_ - lateness_us - kClockSlackUs;
   Range r;
+  r.to_us = day_start_us_ + kDayUs;
+  if (announced && announced_since_sweep_ && !standby_) {
+    // Every row committed since the last read was announced, and every one before
+    // it was read: the announced rows the sweep's window holds are all there is.
+    r.announced = true;
+    r.from_us = std::max(sweep_from_us, day_start_us_);
+    return r;
+  }
   // Fast path: everything that was invisible at the last read is at or after its
   // bound (clamped to the lateness window, so a forgotten open session cannot make
   // every cycle read hours of rows).
   r.from_us = std::max(bound_us_, last_read_us_ - lateness_us) - kClockSlackUs;
-  // On a standby every read covers the lateness window already.
-  r.sweep = !standby_ && options_.sweep_interval.count() > 0 &&
-            now_us - last_sweep_us_ >= duration_cast<microseconds>(options_.sweep_interval).count();
-  if (r.sweep) r.from_us = std::min(r.from_us, last_sweep_us_ - lateness_us - kClockSlackUs);
+  // On a standby every read covers the lateness window already. A read that
+  // reaches back as far as the sweep would is one.
+  r.sweep = !standby_ && ((options_.sweep_interval.count() > 0 &&
+                           now_us - last_sweep_us_ >= duration_cast<microseconds>(options_.sweep_interval).count()) ||
+                          r.from_us <= sweep_from_us);
+  if (r.sweep) r.from_us = std::min(r.from_us, sweep_from_us);
   r.from_us = std::max(r.from_us, day_start_us_);
-  r.to_us = day_start_us_ + kDayUs;
   return r;
 }
 
@@ -162,12 +173,34 @@ std::vector<pqxx::result> DailyWindow::ReadUncounted(pqxx::transaction_base& tx,
   return uncounted;
 }
 
-void DailyWindow::Finish(const Range& range, std::int64_t now_us, const Bound& bound) {
+std::vector<pqxx::result> DailyWindow::ReadAnnounced(pqxx::transaction_base& tx, std::string_view sql,
+                                                      const Range& range, const std::vector<std::string>& ids,
+                                                      IdColumn id, std::uint64_t* rows_read) const {
+  std::string list = "{";
+  for (const auto& i : ids) list += (list.size() > 1 ? "," : "") + i;
+  list += "}";
+  pqxx::result rows =
+      tx.exec_params(std::string(sql), FormatTimestampUs(range.from_us), FormatTimestampUs(range.to_us), list);
+  *rows_read += rows.size();
+  for (const auto& row : rows) {
+    const bool known = id == IdColumn::kText ? ledger_.Contains(row[0].c_str()) : ledger_.Contains(row[0].as<std::int64_t>());
+    if (!known) return {std::move(rows)};
+  }
+  return {};
+}
+
+void DailyWindow::Finish(const Range& range, std::int64_t now_us, const Bound& bound, bool announced) {
   const std::int64_t lateness_us = duration_cast<microseconds>(options_.lateness).count();
   const std::int64_t read_at_us = ReadAt(bound, now_us);
   last_read_us_ = read_at_us;
-  bound_us_ = NextBound(bound, read_at_us);
-  if (range.sweep || bound.standby) last_sweep_us_ = read_at_us;
+  // An announced read knows no frontier: a range read after it goes back the
+  // whole lateness window (and so is a sweep).
+  bound_us_ = range.announced ? read_at_us - lateness_us : NextBound(bound, read_at_us);
+  // An announced read is as good as a sweep: every commit since the last one was
+  // read, whatever its timestamp.
+  if (range.sweep || range.announced || bound.standby) last_sweep_us_ = read_at_us;
+  // After a full-window read, a complete list from the next cycle on covers all.
+  announced_since_sweep_ = range.sweep || bound.standby || (announced_since_sweep_ && announced);
   standby_ = bound.standby;
   // Ids the next reads can reach: the fast path's (at least last_read - lateness -
   // slack) and, when sweeps happen, the next sweep's (last_sweep - lateness - slack).

@@ -104,6 +104,7 @@ ModelsCollector::ModelsCollector(CollectorContext ctx, ModelsCollectorOptions op
                 .id = DailyWindow::IdColumn::kBigint,
                 .timestamp_column = kRowCreatedUs,
                 .rows_sql = RowsSql(ctx_.quoted_schema, ctx_.shard),
+                .announced_rows_sql = {},  // no triggers on model_calls
                 .aggregate_sql = AggregateSql(ctx_.quoted_schema, ctx_.shard),
                 .ledger_sql = WithSchema(
                     "SELECT m.id, (extract(epoch FROM m.created_at) * 1000000)::bigint FROM {schema}.model_calls m "

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <map>
 #include <tuple>
+#include <type_traits>
 
 #include <pqxx/pqxx>
 
@@ -357,6 +358,8 @@ RealtimeCollector::RealtimeCollector(CollectorContext ctx, RealtimeCollectorOpti
   resync_sql_ = RowsSql(ctx_.quoted_schema, options_, ctx_.shard, false);
   changed_sql_ = RowsSql(ctx_.quoted_schema, options_, ctx_.shard, true);
   triggers_sql_ = WithSchema(kTriggersSql, ctx_.quoted_schema);
+  agent_names_sql_ =
+      WithSchema("SELECT a.id::text, a.name FROM {schema}.agents a WHERE a.id = ANY($1::uuid[])", ctx_.quoted_schema);
 }
 
 std::span<const FamilySpec> RealtimeCollector::Families() { return kFamilies; }
@@ -383,7 +386,7 @@ Snapshot RealtimeCollector::Collect(DbSession& db) {
     ++full_reads_;
   } else {
     cache_valid_ = false;  // the announced ids are gone if the read fails
-    if (!changes.runs.empty() || !changes.queue.empty()) ReadChanged(db, changes);
+    ApplyChanges(db, changes);
     cache_valid_ = true;
     ++incremental_reads_;
   }
@@ -442,26 +445,143 @@ void RealtimeCollector::Resync(DbSession& db) {
   workspaces_.clear();
   runs_.clear();
   queue_.clear();
+  agent_names_.clear();
   for (const auto& row : rows) {
     const char kind = row[0].c_str()[0];
     if (kind == 'w') {
       workspaces_[row[1].as<std::string>()] = row[4].is_null() ? "" : row[4].as<std::string>();
     } else if (kind == 'r') {
-      runs_[row[1].as<std::string>()] = RunFromRow(row);
+      const CachedRun& run = runs_[row[1].as<std::string>()] = RunFromRow(row);
+      agent_names_.emplace(run.agent, run.agent_name);
     } else if (kind == 'q') {
-      queue_[row[1].as<std::string>()] = EntryFromRow(row);
+      const CachedEntry& entry = queue_[row[1].as<std::string>()] = EntryFromRow(row);
+      agent_names_.emplace(entry.agent, entry.agent_name);
     }
   }
 }
 
-void RealtimeCollector::ReadChanged(DbSession& db, const ChangeFeed::Changes& changes) {
+namespace {
+
+// The fields of an announced state (schema/notify.sql), ';'-separated.
+std::vector<std::string_view> Fields(std::string_view state) {
+  std::vector<std::string_view> out;
+  for (size_t at = 0;;) {
+    const size_t semi = state.find(';', at);
+    out.push_back(state.substr(at, semi - at));
+    if (semi == std::string_view::npos) return out;
+    at = semi + 1;
+  }
+}
+
+// "n" NULL, "-" / "+" -infinity / infinity, else Unix microseconds.
+bool ParseTime(std::string_view s, RealtimeCollector::Time* t) {
+  using Time = RealtimeCollector::Time;
+  if (s == "n" || s == "-" || s == "+") {
+    t->kind = s == "n" ? Time::kNull : s == "-" ? Time::kMinusInfinity : Time::kPlusInfinity;
+    return true;
+  }
+  t->kind = Time::kFinite;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), t->us);
+  return !s.empty() && ec == std::errc() && end == s.data() + s.size();
+}
+
+// float8 text (shortest exact, "NaN", "Infinity"); empty: NULL.
+bool ParseNumber(std::string_view s, std::optional<double>* v) {
+  if (s.empty()) {
+    v->reset();
+    return true;
+  }
+  double d = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), d);
+  if (ec != std::errc() || end != s.data() + s.size()) return false;
+  *v = d;
+  return true;
+}
+
+// An agent_id as the SQL sends it: a uuid, or "" for NULL.
+bool ParseAgent(std::string_view s, std::string* agent) {
+  if (!s.empty() && (s.size() != 36 || s.find_first_not_of("0123456789abcdef-") != std::string_view::npos)) return false;
+  agent->assign(s);
+  return true;
+}
+
+// "<agent>;<started_at>;<estimated_runtime>"
+bool ParseRun(std::string_view state, RealtimeCollector::CachedRun* run) {
+  const auto f = Fields(state);
+  return f.size() == 3 && ParseAgent(f[0], &run->agent) && ParseTime(f[1], &run->started) &&
+         ParseNumber(f[2], &run->estimated);
+}
+
+// "<agent>;<queued_at>;<priority>;<estimated_start_time>"
+bool ParseEntry(std::string_view state, RealtimeCollector::CachedEntry* entry) {
+  const auto f = Fields(state);
+  return f.size() == 4 && ParseAgent(f[0], &entry->agent) && ParseTime(f[1], &entry->queued) &&
+         ParseNumber(f[2], &entry->priority) && ParseTime(f[3], &entry->estimated_start);
+}
+
+}  // namespace
+
+void RealtimeCollector::ApplyChanges(DbSession& db, const ChangeFeed::Changes& changes) {
+  std::vector<std::string> read_runs = changes.runs, read_queue = changes.queue;
+  const bool live = options_.live_cap > 0;
+  // Payloads never carry user_id: a live view that shows it reads the runs instead.
+  const bool runs_need_read = live && options_.user_id != UserIdMode::kOmit;
+  std::vector<std::pair<std::string*, const std::string*>> unnamed;  // a name to fill, its agent
+  auto apply = [&](const auto& stated, auto& cache, auto parse, std::vector<std::string>& read) {
+    for (const auto& s : stated) {
+      if (s.state == "-") {
+        cache.erase(s.id);
+        ++announced_states_applied_;
+        continue;
+      }
+      typename std::remove_reference_t<decltype(cache)>::mapped_type row;
+      if (!parse(s.state, &row)) {
+        read.push_back(s.id);  // not a state this version knows: the row itself is read
+        continue;
+      }
+      row.workspace = s.workspace;
+      auto& cached = cache[s.id] = std::move(row);
+      if (live && !cached.agent.empty()) unnamed.emplace_back(&cached.agent_name, &cached.agent);
+      ++announced_states_applied_;
+    }
+  };
+  if (runs_need_read) {
+    for (const auto& s : changes.run_states) read_runs.push_back(s.id);
+  } else {
+    apply(changes.run_states, runs_, ParseRun, read_runs);
+  }
+  apply(changes.queue_states, queue_, ParseEntry, read_queue);
+  if (!unnamed.empty()) {
+    std::vector<std::string> agents;
+    for (const auto& [name, agent] : unnamed) {
+      if (!agent_names_.contains(*agent)) agents.push_back(*agent);
+    }
+    if (!agents.empty()) ReadAgentNames(db, agents);
+    for (const auto& [name, agent] : unnamed) *name = agent_names_[*agent];
+  }
+  if (!read_runs.empty() || !read_queue.empty()) ReadChanged(db, read_runs, read_queue);
+}
+
+void RealtimeCollector::ReadAgentNames(DbSession& db, const std::vector<std::string>& agents) {
+  std::vector<std::string> ids = agents;
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  db.Prepare("realtime_agent_names", agent_names_sql_);
+  const pqxx::result rows = db.ExecPrepared("realtime_agent_names", ctx_.timeout, ArrayLiteral(ids));
+  for (const auto& id : ids) agent_names_[id];  // no such agent: no name, as the SQL's LEFT JOIN
+  for (const auto& row : rows) agent_names_[row[0].as<std::string>()] = row[1].is_null() ? "" : row[1].as<std::string>();
+  agent_names_read_ += ids.size();
+}
+
+void RealtimeCollector::ReadChanged(DbSession& db, const std::vector<std::string>& runs,
+                                    const std::vector<std::string>& queue) {
   db.Prepare("realtime_changed", changed_sql_);
-  const pqxx::result rows =
-      db.ExecPrepared("realtime_changed", ctx_.timeout, ArrayLiteral(changes.runs), ArrayLiteral(changes.queue));
+  const pqxx::result rows = db.ExecPrepared("realtime_changed", ctx_.timeout, ArrayLiteral(runs), ArrayLiteral(queue));
+  announced_rows_read_ += runs.size() + queue.size();
   // An announced row that is no longer running or waiting (finished, dispatched,
   // deleted, moved to another shard) leaves the cache; the others are replaced.
-  for (const auto& id : changes.runs) runs_.erase(id);
-  for (const auto& id : changes.queue) queue_.erase(id);
+  for (const auto& id : runs) runs_.erase(id);
+  for (const auto& id : queue) queue_.erase(id);
   for (const auto& row : rows) {
     const char kind = row[0].c_str()[0];
     if (kind == 'r') {
@@ -743,7 +863,7 @@ std::span<const CollectorFlag> RealtimeCollector::Flags() {
          return true;
        }},
       {{"collector.realtime.resync-interval", FlagKind::kDuration, "60s",
-        "With --db.notify-channel and schema/notify.sql's triggers, a realtime sample re-reads only the rows announced "
+        "With --db.notify-channel and schema/notify.sql's triggers, a realtime sample applies only the rows announced "
         "since the last one and reads every running and waiting row at most this long apart; 0 = read every row each "
         "sample."},
        [](std::string_view v, CollectorOptions* o, std::string* why) {

@@ -51,9 +51,10 @@ std::string HashUserId(std::string_view key, std::string_view user_id);
 /// Every workspace in the workspaces table gets a series (0 when idle); a deleted
 /// workspace's series disappear with it. Reads only partial indexes over running
 /// and waiting rows, so its cost follows concurrency, not history; with a change
-/// feed whose triggers are all in place, a sample reads only the rows announced
-/// since the last one (by primary key) and computes every figure from the cached
-/// running and waiting rows at the sample's time, with a full read every
+/// feed whose triggers are all in place, a sample applies the states announced
+/// since the last one (reading by primary key only the rows it must: user_id for
+/// the live view, entries without a state) and computes every figure from the
+/// cached running and waiting rows at the sample's time, with a full read every
 /// resync_interval and after any gap.
 class RealtimeCollector final : public Collector {
  public:
@@ -66,6 +67,11 @@ class RealtimeCollector final : public Collector {
   /// Samples since start-up that read everything / only announced rows (tests, bench).
   std::uint64_t full_reads() const { return full_reads_; }
   std::uint64_t incremental_reads() const { return incremental_reads_; }
+  /// Announced rows read by primary key / applied from their announced state, and
+  /// agents whose name was read for an applied row (tests, bench).
+  std::uint64_t announced_rows_read() const { return announced_rows_read_; }
+  std::uint64_t announced_states_applied() const { return announced_states_applied_; }
+  std::uint64_t agent_names_read() const { return agent_names_read_; }
 
   /// A cached running run or waiting queue entry (times in Unix microseconds).
   struct Time {
@@ -91,13 +97,17 @@ class RealtimeCollector final : public Collector {
   /// True when the triggers are in place and the session is not a standby.
   bool FeedUsable(DbSession& db, std::int64_t now_us, std::int64_t recheck_us);
   void Resync(DbSession& db);
-  void ReadChanged(DbSession& db, const ChangeFeed::Changes& changes);
+  /// Applies the announced states and reads the rows that must be read.
+  void ApplyChanges(DbSession& db, const ChangeFeed::Changes& changes);
+  void ReadChanged(DbSession& db, const std::vector<std::string>& runs, const std::vector<std::string>& queue);
+  /// The names of agents not in agent_names_ (read once each; "" when none).
+  void ReadAgentNames(DbSession& db, const std::vector<std::string>& agents);
   Snapshot FromCache(std::int64_t now_us) const;
 
   CollectorContext ctx_;
   RealtimeCollectorOptions options_;
   std::string sql_;
-  std::string resync_sql_, changed_sql_, triggers_sql_;
+  std::string resync_sql_, changed_sql_, triggers_sql_, agent_names_sql_;
   // The cache of the incremental path: every workspace (id -> name), running run
   // (run_id -> row) and waiting entry (queue_id -> row) this shard sees.
   bool cache_valid_ = false;
@@ -107,8 +117,14 @@ class RealtimeCollector final : public Collector {
   std::map<std::string, std::string> workspaces_;
   std::map<std::string, CachedRun> runs_;
   std::map<std::string, CachedEntry> queue_;
+  // Agent names for rows applied from their state (live view only), since the last
+  // resync: any change to agents is a gap, so they stay current until the next.
+  std::map<std::string, std::string> agent_names_;
   std::uint64_t full_reads_ = 0;
   std::uint64_t incremental_reads_ = 0;
+  std::uint64_t announced_rows_read_ = 0;
+  std::uint64_t announced_states_applied_ = 0;
+  std::uint64_t agent_names_read_ = 0;
 };
 
 }  // namespace aee

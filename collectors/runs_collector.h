@@ -46,7 +46,9 @@ struct RunsCollectorOptions {
 /// previous cycle read (so late commits with database-stamped finished_at are seen
 /// at once), clamped to the lateness window. A periodic sweep re-reads the whole
 /// lateness window for application-stamped timestamps. A ledger of run ids counted
-/// inside the window makes overlapping reads count every run once.
+/// inside the window makes overlapping reads count every run once. With a change
+/// feed that missed nothing since the last sweep, a cycle reads only the runs the
+/// triggers announced as no longer running, by primary key, and no range at all.
 class RunsCollector final : public Collector, private DailyCounter::Policy {
  public:
   RunsCollector(CollectorContext ctx, RunsCollectorOptions options);
@@ -81,6 +83,7 @@ class RunsCollector final : public Collector, private DailyCounter::Policy {
 
   // DailyCounter::Policy: the agents table read beside the rows, the replay lag.
   void BeforeCycle() override;
+  std::optional<std::vector<std::string>> TakeAnnounced() override;
   void ReadAlso(pqxx::transaction_base& tx, bool startup) override;
   std::uint64_t StartDay(const pqxx::result& agg) override;
   void ApplyRows(std::vector<pqxx::row> fresh) override;

@@ -124,7 +124,7 @@ class RealtimeIncrementalTest : public ::testing::Test {
     opts.top_runs = 3;
     opts.live_cap = 4;
     opts.overdue_factor = 2;
-    opts.user_id = UserIdMode::kPlain;
+    opts.user_id = user_mode_;
     opts.resync_interval = std::chrono::hours(1);  // resyncs come from gaps only
     ctx.change_feed = std::move(feed);
     return std::make_unique<RealtimeCollector>(ctx, opts);
@@ -133,7 +133,8 @@ class RealtimeIncrementalTest : public ::testing::Test {
   // Waits until the listener delivered everything committed so far: a marker
   // notification arrives after every earlier commit's (delivery is in commit order).
   void Drain() {
-    const std::string marker = "execution_queue:" + db_.Scalar("SELECT gen_random_uuid()");
+    // A queue entry with no workspace that is gone: nothing to read or count.
+    const std::string marker = "execution_queue:/" + db_.Scalar("SELECT gen_random_uuid()") + "=-";
     const auto deadline = std::chrono::steady_clock::now() + seconds(10);
     while (std::chrono::steady_clock::now() < deadline) {
       // Sent again until it arrives: the listener may still be connecting.
@@ -171,9 +172,18 @@ class RealtimeIncrementalTest : public ::testing::Test {
   // One random change to the platform's tables (or none); returns what it did.
   std::string RandomStep(std::mt19937& rng, int step);
 
+  // Runs the incremental collectors made from here on show user_id (which payloads do
+  // not carry, so they read each announced run), or not (and apply what is announced).
+  void ShowUserIds(bool show) {
+    user_mode_ = show ? UserIdMode::kPlain : UserIdMode::kOmit;
+    inc_ = Make(feed_);
+    full_ = Make(nullptr);
+  }
+
   // The test workspaces' shards at this count: kWs1 is shard 2's, kWs2 shard 0's.
   static constexpr int kShards = 4;
 
+  UserIdMode user_mode_ = UserIdMode::kPlain;
   testing::TestDb db_;
   FakeClock clock_{kNoon};
   Logger logger_{LogLevel::kError, LogFormat::kLogfmt};
@@ -280,8 +290,71 @@ TEST_F(RealtimeIncrementalTest, RandomChangesGiveTheFullReadsFiguresAfterEverySt
   // The comparisons above ran mostly on the incremental path.
   EXPECT_GT(inc_->incremental_reads(), inc_->full_reads() * 3)
       << inc_->incremental_reads() << " incremental, " << inc_->full_reads() << " full";
+  // The live view shows user_id, which no payload carries: the runs were read.
+  EXPECT_GT(inc_->announced_rows_read(), 50u);
   RecordProperty("incremental_reads", static_cast<int>(inc_->incremental_reads()));
   RecordProperty("full_reads", static_cast<int>(inc_->full_reads()));
+}
+
+// Without user_id in the live view, every announced row is applied from the state
+// its entry carries, and nothing is read by id: the figures are still the full
+// read's after every step. Agent names are read once per agent (and again after a
+// rename's resync).
+TEST_F(RealtimeIncrementalTest, RandomChangesAreAppliedFromTheirAnnouncedStates) {
+  ShowUserIds(false);
+  ExpectSame("start-up");
+  for (unsigned seed : {5u, 6u}) {
+    std::mt19937 rng(seed);
+    for (int step = 0; step < 120; ++step) {
+      const std::string what = RandomStep(rng, step);
+      clock_.Advance(std::chrono::microseconds(rng() % 3'000'000));
+      ExpectSame("seed " + std::to_string(seed) + " step " + std::to_string(step) + ": " + what);
+      if (HasFatalFailure()) return;
+    }
+  }
+  EXPECT_GT(inc_->incremental_reads(), inc_->full_reads() * 3);
+  EXPECT_GT(inc_->announced_states_applied(), 100u);
+  EXPECT_EQ(inc_->announced_rows_read(), 0u);
+  EXPECT_LE(inc_->agent_names_read(), 3 * inc_->full_reads());
+  RecordProperty("states_applied", static_cast<int>(inc_->announced_states_applied()));
+}
+
+// One transaction takes a running run to completed, back to running with the same
+// fields and to completed again: the third notification equals the first, which
+// PostgreSQL would fold away ("#<n>" keeps them distinct), leaving "running" as the
+// last state seen.
+TEST_F(RealtimeIncrementalTest, ARowBackInAnEarlierStateWithinATransactionIsNotFolded) {
+  ShowUserIds(false);
+  const std::string run = "00000000-0000-0000-0000-0000000000d1";
+  db_.Exec("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, started_at) VALUES ('" + run + "', '" +
+           testing::kWs1 + "', '" + testing::kAgent1 + "', 'running', " + At(-5'000'000) + ")");
+  ExpectSame("a running run");
+  db_.Exec("BEGIN; UPDATE agent_runs SET status = 'completed' WHERE run_id = '" + run +
+           "'; UPDATE agent_runs SET status = 'running' WHERE run_id = '" + run +
+           "'; UPDATE agent_runs SET status = 'completed' WHERE run_id = '" + run + "'; COMMIT");
+  clock_.Advance(seconds(1));
+  ExpectSame("completed, running, completed in one transaction");
+  EXPECT_EQ(Running(testing::kWs1), 0);
+  EXPECT_EQ(inc_->announced_rows_read(), 0u);
+}
+
+// A state this version cannot parse (a newer schema/notify.sql, a hand-sent
+// notification) is not trusted: that row is read by primary key instead.
+TEST_F(RealtimeIncrementalTest, AStateItCannotParseIsReadInstead) {
+  ShowUserIds(false);
+  const std::string run = "00000000-0000-0000-0000-0000000000d2";
+  db_.Exec("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, started_at) VALUES ('" + run + "', '" +
+           testing::kWs1 + "', '" + testing::kAgent1 + "', 'running', " + At(-5'000'000) + ")");
+  ExpectSame("a running run");
+  for (const char* state : {"x;y;z", "1;2", ";99999999999999999999;", ";1;1.5;extra", ";1;0x10"}) {
+    db_.Exec("SELECT pg_notify('" + std::string(kChannel) + "', 'agent_runs:" + testing::kWs1 + "/" + run + "=" +
+             state + "')");
+    const std::uint64_t read = inc_->announced_rows_read();
+    clock_.Advance(seconds(1));
+    ExpectSame(std::string("the state ") + state);
+    EXPECT_EQ(inc_->announced_rows_read(), read + 1) << state;
+    EXPECT_EQ(Running(testing::kWs1), 1) << state;
+  }
 }
 
 // Sharded: each shard's feed keeps only the announcements of its own workspaces, so
@@ -290,6 +363,7 @@ TEST_F(RealtimeIncrementalTest, RandomChangesGiveTheFullReadsFiguresAfterEverySt
 TEST_F(RealtimeIncrementalTest, AShardReadsOnlyItsOwnAnnouncedRows) {
   ASSERT_EQ(ShardOfWorkspace(testing::kWs1, kShards), 2);
   ASSERT_EQ(ShardOfWorkspace(testing::kWs2, kShards), 0);
+  user_mode_ = UserIdMode::kOmit;  // the shards apply the announced states
   struct Pair {
     int index = 0;
     std::unique_ptr<RealtimeCollector> inc, full;
@@ -322,7 +396,11 @@ TEST_F(RealtimeIncrementalTest, AShardReadsOnlyItsOwnAnnouncedRows) {
   }
   for (auto& p : shards) {
     EXPECT_GT(p.inc->incremental_reads(), p.inc->full_reads() * 3) << "shard " << p.index;
+    EXPECT_EQ(p.inc->announced_rows_read(), 0u) << "shard " << p.index;
   }
+  EXPECT_GT(shards[0].inc->announced_states_applied(), 20u);
+  EXPECT_GT(shards[2].inc->announced_states_applied(), 20u);
+  EXPECT_EQ(shards[1].inc->announced_states_applied(), 0u) << "shard 1 owns neither workspace";
   std::lock_guard lock(mu_);
   // Every shard let pass notifications that named only another shard's rows
   // (shard 1, owning nothing, all of them); the unsharded feed none.
@@ -332,18 +410,20 @@ TEST_F(RealtimeIncrementalTest, AShardReadsOnlyItsOwnAnnouncedRows) {
   EXPECT_EQ(ignored_[feed_.get()], 0);
 }
 
-// What schema/notify.sql sends: entries "<workspace>/<id>" ("/<id>" without one),
-// the row before and after an UPDATE, split into notifications PostgreSQL accepts
-// (at most 8 000 bytes) that together name every row.
-TEST_F(RealtimeIncrementalTest, TheTriggersNameEachRowWithItsWorkspace) {
+// What schema/notify.sql sends: entries "<workspace>/<id>=<state>" ("/<id>=-"
+// without one), the row before an UPDATE that moved it ("=-") ahead of the row
+// after, split into notifications PostgreSQL accepts (at most 8 000 bytes) that
+// together name every row, each ending in its count "#<n>".
+TEST_F(RealtimeIncrementalTest, TheTriggersNameEachRowWithItsWorkspaceAndState) {
   Drain();
   {
     std::lock_guard lock(mu_);
     payloads_.clear();
   }
-  db_.Exec("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, started_at) "
+  db_.Exec("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, started_at, estimated_runtime) "
            "SELECT ('00000000-0000-0000-0000-' || lpad(i::text, 12, '0'))::uuid, '" + std::string(testing::kWs1) +
-           "', '" + testing::kAgent1 + "', 'running', now() FROM generate_series(1, 250) i");
+           "', '" + testing::kAgent1 + "', 'running', 'epoch'::timestamptz + i * interval '1.000001 second', "
+           "CASE WHEN i % 2 = 0 THEN 0.1::float8 * 3 END FROM generate_series(1, 250) i");
   db_.Exec("UPDATE agent_runs SET workspace_id = '" + std::string(testing::kWs2) +
            "' WHERE run_id = '00000000-0000-0000-0000-000000000007'");
   db_.Exec("UPDATE agent_runs SET workspace_id = NULL WHERE run_id = '00000000-0000-0000-0000-000000000008'");
@@ -353,31 +433,49 @@ TEST_F(RealtimeIncrementalTest, TheTriggersNameEachRowWithItsWorkspace) {
     std::lock_guard lock(mu_);
     payloads = payloads_;
   }
-  std::map<std::string, int> entries;
+  std::map<std::string, std::vector<std::string>> states;  // "<workspace>/<id>" -> its states in order
   int insert_notifications = 0;
   for (const auto& p : payloads) {
     if (p.rfind("agent_runs:", 0) != 0) continue;
     EXPECT_LE(p.size(), 8000u);
     std::string_view rest = std::string_view(p).substr(11);
     int n = 0;
+    bool counted = false;
     while (!rest.empty()) {
       const size_t comma = rest.find(',');
-      ++entries[std::string(rest.substr(0, comma))];
-      ++n;
+      const std::string_view entry = rest.substr(0, comma);
       rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      if (entry[0] == '#') {
+        EXPECT_TRUE(rest.empty()) << "the count comes last: " << p;
+        counted = true;
+        continue;
+      }
+      const size_t equals = entry.find('=');
+      ASSERT_NE(equals, std::string_view::npos) << entry;
+      states[std::string(entry.substr(0, equals))].emplace_back(entry.substr(equals + 1));
+      ++n;
     }
+    EXPECT_TRUE(counted) << p;
     if (n > 2) ++insert_notifications;
   }
-  EXPECT_GE(insert_notifications, 3) << "250 entries of 73 bytes do not fit in two notifications";
-  const std::string ws1 = testing::kWs1, ws2 = testing::kWs2;
+  EXPECT_GE(insert_notifications, 5) << "250 entries of about 150 bytes do not fit in four notifications";
+  const std::string ws1 = testing::kWs1, ws2 = testing::kWs2, agent = testing::kAgent1;
   for (int i = 1; i <= 250; ++i) {
     char id[40];
     std::snprintf(id, sizeof id, "00000000-0000-0000-0000-%012d", i);
-    EXPECT_EQ(entries[ws1 + "/" + id], i == 7 || i == 8 ? 2 : 1) << id;  // inserted (and moved from)
+    const std::string started = std::to_string(i * 1'000'001LL) + ";";
+    const std::string running = agent + ";" + started + (i % 2 == 0 ? "0.30000000000000004" : "");
+    if (i == 7 || i == 8) {
+      EXPECT_EQ(states[ws1 + "/" + id], (std::vector<std::string>{running, "-"})) << id << ": inserted, moved away";
+    } else {
+      EXPECT_EQ(states[ws1 + "/" + id], std::vector<std::string>{running}) << id;
+    }
   }
-  EXPECT_EQ(entries[ws2 + "/00000000-0000-0000-0000-000000000007"], 1);
-  EXPECT_EQ(entries["/00000000-0000-0000-0000-000000000008"], 1);
-  EXPECT_EQ(entries.size(), 252u);
+  EXPECT_EQ(states[ws2 + "/00000000-0000-0000-0000-000000000007"],
+            std::vector<std::string>{agent + ";" + std::to_string(7 * 1'000'001LL) + ";"});
+  EXPECT_EQ(states["/00000000-0000-0000-0000-000000000008"], std::vector<std::string>{"-"})
+      << "no workspace: not counted";
+  EXPECT_EQ(states.size(), 252u);
 }
 
 // A transaction that starts a run (and finishes another) with timestamps from its
@@ -495,6 +593,95 @@ TEST_F(RealtimeIncrementalTest, RunsReadsTheAgentsTableOnlyWhenAChangeIsAnnounce
   EXPECT_EQ(runs.agents_reads(), 4u);
 }
 
+// With a trusted feed the runs collector reads only the runs announced as no
+// longer running, by primary key, never a range, and its counters equal a fresh
+// start-up's after every step: runs finished now, a run finished with a timestamp
+// two minutes old that commits now (a range read counts it only at the next sweep),
+// runs inserted already finished, a finished run updated again (counted once), a
+// late transaction. A listener gap makes one range read over the lateness window
+// (a sweep), then ids again.
+TEST_F(RealtimeIncrementalTest, RunsCountsTheAnnouncedRunsOnceWithoutReadingARange) {
+  ExpectSame("start-up");  // the realtime collector verified the triggers
+  ASSERT_TRUE(feed_->Trusted());
+  CollectorContext ctx = testing::Ctx(clock_);
+  ctx.change_feed = feed_;
+  RunsCollector runs(ctx, RunsCollectorOptions{});
+  DbSession session(db_.url(), "test/runs"), truth_session(db_.url(), "test/truth");
+  Snapshot snap = runs.Collect(session);  // start-up
+  auto read = [&](const char* scan) {
+    return testing::Value(snap, "agent_exporter_rows_read_total", {{"collector", "runs"}, {"scan", scan}});
+  };
+  auto expect_counted = [&](const std::string& step) {
+    Drain();
+    clock_.Advance(seconds(1));
+    snap = runs.Collect(session);
+    RunsCollector truth(testing::Ctx(clock_), RunsCollectorOptions{});
+    ASSERT_EQ(testing::Text(snap, "agent_run"), testing::Text(truth.Collect(truth_session), "agent_run"))
+        << "after " << step;
+  };
+  const char* agents[] = {testing::kAgent1, testing::kAgent2, testing::kAgent3};
+  auto start = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      db_.Exec("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, queued_at, started_at) VALUES "
+               "(gen_random_uuid(), '" + std::string(i % 2 ? testing::kWs1 : testing::kWs2) + "', '" + agents[i % 3] +
+               "', 'running', " + At(-3'000'000) + ", " + At(-2'000'000) + ")");
+    }
+  };
+  auto finish = [&](int n, std::int64_t ago_us) {
+    db_.Exec("UPDATE agent_runs SET status = (ARRAY['completed','failed','cancelled'])[1 + floor(random() * 3)::int], "
+             "finished_at = " + At(-ago_us) + " WHERE run_id IN (SELECT run_id FROM agent_runs WHERE status = "
+             "'running' ORDER BY random() LIMIT " + std::to_string(n) + ")");
+  };
+  std::mt19937 rng(7);
+  for (int step = 0; step < 40; ++step) {
+    std::string what;
+    switch (rng() % 5) {
+      case 0: what = "start"; start(1 + static_cast<int>(rng() % 3)); break;
+      case 1: what = "finish now"; finish(1 + static_cast<int>(rng() % 3), 0); break;
+      case 2: what = "finish two minutes back"; finish(1, 120'000'000); break;
+      case 3:
+        what = "insert finished";
+        db_.Exec("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, queued_at, started_at, "
+                 "finished_at) VALUES (gen_random_uuid(), '" + std::string(testing::kWs1) + "', '" + agents[step % 3] +
+                 "', 'completed', " + At(-9'000'000) + ", " + At(-8'000'000) + ", " + At(-1'000'000) + ")");
+        break;
+      default:
+        what = "update finished runs";
+        db_.Exec("UPDATE agent_runs SET user_id = 'u" + std::to_string(step) + "' WHERE finished_at IS NOT NULL");
+        break;
+    }
+    expect_counted("step " + std::to_string(step) + ": " + what);
+    if (HasFatalFailure()) return;
+  }
+  {
+    pqxx::connection late(db_.url());
+    pqxx::work tx(late);
+    tx.exec("UPDATE agent_runs SET status = 'completed', finished_at = " + At(-1'000'000) +
+            " WHERE run_id IN (SELECT run_id FROM agent_runs WHERE status = 'running' LIMIT 1)");
+    start(2);
+    expect_counted("while a late transaction is open");
+    tx.commit();
+  }
+  expect_counted("the late commit");
+  EXPECT_EQ(read("incremental"), 0) << "no range was read";
+  EXPECT_EQ(read("sweep"), 0);
+  EXPECT_GT(read("announced"), 20);
+
+  // A gap: what committed meanwhile was not announced. One range read over the
+  // lateness window counts it, then the announced ids take over again.
+  feed_->Disconnected();
+  finish(1, 120'000'000);
+  feed_->Connected();
+  expect_counted("a listener gap");
+  const double swept = read("sweep");
+  EXPECT_GT(swept, 0);
+  start(2);
+  finish(2, 0);
+  expect_counted("after the gap");
+  EXPECT_EQ(read("sweep"), swept);
+  EXPECT_EQ(read("incremental"), 0);
+}
+
 TEST(ChangeFeedTest, OnlyUnbrokenListsOfIdsAreComplete) {
   ChangeFeed feed(kChannel);
   feed.Notify("agent_runs:00000000-0000-0000-0000-000000000001");
@@ -565,6 +752,38 @@ TEST(ChangeFeedTest, AShardKeepsTheEntriesOfItsOwnWorkspaces) {
     EXPECT_TRUE(shard0.Notify(payload)) << payload;
     EXPECT_FALSE(shard0.Take().complete) << payload;
     EXPECT_TRUE(shard0.Take().complete);
+  }
+}
+
+// Entries with a state: a row's latest state wins; a row named without one (to be
+// read) stays to be read; "#<n>" is skipped; a state without a workspace, or an
+// empty one, is a gap.
+TEST(ChangeFeedTest, ARowsLatestAnnouncedStateWinsUnlessItMustBeRead) {
+  const std::string ws = "11111111-1111-1111-1111-111111111111";
+  const std::string a = "00000000-0000-0000-0000-00000000000a", b = "00000000-0000-0000-0000-00000000000b";
+  ChangeFeed feed(kChannel);
+  feed.Connected();
+  feed.Take();
+  EXPECT_TRUE(feed.Notify("agent_runs:" + ws + "/" + a + "=;1;,#1"));
+  EXPECT_TRUE(feed.Notify("agent_runs:" + ws + "/" + a + "=-," + ws + "/" + b + "=;2;0.5,#2"));
+  EXPECT_TRUE(feed.Notify("agent_runs:" + ws + "/" + b + ",#3"));  // b: to be read
+  EXPECT_TRUE(feed.Notify("agent_runs:" + ws + "/" + b + "=;3;,#4"));
+  EXPECT_TRUE(feed.Notify("execution_queue:" + ws + "/" + a + "=;4;0;n"));
+  ChangeFeed::Changes c = feed.Take();
+  ASSERT_TRUE(c.complete);
+  ASSERT_EQ(c.run_states.size(), 1u);
+  EXPECT_EQ(c.run_states[0].id, a);
+  EXPECT_EQ(c.run_states[0].workspace, ws);
+  EXPECT_EQ(c.run_states[0].state, "-");
+  EXPECT_EQ(c.runs, std::vector<std::string>{b});
+  ASSERT_EQ(c.queue_states.size(), 1u);
+  EXPECT_EQ(c.queue_states[0].state, ";4;0;n");
+  EXPECT_TRUE(c.queue.empty());
+  for (const std::string& payload : {"agent_runs:" + a + "=;1;", "agent_runs:" + ws + "/" + a + "=",
+                                     "agent_runs:" + ws + "/" + a + "=;1;,#x"}) {
+    feed.Notify(payload);
+    EXPECT_FALSE(feed.Take().complete) << payload;
+    EXPECT_TRUE(feed.Take().complete);
   }
 }
 
