@@ -129,10 +129,11 @@ DailyWindow::Range DailyWindow::NextRange(std::int64_t now_us, bool announced) c
   // every cycle read hours of rows).
   r.from_us = std::max(bound_us_, last_read_us_ - lateness_us) - kClockSlackUs;
   // On a standby every read covers the lateness window already. A read that
-  // reaches back as far as the sweep would is one.
+  // reaches back as far as the sweep would is one; and a complete list after a gap
+  // asks for one now, from which on the announced ids cover everything.
   r.sweep = !standby_ && ((options_.sweep_interval.count() > 0 &&
                            now_us - last_sweep_us_ >= duration_cast<microseconds>(options_.sweep_interval).count()) ||
-                          r.from_us <= sweep_from_us);
+                          r.from_us <= sweep_from_us || announced);
   if (r.sweep) r.from_us = std::min(r.from_us, sweep_from_us);
   r.from_us = std::max(r.from_us, day_start_us_);
   return r;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -25,12 +26,16 @@ struct Seen {
 // `lag` seconds before the cycle. Before each cycle every id the cycle's range can
 // re-read must still be in the ledger (else it would be counted twice); returns the
 // largest ledger seen.
-size_t RunCycles(DailyWindow& w, std::int64_t start_us, int step, int total, int lag) {
+// announced(cycle): whether that cycle holds a complete list of announced ids.
+size_t RunCycles(DailyWindow& w, std::int64_t start_us, int step, int total, int lag,
+                 const std::function<bool(int)>& announced = [](int) { return false; }) {
   std::vector<Seen> seen;
   size_t largest = 0;
   std::int64_t next_id = 1;
+  int cycle = 0;
   for (std::int64_t now = start_us + step * kSecondUs; now <= start_us + total * kSecondUs; now += step * kSecondUs) {
-    const DailyWindow::Range range = w.NextRange(now);
+    const bool complete = announced(cycle++);
+    const DailyWindow::Range range = w.NextRange(now, complete);
     for (const Seen& s : seen) {
       if (s.ts_us >= range.from_us && s.ts_us < range.to_us) {
         EXPECT_FALSE(w.Record(s.id, s.ts_us)) << "id " << s.id << " re-read at +" << (now - start_us) / kSecondUs
@@ -40,7 +45,7 @@ size_t RunCycles(DailyWindow& w, std::int64_t start_us, int step, int total, int
     const Seen fresh{"run-" + std::to_string(next_id++), now - lag * kSecondUs};
     EXPECT_TRUE(w.Record(fresh.id, fresh.ts_us));
     seen.push_back(fresh);
-    w.Finish(range, now, DailyWindow::Bound{});
+    w.Finish(range, now, DailyWindow::Bound{}, complete);
     largest = std::max(largest, w.ledger_size());
   }
   return largest;
@@ -64,6 +69,50 @@ TEST(DailyWindowTest, WithoutSweepsTheLedgerHoldsOnlyTheLatenessWindow) {
   const size_t largest = RunCycles(w, start, 5, 1800, 20);
   // Before, the never-moving sweep time pinned every id counted since the start.
   EXPECT_LE(largest, static_cast<size_t>((60 + 4 + 20) / 5 + 2));
+}
+
+// With a change feed (issue #16): while every cycle's list is complete, a cycle
+// reads only its announced ids in the sweep's window and no range; an incomplete
+// list means a range read, and the first complete list after one brings a sweep
+// (the whole lateness window) at once, after which ids take over again.
+TEST(DailyWindowTest, AnnouncedCyclesReadNoRangeAndAGapBringsOneSweep) {
+  const std::int64_t start = DailyWindow::kDayUs * 20000 + 3600 * kSecondUs;
+  const std::int64_t window = 300 * kSecondUs + DailyWindow::kClockSlackUs;
+  DailyWindow w("runs", {minutes(5), minutes(5)}, nullptr);
+  w.Start(start, DailyWindow::Bound{}, RunLedger{});
+  std::int64_t now = start;
+  auto cycle = [&](bool complete) {
+    now += kSecondUs;
+    const DailyWindow::Range r = w.NextRange(now, complete);
+    w.Finish(r, now, DailyWindow::Bound{}, complete);
+    return r;
+  };
+  DailyWindow::Range r = cycle(true);
+  EXPECT_TRUE(r.announced && !r.sweep);
+  EXPECT_EQ(r.from_us, start - window);
+  r = cycle(true);
+  EXPECT_TRUE(r.announced);
+  EXPECT_EQ(r.from_us, now - kSecondUs - window) << "the previous read's window";
+  r = cycle(false);  // a gap right after ids: the range goes back the whole window
+  EXPECT_TRUE(!r.announced && r.sweep);
+  EXPECT_EQ(r.from_us, now - kSecondUs - window);
+  r = cycle(false);  // still incomplete: the fast path
+  EXPECT_TRUE(!r.announced && !r.sweep);
+  r = cycle(true);  // complete, but not since the last sweep: a sweep now
+  EXPECT_TRUE(!r.announced && r.sweep);
+  EXPECT_EQ(r.from_us, now - 2 * kSecondUs - window);
+  r = cycle(true);
+  EXPECT_TRUE(r.announced);
+}
+
+// Announced cycles with gaps between them keep every id a read can reach in the
+// ledger, and the ledger stays as small as with sweeps.
+TEST(DailyWindowTest, AnnouncedCyclesKeepEveryIdAReadCanReach) {
+  const std::int64_t start = DailyWindow::kDayUs * 20000 + 3600 * kSecondUs;
+  DailyWindow w("runs", {minutes(1), minutes(5)}, nullptr);
+  w.Start(start, DailyWindow::Bound{}, RunLedger{});
+  const size_t largest = RunCycles(w, start, 5, 1800, 20, [](int cycle) { return cycle % 37 != 5 && cycle % 53 != 0; });
+  EXPECT_LE(largest, static_cast<size_t>((60 + 300 + 4 + 20) / 5 + 2));
 }
 
 }  // namespace
