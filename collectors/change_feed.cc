@@ -16,6 +16,11 @@ bool IsUuid(std::string_view s) {
   return true;
 }
 
+// A bigserial key as text: 1 to 18 digits (always below 2^63).
+bool IsBigint(std::string_view s) {
+  return !s.empty() && s.size() <= 18 && s.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
 std::string Lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -37,16 +42,18 @@ void ChangeFeed::Disconnected() {
 }
 
 void ChangeFeed::MarkGap() {
-  gap_ = finished_gap_ = true;
+  gap_ = finished_gap_ = calls_gap_ = true;
   runs_.clear();
   queue_.clear();
   finished_.clear();
+  calls_.clear();
   ++agents_generation_;
 }
 
-void ChangeFeed::SetTriggersVerified(bool ok) {
+void ChangeFeed::SetTriggersVerified(bool ok, bool model_calls) {
   std::lock_guard lock(mu_);
   triggers_verified_ = ok;
+  calls_verified_ = ok && model_calls;
 }
 
 std::uint64_t ChangeFeed::agents_generation() {
@@ -64,8 +71,9 @@ bool ChangeFeed::Notify(std::string_view payload) {
   const size_t colon = payload.find(':');
   const std::string_view table = payload.substr(0, colon);
   const bool run_rows = table == "agent_runs";
+  const bool calls = table == "model_calls";
   auto* rows = run_rows ? &runs_ : table == "execution_queue" ? &queue_ : nullptr;
-  if (colon == std::string_view::npos || rows == nullptr) {
+  if (colon == std::string_view::npos || (rows == nullptr && !calls)) {
     // A bare table name (agents, workspaces, TRUNCATE) or not ours: anything may
     // have changed.
     MarkGap();
@@ -89,14 +97,18 @@ bool ChangeFeed::Notify(std::string_view payload) {
     const std::string_view id = slash == std::string_view::npos ? row : row.substr(slash + 1);
     const bool stated = equals != std::string_view::npos;
     const std::string_view state = stated ? entry.substr(equals + 1) : std::string_view();
-    if (!IsUuid(id) || !(workspace.empty() || IsUuid(workspace)) || (stated && slash == std::string_view::npos) ||
-        (stated && state.empty())) {
+    if (!(calls ? IsBigint(id) : IsUuid(id)) || !(workspace.empty() || IsUuid(workspace)) ||
+        (stated && (calls || slash == std::string_view::npos || state.empty()))) {
       MarkGap();
       return true;
     }
     std::string lower_workspace = Lower(workspace);
     if (slash != std::string_view::npos && ShardOfWorkspace(lower_workspace, shard_count_) != shard_index_) continue;
     ours = true;
+    if (calls) {
+      if (!calls_gap_) calls_.emplace(id);
+      continue;
+    }
     std::string lower_id = Lower(id);
     // A run that is not running any more (or is to be read) may have finished.
     if (run_rows && !finished_gap_ && (!stated || state == "-")) finished_.insert(lower_id);
@@ -108,7 +120,7 @@ bool ChangeFeed::Notify(std::string_view payload) {
       it->second = Announced{std::move(lower_workspace), std::string(state)};
     }
   }
-  if (runs_.size() + queue_.size() + finished_.size() > kMaxPending) {
+  if (runs_.size() + queue_.size() + finished_.size() + calls_.size() > kMaxPending) {
     MarkGap();
     return true;
   }
@@ -135,13 +147,23 @@ ChangeFeed::Changes ChangeFeed::Take() {
   return out;
 }
 
-ChangeFeed::Finished ChangeFeed::TakeFinished() {
+ChangeFeed::IdList ChangeFeed::TakeFinished() {
   std::lock_guard lock(mu_);
-  Finished out;
+  IdList out;
   out.complete = connected_ && triggers_verified_ && !finished_gap_;
-  out.runs.assign(finished_.begin(), finished_.end());
+  out.ids.assign(finished_.begin(), finished_.end());
   finished_.clear();
   finished_gap_ = !connected_;
+  return out;
+}
+
+ChangeFeed::IdList ChangeFeed::TakeModelCalls() {
+  std::lock_guard lock(mu_);
+  IdList out;
+  out.complete = connected_ && calls_verified_ && !calls_gap_;
+  out.ids.assign(calls_.begin(), calls_.end());
+  calls_.clear();
+  calls_gap_ = !connected_;
   return out;
 }
 

@@ -55,19 +55,23 @@ class ChangeFeed {
   /// The announced rows since the last call; the next call starts afresh.
   Changes Take();
 
-  /// The runs collector's own list: the agent_runs rows announced as not running
-  /// (or to be read) since its last call, which is where every newly finished run
-  /// is. Complete only while the listener has been connected since the last call,
-  /// the triggers are verified and nothing was lost (the same gaps as Take()'s).
-  struct Finished {
+  /// A collector's own list of ids announced since its last call.
+  struct IdList {
     bool complete = false;
-    std::vector<std::string> runs;  // run_id, in order
+    std::vector<std::string> ids;  // in order
   };
-  Finished TakeFinished();
+  /// The runs collector's: the agent_runs rows announced as not running (or to be
+  /// read), which is where every newly finished run is. Complete only while the
+  /// listener has been connected since the last call, the triggers are verified
+  /// and nothing was lost (the same gaps as Take()'s).
+  IdList TakeFinished();
+  /// The models collector's: the model_calls rows inserted or updated (bigint ids).
+  /// Complete on the same terms, with model_calls' own triggers verified.
+  IdList TakeModelCalls();
 
   /// Set by the realtime collector after it checked that every trigger is in place
-  /// (and the database is no standby).
-  void SetTriggersVerified(bool ok);
+  /// (and the database is no standby); model_calls: its two triggers too.
+  void SetTriggersVerified(bool ok, bool model_calls = false);
   /// Changes whenever the agents table may have changed unannounced or announced:
   /// any agents or bare payload, a connect or a drop. Equal values taken while
   /// Trusted() mean the agents table did not change in between.
@@ -87,6 +91,8 @@ class ChangeFeed {
   bool triggers_verified_ = false;
   bool gap_ = true;           // Take()'s list is incomplete
   bool finished_gap_ = true;  // TakeFinished()'s list is incomplete
+  bool calls_gap_ = true;     // TakeModelCalls()'s list is incomplete
+  bool calls_verified_ = false;
   std::uint64_t agents_generation_ = 0;
   /// Everything pending is dropped and both lists are incomplete until taken.
   void MarkGap();
@@ -96,7 +102,7 @@ class ChangeFeed {
   };
   // id -> its announced state; nullopt: to be read.
   std::map<std::string, std::optional<Announced>> runs_, queue_;
-  std::set<std::string> finished_;
+  std::set<std::string> finished_, calls_;
 };
 
 }  // namespace aee

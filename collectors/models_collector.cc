@@ -54,7 +54,7 @@ WITH raw AS (
          coalesce(m.completion_tokens, 0)::bigint AS completion_tokens,
          m.cost_usd,
          m.latency_seconds AS latency
-  FROM {schema}.model_calls m
+  FROM {calls} m
   WHERE m.created_at >= $1::timestamptz AND m.created_at < $2::timestamptz AND {shard}
   OFFSET 0
 ), v AS (
@@ -65,10 +65,14 @@ WITH raw AS (
 )
 )SQL";
 
-std::string ClassifiedRowsSql(std::string_view quoted_schema, const ShardOptions& shard) {
+// announced: only the calls whose ids are in $3, read by primary key first.
+std::string ClassifiedRowsSql(std::string_view quoted_schema, const ShardOptions& shard, bool announced = false) {
   std::string sql(kClassifiedRows);
   sql.replace(sql.find("{latency_code}"), 14, LatencyCodeSql("latency", "row_skip IS NOT NULL"));
   sql.replace(sql.find("{shard}"), 7, WorkspaceShardSql("m.workspace_id", quoted_schema, shard));
+  sql.replace(sql.find("{calls}"), 7,
+              announced ? "(SELECT * FROM {schema}.model_calls WHERE id = ANY($3::bigint[]) OFFSET 0)"
+                        : "{schema}.model_calls");
   return WithSchema(sql, quoted_schema);
 }
 
@@ -88,8 +92,8 @@ std::string AggregateSql(std::string_view quoted_schema, const ShardOptions& sha
 enum RowColumn : int { kRowId, kRowWorkspace, kRowModel, kRowCreatedUs, kRowSkip, kRowPrompt, kRowCompletion,
                        kRowCostNano, kRowLatencyCode, kRowLatencyUs };
 
-std::string RowsSql(std::string_view quoted_schema, const ShardOptions& shard) {
-  return ClassifiedRowsSql(quoted_schema, shard) +
+std::string RowsSql(std::string_view quoted_schema, const ShardOptions& shard, bool announced = false) {
+  return ClassifiedRowsSql(quoted_schema, shard, announced) +
          "SELECT id, workspace_id::text, model, (extract(epoch FROM created_at) * 1000000)::bigint, row_skip, "
          "prompt_tokens, completion_tokens, cost_nano, latency_code, " +
          LatencyMicrosSql("latency", "latency_code") + " FROM v ORDER BY created_at, model, id";
@@ -104,7 +108,7 @@ ModelsCollector::ModelsCollector(CollectorContext ctx, ModelsCollectorOptions op
                 .id = DailyWindow::IdColumn::kBigint,
                 .timestamp_column = kRowCreatedUs,
                 .rows_sql = RowsSql(ctx_.quoted_schema, ctx_.shard),
-                .announced_rows_sql = {},  // no triggers on model_calls
+                .announced_rows_sql = ctx_.change_feed ? RowsSql(ctx_.quoted_schema, ctx_.shard, true) : "",
                 .aggregate_sql = AggregateSql(ctx_.quoted_schema, ctx_.shard),
                 .ledger_sql = WithSchema(
                     "SELECT m.id, (extract(epoch FROM m.created_at) * 1000000)::bigint FROM {schema}.model_calls m "
@@ -116,6 +120,13 @@ ModelsCollector::ModelsCollector(CollectorContext ctx, ModelsCollectorOptions op
                {options.lateness, options.sweep_interval}, options.read_batch_rows, ctx_.timeout, ctx_.logger) {}
 
 std::span<const FamilySpec> ModelsCollector::Families() { return kFamilies; }
+
+std::optional<std::vector<std::string>> ModelsCollector::TakeAnnounced() {
+  if (!ctx_.change_feed) return std::nullopt;
+  ChangeFeed::IdList calls = ctx_.change_feed->TakeModelCalls();
+  if (!calls.complete) return std::nullopt;
+  return std::move(calls.ids);
+}
 
 Snapshot ModelsCollector::Collect(DbSession& db) {
   counter_.Cycle(db, ToUnixMicros(ctx_.clock->Now()), *this);

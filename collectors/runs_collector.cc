@@ -256,9 +256,9 @@ void RunsCollector::BeforeCycle() { cycle_generation_ = TrustedAgentsGeneration(
 
 std::optional<std::vector<std::string>> RunsCollector::TakeAnnounced() {
   if (!ctx_.change_feed) return std::nullopt;
-  ChangeFeed::Finished finished = ctx_.change_feed->TakeFinished();
+  ChangeFeed::IdList finished = ctx_.change_feed->TakeFinished();
   if (!finished.complete) return std::nullopt;
-  return std::move(finished.runs);
+  return std::move(finished.ids);
 }
 
 void RunsCollector::ReadAlso(pqxx::transaction_base& tx, bool startup) {
