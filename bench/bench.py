@@ -116,6 +116,10 @@ COLLECTORS = ["realtime", "runs", "info", "workers", "models", "database", "patt
 ISO_INTERVALS = {"info": "5s", "patterns": "5s", "database": "5s"}
 ROLES = ["bench_ours", "bench_iso", "bench_pgexp", "bench_sqlexp"]
 NOTIFY_CHANNEL = "agent_execution_events"
+# Removes schema/notify.sql: the trigger function with its triggers (CASCADE), and its helpers.
+DROP_NOTIFY = ("DROP FUNCTION IF EXISTS agent_execution_notify() CASCADE; "
+               "DROP FUNCTION IF EXISTS agent_execution_notify_entry(text, text, text, jsonb, boolean); "
+               "DROP FUNCTION IF EXISTS agent_execution_notify_time(timestamptz)")
 # Phase "queries" (bench/query_targets.py): WORKSPACES:SPAN_HOURS pairs of the Prometheus
 # TSDBs it builds (bench/query_data.py, reused from STATE while their meta.json matches).
 QUERIES_SIZES = os.environ.get("BENCH_QUERIES_SIZES", "20:26 2000:1.17").split()
@@ -626,7 +630,7 @@ def measure_freshness(size, db, res):
         finally:
             exp.stop()
             if mode == "notify":
-                psql(db, "DROP FUNCTION IF EXISTS agent_execution_notify() CASCADE")  # and its triggers
+                psql(db, DROP_NOTIFY)
 
 
 def measure_steady(size, db, res):
@@ -836,7 +840,7 @@ def measure_live(size, db, res):
         finally:
             exp.stop()
             if mode == "notify":
-                psql(db, "DROP FUNCTION IF EXISTS agent_execution_notify() CASCADE")  # and its triggers
+                psql(db, DROP_NOTIFY)
 
 
 def measure_live_window(size, db, res, exp, mode, i, what, conns, workspaces):

@@ -31,6 +31,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
+import scale_bench  # noqa: E402  (its classification of our statements by collector)
 
 REALTIME_NEEDLES = ("'w', w.id::text", "'r', r.run_id::text", "announced_runs", "pg_trigger",
                     "a.id::text, a.name")  # realtime statements (the last: agent names for announced states)
@@ -63,6 +64,9 @@ def window(size, db, name, args):
             bench.http_get(f"http://127.0.0.1:{bench.PORT}/metrics")
         wall = time.monotonic() - t0
         stats = bench.pgss(db, "bench_ours")
+        by_collector = {}
+        for st in scale_bench.pgss(bench.db_url(db), "bench_ours"):  # full statement texts
+            by_collector[st["who"]] = by_collector.get(st["who"], 0.0) + st["ms"] / wall
         rt, rt_calls, ag, ag_calls = split(stats)
         live = float(bench.psql(db, f"SELECT count(*) / {wall:.3f} FROM agent_runs WHERE finished_at > now() - "
                                     f"make_interval(secs => {wall:.3f})"))
@@ -74,6 +78,7 @@ def window(size, db, name, args):
                "realtime_ms_per_call": rt / rt_calls if rt_calls else None,
                "agents_ms_per_s": ag / wall, "agents_calls": ag_calls,
                "live_finished_per_s": round(live, 1), "running/queued": inflight,
+               "ms_per_s_by_collector": {k: round(v, 3) for k, v in sorted(by_collector.items())},
                "statements": sorted(stats["statements"], key=lambda s: -s["ms"])[:8]}
         print(json.dumps(row), flush=True)
         return row
@@ -121,7 +126,7 @@ def main():
             finally:
                 live.stop()
             # After the live load: dropping triggers locks all four tables at once.
-            bench.psql(db, "DROP FUNCTION IF EXISTS agent_execution_notify() CASCADE")
+            bench.psql(db, bench.DROP_NOTIFY)
     finally:
         bench.stop_all()
     print("| size | who | mode | DB ms/s | realtime ms/s (calls/s, ms/call) | agents reads | ratio to postgres_exporter |")
@@ -138,6 +143,14 @@ def main():
                   f"({r['realtime_calls_per_s']:.1f}, {rt if rt is None else round(rt, 3)}) | {r['agents_calls']} | {ratio} |")
         if peer:
             print(f"| {bench.label(size)} | postgres_exporter | 15 s | {peer_ms:.2f} | | | 1× |")
+    # DB ms per wall second by collector (statements classified as in scale_bench.py).
+    names = sorted({k for r in out if r["who"] == "ours" for k in r["ms_per_s_by_collector"]})
+    print("\n| size | mode | " + " | ".join(names) + " |")
+    print("|---|---|" + "---|" * len(names))
+    for r in out:
+        if r["who"] == "ours":
+            print(f"| {bench.label(r['size'])} | {r['mode']} | " +
+                  " | ".join(f"{r['ms_per_s_by_collector'].get(n, 0):.2f}" for n in names) + " |")
 
 
 if __name__ == "__main__":

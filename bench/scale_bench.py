@@ -66,7 +66,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import Proc, parse_metrics, pgexp_argv, proc_stat, run_wrk, wait_http  # noqa: E402  (helpers without globals)
+from bench import DROP_NOTIFY, Proc, parse_metrics, pgexp_argv, proc_stat, run_wrk, wait_http  # noqa: E402  (helpers without globals)
 from rollup_bench import with_db  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -257,7 +257,6 @@ def sweep_seconds(exporter_args):
 
 
 NOTIFY_CHANNEL = "agent_execution_events"
-DROP_NOTIFY = "DROP FUNCTION IF EXISTS agent_execution_notify() CASCADE"  # and its triggers (schema/notify.sql)
 
 
 def start_load(a, url, name):
