@@ -1,6 +1,7 @@
 #include "collectors/change_feed.h"
 
 #include <cctype>
+#include <charconv>
 
 #include "collectors/scope.h"
 
@@ -19,6 +20,18 @@ bool IsUuid(std::string_view s) {
 // A bigserial key as text: 1 to 18 digits (always below 2^63).
 bool IsBigint(std::string_view s) {
   return !s.empty() && s.size() <= 18 && s.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+// A finite time of schema/notify.sql ("n", "-" and "+" are none).
+std::optional<std::int64_t> FiniteMicros(std::string_view s) {
+  std::int64_t us = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), us);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return us;
+}
+
+void Older(std::optional<std::int64_t>* oldest, std::optional<std::int64_t> us) {
+  if (us && (!*oldest || *us < **oldest)) *oldest = us;
 }
 
 std::string Lower(std::string_view s) {
@@ -45,8 +58,8 @@ void ChangeFeed::MarkGap() {
   gap_ = finished_gap_ = calls_gap_ = true;
   runs_.clear();
   queue_.clear();
-  finished_.clear();
-  calls_.clear();
+  finished_us_.reset();
+  calls_us_.reset();
   ++agents_generation_;
 }
 
@@ -98,7 +111,7 @@ bool ChangeFeed::Notify(std::string_view payload) {
     const bool stated = equals != std::string_view::npos;
     const std::string_view state = stated ? entry.substr(equals + 1) : std::string_view();
     if (!(calls ? IsBigint(id) : IsUuid(id)) || !(workspace.empty() || IsUuid(workspace)) ||
-        (stated && (calls || slash == std::string_view::npos || state.empty()))) {
+        (stated && (slash == std::string_view::npos || state.empty()))) {
       MarkGap();
       return true;
     }
@@ -106,12 +119,22 @@ bool ChangeFeed::Notify(std::string_view payload) {
     if (slash != std::string_view::npos && ShardOfWorkspace(lower_workspace, shard_count_) != shard_index_) continue;
     ours = true;
     if (calls) {
-      if (!calls_gap_) calls_.emplace(id);
+      // "<created_at>"; "~" (unchanged) and "-" (no workspace) count nothing.
+      if (!stated) {
+        calls_gap_ = true;
+      } else if (!calls_gap_) {
+        Older(&calls_us_, FiniteMicros(state));
+      }
       continue;
     }
     std::string lower_id = Lower(id);
-    // A run that is not running any more (or is to be read) may have finished.
-    if (run_rows && !finished_gap_ && (!stated || state == "-")) finished_.insert(lower_id);
+    // "-<finished_at>": a run to count from finished_at; an entry without a state
+    // (older triggers) does not say whether the run finished.
+    if (run_rows && !stated) {
+      finished_gap_ = true;
+    } else if (run_rows && !finished_gap_ && state.size() > 1 && state[0] == '-') {
+      Older(&finished_us_, FiniteMicros(state.substr(1)));
+    }
     if (gap_) continue;
     auto [it, added] = rows->try_emplace(std::move(lower_id));
     if (!stated) {
@@ -120,7 +143,7 @@ bool ChangeFeed::Notify(std::string_view payload) {
       it->second = Announced{std::move(lower_workspace), std::string(state)};
     }
   }
-  if (runs_.size() + queue_.size() + finished_.size() + calls_.size() > kMaxPending) {
+  if (runs_.size() + queue_.size() > kMaxPending) {
     MarkGap();
     return true;
   }
@@ -147,22 +170,18 @@ ChangeFeed::Changes ChangeFeed::Take() {
   return out;
 }
 
-ChangeFeed::IdList ChangeFeed::TakeFinished() {
+ChangeFeed::Oldest ChangeFeed::TakeFinished() {
   std::lock_guard lock(mu_);
-  IdList out;
-  out.complete = connected_ && triggers_verified_ && !finished_gap_;
-  out.ids.assign(finished_.begin(), finished_.end());
-  finished_.clear();
+  const Oldest out{connected_ && triggers_verified_ && !finished_gap_, finished_us_};
+  finished_us_.reset();
   finished_gap_ = !connected_;
   return out;
 }
 
-ChangeFeed::IdList ChangeFeed::TakeModelCalls() {
+ChangeFeed::Oldest ChangeFeed::TakeModelCalls() {
   std::lock_guard lock(mu_);
-  IdList out;
-  out.complete = connected_ && calls_verified_ && !calls_gap_;
-  out.ids.assign(calls_.begin(), calls_.end());
-  calls_.clear();
+  const Oldest out{connected_ && calls_verified_ && !calls_gap_, calls_us_};
+  calls_us_.reset();
   calls_gap_ = !connected_;
   return out;
 }

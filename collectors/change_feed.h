@@ -4,7 +4,6 @@
 #include <mutex>
 #include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,8 +14,9 @@ namespace aee {
 /// the collectors that can read less because of it. Thread-safe.
 ///
 /// Row payloads ("agent_runs:<workspace>/<id>=<state>,...,#<n>" and the same for
-/// execution_queue) carry each changed row's state, which the realtime collector
-/// applies without reading the row; older entries without a state
+/// execution_queue and model_calls) carry each changed row's state, which the
+/// realtime collector applies without reading the row, and the times the runs and
+/// models collectors must read from; older entries without a state
 /// ("<workspace>/<id>", or a bare "<id>") name rows it re-reads. A row's latest
 /// entry wins, except that a row to be read stays to be read (the read returns its
 /// newest state). A shard's feed keeps only the entries of its own workspaces
@@ -55,19 +55,21 @@ class ChangeFeed {
   /// The announced rows since the last call; the next call starts afresh.
   Changes Take();
 
-  /// A collector's own list of ids announced since its last call.
-  struct IdList {
+  /// A counting collector's view of what was announced since its last call: the
+  /// oldest finite timestamp of a row it must count (nullopt: none).
+  struct Oldest {
     bool complete = false;
-    std::vector<std::string> ids;  // in order
+    std::optional<std::int64_t> us;
   };
-  /// The runs collector's: the agent_runs rows announced as not running (or to be
-  /// read), which is where every newly finished run is. Complete only while the
-  /// listener has been connected since the last call, the triggers are verified
-  /// and nothing was lost (the same gaps as Take()'s).
-  IdList TakeFinished();
-  /// The models collector's: the model_calls rows inserted or updated (bigint ids).
-  /// Complete on the same terms, with model_calls' own triggers verified.
-  IdList TakeModelCalls();
+  /// The runs collector's: the oldest finished_at of the agent_runs rows announced
+  /// as finished ("-<finished_at>"). Complete only while the listener has been
+  /// connected since the last call, the triggers are verified, nothing was lost (the
+  /// same gaps as Take()'s) and every entry said whether it finished (not so the
+  /// entries of older versions of schema/notify.sql).
+  Oldest TakeFinished();
+  /// The models collector's: the oldest created_at of the model_calls rows inserted
+  /// or updated. Complete on the same terms, with model_calls' own triggers verified.
+  Oldest TakeModelCalls();
 
   /// Set by the realtime collector after it checked that every trigger is in place
   /// (and the database is no standby); model_calls: its two triggers too.
@@ -102,7 +104,7 @@ class ChangeFeed {
   };
   // id -> its announced state; nullopt: to be read.
   std::map<std::string, std::optional<Announced>> runs_, queue_;
-  std::set<std::string> finished_, calls_;
+  std::optional<std::int64_t> finished_us_, calls_us_;  // the oldest announced
 };
 
 }  // namespace aee

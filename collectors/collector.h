@@ -79,7 +79,7 @@ inline constexpr FamilySpec kRowsSkippedFamily{"agent_exporter_rows_skipped_tota
 inline constexpr FamilySpec kRowsReadFamily{
     "agent_exporter_rows_read_total", prometheus::MetricType::Counter,
     "Rows a collector read from the platform tables, by kind of scan: startup (the day's aggregate input), "
-    "incremental (each cycle), sweep (the lateness window), announced (the rows a change feed named, by id), "
+    "incremental (each cycle), sweep (the lateness window), announced (from the oldest time a change feed announced), "
     "day (a past day of the execution patterns).",
     {"collector", "scan"}};
 /// Ids an exactly-once collector remembers.

@@ -24,7 +24,7 @@ void DailyCounter::Cycle(DbSession& db, std::int64_t now_us, Policy& policy) {
 }
 
 void DailyCounter::Initialize(DbSession& db, std::int64_t now_us, Policy& policy) {
-  if (!spec_.announced_rows_sql.empty()) policy.TakeAnnounced();  // the start reads everything; lists start here
+  if (spec_.announced) policy.TakeAnnounced();  // the start reads everything; lists start here
   policy.BeforeCycle();
   pqxx::connection& conn = db.Get();
   DailyWindow::Bound bound;
@@ -58,9 +58,9 @@ void DailyCounter::Initialize(DbSession& db, std::int64_t now_us, Policy& policy
 }
 
 void DailyCounter::Advance(DbSession& db, std::int64_t now_us, Policy& policy) {
-  const std::optional<std::vector<std::string>> announced =
-      spec_.announced_rows_sql.empty() ? std::nullopt : policy.TakeAnnounced();
-  const DailyWindow::Range range = window_.NextRange(now_us, announced.has_value());
+  const std::optional<DailyWindow::Announced> announced =
+      spec_.announced ? policy.TakeAnnounced() : std::nullopt;
+  const DailyWindow::Range range = window_.NextRange(now_us, announced);
   policy.BeforeCycle();
   pqxx::read_transaction tx(db.Get());
   SetStatementTimeout(tx, timeout_);
@@ -68,12 +68,8 @@ void DailyCounter::Advance(DbSession& db, std::int64_t now_us, Policy& policy) {
   std::uint64_t read = 0;
   DailyWindow::Bound bound;
   std::vector<pqxx::result> uncounted;
-  if (range.announced) {
-    if (!announced->empty()) {
-      uncounted = window_.ReadAnnounced(tx, spec_.announced_rows_sql, range, *announced, spec_.id, &read);
-    }
-  } else {
-    bound = window_.ReadBound(tx);  // before the rows' snapshot
+  if (!range.announced) bound = window_.ReadBound(tx);  // before the rows' snapshot
+  if (range.from_us < range.to_us) {
     uncounted = window_.ReadUncounted(tx, "aee_" + spec_.collector + "_rows", spec_.rows_sql, range, spec_.id,
                                       read_batch_rows_, &read);
   }
@@ -117,7 +113,7 @@ void DailyCounter::AppendSelfMetrics(Snapshot& out) const {
   rows_read.Add({spec_.collector, "startup"}, static_cast<double>(rows_read_startup_));
   rows_read.Add({spec_.collector, "incremental"}, static_cast<double>(rows_read_incremental_));
   rows_read.Add({spec_.collector, "sweep"}, static_cast<double>(rows_read_sweep_));
-  if (!spec_.announced_rows_sql.empty()) {
+  if (spec_.announced) {
     rows_read.Add({spec_.collector, "announced"}, static_cast<double>(rows_read_announced_));
   }
   for (FamilyBuilder* b : {&since, &skipped, &ledger, &rows_read}) out.push_back(b->Take());

@@ -25,7 +25,7 @@ class DbSession;
 /// start-up and each 00:00 UTC one aggregate of the day, read in the snapshot that
 /// fills the ledger; after that incremental reads from the DailyWindow's frontier
 /// plus its periodic sweep, each row counted once; with a change feed that missed
-/// nothing, only the announced rows by id. It also keeps the self-metrics
+/// nothing, from the oldest announced timestamp instead. It also keeps the self-metrics
 /// every such counter exposes: rows read by scan, rows skipped by reason, ledger
 /// entries and the start of the counted day.
 ///
@@ -44,10 +44,10 @@ class DailyCounter {
     /// Before the cycle opens a transaction (state that must be taken before the
     /// rows' snapshot).
     virtual void BeforeCycle() {}
-    /// Before BeforeCycle: the ids committed since the previous cycle asked, from a
-    /// change feed; nullopt when it cannot say (no feed, or something may have been
-    /// missed). Called every cycle, so the list never grows unread.
-    virtual std::optional<std::vector<std::string>> TakeAnnounced() { return std::nullopt; }
+    /// Before BeforeCycle, with Spec::announced: what a change feed announced since
+    /// the previous cycle asked; nullopt when it cannot say (no feed, or something
+    /// may have been missed). Called every cycle.
+    virtual std::optional<DailyWindow::Announced> TakeAnnounced() { return std::nullopt; }
     /// In the cycle's first transaction, before the frontier is read: throw
     /// CollectorUnavailable when the table is missing.
     virtual void Check(pqxx::transaction_base& /*tx*/) {}
@@ -73,9 +73,8 @@ class DailyCounter {
     int timestamp_column = 0;
     /// Parameters from, to: the classified rows (id first).
     std::string rows_sql;
-    /// Parameters from, to, ids (an array literal): rows_sql's rows of those ids
-    /// only, read by primary key; empty when the collector has no change feed.
-    std::string announced_rows_sql;
+    /// The collector has a change feed (Policy::TakeAnnounced).
+    bool announced = false;
     /// Parameters from, to: the start-up aggregate.
     std::string aggregate_sql;
     /// Parameters from, to: id and timestamp in microseconds (DailyWindow::ReadLedger).

@@ -112,16 +112,16 @@ void DailyWindow::Start(std::int64_t now_us, const Bound& bound, RunLedger ledge
   started_ = true;
 }
 
-DailyWindow::Range DailyWindow::NextRange(std::int64_t now_us, bool announced) const {
+DailyWindow::Range DailyWindow::NextRange(std::int64_t now_us, const std::optional<Announced>& announced) const {
   const std::int64_t lateness_us = duration_cast<microseconds>(options_.lateness).count();
   const std::int64_t sweep_from_us = last_sweep_us_ - lateness_us - kClockSlackUs;
   Range r;
   r.to_us = day_start_us_ + kDayUs;
   if (announced && announced_since_sweep_ && !standby_) {
     // Every row committed since the last read was announced, and every one before
-    // it was read: the announced rows the sweep's window holds are all there is.
+    // it was read: the rows to count are at or after the oldest announced time.
     r.announced = true;
-    r.from_us = std::max(sweep_from_us, day_start_us_);
+    r.from_us = announced->oldest_us ? std::max({*announced->oldest_us, sweep_from_us, day_start_us_}) : r.to_us;
     return r;
   }
   // Fast path: everything that was invisible at the last read is at or after its
@@ -133,7 +133,7 @@ DailyWindow::Range DailyWindow::NextRange(std::int64_t now_us, bool announced) c
   // asks for one now, from which on the announced ids cover everything.
   r.sweep = !standby_ && ((options_.sweep_interval.count() > 0 &&
                            now_us - last_sweep_us_ >= duration_cast<microseconds>(options_.sweep_interval).count()) ||
-                          r.from_us <= sweep_from_us || announced);
+                          r.from_us <= sweep_from_us || announced.has_value());
   if (r.sweep) r.from_us = std::min(r.from_us, sweep_from_us);
   r.from_us = std::max(r.from_us, day_start_us_);
   return r;
@@ -172,22 +172,6 @@ std::vector<pqxx::result> DailyWindow::ReadUncounted(pqxx::transaction_base& tx,
                  }
                });
   return uncounted;
-}
-
-std::vector<pqxx::result> DailyWindow::ReadAnnounced(pqxx::transaction_base& tx, std::string_view sql,
-                                                      const Range& range, const std::vector<std::string>& ids,
-                                                      IdColumn id, std::uint64_t* rows_read) const {
-  std::string list = "{";
-  for (const auto& i : ids) list += (list.size() > 1 ? "," : "") + i;
-  list += "}";
-  pqxx::result rows =
-      tx.exec_params(std::string(sql), FormatTimestampUs(range.from_us), FormatTimestampUs(range.to_us), list);
-  *rows_read += rows.size();
-  for (const auto& row : rows) {
-    const bool known = id == IdColumn::kText ? ledger_.Contains(row[0].c_str()) : ledger_.Contains(row[0].as<std::int64_t>());
-    if (!known) return {std::move(rows)};
-  }
-  return {};
 }
 
 void DailyWindow::Finish(const Range& range, std::int64_t now_us, const Bound& bound, bool announced) {

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,8 +57,8 @@ class DailyWindow {
     std::int64_t replay_us = 0;       // standby: every commit stamped before this is visible; 0 unknown
     double replay_lag_s = -1;         // standby: seconds behind (0 when it replayed all it received); <0 unknown
   };
-  /// The timestamp range [from_us, to_us) the next incremental read covers, and
-  /// whether it reads only the announced ids in it (ReadAnnounced) instead.
+  /// The timestamp range [from_us, to_us) the next incremental read covers (none
+  /// when from_us >= to_us), and whether announcements chose it.
   struct Range {
     std::int64_t from_us = 0;
     std::int64_t to_us = 0;
@@ -104,12 +105,19 @@ class DailyWindow {
   /// the start-up aggregate counted since LedgerFrom(now_us).
   void Start(std::int64_t now_us, const Bound& bound, RunLedger ledger);
 
-  /// The range the next incremental cycle must read. announced: the cycle holds
-  /// every id committed since the previous cycle took its list (a change feed
-  /// without a gap, taken before this cycle's snapshot). When that has held since
-  /// the last sweep, reading just those ids in the lateness window covers what the
-  /// frontier and the sweep would: no range is read, and ReadBound() is not needed.
-  Range NextRange(std::int64_t now_us, bool announced = false) const;
+  /// What a change feed announced since the previous cycle took its list (taken
+  /// before this cycle's snapshot): the oldest timestamp of a row committed since,
+  /// nullopt when none.
+  struct Announced {
+    std::optional<std::int64_t> oldest_us;
+  };
+  /// The range the next incremental cycle must read. announced: a list without a
+  /// gap (nullopt: no feed, or something may have been missed). When that has held
+  /// since the last sweep, every row committed since the previous read is at or
+  /// after the oldest announced timestamp: the read starts there (within the
+  /// sweep's window), reads nothing when nothing was announced, and needs neither
+  /// ReadBound() nor sweeps.
+  Range NextRange(std::int64_t now_us, const std::optional<Announced>& announced = std::nullopt) const;
   /// Reads range with sql (parameters from, to; the id in the first column) through
   /// a cursor (ForEachBatch) and returns only the batches holding an id not counted
   /// yet: a sweep re-reads minutes of rows that are nearly all counted already. The
@@ -117,16 +125,12 @@ class DailyWindow {
   std::vector<pqxx::result> ReadUncounted(pqxx::transaction_base& tx, std::string_view cursor, std::string_view sql,
                                           const Range& range, IdColumn id, size_t batch_rows,
                                           std::uint64_t* rows_read) const;
-  /// Reads the rows of ids in range with sql (parameters from, to, ids as an array
-  /// literal; the id in the first column) and returns them if any is not counted yet.
-  std::vector<pqxx::result> ReadAnnounced(pqxx::transaction_base& tx, std::string_view sql, const Range& range,
-                                          const std::vector<std::string>& ids, IdColumn id,
-                                          std::uint64_t* rows_read) const;
   /// Records an id read by the current cycle; true when it was not counted yet.
   bool Record(std::string_view id, std::int64_t ts_us) { return ledger_.Insert(id, ts_us); }
   bool Record(std::int64_t id, std::int64_t ts_us) { return ledger_.Insert(id, ts_us); }
-  /// Commits an incremental cycle that read range at now_us; announced as given to
-  /// NextRange(). An announced range has no bound (the frontier was not read).
+  /// Commits an incremental cycle that read range at now_us; announced: its list
+  /// was complete (NextRange() had one). An announced range has no bound (the
+  /// frontier was not read).
   void Finish(const Range& range, std::int64_t now_us, const Bound& bound, bool announced = false);
 
   size_t ledger_size() const { return ledger_.size(); }

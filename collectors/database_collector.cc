@@ -97,11 +97,13 @@ Snapshot DatabaseCollector::Collect(DbSession& db) {
     if (!probe.empty() && !probe[0][1].is_null()) {
       // The extension can be installed without being loaded (shared_preload_libraries);
       // reading it then fails, which must not fail the cycle: a savepoint contains it.
+      // pg_stat_statements(false) leaves out the query texts, which the view reads
+      // from a file on every call (8.8 -> 0.9 ms a call with 863 statements).
       try {
         pqxx::subtransaction sub(tx, "statements");
         pqxx::row r = sub.exec1("SELECT coalesce(sum(calls), 0)::float8, coalesce(sum(" + probe[0][1].as<std::string>() +
                                 "), 0)::float8 FROM " + probe[0][0].as<std::string>() +
-                                ".pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database "
+                                ".pg_stat_statements(false) WHERE dbid = (SELECT oid FROM pg_database "
                                 "WHERE datname = current_database())");
         sub.commit();
         calls = r[0].as<double>();

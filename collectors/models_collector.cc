@@ -54,7 +54,7 @@ WITH raw AS (
          coalesce(m.completion_tokens, 0)::bigint AS completion_tokens,
          m.cost_usd,
          m.latency_seconds AS latency
-  FROM {calls} m
+  FROM {schema}.model_calls m
   WHERE m.created_at >= $1::timestamptz AND m.created_at < $2::timestamptz AND {shard}
   OFFSET 0
 ), v AS (
@@ -65,14 +65,10 @@ WITH raw AS (
 )
 )SQL";
 
-// announced: only the calls whose ids are in $3, read by primary key first.
-std::string ClassifiedRowsSql(std::string_view quoted_schema, const ShardOptions& shard, bool announced = false) {
+std::string ClassifiedRowsSql(std::string_view quoted_schema, const ShardOptions& shard) {
   std::string sql(kClassifiedRows);
   sql.replace(sql.find("{latency_code}"), 14, LatencyCodeSql("latency", "row_skip IS NOT NULL"));
   sql.replace(sql.find("{shard}"), 7, WorkspaceShardSql("m.workspace_id", quoted_schema, shard));
-  sql.replace(sql.find("{calls}"), 7,
-              announced ? "(SELECT * FROM {schema}.model_calls WHERE id = ANY($3::bigint[]) OFFSET 0)"
-                        : "{schema}.model_calls");
   return WithSchema(sql, quoted_schema);
 }
 
@@ -92,8 +88,8 @@ std::string AggregateSql(std::string_view quoted_schema, const ShardOptions& sha
 enum RowColumn : int { kRowId, kRowWorkspace, kRowModel, kRowCreatedUs, kRowSkip, kRowPrompt, kRowCompletion,
                        kRowCostNano, kRowLatencyCode, kRowLatencyUs };
 
-std::string RowsSql(std::string_view quoted_schema, const ShardOptions& shard, bool announced = false) {
-  return ClassifiedRowsSql(quoted_schema, shard, announced) +
+std::string RowsSql(std::string_view quoted_schema, const ShardOptions& shard) {
+  return ClassifiedRowsSql(quoted_schema, shard) +
          "SELECT id, workspace_id::text, model, (extract(epoch FROM created_at) * 1000000)::bigint, row_skip, "
          "prompt_tokens, completion_tokens, cost_nano, latency_code, " +
          LatencyMicrosSql("latency", "latency_code") + " FROM v ORDER BY created_at, model, id";
@@ -108,7 +104,7 @@ ModelsCollector::ModelsCollector(CollectorContext ctx, ModelsCollectorOptions op
                 .id = DailyWindow::IdColumn::kBigint,
                 .timestamp_column = kRowCreatedUs,
                 .rows_sql = RowsSql(ctx_.quoted_schema, ctx_.shard),
-                .announced_rows_sql = ctx_.change_feed ? RowsSql(ctx_.quoted_schema, ctx_.shard, true) : "",
+                .announced = ctx_.change_feed != nullptr,
                 .aggregate_sql = AggregateSql(ctx_.quoted_schema, ctx_.shard),
                 .ledger_sql = WithSchema(
                     "SELECT m.id, (extract(epoch FROM m.created_at) * 1000000)::bigint FROM {schema}.model_calls m "
@@ -121,11 +117,11 @@ ModelsCollector::ModelsCollector(CollectorContext ctx, ModelsCollectorOptions op
 
 std::span<const FamilySpec> ModelsCollector::Families() { return kFamilies; }
 
-std::optional<std::vector<std::string>> ModelsCollector::TakeAnnounced() {
+std::optional<DailyWindow::Announced> ModelsCollector::TakeAnnounced() {
   if (!ctx_.change_feed) return std::nullopt;
-  ChangeFeed::IdList calls = ctx_.change_feed->TakeModelCalls();
+  const ChangeFeed::Oldest calls = ctx_.change_feed->TakeModelCalls();
   if (!calls.complete) return std::nullopt;
-  return std::move(calls.ids);
+  return DailyWindow::Announced{calls.us};
 }
 
 Snapshot ModelsCollector::Collect(DbSession& db) {

@@ -534,7 +534,8 @@ void RealtimeCollector::ApplyChanges(DbSession& db, const ChangeFeed::Changes& c
   std::vector<std::pair<std::string*, const std::string*>> unnamed;  // a name to fill, its agent
   auto apply = [&](const auto& stated, auto& cache, auto parse, std::vector<std::string>& read) {
     for (const auto& s : stated) {
-      if (s.state == "-") {
+      if (s.state == "~") continue;  // an update that changed nothing shown here
+      if (s.state[0] == '-') {  // not running / waiting ("-<finished_at>" for a run), or gone
         cache.erase(s.id);
         ++announced_states_applied_;
         continue;
@@ -551,7 +552,7 @@ void RealtimeCollector::ApplyChanges(DbSession& db, const ChangeFeed::Changes& c
     }
   };
   if (runs_need_read) {
-    for (const auto& s : changes.run_states) read_runs.push_back(s.id);
+    for (const auto& s : changes.run_states) read_runs.push_back(s.id);  // "~" too: user_id may have changed
   } else {
     apply(changes.run_states, runs_, ParseRun, read_runs);
   }

@@ -78,7 +78,7 @@ WITH v AS (
          coalesce(r.queue_wait_seconds, CASE WHEN NOT isfinite(r.started_at) OR NOT isfinite(r.queued_at) THEN 'NaN'::float8 ELSE date_part('epoch', r.started_at - r.queued_at) END) AS queue_wait,
          coalesce(r.runtime_seconds, CASE WHEN NOT isfinite(r.finished_at) OR NOT isfinite(r.started_at) THEN 'NaN'::float8 ELSE date_part('epoch', r.finished_at - r.started_at) END) AS runtime,
          coalesce(r.total_latency_seconds, CASE WHEN NOT isfinite(r.finished_at) OR NOT isfinite(r.queued_at) THEN 'NaN'::float8 ELSE date_part('epoch', r.finished_at - r.queued_at) END) AS end_to_end
-  FROM {runs} r
+  FROM {schema}.agent_runs r
   WHERE r.finished_at >= $1::timestamptz AND r.finished_at < $2::timestamptz AND {shard}
   OFFSET 0
 ), c AS (
@@ -95,9 +95,7 @@ std::string Join(const std::vector<std::string>& parts, std::string_view sep) {
   return out;
 }
 
-// announced: only the runs whose ids are in $3, read by primary key first (the
-// OFFSET keeps the planner from walking the finished_at index through the window).
-std::string ClassifiedRowsSql(std::string_view quoted_schema, const ShardOptions& shard, bool announced = false) {
+std::string ClassifiedRowsSql(std::string_view quoted_schema, const ShardOptions& shard) {
   std::vector<std::string> codes;
   for (auto v : kLatencies) {
     codes.push_back(LatencyCodeSql(v, "row_skip IS NOT NULL OR NOT started") + " AS " + std::string(v) + "_code");
@@ -105,9 +103,6 @@ std::string ClassifiedRowsSql(std::string_view quoted_schema, const ShardOptions
   std::string sql(kClassifiedRows);
   sql.replace(sql.find("{codes}"), 7, Join(codes, ", "));
   sql.replace(sql.find("{shard}"), 7, WorkspaceShardSql("r.workspace_id", quoted_schema, shard));
-  sql.replace(sql.find("{runs}"), 6,
-              announced ? "(SELECT * FROM {schema}.agent_runs WHERE run_id = ANY($3::uuid[]) OFFSET 0)"
-                        : "{schema}.agent_runs");
   return WithSchema(sql, quoted_schema);
 }
 
@@ -147,14 +142,14 @@ std::string AggregateSql(std::string_view quoted_schema, const ShardOptions& sha
 // then per latency (kLatencies order) its code and microseconds.
 enum RowColumn : int { kRowId, kRowWorkspace, kRowAgent, kRowStatus, kRowFinishedUs, kRowSkip, kRowLatencies };
 
-std::string RowsSql(std::string_view quoted_schema, const ShardOptions& shard, bool announced = false) {
+std::string RowsSql(std::string_view quoted_schema, const ShardOptions& shard) {
   std::vector<std::string> cols = {"run_id::text", "workspace_id::text", "agent_id::text", "status",
                                    "(extract(epoch FROM finished_at) * 1000000)::bigint", "row_skip"};
   for (auto v : kLatencies) {
     cols.push_back(std::string(v) + "_code");
     cols.push_back(LatencyMicrosSql(v, std::string(v) + "_code"));
   }
-  return ClassifiedRowsSql(quoted_schema, shard, announced) + "SELECT " + Join(cols, ", ") + " FROM c";
+  return ClassifiedRowsSql(quoted_schema, shard) + "SELECT " + Join(cols, ", ") + " FROM c";
 }
 
 std::string LedgerSql(std::string_view quoted_schema, const ShardOptions& shard) {
@@ -177,7 +172,7 @@ RunsCollector::RunsCollector(CollectorContext ctx, RunsCollectorOptions options)
                 .id = DailyWindow::IdColumn::kText,
                 .timestamp_column = kRowFinishedUs,
                 .rows_sql = RowsSql(ctx_.quoted_schema, ctx_.shard),
-                .announced_rows_sql = ctx_.change_feed ? RowsSql(ctx_.quoted_schema, ctx_.shard, true) : "",
+                .announced = ctx_.change_feed != nullptr,
                 .aggregate_sql = AggregateSql(ctx_.quoted_schema, ctx_.shard),
                 .ledger_sql = LedgerSql(ctx_.quoted_schema, ctx_.shard),
                 // The grouping sets hash in memory with this (about 10 MB at 350 k
@@ -254,11 +249,11 @@ std::optional<std::uint64_t> RunsCollector::TrustedAgentsGeneration() const {
 
 void RunsCollector::BeforeCycle() { cycle_generation_ = TrustedAgentsGeneration(); }
 
-std::optional<std::vector<std::string>> RunsCollector::TakeAnnounced() {
+std::optional<DailyWindow::Announced> RunsCollector::TakeAnnounced() {
   if (!ctx_.change_feed) return std::nullopt;
-  ChangeFeed::IdList finished = ctx_.change_feed->TakeFinished();
+  const ChangeFeed::Oldest finished = ctx_.change_feed->TakeFinished();
   if (!finished.complete) return std::nullopt;
-  return std::move(finished.ids);
+  return DailyWindow::Announced{finished.us};
 }
 
 void RunsCollector::ReadAlso(pqxx::transaction_base& tx, bool startup) {

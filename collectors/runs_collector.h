@@ -83,7 +83,7 @@ class RunsCollector final : public Collector, private DailyCounter::Policy {
 
   // DailyCounter::Policy: the agents table read beside the rows, the replay lag.
   void BeforeCycle() override;
-  std::optional<std::vector<std::string>> TakeAnnounced() override;
+  std::optional<DailyWindow::Announced> TakeAnnounced() override;
   void ReadAlso(pqxx::transaction_base& tx, bool startup) override;
   std::uint64_t StartDay(const pqxx::result& agg) override;
   void ApplyRows(std::vector<pqxx::row> fresh) override;

@@ -29,8 +29,9 @@
 -- on the channel. The entries hold ids, timestamps, estimated_runtime and priority;
 -- never user_id or other free text.
 --
--- model_calls (when the table exists): "model_calls:<workspace>/<id>,...,#<n>" names
--- the calls an INSERT or UPDATE touched; the models collector reads just those.
+-- model_calls (when the table exists): "model_calls:<workspace>/<id>=<created_at>,...,#<n>"
+-- for the calls an INSERT or UPDATE touched; the models collector reads calls from
+-- the oldest created_at announced instead of from its frontier.
 --
 -- The channel is the first trigger argument; the exporter checks that the ten triggers
 -- on agent_runs, execution_queue, agents and workspaces exist, are enabled and name
@@ -53,16 +54,20 @@
 -- cost to the platform's write rate has not been measured yet (docs/benchmarks.md
 -- measures what it buys: freshness, and the realtime collector's database time).
 
--- What a row's entry carries, so that the realtime collector need not read it:
--- "<workspace>/<id>=<state>", where <state> is "-" when the row is not running
--- (agent_runs) or waiting (execution_queue), has no workspace or is gone, and
--- otherwise the fields the collector keeps, ';'-separated:
+-- What a row's entry carries, so that the exporter need not read it:
+-- "<workspace>/<id>=<state>". For agent_runs and execution_queue <state> is "-"
+-- when the row has no workspace or is gone (deleted, or moved to another workspace
+-- or id), "-<finished_at>" when a run is not running (finished_at NULL: "-n"), "-"
+-- when a queue entry is not waiting, and otherwise the fields the realtime collector
+-- keeps, ';'-separated:
 --   agent_runs:      <agent_id>;<started_at>;<estimated_runtime>
 --   execution_queue: <agent_id>;<queued_at>;<priority>;<estimated_start_time>
--- A time is Unix microseconds (floor), "n" for NULL, "-" / "+" for -infinity /
--- infinity; a number is float8 text (shortest exact form), empty for NULL; an empty
--- agent_id is NULL. Never user_id or other free text. Without a workspace column
--- (scope NULL) the entry is the bare id; a model_calls entry is "<workspace>/<id>".
+-- For model_calls <state> is <created_at>. An UPDATE that left a row's entry as it
+-- was sends "~" instead (nothing the exporter counts or shows changed but, maybe,
+-- user_id). A time is Unix microseconds (floor), "n" for NULL, "-" / "+" for
+-- -infinity / infinity; a number is float8 text (shortest exact form), empty for
+-- NULL; an empty agent_id is NULL. Never user_id or other free text. Without a
+-- workspace column (scope NULL) the entry is the bare id.
 CREATE OR REPLACE FUNCTION agent_execution_notify_time(t timestamptz) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
   SELECT CASE WHEN t IS NULL THEN 'n'
@@ -72,13 +77,15 @@ $$;
 
 CREATE OR REPLACE FUNCTION agent_execution_notify_entry(tbl text, key text, scope text, j jsonb, gone boolean)
 RETURNS text LANGUAGE sql STABLE AS $$
-  SELECT CASE WHEN scope IS NULL THEN j ->> key
-              WHEN tbl = 'model_calls' THEN coalesce(j ->> scope, '') || '/' || (j ->> key) ELSE
+  SELECT CASE WHEN scope IS NULL THEN j ->> key ELSE
     coalesce(j ->> scope, '') || '/' || (j ->> key) || '=' || CASE
       WHEN gone OR j ->> scope IS NULL THEN '-'
+      WHEN tbl = 'model_calls' THEN agent_execution_notify_time((j ->> 'created_at')::timestamptz)
       WHEN tbl = 'agent_runs' AND j ->> 'status' = 'running' THEN
         coalesce(j ->> 'agent_id', '') || ';' || agent_execution_notify_time((j ->> 'started_at')::timestamptz) ||
         ';' || coalesce((j ->> 'estimated_runtime')::float8::text, '')
+      WHEN tbl = 'agent_runs' THEN
+        '-' || coalesce(agent_execution_notify_time((j ->> 'finished_at')::timestamptz), '')
       WHEN tbl = 'execution_queue' AND j ->> 'status' = 'queued' THEN
         coalesce(j ->> 'agent_id', '') || ';' || agent_execution_notify_time((j ->> 'queued_at')::timestamptz) ||
         ';' || coalesce((j ->> 'priority')::float8::text, '') ||
@@ -106,7 +113,8 @@ BEGIN
   END IF;
   -- A trigger with transition tables takes one event, so each event has its own
   -- trigger and only the transition tables of TG_OP exist. An UPDATE sends the row
-  -- before ("-") first where it left its workspace (or id), then the row after.
+  -- before ("-") first where it left its workspace (or id), then the row after ("~"
+  -- when its entry did not change).
   IF TG_OP = 'INSERT' THEN
     SELECT array_agg(agent_execution_notify_entry(TG_TABLE_NAME, key, scope, to_jsonb(r), false))
       INTO entries FROM new_rows r;
@@ -117,13 +125,15 @@ BEGIN
     WITH after AS (
       SELECT agent_execution_notify_entry(TG_TABLE_NAME, key, scope, to_jsonb(r), false) AS e FROM new_rows r
     ), before AS (
-      SELECT agent_execution_notify_entry(TG_TABLE_NAME, key, scope, to_jsonb(r), true) AS e FROM old_rows r
+      SELECT agent_execution_notify_entry(TG_TABLE_NAME, key, scope, to_jsonb(r), false) AS e FROM old_rows r
     )
     SELECT array_agg(e ORDER BY ord) INTO entries FROM (
-      SELECT 1, b.e FROM before b
+      SELECT 1, CASE WHEN scope IS NULL THEN b.e ELSE split_part(b.e, '=', 1) || '=-' END FROM before b
       WHERE NOT EXISTS (SELECT 1 FROM after a WHERE split_part(a.e, '=', 1) = split_part(b.e, '=', 1))
       UNION ALL
-      SELECT 2, a.e FROM after a
+      SELECT 2, CASE WHEN scope IS NOT NULL AND a.e IN (SELECT b.e FROM before b)  -- a hashed subplan
+                     THEN split_part(a.e, '=', 1) || '=~' ELSE a.e END
+      FROM after a
     ) changed(ord, e);
   END IF;
   SELECT max(octet_length(e)) INTO longest FROM unnest(entries) e;
@@ -178,8 +188,9 @@ CREATE TRIGGER agent_execution_notify_delete AFTER DELETE ON execution_queue
   REFERENCING OLD TABLE AS old_rows
   FOR EACH STATEMENT EXECUTE FUNCTION agent_execution_notify('agent_execution_events', 'queue_id', 'workspace_id');
 
--- model_calls (optional table): an inserted or updated call names its id, and the
--- models collector reads just those calls instead of every call since its frontier.
+-- model_calls (optional table): an inserted or updated call names its id and
+-- created_at, and the models collector reads from the oldest created_at announced
+-- instead of from its frontier.
 -- Nothing else reads them, so they wake no collector. Skipped without the table.
 DO $$
 BEGIN

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,7 +36,9 @@ size_t RunCycles(DailyWindow& w, std::int64_t start_us, int step, int total, int
   int cycle = 0;
   for (std::int64_t now = start_us + step * kSecondUs; now <= start_us + total * kSecondUs; now += step * kSecondUs) {
     const bool complete = announced(cycle++);
-    const DailyWindow::Range range = w.NextRange(now, complete);
+    // The one id committed since the previous cycle (below) is the oldest announced.
+    const DailyWindow::Range range =
+        w.NextRange(now, complete ? std::optional(DailyWindow::Announced{now - lag * kSecondUs}) : std::nullopt);
     for (const Seen& s : seen) {
       if (s.ts_us >= range.from_us && s.ts_us < range.to_us) {
         EXPECT_FALSE(w.Record(s.id, s.ts_us)) << "id " << s.id << " re-read at +" << (now - start_us) / kSecondUs
@@ -72,37 +75,41 @@ TEST(DailyWindowTest, WithoutSweepsTheLedgerHoldsOnlyTheLatenessWindow) {
 }
 
 // With a change feed (issue #16): while every cycle's list is complete, a cycle
-// reads only its announced ids in the sweep's window and no range; an incomplete
-// list means a range read, and the first complete list after one brings a sweep
-// (the whole lateness window) at once, after which ids take over again.
-TEST(DailyWindowTest, AnnouncedCyclesReadNoRangeAndAGapBringsOneSweep) {
+// reads from the oldest announced timestamp (within the sweep's window), nothing
+// when nothing was announced, and no frontier; an incomplete list means a range
+// read, and the first complete list after one brings a sweep (the whole lateness
+// window) at once, after which the announcements take over again.
+TEST(DailyWindowTest, AnnouncedCyclesReadFromTheOldestAnnouncedAndAGapBringsOneSweep) {
   const std::int64_t start = DailyWindow::kDayUs * 20000 + 3600 * kSecondUs;
   const std::int64_t window = 300 * kSecondUs + DailyWindow::kClockSlackUs;
   DailyWindow w("runs", {minutes(5), minutes(5)}, nullptr);
   w.Start(start, DailyWindow::Bound{}, RunLedger{});
   std::int64_t now = start;
-  auto cycle = [&](bool complete) {
+  auto cycle = [&](std::optional<DailyWindow::Announced> announced) {
     now += kSecondUs;
-    const DailyWindow::Range r = w.NextRange(now, complete);
-    w.Finish(r, now, DailyWindow::Bound{}, complete);
+    const DailyWindow::Range r = w.NextRange(now, announced);
+    w.Finish(r, now, DailyWindow::Bound{}, announced.has_value());
     return r;
   };
-  DailyWindow::Range r = cycle(true);
+  DailyWindow::Range r = cycle(DailyWindow::Announced{start - 10 * kSecondUs});
   EXPECT_TRUE(r.announced && !r.sweep);
-  EXPECT_EQ(r.from_us, start - window);
-  r = cycle(true);
+  EXPECT_EQ(r.from_us, start - 10 * kSecondUs);
+  r = cycle(DailyWindow::Announced{});
   EXPECT_TRUE(r.announced);
-  EXPECT_EQ(r.from_us, now - kSecondUs - window) << "the previous read's window";
-  r = cycle(false);  // a gap right after ids: the range goes back the whole window
+  EXPECT_GE(r.from_us, r.to_us) << "nothing announced: nothing to read";
+  r = cycle(DailyWindow::Announced{start - 3600 * kSecondUs});
+  EXPECT_EQ(r.from_us, now - kSecondUs - window) << "older than the sweep's window: clamped to it";
+  r = cycle(std::nullopt);  // a gap right after announcements: back the whole window
   EXPECT_TRUE(!r.announced && r.sweep);
   EXPECT_EQ(r.from_us, now - kSecondUs - window);
-  r = cycle(false);  // still incomplete: the fast path
+  r = cycle(std::nullopt);  // still incomplete: the fast path
   EXPECT_TRUE(!r.announced && !r.sweep);
-  r = cycle(true);  // complete, but not since the last sweep: a sweep now
+  r = cycle(DailyWindow::Announced{now});  // complete, but not since the last sweep: a sweep now
   EXPECT_TRUE(!r.announced && r.sweep);
   EXPECT_EQ(r.from_us, now - 2 * kSecondUs - window);
-  r = cycle(true);
+  r = cycle(DailyWindow::Announced{now});
   EXPECT_TRUE(r.announced);
+  EXPECT_EQ(r.from_us, now - kSecondUs);
 }
 
 // Announced cycles with gaps between them keep every id a read can reach in the

@@ -413,8 +413,9 @@ TEST_F(RealtimeIncrementalTest, AShardReadsOnlyItsOwnAnnouncedRows) {
 
 // What schema/notify.sql sends: entries "<workspace>/<id>=<state>" ("/<id>=-"
 // without one), the row before an UPDATE that moved it ("=-") ahead of the row
-// after, split into notifications PostgreSQL accepts (at most 8 000 bytes) that
-// together name every row, each ending in its count "#<n>".
+// after, "~" for an update that left the entry as it was, "-<finished_at>" for a
+// finished run, split into notifications PostgreSQL accepts (at most 8 000 bytes)
+// that together name every row, each ending in its count "#<n>".
 TEST_F(RealtimeIncrementalTest, TheTriggersNameEachRowWithItsWorkspaceAndState) {
   Drain();
   {
@@ -428,6 +429,9 @@ TEST_F(RealtimeIncrementalTest, TheTriggersNameEachRowWithItsWorkspaceAndState) 
   db_.Exec("UPDATE agent_runs SET workspace_id = '" + std::string(testing::kWs2) +
            "' WHERE run_id = '00000000-0000-0000-0000-000000000007'");
   db_.Exec("UPDATE agent_runs SET workspace_id = NULL WHERE run_id = '00000000-0000-0000-0000-000000000008'");
+  db_.Exec("UPDATE agent_runs SET user_id = 'u' WHERE run_id = '00000000-0000-0000-0000-000000000009'");
+  db_.Exec("UPDATE agent_runs SET status = 'completed', finished_at = 'epoch'::timestamptz + interval '1 day' "
+           "WHERE run_id = '00000000-0000-0000-0000-000000000010'");
   Drain();
   std::vector<std::string> payloads;
   {
@@ -468,6 +472,10 @@ TEST_F(RealtimeIncrementalTest, TheTriggersNameEachRowWithItsWorkspaceAndState) 
     const std::string running = agent + ";" + started + (i % 2 == 0 ? "0.30000000000000004" : "");
     if (i == 7 || i == 8) {
       EXPECT_EQ(states[ws1 + "/" + id], (std::vector<std::string>{running, "-"})) << id << ": inserted, moved away";
+    } else if (i == 9) {
+      EXPECT_EQ(states[ws1 + "/" + id], (std::vector<std::string>{running, "~"})) << id << ": user_id changed";
+    } else if (i == 10) {
+      EXPECT_EQ(states[ws1 + "/" + id], (std::vector<std::string>{running, "-86400000000"})) << id << ": finished";
     } else {
       EXPECT_EQ(states[ws1 + "/" + id], std::vector<std::string>{running}) << id;
     }
@@ -594,14 +602,14 @@ TEST_F(RealtimeIncrementalTest, RunsReadsTheAgentsTableOnlyWhenAChangeIsAnnounce
   EXPECT_EQ(runs.agents_reads(), 4u);
 }
 
-// With a trusted feed the runs collector reads only the runs announced as no
-// longer running, by primary key, never a range, and its counters equal a fresh
-// start-up's after every step: runs finished now, a run finished with a timestamp
+// With a trusted feed the runs collector reads from the oldest finished_at
+// announced since its last cycle (nothing when none), never from its frontier or
+// in a sweep, and its counters equal a fresh start-up's after every step: runs finished now, a run finished with a timestamp
 // two minutes old that commits now (a range read counts it only at the next sweep),
 // runs inserted already finished, a finished run updated again (counted once), a
 // late transaction. A listener gap makes one range read over the lateness window
 // (a sweep), then ids again.
-TEST_F(RealtimeIncrementalTest, RunsCountsTheAnnouncedRunsOnceWithoutReadingARange) {
+TEST_F(RealtimeIncrementalTest, RunsReadsFromTheOldestAnnouncedFinishAndCountsEachRunOnce) {
   ExpectSame("start-up");  // the realtime collector verified the triggers
   ASSERT_TRUE(feed_->Trusted());
   CollectorContext ctx = testing::Ctx(clock_);
@@ -664,7 +672,7 @@ TEST_F(RealtimeIncrementalTest, RunsCountsTheAnnouncedRunsOnceWithoutReadingARan
     tx.commit();
   }
   expect_counted("the late commit");
-  EXPECT_EQ(read("incremental"), 0) << "no range was read";
+  EXPECT_EQ(read("incremental"), 0) << "no frontier read";
   EXPECT_EQ(read("sweep"), 0);
   EXPECT_GT(read("announced"), 20);
 
@@ -684,11 +692,11 @@ TEST_F(RealtimeIncrementalTest, RunsCountsTheAnnouncedRunsOnceWithoutReadingARan
 }
 
 // The same for model calls: with model_calls' triggers verified, a models cycle
-// reads only the announced calls by primary key, and its counters equal a fresh
+// reads from the oldest created_at announced, and its counters equal a fresh
 // start-up's after calls created now, calls stamped two minutes back, an updated
 // call (counted once) and calls of several workspaces in one statement. Dropping
 // one of those triggers puts models back on range reads (and the rest on the feed).
-TEST_F(RealtimeIncrementalTest, ModelsCountsTheAnnouncedCallsOnceWithoutReadingARange) {
+TEST_F(RealtimeIncrementalTest, ModelsReadsFromTheOldestAnnouncedCallAndCountsEachOnce) {
   ExpectSame("start-up");  // the realtime collector verified the triggers
   CollectorContext ctx = testing::Ctx(clock_);
   ctx.change_feed = feed_;
@@ -723,7 +731,7 @@ TEST_F(RealtimeIncrementalTest, ModelsCountsTheAnnouncedCallsOnceWithoutReadingA
   db_.Exec("UPDATE model_calls SET agent_id = '" + std::string(testing::kAgent2) + "' WHERE id IN (SELECT id FROM "
            "model_calls ORDER BY id LIMIT 3)");
   expect_counted("updated calls");
-  EXPECT_EQ(read("incremental"), 0) << "no range was read";
+  EXPECT_EQ(read("incremental"), 0) << "no frontier read";
   EXPECT_EQ(read("sweep"), 0);
   EXPECT_GT(read("announced"), 20);
 
@@ -837,18 +845,34 @@ TEST(ChangeFeedTest, ARowsLatestAnnouncedStateWinsUnlessItMustBeRead) {
   ASSERT_EQ(c.queue_states.size(), 1u);
   EXPECT_EQ(c.queue_states[0].state, ";4;0;n");
   EXPECT_TRUE(c.queue.empty());
-  // model_calls: "<workspace>/<bigint>", complete only with its own triggers verified.
+  // model_calls "<workspace>/<bigint>=<created_at>": the oldest created_at, complete
+  // only with model_calls' triggers verified; "~" (unchanged) counts nothing.
   EXPECT_FALSE(feed.TakeModelCalls().complete) << "first call: what came before is unknown";
-  EXPECT_TRUE(feed.Notify("model_calls:" + ws + "/17," + ws + "/9,#5"));
+  EXPECT_TRUE(feed.Notify("model_calls:" + ws + "/17=500," + ws + "/9=400,#5"));
   EXPECT_FALSE(feed.TakeModelCalls().complete) << "model_calls' triggers not verified";
   feed.SetTriggersVerified(true, true);
-  EXPECT_TRUE(feed.Notify("model_calls:" + ws + "/17," + ws + "/9,#5"));
-  ChangeFeed::IdList calls = feed.TakeModelCalls();
+  EXPECT_TRUE(feed.Notify("model_calls:" + ws + "/17=500," + ws + "/9=-3,/10=-,#5"));
+  EXPECT_TRUE(feed.Notify("model_calls:" + ws + "/8=~," + ws + "/7=+,#6"));
+  ChangeFeed::Oldest calls = feed.TakeModelCalls();
   EXPECT_TRUE(calls.complete);
-  EXPECT_EQ(calls.ids, (std::vector<std::string>{"17", "9"}));
-  EXPECT_TRUE(feed.Take().complete) << "model calls are no gap for the realtime list";
-  for (const std::string& payload : {"model_calls:" + ws + "/" + a, "model_calls:" + ws + "/17=x",
-                                     "model_calls:" + ws + "/1234567890123456789"}) {
+  EXPECT_EQ(calls.us, std::optional<std::int64_t>(-3));
+  calls = feed.TakeModelCalls();
+  EXPECT_TRUE(calls.complete && !calls.us) << "nothing since";
+  // agent_runs: "-<finished_at>" gives the oldest finished_at; a run without a
+  // finish ("-n"), a gone row ("-"), a running one or "~" none; an entry without a
+  // state (older triggers) leaves the runs' list incomplete, not the realtime one's.
+  EXPECT_FALSE(feed.TakeFinished().complete) << "b above had no state";
+  EXPECT_TRUE(feed.Notify("agent_runs:" + ws + "/" + a + "=-700," + ws + "/" + b + "=-n,#7"));
+  EXPECT_TRUE(feed.Notify("agent_runs:" + ws + "/" + b + "=-,/" + a + "=-," + ws + "/" + a + "=~,#8"));
+  ChangeFeed::Oldest finished = feed.TakeFinished();
+  EXPECT_TRUE(finished.complete);
+  EXPECT_EQ(finished.us, std::optional<std::int64_t>(700));
+  EXPECT_TRUE(feed.Take().complete);
+  EXPECT_TRUE(feed.Notify("agent_runs:" + ws + "/" + a));
+  EXPECT_FALSE(feed.TakeFinished().complete);
+  EXPECT_TRUE(feed.Take().complete) << "the realtime collector reads that row";
+  for (const std::string& payload : {"model_calls:" + ws + "/" + a + "=1", "model_calls:" + ws + "/17=",
+                                     "model_calls:" + ws + "/1234567890123456789=1"}) {
     feed.Notify(payload);
     EXPECT_FALSE(feed.TakeModelCalls().complete) << payload;
     EXPECT_FALSE(feed.Take().complete) << payload;
