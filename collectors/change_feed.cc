@@ -17,11 +17,6 @@ bool IsUuid(std::string_view s) {
   return true;
 }
 
-// A bigserial key as text: 1 to 18 digits (always below 2^63).
-bool IsBigint(std::string_view s) {
-  return !s.empty() && s.size() <= 18 && s.find_first_not_of("0123456789") == std::string_view::npos;
-}
-
 // A finite time of schema/notify.sql ("n", "-" and "+" are none).
 std::optional<std::int64_t> FiniteMicros(std::string_view s) {
   std::int64_t us = 0;
@@ -55,18 +50,16 @@ void ChangeFeed::Disconnected() {
 }
 
 void ChangeFeed::MarkGap() {
-  gap_ = finished_gap_ = calls_gap_ = true;
+  gap_ = finished_gap_ = true;
   runs_.clear();
   queue_.clear();
   finished_us_.reset();
-  calls_us_.reset();
   ++agents_generation_;
 }
 
-void ChangeFeed::SetTriggersVerified(bool ok, bool model_calls) {
+void ChangeFeed::SetTriggersVerified(bool ok) {
   std::lock_guard lock(mu_);
   triggers_verified_ = ok;
-  calls_verified_ = ok && model_calls;
 }
 
 std::uint64_t ChangeFeed::agents_generation() {
@@ -84,9 +77,8 @@ bool ChangeFeed::Notify(std::string_view payload) {
   const size_t colon = payload.find(':');
   const std::string_view table = payload.substr(0, colon);
   const bool run_rows = table == "agent_runs";
-  const bool calls = table == "model_calls";
   auto* rows = run_rows ? &runs_ : table == "execution_queue" ? &queue_ : nullptr;
-  if (colon == std::string_view::npos || (rows == nullptr && !calls)) {
+  if (colon == std::string_view::npos || rows == nullptr) {
     // A bare table name (agents, workspaces, TRUNCATE) or not ours: anything may
     // have changed.
     MarkGap();
@@ -110,7 +102,7 @@ bool ChangeFeed::Notify(std::string_view payload) {
     const std::string_view id = slash == std::string_view::npos ? row : row.substr(slash + 1);
     const bool stated = equals != std::string_view::npos;
     const std::string_view state = stated ? entry.substr(equals + 1) : std::string_view();
-    if (!(calls ? IsBigint(id) : IsUuid(id)) || !(workspace.empty() || IsUuid(workspace)) ||
+    if (!IsUuid(id) || !(workspace.empty() || IsUuid(workspace)) ||
         (stated && (slash == std::string_view::npos || state.empty()))) {
       MarkGap();
       return true;
@@ -118,15 +110,6 @@ bool ChangeFeed::Notify(std::string_view payload) {
     std::string lower_workspace = Lower(workspace);
     if (slash != std::string_view::npos && ShardOfWorkspace(lower_workspace, shard_count_) != shard_index_) continue;
     ours = true;
-    if (calls) {
-      // "<created_at>"; "~" (unchanged) and "-" (no workspace) count nothing.
-      if (!stated) {
-        calls_gap_ = true;
-      } else if (!calls_gap_) {
-        Older(&calls_us_, FiniteMicros(state));
-      }
-      continue;
-    }
     std::string lower_id = Lower(id);
     // "-<finished_at>": a run to count from finished_at; an entry without a state
     // (older triggers) does not say whether the run finished.
@@ -175,14 +158,6 @@ ChangeFeed::Oldest ChangeFeed::TakeFinished() {
   const Oldest out{connected_ && triggers_verified_ && !finished_gap_, finished_us_};
   finished_us_.reset();
   finished_gap_ = !connected_;
-  return out;
-}
-
-ChangeFeed::Oldest ChangeFeed::TakeModelCalls() {
-  std::lock_guard lock(mu_);
-  const Oldest out{connected_ && calls_verified_ && !calls_gap_, calls_us_};
-  calls_us_.reset();
-  calls_gap_ = !connected_;
   return out;
 }
 

@@ -14,9 +14,9 @@ namespace aee {
 /// the collectors that can read less because of it. Thread-safe.
 ///
 /// Row payloads ("agent_runs:<workspace>/<id>=<state>,...,#<n>" and the same for
-/// execution_queue and model_calls) carry each changed row's state, which the
-/// realtime collector applies without reading the row, and the times the runs and
-/// models collectors must read from; older entries without a state
+/// execution_queue) carry each changed row's state, which the realtime collector
+/// applies without reading the row, and finished runs' finished_at, from which the
+/// runs collector reads; older entries without a state
 /// ("<workspace>/<id>", or a bare "<id>") name rows it re-reads. A row's latest
 /// entry wins, except that a row to be read stays to be read (the read returns its
 /// newest state). A shard's feed keeps only the entries of its own workspaces
@@ -55,7 +55,7 @@ class ChangeFeed {
   /// The announced rows since the last call; the next call starts afresh.
   Changes Take();
 
-  /// A counting collector's view of what was announced since its last call: the
+  /// The runs collector's view of what was announced since its last call: the
   /// oldest finite timestamp of a row it must count (nullopt: none).
   struct Oldest {
     bool complete = false;
@@ -67,13 +67,10 @@ class ChangeFeed {
   /// same gaps as Take()'s) and every entry said whether it finished (not so the
   /// entries of older versions of schema/notify.sql).
   Oldest TakeFinished();
-  /// The models collector's: the oldest created_at of the model_calls rows inserted
-  /// or updated. Complete on the same terms, with model_calls' own triggers verified.
-  Oldest TakeModelCalls();
 
   /// Set by the realtime collector after it checked that every trigger is in place
-  /// (and the database is no standby); model_calls: its two triggers too.
-  void SetTriggersVerified(bool ok, bool model_calls = false);
+  /// (and the database is no standby).
+  void SetTriggersVerified(bool ok);
   /// Changes whenever the agents table may have changed unannounced or announced:
   /// any agents or bare payload, a connect or a drop. Equal values taken while
   /// Trusted() mean the agents table did not change in between.
@@ -93,8 +90,6 @@ class ChangeFeed {
   bool triggers_verified_ = false;
   bool gap_ = true;           // Take()'s list is incomplete
   bool finished_gap_ = true;  // TakeFinished()'s list is incomplete
-  bool calls_gap_ = true;     // TakeModelCalls()'s list is incomplete
-  bool calls_verified_ = false;
   std::uint64_t agents_generation_ = 0;
   /// Everything pending is dropped and both lists are incomplete until taken.
   void MarkGap();
@@ -104,7 +99,7 @@ class ChangeFeed {
   };
   // id -> its announced state; nullopt: to be read.
   std::map<std::string, std::optional<Announced>> runs_, queue_;
-  std::optional<std::int64_t> finished_us_, calls_us_;  // the oldest announced
+  std::optional<std::int64_t> finished_us_;  // the oldest announced
 };
 
 }  // namespace aee

@@ -104,7 +104,7 @@ ModelsCollector::ModelsCollector(CollectorContext ctx, ModelsCollectorOptions op
                 .id = DailyWindow::IdColumn::kBigint,
                 .timestamp_column = kRowCreatedUs,
                 .rows_sql = RowsSql(ctx_.quoted_schema, ctx_.shard),
-                .announced = ctx_.change_feed != nullptr,
+                .announced = false,  // no triggers on model_calls (docs/configuration.md)
                 .aggregate_sql = AggregateSql(ctx_.quoted_schema, ctx_.shard),
                 .ledger_sql = WithSchema(
                     "SELECT m.id, (extract(epoch FROM m.created_at) * 1000000)::bigint FROM {schema}.model_calls m "
@@ -116,13 +116,6 @@ ModelsCollector::ModelsCollector(CollectorContext ctx, ModelsCollectorOptions op
                {options.lateness, options.sweep_interval}, options.read_batch_rows, ctx_.timeout, ctx_.logger) {}
 
 std::span<const FamilySpec> ModelsCollector::Families() { return kFamilies; }
-
-std::optional<DailyWindow::Announced> ModelsCollector::TakeAnnounced() {
-  if (!ctx_.change_feed) return std::nullopt;
-  const ChangeFeed::Oldest calls = ctx_.change_feed->TakeModelCalls();
-  if (!calls.complete) return std::nullopt;
-  return DailyWindow::Announced{calls.us};
-}
 
 Snapshot ModelsCollector::Collect(DbSession& db) {
   counter_.Cycle(db, ToUnixMicros(ctx_.clock->Now()), *this);

@@ -64,7 +64,6 @@ class ModelsCollector final : public Collector, private DailyCounter::Policy {
 
   // DailyCounter::Policy: model_calls must exist.
   void Check(pqxx::transaction_base& tx) override;
-  std::optional<DailyWindow::Announced> TakeAnnounced() override;
   std::uint64_t StartDay(const pqxx::result& agg) override;
   void ApplyRows(std::vector<pqxx::row> fresh) override;
 

@@ -214,19 +214,15 @@ FROM (
 // The incremental path trusts notifications only while every trigger of
 // schema/notify.sql is in place, enabled and names our channel ($1), and the
 // session reads the primary (a standby may not have replayed an announced commit
-// yet when the collector reads the row). The two on model_calls (an optional table)
-// are checked apart: the models collector reads announced ids only with them.
+// yet when the collector reads the row).
 constexpr std::string_view kTriggersSql = R"SQL(
-SELECT NOT pg_is_in_recovery() AND count(*) FILTER (WHERE want.rel <> 'model_calls') = 10,
-       NOT pg_is_in_recovery() AND count(*) FILTER (WHERE want.rel = 'model_calls') = 2
+SELECT NOT pg_is_in_recovery() AND count(*) = 10
 FROM pg_trigger t
 JOIN (VALUES ('agent_runs', 'agent_execution_notify'), ('agent_runs', 'agent_execution_notify_insert'),
              ('agent_runs', 'agent_execution_notify_update'), ('agent_runs', 'agent_execution_notify_delete'),
              ('execution_queue', 'agent_execution_notify'), ('execution_queue', 'agent_execution_notify_insert'),
              ('execution_queue', 'agent_execution_notify_update'), ('execution_queue', 'agent_execution_notify_delete'),
-             ('agents', 'agent_execution_notify'), ('workspaces', 'agent_execution_notify'),
-             ('model_calls', 'agent_execution_notify_insert'), ('model_calls', 'agent_execution_notify_update'))
-  AS want(rel, name)
+             ('agents', 'agent_execution_notify'), ('workspaces', 'agent_execution_notify')) AS want(rel, name)
   ON t.tgname = want.name AND t.tgrelid = to_regclass('{schema}.' || quote_ident(want.rel))
 WHERE t.tgenabled IN ('O', 'A') AND t.tgnargs >= 1
   AND split_part(encode(t.tgargs, 'escape'), '\000', 1) = $1
@@ -404,7 +400,6 @@ bool RealtimeCollector::FeedUsable(DbSession& db, std::int64_t now_us, std::int6
   db.Prepare("realtime_triggers", triggers_sql_);
   const pqxx::result r = db.ExecPrepared("realtime_triggers", ctx_.timeout, ctx_.change_feed->channel());
   const bool ok = !r.empty() && r[0][0].as<bool>();
-  const bool model_calls = ok && r[0][1].as<bool>();
   if (ok != triggers_ok_ && ctx_.logger != nullptr) {
     ctx_.logger->Log(ok ? LogLevel::kInfo : LogLevel::kWarn,
                      ok ? "realtime: schema/notify.sql's triggers are in place; reading only announced rows"
@@ -414,7 +409,7 @@ bool RealtimeCollector::FeedUsable(DbSession& db, std::int64_t now_us, std::int6
   }
   triggers_ok_ = ok;
   triggers_checked_us_ = now_us;
-  ctx_.change_feed->SetTriggersVerified(ok, model_calls);
+  ctx_.change_feed->SetTriggersVerified(ok);
   return ok;
 }
 

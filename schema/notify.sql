@@ -29,15 +29,9 @@
 -- on the channel. The entries hold ids, timestamps, estimated_runtime and priority;
 -- never user_id or other free text.
 --
--- model_calls (when the table exists): "model_calls:<workspace>/<id>=<created_at>,...,#<n>"
--- for the calls an INSERT or UPDATE touched; the models collector reads calls from
--- the oldest created_at announced instead of from its frontier.
---
--- The channel is the first trigger argument; the exporter checks that the ten triggers
--- on agent_runs, execution_queue, agents and workspaces exist, are enabled and name
--- its channel before trusting them, and the two on model_calls before its models
--- collector reads only announced calls (change 'agent_execution_events' everywhere
--- below to use another channel).
+-- The channel is the first trigger argument; the exporter checks that all ten triggers
+-- below exist, are enabled and name its channel before trusting them (change
+-- 'agent_execution_events' everywhere below to use another channel).
 --
 -- Install (as the owner of the tables, in the schema that holds them):
 --   psql "$DB_URL" -v ON_ERROR_STOP=1 -f schema/notify.sql
@@ -62,8 +56,7 @@
 -- keeps, ';'-separated:
 --   agent_runs:      <agent_id>;<started_at>;<estimated_runtime>
 --   execution_queue: <agent_id>;<queued_at>;<priority>;<estimated_start_time>
--- For model_calls <state> is <created_at>. An UPDATE that left a row's entry as it
--- was sends "~" instead (nothing the exporter counts or shows changed but, maybe,
+-- An UPDATE that left a row's entry as it was sends "~" instead (nothing the exporter counts or shows changed but, maybe,
 -- user_id). A time is Unix microseconds (floor), "n" for NULL, "-" / "+" for
 -- -infinity / infinity; a number is float8 text (shortest exact form), empty for
 -- NULL; an empty agent_id is NULL. Never user_id or other free text. Without a
@@ -80,7 +73,6 @@ RETURNS text LANGUAGE sql STABLE AS $$
   SELECT CASE WHEN scope IS NULL THEN j ->> key ELSE
     coalesce(j ->> scope, '') || '/' || (j ->> key) || '=' || CASE
       WHEN gone OR j ->> scope IS NULL THEN '-'
-      WHEN tbl = 'model_calls' THEN agent_execution_notify_time((j ->> 'created_at')::timestamptz)
       WHEN tbl = 'agent_runs' AND j ->> 'status' = 'running' THEN
         coalesce(j ->> 'agent_id', '') || ';' || agent_execution_notify_time((j ->> 'started_at')::timestamptz) ||
         ';' || coalesce((j ->> 'estimated_runtime')::float8::text, '')
@@ -187,25 +179,6 @@ DROP TRIGGER IF EXISTS agent_execution_notify_delete ON execution_queue;
 CREATE TRIGGER agent_execution_notify_delete AFTER DELETE ON execution_queue
   REFERENCING OLD TABLE AS old_rows
   FOR EACH STATEMENT EXECUTE FUNCTION agent_execution_notify('agent_execution_events', 'queue_id', 'workspace_id');
-
--- model_calls (optional table): an inserted or updated call names its id and
--- created_at, and the models collector reads from the oldest created_at announced
--- instead of from its frontier.
--- Nothing else reads them, so they wake no collector. Skipped without the table.
-DO $$
-BEGIN
-  IF to_regclass('model_calls') IS NOT NULL THEN
-    DROP TRIGGER IF EXISTS agent_execution_notify_insert ON model_calls;
-    CREATE TRIGGER agent_execution_notify_insert AFTER INSERT ON model_calls
-      REFERENCING NEW TABLE AS new_rows
-      FOR EACH STATEMENT EXECUTE FUNCTION agent_execution_notify('agent_execution_events', 'id', 'workspace_id');
-    DROP TRIGGER IF EXISTS agent_execution_notify_update ON model_calls;
-    CREATE TRIGGER agent_execution_notify_update AFTER UPDATE ON model_calls
-      REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-      FOR EACH STATEMENT EXECUTE FUNCTION agent_execution_notify('agent_execution_events', 'id', 'workspace_id');
-  END IF;
-END
-$$;
 
 -- Names shown in the live view and the set of workspaces change rarely: any change
 -- makes the realtime collector read everything again.

@@ -12,7 +12,6 @@
 #include <thread>
 
 #include "collectors/change_feed.h"
-#include "collectors/models_collector.h"
 #include "collectors/realtime_collector.h"
 #include "collectors/runs_collector.h"
 #include "collectors/scope.h"
@@ -691,63 +690,6 @@ TEST_F(RealtimeIncrementalTest, RunsReadsFromTheOldestAnnouncedFinishAndCountsEa
   EXPECT_EQ(read("incremental"), 0);
 }
 
-// The same for model calls: with model_calls' triggers verified, a models cycle
-// reads from the oldest created_at announced, and its counters equal a fresh
-// start-up's after calls created now, calls stamped two minutes back, an updated
-// call (counted once) and calls of several workspaces in one statement. Dropping
-// one of those triggers puts models back on range reads (and the rest on the feed).
-TEST_F(RealtimeIncrementalTest, ModelsReadsFromTheOldestAnnouncedCallAndCountsEachOnce) {
-  ExpectSame("start-up");  // the realtime collector verified the triggers
-  CollectorContext ctx = testing::Ctx(clock_);
-  ctx.change_feed = feed_;
-  ModelsCollector models(ctx, ModelsCollectorOptions{});
-  DbSession session(db_.url(), "test/models"), truth_session(db_.url(), "test/truth");
-  Snapshot snap = models.Collect(session);  // start-up
-  auto read = [&](const char* scan) {
-    return testing::Value(snap, "agent_exporter_rows_read_total", {{"collector", "models"}, {"scan", scan}});
-  };
-  auto expect_counted = [&](const std::string& step) {
-    Drain();
-    clock_.Advance(seconds(1));
-    snap = models.Collect(session);
-    ModelsCollector truth(testing::Ctx(clock_), ModelsCollectorOptions{});
-    ASSERT_EQ(testing::Text(snap, "agent_model"), testing::Text(truth.Collect(truth_session), "agent_model"))
-        << "after " << step;
-  };
-  auto insert = [&](int n, std::int64_t ago_us) {
-    db_.Exec("INSERT INTO model_calls (workspace_id, agent_id, model, prompt_tokens, completion_tokens, "
-             "latency_seconds, cost_usd, created_at) SELECT (ARRAY['" + std::string(testing::kWs1) + "','" +
-             testing::kWs2 + "'])[1 + i % 2]::uuid, '" + testing::kAgent1 + "', (ARRAY['gpt','claude'])[1 + i % 2], "
-             "100 + i, 10 * i, 0.25 * i, 0.001 * i, " + At(-ago_us) + " FROM generate_series(1, " +
-             std::to_string(n) + ") i");
-  };
-  for (int step = 0; step < 12; ++step) {
-    insert(1 + step % 3, 0);
-    expect_counted("calls created now, step " + std::to_string(step));
-    if (HasFatalFailure()) return;
-  }
-  insert(2, 120'000'000);
-  expect_counted("calls stamped two minutes back");
-  db_.Exec("UPDATE model_calls SET agent_id = '" + std::string(testing::kAgent2) + "' WHERE id IN (SELECT id FROM "
-           "model_calls ORDER BY id LIMIT 3)");
-  expect_counted("updated calls");
-  EXPECT_EQ(read("incremental"), 0) << "no frontier read";
-  EXPECT_EQ(read("sweep"), 0);
-  EXPECT_GT(read("announced"), 20);
-
-  db_.Exec("DROP TRIGGER agent_execution_notify_update ON model_calls");
-  clock_.Advance(std::chrono::hours(1));  // past the resync interval: the triggers are checked again
-  ExpectSame("model_calls' update trigger dropped");
-  EXPECT_TRUE(feed_->Trusted()) << "the other triggers are all there";
-  const double announced = read("announced");
-  insert(2, 0);
-  expect_counted("calls created without model_calls' triggers verified");
-  insert(1, 0);
-  expect_counted("and again");
-  EXPECT_EQ(read("announced"), announced);
-  EXPECT_GT(read("incremental") + read("sweep"), 0);
-}
-
 TEST(ChangeFeedTest, OnlyUnbrokenListsOfIdsAreComplete) {
   ChangeFeed feed(kChannel);
   feed.Notify("agent_runs:00000000-0000-0000-0000-000000000001");
@@ -845,22 +787,10 @@ TEST(ChangeFeedTest, ARowsLatestAnnouncedStateWinsUnlessItMustBeRead) {
   ASSERT_EQ(c.queue_states.size(), 1u);
   EXPECT_EQ(c.queue_states[0].state, ";4;0;n");
   EXPECT_TRUE(c.queue.empty());
-  // model_calls "<workspace>/<bigint>=<created_at>": the oldest created_at, complete
-  // only with model_calls' triggers verified; "~" (unchanged) counts nothing.
-  EXPECT_FALSE(feed.TakeModelCalls().complete) << "first call: what came before is unknown";
-  EXPECT_TRUE(feed.Notify("model_calls:" + ws + "/17=500," + ws + "/9=400,#5"));
-  EXPECT_FALSE(feed.TakeModelCalls().complete) << "model_calls' triggers not verified";
-  feed.SetTriggersVerified(true, true);
-  EXPECT_TRUE(feed.Notify("model_calls:" + ws + "/17=500," + ws + "/9=-3,/10=-,#5"));
-  EXPECT_TRUE(feed.Notify("model_calls:" + ws + "/8=~," + ws + "/7=+,#6"));
-  ChangeFeed::Oldest calls = feed.TakeModelCalls();
-  EXPECT_TRUE(calls.complete);
-  EXPECT_EQ(calls.us, std::optional<std::int64_t>(-3));
-  calls = feed.TakeModelCalls();
-  EXPECT_TRUE(calls.complete && !calls.us) << "nothing since";
   // agent_runs: "-<finished_at>" gives the oldest finished_at; a run without a
   // finish ("-n"), a gone row ("-"), a running one or "~" none; an entry without a
   // state (older triggers) leaves the runs' list incomplete, not the realtime one's.
+  feed.SetTriggersVerified(true);
   EXPECT_FALSE(feed.TakeFinished().complete) << "b above had no state";
   EXPECT_TRUE(feed.Notify("agent_runs:" + ws + "/" + a + "=-700," + ws + "/" + b + "=-n,#7"));
   EXPECT_TRUE(feed.Notify("agent_runs:" + ws + "/" + b + "=-,/" + a + "=-," + ws + "/" + a + "=~,#8"));
@@ -871,12 +801,6 @@ TEST(ChangeFeedTest, ARowsLatestAnnouncedStateWinsUnlessItMustBeRead) {
   EXPECT_TRUE(feed.Notify("agent_runs:" + ws + "/" + a));
   EXPECT_FALSE(feed.TakeFinished().complete);
   EXPECT_TRUE(feed.Take().complete) << "the realtime collector reads that row";
-  for (const std::string& payload : {"model_calls:" + ws + "/" + a + "=1", "model_calls:" + ws + "/17=",
-                                     "model_calls:" + ws + "/1234567890123456789=1"}) {
-    feed.Notify(payload);
-    EXPECT_FALSE(feed.TakeModelCalls().complete) << payload;
-    EXPECT_FALSE(feed.Take().complete) << payload;
-  }
   for (const std::string& payload : {"agent_runs:" + a + "=;1;", "agent_runs:" + ws + "/" + a + "=",
                                      "agent_runs:" + ws + "/" + a + "=;1;,#x"}) {
     feed.Notify(payload);
