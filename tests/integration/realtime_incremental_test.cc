@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <initializer_list>
 #include <map>
 #include <random>
 #include <thread>
@@ -171,6 +172,35 @@ class RealtimeIncrementalTest : public ::testing::Test {
 
   // One random change to the platform's tables (or none); returns what it did.
   std::string RandomStep(std::mt19937& rng, int step);
+  // Collectors that apply the announced states (no user_id shown), and one run
+  // started in kWs1 and seen by both.
+  void StartOneRunWithoutUserIds(const std::string& run) {
+    ShowUserIds(false);
+    db_.Exec("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, started_at) VALUES ('" + run + "', '" +
+             testing::kWs1 + "', '" + testing::kAgent1 + "', 'running', " + At(-5'000'000) + ")");
+    ExpectSame("a running run");
+  }
+  // A runs collector on feed_, once the realtime collector verified the triggers.
+  std::unique_ptr<RunsCollector> RunsOnATrustedFeed() {
+    ExpectSame("start-up");
+    EXPECT_TRUE(feed_->Trusted());
+    CollectorContext ctx = testing::Ctx(clock_);
+    ctx.change_feed = feed_;
+    return std::make_unique<RunsCollector>(ctx, RunsCollectorOptions{});
+  }
+  // ExpectSame() at start-up and after each of 120 random steps per seed.
+  void CompareAfterRandomSteps(std::initializer_list<unsigned> seeds) {
+    ExpectSame("start-up");
+    for (unsigned seed : seeds) {
+      std::mt19937 rng(seed);
+      for (int step = 0; step < 120; ++step) {
+        const std::string what = RandomStep(rng, step);
+        clock_.Advance(std::chrono::microseconds(rng() % 3'000'000));
+        ExpectSame("seed " + std::to_string(seed) + " step " + std::to_string(step) + ": " + what);
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
 
   // Runs the incremental collectors made from here on show user_id (which payloads do
   // not carry, so they read each announced run), or not (and apply what is announced).
@@ -277,16 +307,8 @@ std::string RealtimeIncrementalTest::RandomStep(std::mt19937& rng, int step) {
 }
 
 TEST_F(RealtimeIncrementalTest, RandomChangesGiveTheFullReadsFiguresAfterEveryStep) {
-  ExpectSame("start-up");
-  for (unsigned seed : {1u, 2u, 3u}) {
-    std::mt19937 rng(seed);
-    for (int step = 0; step < 120; ++step) {
-      const std::string what = RandomStep(rng, step);
-      clock_.Advance(std::chrono::microseconds(rng() % 3'000'000));
-      ExpectSame("seed " + std::to_string(seed) + " step " + std::to_string(step) + ": " + what);
-      if (HasFatalFailure()) return;
-    }
-  }
+  CompareAfterRandomSteps({1u, 2u, 3u});
+  if (HasFatalFailure()) return;
   // The comparisons above ran mostly on the incremental path.
   EXPECT_GT(inc_->incremental_reads(), inc_->full_reads() * 3)
       << inc_->incremental_reads() << " incremental, " << inc_->full_reads() << " full";
@@ -302,16 +324,8 @@ TEST_F(RealtimeIncrementalTest, RandomChangesGiveTheFullReadsFiguresAfterEverySt
 // rename's resync).
 TEST_F(RealtimeIncrementalTest, RandomChangesAreAppliedFromTheirAnnouncedStates) {
   ShowUserIds(false);
-  ExpectSame("start-up");
-  for (unsigned seed : {5u, 6u}) {
-    std::mt19937 rng(seed);
-    for (int step = 0; step < 120; ++step) {
-      const std::string what = RandomStep(rng, step);
-      clock_.Advance(std::chrono::microseconds(rng() % 3'000'000));
-      ExpectSame("seed " + std::to_string(seed) + " step " + std::to_string(step) + ": " + what);
-      if (HasFatalFailure()) return;
-    }
-  }
+  CompareAfterRandomSteps({5u, 6u});
+  if (HasFatalFailure()) return;
   EXPECT_GT(inc_->incremental_reads(), inc_->full_reads() * 3);
   EXPECT_GT(inc_->announced_states_applied(), 100u);
   EXPECT_EQ(inc_->announced_rows_read(), 0u);
@@ -324,11 +338,8 @@ TEST_F(RealtimeIncrementalTest, RandomChangesAreAppliedFromTheirAnnouncedStates)
 // PostgreSQL would fold away ("#<n>" keeps them distinct), leaving "running" as the
 // last state seen.
 TEST_F(RealtimeIncrementalTest, ARowBackInAnEarlierStateWithinATransactionIsNotFolded) {
-  ShowUserIds(false);
   const std::string run = "00000000-0000-0000-0000-0000000000d1";
-  db_.Exec("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, started_at) VALUES ('" + run + "', '" +
-           testing::kWs1 + "', '" + testing::kAgent1 + "', 'running', " + At(-5'000'000) + ")");
-  ExpectSame("a running run");
+  StartOneRunWithoutUserIds(run);
   db_.Exec("BEGIN; UPDATE agent_runs SET status = 'completed' WHERE run_id = '" + run +
            "'; UPDATE agent_runs SET status = 'running' WHERE run_id = '" + run +
            "'; UPDATE agent_runs SET status = 'completed' WHERE run_id = '" + run + "'; COMMIT");
@@ -341,11 +352,8 @@ TEST_F(RealtimeIncrementalTest, ARowBackInAnEarlierStateWithinATransactionIsNotF
 // A state this version cannot parse (a newer schema/notify.sql, a hand-sent
 // notification) is not trusted: that row is read by primary key instead.
 TEST_F(RealtimeIncrementalTest, AStateItCannotParseIsReadInstead) {
-  ShowUserIds(false);
   const std::string run = "00000000-0000-0000-0000-0000000000d2";
-  db_.Exec("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, started_at) VALUES ('" + run + "', '" +
-           testing::kWs1 + "', '" + testing::kAgent1 + "', 'running', " + At(-5'000'000) + ")");
-  ExpectSame("a running run");
+  StartOneRunWithoutUserIds(run);
   for (const char* state : {"x;y;z", "1;2", ";99999999999999999999;", ";1;1.5;extra", ";1;0x10"}) {
     db_.Exec("SELECT pg_notify('" + std::string(kChannel) + "', 'agent_runs:" + testing::kWs1 + "/" + run + "=" +
              state + "')");
@@ -571,11 +579,9 @@ TEST_F(RealtimeIncrementalTest, MissingTriggersMeanAFullReadEverySample) {
 // to read the agents table every cycle; with a trusted feed it reads it only when a
 // change to agents was announced.
 TEST_F(RealtimeIncrementalTest, RunsReadsTheAgentsTableOnlyWhenAChangeIsAnnounced) {
-  ExpectSame("start-up");  // the realtime collector verified the triggers
-  ASSERT_TRUE(feed_->Trusted());
-  CollectorContext ctx = testing::Ctx(clock_);
-  ctx.change_feed = feed_;
-  RunsCollector runs(ctx, RunsCollectorOptions{});
+  std::unique_ptr<RunsCollector> made = RunsOnATrustedFeed();
+  if (HasFatalFailure()) return;
+  RunsCollector& runs = *made;
   DbSession session(db_.url(), "test/runs");
   runs.Collect(session);
   EXPECT_EQ(runs.agents_reads(), 1u);
@@ -602,18 +608,17 @@ TEST_F(RealtimeIncrementalTest, RunsReadsTheAgentsTableOnlyWhenAChangeIsAnnounce
 }
 
 // With a trusted feed the runs collector reads from the oldest finished_at
-// announced since its last cycle (nothing when none), never from its frontier or
-// in a sweep, and its counters equal a fresh start-up's after every step: runs finished now, a run finished with a timestamp
-// two minutes old that commits now (a range read counts it only at the next sweep),
-// runs inserted already finished, a finished run updated again (counted once), a
-// late transaction. A listener gap makes one range read over the lateness window
-// (a sweep), then ids again.
+// announced since its last cycle (nothing when none), never from its frontier or in
+// a sweep, and its counters equal a fresh start-up's after every step: runs
+// finished now, a run finished with a timestamp two minutes old that commits now
+// (the frontier's read counts it only at the next sweep), runs inserted already
+// finished, finished runs updated again (counted once), a late transaction. A
+// listener gap makes one read over the lateness window (a sweep), then the
+// announced times take over again.
 TEST_F(RealtimeIncrementalTest, RunsReadsFromTheOldestAnnouncedFinishAndCountsEachRunOnce) {
-  ExpectSame("start-up");  // the realtime collector verified the triggers
-  ASSERT_TRUE(feed_->Trusted());
-  CollectorContext ctx = testing::Ctx(clock_);
-  ctx.change_feed = feed_;
-  RunsCollector runs(ctx, RunsCollectorOptions{});
+  std::unique_ptr<RunsCollector> made = RunsOnATrustedFeed();
+  if (HasFatalFailure()) return;
+  RunsCollector& runs = *made;
   DbSession session(db_.url(), "test/runs"), truth_session(db_.url(), "test/truth");
   Snapshot snap = runs.Collect(session);  // start-up
   auto read = [&](const char* scan) {
