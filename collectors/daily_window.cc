@@ -130,7 +130,7 @@ DailyWindow::Range DailyWindow::NextRange(std::int64_t now_us, const std::option
   r.from_us = std::max(bound_us_, last_read_us_ - lateness_us) - kClockSlackUs;
   // On a standby every read covers the lateness window already. A read that
   // reaches back as far as the sweep would is one; and a complete list after a gap
-  // asks for one now, from which on the announced ids cover everything.
+  // asks for one now, from which on the announced times cover everything.
   r.sweep = !standby_ && ((options_.sweep_interval.count() > 0 &&
                            now_us - last_sweep_us_ >= duration_cast<microseconds>(options_.sweep_interval).count()) ||
                           r.from_us <= sweep_from_us || announced.has_value());
