@@ -120,9 +120,10 @@ bool ChangeFeed::Notify(std::string_view payload) {
     }
     if (gap_) continue;
     auto [it, added] = rows->try_emplace(std::move(lower_id));
+    // "~" (an update that changed nothing here) must not hide a state still pending.
     if (!stated) {
       it->second.reset();
-    } else if (added || it->second) {
+    } else if (added || (it->second && state != "~")) {
       it->second = Announced{std::move(lower_workspace), std::string(state)};
     }
   }

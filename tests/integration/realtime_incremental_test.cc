@@ -782,6 +782,7 @@ TEST(ChangeFeedTest, ARowsLatestAnnouncedStateWinsUnlessItMustBeRead) {
   EXPECT_TRUE(feed.Notify("agent_runs:" + ws + "/" + b + ",#3"));  // b: to be read
   EXPECT_TRUE(feed.Notify("agent_runs:" + ws + "/" + b + "=;3;,#4"));
   EXPECT_TRUE(feed.Notify("execution_queue:" + ws + "/" + a + "=;4;0;n"));
+  EXPECT_TRUE(feed.Notify("execution_queue:" + ws + "/" + a + "=~,#9"));  // a later update that changed nothing
   ChangeFeed::Changes c = feed.Take();
   ASSERT_TRUE(c.complete);
   ASSERT_EQ(c.run_states.size(), 1u);
