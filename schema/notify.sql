@@ -10,12 +10,14 @@
 -- DELETE of agent_runs (run_id) or execution_queue (queue_id) touched, one entry
 -- "<workspace>/<id>=<state>" per row (format below): its workspace_id (empty when
 -- NULL), its key, and whether it is now running / waiting and with which fields the
--- exporter's realtime figures need. An UPDATE that moves a row to another workspace
--- sends the row before ("=-") ahead of the row after. At most about 7 000 bytes a
--- notification; "#<n>" counts the transaction's notifications. A bare "<table>" says
--- "something in it changed" (TRUNCATE, any change to agents or workspaces, and an
--- entry longer than 401 bytes). A shard exporter (--shard.count) drops the entries
--- of other shards' workspaces, and is not woken by them. The realtime collector
+-- exporter's realtime figures need, or a finished run's finished_at, from which the
+-- runs collector reads instead of from its frontier. An UPDATE that moves a row to
+-- another workspace sends the row before ("=-") ahead of the row after. At most
+-- about 7 000 bytes a notification; "#<n>" counts the transaction's notifications.
+-- A bare "<table>" says "something in it changed" (TRUNCATE, any change to agents
+-- or workspaces, and an entry longer than 401 bytes). A shard exporter
+-- (--shard.count) drops the entries of other shards' workspaces, and is not woken
+-- by them. The realtime collector
 -- applies the entries to its cache without reading the rows (it reads them by
 -- primary key instead when it must show user_id, which payloads never carry, and
 -- for "<workspace>/<id>" or "<id>" entries of older versions of this file). A bare
@@ -56,11 +58,11 @@
 -- keeps, ';'-separated:
 --   agent_runs:      <agent_id>;<started_at>;<estimated_runtime>
 --   execution_queue: <agent_id>;<queued_at>;<priority>;<estimated_start_time>
--- An UPDATE that left a row's entry as it was sends "~" instead (nothing the exporter counts or shows changed but, maybe,
--- user_id). A time is Unix microseconds (floor), "n" for NULL, "-" / "+" for
--- -infinity / infinity; a number is float8 text (shortest exact form), empty for
--- NULL; an empty agent_id is NULL. Never user_id or other free text. Without a
--- workspace column (scope NULL) the entry is the bare id.
+-- An UPDATE that left a row's entry as it was sends "~" instead (nothing the
+-- exporter counts or shows changed, but maybe user_id). A time is Unix microseconds
+-- (floor), "n" for NULL, "-" / "+" for -infinity / infinity; a number is float8 text
+-- (shortest exact form), empty for NULL; an empty agent_id is NULL. Never user_id or
+-- other free text. Without a workspace column (scope NULL) the entry is the bare id.
 CREATE OR REPLACE FUNCTION agent_execution_notify_time(t timestamptz) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
   SELECT CASE WHEN t IS NULL THEN 'n'
