@@ -12,18 +12,17 @@
 -- NULL), its key, and whether it is now running / waiting and with which fields the
 -- exporter's realtime figures need, or a finished run's finished_at, from which the
 -- runs collector reads instead of from its frontier. An UPDATE that moves a row to
--- another workspace sends the row before ("=-") ahead of the row after. At most
--- about 7 000 bytes a notification; "#<n>" counts the transaction's notifications.
--- A bare "<table>" says "something in it changed" (TRUNCATE, any change to agents
--- or workspaces, and an entry longer than 401 bytes). A shard exporter
--- (--shard.count) drops the entries of other shards' workspaces, and is not woken
--- by them. The realtime collector
--- applies the entries to its cache without reading the rows (it reads them by
--- primary key instead when it must show user_id, which payloads never carry, and
--- for "<workspace>/<id>" or "<id>" entries of older versions of this file). A bare
--- table name, a reconnect of the listener or a missing trigger makes it read
--- everything again, so a lost or foreign notification costs one full read, never a
--- wrong figure. PostgreSQL delivers a transaction's notifications when it commits,
+-- another workspace sends the row before ("=-") ahead of the row after. At most about
+-- 7 000 bytes a notification; "#<n>" counts the transaction's notifications. A bare
+-- "<table>" says "something in it changed" (TRUNCATE, any change to agents or
+-- workspaces, and an entry longer than 401 bytes). A shard exporter (--shard.count)
+-- drops the entries of other shards' workspaces, and is not woken by them. The
+-- realtime collector applies the entries to its cache without reading the rows (it
+-- reads them by primary key instead when it must show user_id, which payloads never
+-- carry, and for "<workspace>/<id>" or "<id>" entries of older versions of this
+-- file). A bare table name, a reconnect of the listener or a missing trigger makes it
+-- read everything again, so a lost or foreign notification costs one full read, never
+-- a wrong figure. PostgreSQL delivers a transaction's notifications when it commits,
 -- in commit order, so a transaction that commits late (with timestamps older than
 -- rows already seen) is announced then, and the last entry of a row is its state.
 --
