@@ -141,7 +141,7 @@ SCALE_HISTORY = env_int("BENCH_SCALE_HISTORY", 3000000)
 SCALE_RATE = env_int("BENCH_SCALE_RATE", 500)
 SCALE_SHARDS = env_int("BENCH_SCALE_SHARDS", 4)
 SCALE_WINDOW = env_int("BENCH_SCALE_WINDOW", 300)
-SCALE_PORT = env_int("BENCH_SCALE_PORT", 45411)
+SCALE_PORT = env_int("BENCH_SCALE_PORT", 24411)  # below Linux's ephemeral ports (32768-60999)
 # Passes: polling (no triggers), then notify (schema/notify.sql's triggers installed, the
 # exporters with --db.notify-channel); BENCH_SCALE_PGEXP=0 skips postgres_exporter.
 SCALE_MODES = os.environ.get("BENCH_SCALE_MODES", "polling notify")

@@ -46,7 +46,7 @@
 # "scale" (not in the default set) runs bench/scale_bench.py: BENCH_SCALE_WORKSPACES=2000 x
 # BENCH_SCALE_AGENTS=20 agents, BENCH_SCALE_HISTORY=3000000 finished runs over 30 days (seeded once
 # into its own database, reused), BENCH_SCALE_RATE=500 finished runs/s live; one exporter and
-# BENCH_SCALE_SHARDS=4 shard exporters (ports BENCH_SCALE_PORT=45411..) side by side for
+# BENCH_SCALE_SHARDS=4 shard exporters (ports BENCH_SCALE_PORT=24411..) side by side for
 # BENCH_SCALE_WINDOW=300 s, exporters with BENCH_SCALE_EXPORTER_ARGS="--no-collector.patterns
 # --collector.runs.timeout=60s --collector.models.timeout=60s": series, scrape p50/p99, CPU, RSS, database ms per cycle and rows read,
 # in the passes of BENCH_SCALE_MODES="polling notify" (notify: schema/notify.sql's triggers installed for that pass

@@ -640,13 +640,13 @@ def main():
     ap.add_argument("--settle", type=int, default=20, help="seconds after every exporter caught up")
     ap.add_argument("--wrk-duration", type=int, default=10)
     ap.add_argument("--wrk-repeats", type=int, default=3)
-    ap.add_argument("--port", type=int, default=45411,
+    ap.add_argument("--port", type=int, default=24411,
                     help="first of 2 x (shards+1) consecutive ports (the polling pass's, then the notify pass's)")
     ap.add_argument("--modes", default="polling notify",
                     help="passes, in this order: polling (no triggers) and/or notify (schema/notify.sql's triggers "
                          f"installed, exporters with --db.notify-channel={NOTIFY_CHANNEL})")
     ap.add_argument("--no-pgexp", action="store_true", help="do not measure prometheus-postgres-exporter")
-    ap.add_argument("--pgexp-port", type=int, default=45402, help="prometheus-postgres-exporter's port")
+    ap.add_argument("--pgexp-port", type=int, default=24402, help="prometheus-postgres-exporter's port")
     ap.add_argument("--pgexp-duration", type=int, default=40,
                     help="seconds of back-to-back postgres_exporter scrapes (at least --pgexp-scrapes of them)")
     ap.add_argument("--pgexp-scrapes", type=int, default=3)
