@@ -17,14 +17,6 @@ bool IsUuid(std::string_view s) {
   return true;
 }
 
-// A finite time of schema/notify.sql ("n", "-" and "+" are none).
-std::optional<std::int64_t> FiniteMicros(std::string_view s) {
-  std::int64_t us = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), us);
-  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
-  return us;
-}
-
 void Older(std::optional<std::int64_t>* oldest, std::optional<std::int64_t> us) {
   if (us && (!*oldest || *us < **oldest)) *oldest = us;
 }
@@ -36,6 +28,13 @@ std::string Lower(std::string_view s) {
 }
 
 }  // namespace
+
+std::optional<std::int64_t> NotifyMicros(std::string_view s) {
+  std::int64_t us = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), us);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return us;
+}
 
 void ChangeFeed::Connected() {
   std::lock_guard lock(mu_);
@@ -110,16 +109,15 @@ bool ChangeFeed::Notify(std::string_view payload) {
     std::string lower_workspace = Lower(workspace);
     if (slash != std::string_view::npos && ShardOfWorkspace(lower_workspace, shard_count_) != shard_index_) continue;
     ours = true;
-    std::string lower_id = Lower(id);
     // "-<finished_at>": a run to count from finished_at; an entry without a state
     // (older triggers) does not say whether the run finished.
     if (run_rows && !stated) {
       finished_gap_ = true;
     } else if (run_rows && !finished_gap_ && state.size() > 1 && state[0] == '-') {
-      Older(&finished_us_, FiniteMicros(state.substr(1)));
+      Older(&finished_us_, NotifyMicros(state.substr(1)));
     }
     if (gap_) continue;
-    auto [it, added] = rows->try_emplace(std::move(lower_id));
+    auto [it, added] = rows->try_emplace(Lower(id));
     // "~" (an update that changed nothing here) must not hide a state still pending.
     if (!stated) {
       it->second.reset();

@@ -10,6 +10,10 @@
 
 namespace aee {
 
+/// A finite time as schema/notify.sql's entries write it (Unix microseconds);
+/// nullopt for "n" (NULL), "-" / "+" (-infinity / infinity) and anything else.
+std::optional<std::int64_t> NotifyMicros(std::string_view s);
+
 /// What schema/notify.sql's triggers announce on the LISTEN connection, handed to
 /// the collectors that can read less because of it. Thread-safe.
 ///

@@ -446,16 +446,17 @@ void RealtimeCollector::Resync(DbSession& db) {
   runs_.clear();
   queue_.clear();
   agent_names_.clear();
+  const bool live = options_.live_cap > 0;  // names are read (and needed) for a live view only
   for (const auto& row : rows) {
     const char kind = row[0].c_str()[0];
     if (kind == 'w') {
       workspaces_[row[1].as<std::string>()] = row[4].is_null() ? "" : row[4].as<std::string>();
     } else if (kind == 'r') {
       const CachedRun& run = runs_[row[1].as<std::string>()] = RunFromRow(row);
-      agent_names_.emplace(run.agent, run.agent_name);
+      if (live) agent_names_.emplace(run.agent, run.agent_name);
     } else if (kind == 'q') {
       const CachedEntry& entry = queue_[row[1].as<std::string>()] = EntryFromRow(row);
-      agent_names_.emplace(entry.agent, entry.agent_name);
+      if (live) agent_names_.emplace(entry.agent, entry.agent_name);
     }
   }
 }
@@ -480,9 +481,11 @@ bool ParseTime(std::string_view s, RealtimeCollector::Time* t) {
     t->kind = s == "n" ? Time::kNull : s == "-" ? Time::kMinusInfinity : Time::kPlusInfinity;
     return true;
   }
+  const std::optional<std::int64_t> us = NotifyMicros(s);
+  if (!us) return false;
   t->kind = Time::kFinite;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), t->us);
-  return !s.empty() && ec == std::errc() && end == s.data() + s.size();
+  t->us = *us;
+  return true;
 }
 
 // float8 text (shortest exact, "NaN", "Infinity"); empty: NULL.

@@ -47,8 +47,9 @@ struct RunsCollectorOptions {
 /// at once), clamped to the lateness window. A periodic sweep re-reads the whole
 /// lateness window for application-stamped timestamps. A ledger of run ids counted
 /// inside the window makes overlapping reads count every run once. With a change
-/// feed that missed nothing since the last sweep, a cycle reads only the runs the
-/// triggers announced as no longer running, by primary key, and no range at all.
+/// feed that missed nothing since the last sweep, a cycle reads from the oldest
+/// finished_at the triggers announced since the previous one (nothing when none),
+/// without the frontier or sweeps.
 class RunsCollector final : public Collector, private DailyCounter::Policy {
  public:
   RunsCollector(CollectorContext ctx, RunsCollectorOptions options);
