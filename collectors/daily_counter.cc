@@ -61,12 +61,6 @@ void DailyCounter::Advance(DbSession& db, std::int64_t now_us, Policy& policy) {
   const std::optional<DailyWindow::Announced> announced =
       spec_.announced ? policy.TakeAnnounced() : std::nullopt;
   const DailyWindow::Range range = window_.NextRange(now_us, announced);
-  // The short reads between sweeps go through a prepared statement; a sweep reads
-  // minutes of rows, and a transaction pooler keeps no prepared statements: there
-  // the cursor alone.
-  const std::string prepared =
-      range.sweep || db.pooler() == DbPooler::kTransaction ? "" : "aee_" + spec_.collector + "_read";
-  if (!prepared.empty()) db.Prepare(prepared, spec_.rows_sql + " LIMIT $3");
   policy.BeforeCycle();
   pqxx::read_transaction tx(db.Get());
   SetStatementTimeout(tx, timeout_);
@@ -76,8 +70,8 @@ void DailyCounter::Advance(DbSession& db, std::int64_t now_us, Policy& policy) {
   std::vector<pqxx::result> uncounted;
   if (!range.announced) bound = window_.ReadBound(tx);  // before the rows' snapshot
   if (range.from_us < range.to_us) {
-    uncounted = window_.ReadUncounted(tx, "aee_" + spec_.collector + "_rows", prepared, spec_.rows_sql, range,
-                                      spec_.id, read_batch_rows_, &read);
+    uncounted = window_.ReadUncounted(tx, "aee_" + spec_.collector + "_rows", spec_.rows_sql, range, spec_.id,
+                                      read_batch_rows_, &read);
   }
   policy.ReadAlso(tx, false);
   tx.commit();

@@ -156,40 +156,21 @@ RunLedger DailyWindow::ReadLedger(pqxx::transaction_base& tx, std::string_view c
 }
 
 std::vector<pqxx::result> DailyWindow::ReadUncounted(pqxx::transaction_base& tx, std::string_view cursor,
-                                                     const std::string& prepared, std::string_view sql,
-                                                     const Range& range, IdColumn id, size_t batch_rows,
-                                                     std::uint64_t* rows_read) const {
+                                                     std::string_view sql, const Range& range, IdColumn id,
+                                                     size_t batch_rows, std::uint64_t* rows_read) const {
   std::vector<pqxx::result> uncounted;
-  const auto keep_uncounted = [&](const pqxx::result& batch) {
-    *rows_read += batch.size();
-    for (const auto& row : batch) {
-      const bool known = id == IdColumn::kText ? ledger_.Contains(row[0].c_str())
-                                               : ledger_.Contains(row[0].as<std::int64_t>());
-      if (!known) {
-        uncounted.push_back(batch);
-        return;
-      }
-    }
-  };
-  const std::string from = FormatTimestampUs(range.from_us);
-  const std::string to = FormatTimestampUs(range.to_us);
-  batch_rows = std::max<size_t>(batch_rows, 1);
-  if (!prepared.empty()) {
-    // A cursor's statement is planned at each DECLARE (0.3-0.5 ms for the runs
-    // classification, more than reading a few seconds of rows); the prepared one
-    // once per session (docs/benchmarks.md). Left to choose, PostgreSQL would plan
-    // every execution anyway: a custom plan's estimate for a few seconds of rows is
-    // always below the generic plan's (a default selectivity). The setting holds to
-    // the end of the transaction; what follows there are simple lookups.
-    tx.exec("SET LOCAL plan_cache_mode = force_generic_plan");
-    const pqxx::result rows = tx.exec_prepared(prepared, from, to, batch_rows);
-    if (rows.size() < batch_rows) {
-      keep_uncounted(rows);
-      return uncounted;
-    }
-    *rows_read += rows.size();  // a full limit: read again, in batches
-  }
-  ForEachBatch(tx, cursor, sql, from, to, batch_rows, keep_uncounted);
+  ForEachBatch(tx, cursor, sql, FormatTimestampUs(range.from_us), FormatTimestampUs(range.to_us), batch_rows,
+               [&](const pqxx::result& batch) {
+                 *rows_read += batch.size();
+                 for (const auto& row : batch) {
+                   const bool known = id == IdColumn::kText ? ledger_.Contains(row[0].c_str())
+                                                            : ledger_.Contains(row[0].as<std::int64_t>());
+                   if (!known) {
+                     uncounted.push_back(batch);
+                     return;
+                   }
+                 }
+               });
   return uncounted;
 }
 

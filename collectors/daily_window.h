@@ -118,17 +118,13 @@ class DailyWindow {
   /// sweep's window), reads nothing when nothing was announced, and needs neither
   /// ReadBound() nor sweeps.
   Range NextRange(std::int64_t now_us, const std::optional<Announced>& announced = std::nullopt) const;
-  /// Reads range with sql (parameters from, to; the id in the first column) and
-  /// returns only the batches holding an id not counted yet: a sweep re-reads
-  /// minutes of rows that are nearly all counted already. The caller records them
-  /// with Record() once the transaction has committed.
-  /// With a prepared statement (`prepared`: sql with LIMIT $3, planned once per
-  /// session), one execution reads a range of fewer than batch_rows rows; a cursor
-  /// (ForEachBatch) reads the rest, and reads a range that filled the limit again in
-  /// batches. Empty `prepared`: the cursor alone (behind a transaction pooler).
-  std::vector<pqxx::result> ReadUncounted(pqxx::transaction_base& tx, std::string_view cursor,
-                                          const std::string& prepared, std::string_view sql, const Range& range,
-                                          IdColumn id, size_t batch_rows, std::uint64_t* rows_read) const;
+  /// Reads range with sql (parameters from, to; the id in the first column) through
+  /// a cursor (ForEachBatch) and returns only the batches holding an id not counted
+  /// yet: a sweep re-reads minutes of rows that are nearly all counted already. The
+  /// caller records them with Record() once the transaction has committed.
+  std::vector<pqxx::result> ReadUncounted(pqxx::transaction_base& tx, std::string_view cursor, std::string_view sql,
+                                          const Range& range, IdColumn id, size_t batch_rows,
+                                          std::uint64_t* rows_read) const;
   /// Records an id read by the current cycle; true when it was not counted yet.
   bool Record(std::string_view id, std::int64_t ts_us) { return ledger_.Insert(id, ts_us); }
   bool Record(std::int64_t id, std::int64_t ts_us) { return ledger_.Insert(id, ts_us); }

@@ -179,12 +179,6 @@ TEST_F(ModelsCollectorTest, IncrementalReadsMatchSql) {
   auto snap = c.Collect(s);
   ExpectModelsMatchSql(db_, snap, kDay, kNextDay, 50);
   EXPECT_GT(Value(snap, "agent_exporter_rows_read_total", {{"collector", "models"}, {"scan", "incremental"}}), 0);
-  // Each cycle ran the prepared statement first (planned once; its 100 rows filled the
-  // limit, so the cursor read them again).
-  const auto plans = testing::PreparedPlans(s.Get(), "aee_models_read");
-  ASSERT_TRUE(plans.has_value());
-  EXPECT_EQ(plans->custom, 0);
-  EXPECT_EQ(plans->generic, 6);
 }
 
 TEST_F(ModelsCollectorTest, RestartAndTwoReplicasExposeIdenticalValues) {

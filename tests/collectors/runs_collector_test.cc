@@ -134,30 +134,6 @@ TEST_F(RunsCollectorTest, DeletingRowsNeverLowersCounters) {
   EXPECT_EQ(Text(c.Collect(s), "agent_run"), before);
 }
 
-// The reads between sweeps run one prepared statement, planned once (a cursor's
-// statement is planned at every DECLARE); a cycle whose rows fill its limit reads
-// them again through the cursor, in batches.
-TEST_F(RunsCollectorTest, ShortReadsRunAStatementPlannedOnce) {
-  auto c = Make({.read_batch_rows = 100});
-  auto s = Session();
-  c.Collect(s);  // empty day
-  int reads = 0;
-  for (int i = 0; i < 6; ++i) {
-    // 40 rows a cycle, and 250 in the fourth: more than the limit, read by the cursor.
-    InsertFinishedRuns(db_, i == 3 ? 250 : 40, At(std::to_string(i * 10) + " seconds"),
-                       At(std::to_string(i * 10 + 10) + " seconds"), 0.4 + i / 100.0);
-    clock_.Advance(seconds(10));
-    c.Collect(s);
-    ++reads;
-  }
-  ExpectRunsMatchSql(db_, c.Collect(s), kDay, kNextDay);
-  ++reads;
-  const auto plans = testing::PreparedPlans(s.Get(), "aee_runs_read");
-  ASSERT_TRUE(plans.has_value()) << "no prepared statement on the collector's session";
-  EXPECT_EQ(plans->custom, 0);
-  EXPECT_EQ(plans->generic, reads);
-}
-
 TEST_F(RunsCollectorTest, LateApplicationStampedCommitIsCountedOnceBySweep) {
   RunsCollectorOptions opts;
   opts.sweep_interval = seconds(30);

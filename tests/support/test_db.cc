@@ -92,12 +92,4 @@ std::string TestDb::Scalar(const std::string& sql) {
   return r[0][0].as<std::string>();
 }
 
-std::optional<PlanCounts> PreparedPlans(pqxx::connection& conn, const std::string& name) {
-  pqxx::nontransaction tx(conn);
-  const pqxx::result r =
-      tx.exec_params("SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = $1", name);
-  if (r.empty()) return std::nullopt;
-  return PlanCounts{r[0][0].as<std::int64_t>(), r[0][1].as<std::int64_t>()};
-}
-
 }  // namespace aee::testing

@@ -1,8 +1,6 @@
 #pragma once
 
-#include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 
 #include <pqxx/pqxx>
@@ -41,14 +39,6 @@ class TestDb {
   std::string url_;
   std::unique_ptr<pqxx::connection> conn_;
 };
-
-/// How often PostgreSQL planned the statement `name` prepared on the connection
-/// (pg_prepared_statements); nullopt when that session has no such statement.
-struct PlanCounts {
-  std::int64_t generic = 0;
-  std::int64_t custom = 0;
-};
-std::optional<PlanCounts> PreparedPlans(pqxx::connection& conn, const std::string& name);
 
 /// Text of a file under the source tree.
 std::string ReadSourceFile(const std::string& relative_path);
