@@ -1,5 +1,6 @@
 #include "collectors/change_feed.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 
@@ -53,6 +54,8 @@ void ChangeFeed::MarkGap() {
   runs_.clear();
   queue_.clear();
   finished_us_.reset();
+  finished_times_.clear();
+  finished_times_dropped_ = false;
   ++agents_generation_;
 }
 
@@ -114,7 +117,15 @@ bool ChangeFeed::Notify(std::string_view payload) {
     if (run_rows && !stated) {
       finished_gap_ = true;
     } else if (run_rows && !finished_gap_ && state.size() > 1 && state[0] == '-') {
-      Older(&finished_us_, NotifyMicros(state.substr(1)));
+      const std::optional<std::int64_t> finished_at = NotifyMicros(state.substr(1));
+      Older(&finished_us_, finished_at);
+      if (finished_at && !finished_times_dropped_) {
+        finished_times_.push_back(*finished_at);
+        if (finished_times_.size() > kMaxFinishedTimes) {
+          finished_times_.clear();
+          finished_times_dropped_ = true;
+        }
+      }
     }
     if (gap_) continue;
     auto [it, added] = rows->try_emplace(Lower(id));
@@ -154,8 +165,15 @@ ChangeFeed::Changes ChangeFeed::Take() {
 
 ChangeFeed::Oldest ChangeFeed::TakeFinished() {
   std::lock_guard lock(mu_);
-  const Oldest out{connected_ && triggers_verified_ && !finished_gap_, finished_us_};
+  Oldest out{connected_ && triggers_verified_ && !finished_gap_, finished_us_, std::nullopt};
+  if (!finished_times_dropped_) {
+    std::sort(finished_times_.begin(), finished_times_.end());
+    finished_times_.erase(std::unique(finished_times_.begin(), finished_times_.end()), finished_times_.end());
+    out.times = std::move(finished_times_);
+  }
   finished_us_.reset();
+  finished_times_.clear();
+  finished_times_dropped_ = false;
   finished_gap_ = !connected_;
   return out;
 }

@@ -64,12 +64,15 @@ class ChangeFeed {
   struct Oldest {
     bool complete = false;
     std::optional<std::int64_t> us;
+    /// Every finite finished_at announced, sorted, each once; nullopt when more
+    /// than kMaxFinishedTimes were (then only `us` is known).
+    std::optional<std::vector<std::int64_t>> times;
   };
   /// The runs collector's: the oldest finished_at of the agent_runs rows announced
-  /// as finished ("-<finished_at>"). Complete only while the listener has been
-  /// connected since the last call, the triggers are verified, nothing was lost (the
-  /// same gaps as Take()'s) and every entry said whether it finished (not so the
-  /// entries of older versions of schema/notify.sql).
+  /// as finished ("-<finished_at>"), and all of them. Complete only while the
+  /// listener has been connected since the last call, the triggers are verified,
+  /// nothing was lost (the same gaps as Take()'s) and every entry said whether it
+  /// finished (not so the entries of older versions of schema/notify.sql).
   Oldest TakeFinished();
 
   /// Set by the realtime collector after it checked that every trigger is in place
@@ -84,6 +87,8 @@ class ChangeFeed {
 
   /// Pending rows beyond this mark a gap (a full read is cheaper than the list).
   static constexpr size_t kMaxPending = 100000;
+  /// Finish times kept for TakeFinished() beyond this: only the oldest.
+  static constexpr size_t kMaxFinishedTimes = 20000;
 
  private:
   const std::string channel_;
@@ -104,6 +109,8 @@ class ChangeFeed {
   // id -> its announced state; nullopt: to be read.
   std::map<std::string, std::optional<Announced>> runs_, queue_;
   std::optional<std::int64_t> finished_us_;  // the oldest announced
+  std::vector<std::int64_t> finished_times_;  // every one announced, unsorted
+  bool finished_times_dropped_ = false;       // more than kMaxFinishedTimes
 };
 
 }  // namespace aee

@@ -13,11 +13,12 @@ void RequireTable(pqxx::transaction_base& tx, std::string_view quoted_schema, st
   throw CollectorUnavailable("table " + name + " does not exist");
 }
 
-void ForEachBatch(pqxx::transaction_base& tx, std::string_view cursor, std::string_view sql, const std::string& from,
-                  const std::string& to, size_t batch_rows,
+void ForEachBatch(pqxx::transaction_base& tx, std::string_view cursor, std::string_view sql,
+                  const std::vector<std::string>& params, size_t batch_rows,
                   const std::function<void(const pqxx::result&)>& each_batch) {
   batch_rows = std::max<size_t>(batch_rows, 1);
-  tx.exec_params("DECLARE " + std::string(cursor) + " NO SCROLL CURSOR FOR " + std::string(sql), from, to);
+  tx.exec_params("DECLARE " + std::string(cursor) + " NO SCROLL CURSOR FOR " + std::string(sql),
+                 pqxx::prepare::make_dynamic_params(params));
   const std::string fetch = "FETCH FORWARD " + std::to_string(batch_rows) + " FROM " + std::string(cursor);
   while (true) {
     const pqxx::result batch = tx.exec(fetch);

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "collectors/change_feed.h"
 #include "collectors/live_view.h"
@@ -91,13 +92,15 @@ inline constexpr FamilySpec kLedgerEntriesFamily{"agent_exporter_ledger_entries"
 /// with to_regclass, so a missing table never aborts the transaction).
 void RequireTable(pqxx::transaction_base& tx, std::string_view quoted_schema, std::string_view table);
 
-/// Runs sql, which takes the two text parameters from and to, through a cursor
-/// and hands its rows to each_batch in batches of at most batch_rows, so a large
-/// read (the start-up ledger, a sweep of the lateness window) never holds more
-/// than one batch in libpq's memory. The cursor, called cursor, lives until tx
-/// ends; each cursor name is used once per transaction.
-void ForEachBatch(pqxx::transaction_base& tx, std::string_view cursor, std::string_view sql, const std::string& from,
-                  const std::string& to, size_t batch_rows, const std::function<void(const pqxx::result&)>& each_batch);
+/// Runs sql, which takes the text parameters params ($1, $2, ...: from and to,
+/// and whatever else it reads by), through a cursor and hands its rows to
+/// each_batch in batches of at most batch_rows, so a large read (the start-up
+/// ledger, a sweep of the lateness window) never holds more than one batch in
+/// libpq's memory. The cursor, called cursor, lives until tx ends; each cursor
+/// name is used once per transaction.
+void ForEachBatch(pqxx::transaction_base& tx, std::string_view cursor, std::string_view sql,
+                  const std::vector<std::string>& params, size_t batch_rows,
+                  const std::function<void(const pqxx::result&)>& each_batch);
 
 /// How SQL classifies one latency observation (LatencyCodeSql): a value >= 0 is the
 /// index of its LatencyBuckets() bucket (size() = +Inf); negative values say why the

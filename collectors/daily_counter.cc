@@ -70,8 +70,8 @@ void DailyCounter::Advance(DbSession& db, std::int64_t now_us, Policy& policy) {
   std::vector<pqxx::result> uncounted;
   if (!range.announced) bound = window_.ReadBound(tx);  // before the rows' snapshot
   if (range.from_us < range.to_us) {
-    uncounted = window_.ReadUncounted(tx, "aee_" + spec_.collector + "_rows", spec_.rows_sql, range, spec_.id,
-                                      read_batch_rows_, &read);
+    uncounted = window_.ReadUncounted(tx, "aee_" + spec_.collector + "_rows", spec_.rows_sql, spec_.spans_rows_sql,
+                                      range, spec_.id, read_batch_rows_, &read);
   }
   policy.ReadAlso(tx, false);
   tx.commit();

@@ -73,6 +73,9 @@ class DailyCounter {
     int timestamp_column = 0;
     /// Parameters from, to: the classified rows (id first).
     std::string rows_sql;
+    /// rows_sql limited to spans of timestamps (parameters from, to, and the spans'
+    /// lower and upper bounds as timestamptz[]): the reads of announced rows.
+    std::string spans_rows_sql;
     /// The collector has a change feed (Policy::TakeAnnounced).
     bool announced = false;
     /// Parameters from, to: the start-up aggregate.

@@ -122,6 +122,17 @@ DailyWindow::Range DailyWindow::NextRange(std::int64_t now_us, const std::option
     // it was read: the rows to count are at or after the oldest announced time.
     r.announced = true;
     r.from_us = announced->oldest_us ? std::max({*announced->oldest_us, sweep_from_us, day_start_us_}) : r.to_us;
+    if (announced->times) {
+      for (const std::int64_t t : *announced->times) {
+        if (t < r.from_us || t >= r.to_us) continue;
+        if (!r.spans.empty() && t - r.spans.back().hi_us <= kSpanGapUs) {
+          r.spans.back().hi_us = t;
+        } else {
+          r.spans.push_back({t, t});
+        }
+      }
+      if (r.spans.empty()) r.from_us = r.to_us;
+    }
     return r;
   }
   // Fast path: everything that was invisible at the last read is at or after its
@@ -142,7 +153,7 @@ DailyWindow::Range DailyWindow::NextRange(std::int64_t now_us, const std::option
 RunLedger DailyWindow::ReadLedger(pqxx::transaction_base& tx, std::string_view cursor, std::string_view sql,
                                   std::int64_t now_us, const std::string& to, IdColumn id, size_t batch_rows) const {
   RunLedger ledger;
-  ForEachBatch(tx, cursor, sql, FormatTimestampUs(LedgerFrom(now_us)), to, batch_rows, [&](const pqxx::result& batch) {
+  ForEachBatch(tx, cursor, sql, {FormatTimestampUs(LedgerFrom(now_us)), to}, batch_rows, [&](const pqxx::result& batch) {
     for (const auto& row : batch) {
       const std::int64_t ts_us = row[1].as<std::int64_t>();
       if (id == IdColumn::kText) {
@@ -156,21 +167,34 @@ RunLedger DailyWindow::ReadLedger(pqxx::transaction_base& tx, std::string_view c
 }
 
 std::vector<pqxx::result> DailyWindow::ReadUncounted(pqxx::transaction_base& tx, std::string_view cursor,
-                                                     std::string_view sql, const Range& range, IdColumn id,
-                                                     size_t batch_rows, std::uint64_t* rows_read) const {
+                                                     std::string_view sql, std::string_view spans_sql,
+                                                     const Range& range, IdColumn id, size_t batch_rows,
+                                                     std::uint64_t* rows_read) const {
   std::vector<pqxx::result> uncounted;
-  ForEachBatch(tx, cursor, sql, FormatTimestampUs(range.from_us), FormatTimestampUs(range.to_us), batch_rows,
-               [&](const pqxx::result& batch) {
-                 *rows_read += batch.size();
-                 for (const auto& row : batch) {
-                   const bool known = id == IdColumn::kText ? ledger_.Contains(row[0].c_str())
-                                                            : ledger_.Contains(row[0].as<std::int64_t>());
-                   if (!known) {
-                     uncounted.push_back(batch);
-                     return;
-                   }
-                 }
-               });
+  const auto keep_uncounted = [&](const pqxx::result& batch) {
+    *rows_read += batch.size();
+    for (const auto& row : batch) {
+      const bool known = id == IdColumn::kText ? ledger_.Contains(row[0].c_str())
+                                               : ledger_.Contains(row[0].as<std::int64_t>());
+      if (!known) {
+        uncounted.push_back(batch);
+        return;
+      }
+    }
+  };
+  const std::string from = FormatTimestampUs(range.from_us);
+  const std::string to = FormatTimestampUs(range.to_us);
+  if (range.spans.empty()) {
+    ForEachBatch(tx, cursor, sql, {from, to}, batch_rows, keep_uncounted);
+    return uncounted;
+  }
+  // timestamptz[] literals: {"2026-12-01 15:34:00.123456+00",...}
+  std::string lo = "{", hi = "{";
+  for (const Span& span : range.spans) {
+    lo += (lo.size() > 1 ? ",\"" : "\"") + FormatTimestampUs(span.lo_us) + "\"";
+    hi += (hi.size() > 1 ? ",\"" : "\"") + FormatTimestampUs(span.hi_us) + "\"";
+  }
+  ForEachBatch(tx, cursor, spans_sql, {from, to, lo + "}", hi + "}"}, batch_rows, keep_uncounted);
   return uncounted;
 }
 

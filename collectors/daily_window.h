@@ -59,12 +59,23 @@ class DailyWindow {
   };
   /// The timestamp range [from_us, to_us) the next incremental read covers (none
   /// when from_us >= to_us), and whether announcements chose it.
+  /// Timestamps from lo_us to hi_us, both included.
+  struct Span {
+    std::int64_t lo_us = 0;
+    std::int64_t hi_us = 0;
+  };
   struct Range {
     std::int64_t from_us = 0;
     std::int64_t to_us = 0;
     bool sweep = false;
     bool announced = false;
+    /// Announced with every timestamp known: only these parts of [from_us, to_us)
+    /// hold rows to count (the announced times, those closer than kSpanGapUs merged).
+    std::vector<Span> spans;
   };
+  /// Announced times closer than this are read as one span: an index descent costs
+  /// about what 30 ms of rows do at 120 finishes a second.
+  static constexpr std::int64_t kSpanGapUs = 100'000;
 
   static constexpr std::int64_t kDayUs = 86'400'000'000;
   /// Slack for clock differences between the exporter, the database and the
@@ -110,21 +121,26 @@ class DailyWindow {
   /// nullopt when none.
   struct Announced {
     std::optional<std::int64_t> oldest_us;
+    /// Every timestamp announced, sorted; nullopt when only the oldest is known.
+    std::optional<std::vector<std::int64_t>> times;
   };
   /// The range the next incremental cycle must read. announced: a list without a
   /// gap (nullopt: no feed, or something may have been missed). When that has held
   /// since the last sweep, every row committed since the previous read is at or
   /// after the oldest announced timestamp: the read starts there (within the
   /// sweep's window), reads nothing when nothing was announced, and needs neither
-  /// ReadBound() nor sweeps.
+  /// ReadBound() nor sweeps. With every announced time known it reads only around
+  /// those times (Range::spans).
   Range NextRange(std::int64_t now_us, const std::optional<Announced>& announced = std::nullopt) const;
   /// Reads range with sql (parameters from, to; the id in the first column) through
   /// a cursor (ForEachBatch) and returns only the batches holding an id not counted
   /// yet: a sweep re-reads minutes of rows that are nearly all counted already. The
-  /// caller records them with Record() once the transaction has committed.
+  /// caller records them with Record() once the transaction has committed. A range
+  /// with spans is read with spans_sql instead (parameters from, to, and the spans'
+  /// lower and upper bounds as timestamptz[]).
   std::vector<pqxx::result> ReadUncounted(pqxx::transaction_base& tx, std::string_view cursor, std::string_view sql,
-                                          const Range& range, IdColumn id, size_t batch_rows,
-                                          std::uint64_t* rows_read) const;
+                                          std::string_view spans_sql, const Range& range, IdColumn id,
+                                          size_t batch_rows, std::uint64_t* rows_read) const;
   /// Records an id read by the current cycle; true when it was not counted yet.
   bool Record(std::string_view id, std::int64_t ts_us) { return ledger_.Insert(id, ts_us); }
   bool Record(std::int64_t id, std::int64_t ts_us) { return ledger_.Insert(id, ts_us); }

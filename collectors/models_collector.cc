@@ -104,6 +104,7 @@ ModelsCollector::ModelsCollector(CollectorContext ctx, ModelsCollectorOptions op
                 .id = DailyWindow::IdColumn::kBigint,
                 .timestamp_column = kRowCreatedUs,
                 .rows_sql = RowsSql(ctx_.quoted_schema, ctx_.shard),
+                .spans_rows_sql = {},
                 .announced = false,  // no triggers on model_calls (docs/configuration.md)
                 .aggregate_sql = AggregateSql(ctx_.quoted_schema, ctx_.shard),
                 .ledger_sql = WithSchema(

@@ -78,7 +78,7 @@ WITH v AS (
          coalesce(r.queue_wait_seconds, CASE WHEN NOT isfinite(r.started_at) OR NOT isfinite(r.queued_at) THEN 'NaN'::float8 ELSE date_part('epoch', r.started_at - r.queued_at) END) AS queue_wait,
          coalesce(r.runtime_seconds, CASE WHEN NOT isfinite(r.finished_at) OR NOT isfinite(r.started_at) THEN 'NaN'::float8 ELSE date_part('epoch', r.finished_at - r.started_at) END) AS runtime,
          coalesce(r.total_latency_seconds, CASE WHEN NOT isfinite(r.finished_at) OR NOT isfinite(r.queued_at) THEN 'NaN'::float8 ELSE date_part('epoch', r.finished_at - r.queued_at) END) AS end_to_end
-  FROM {schema}.agent_runs r
+  FROM {rows}
   WHERE r.finished_at >= $1::timestamptz AND r.finished_at < $2::timestamptz AND {shard}
   OFFSET 0
 ), c AS (
@@ -95,7 +95,12 @@ std::string Join(const std::vector<std::string>& parts, std::string_view sep) {
   return out;
 }
 
-std::string ClassifiedRowsSql(std::string_view quoted_schema, const ShardOptions& shard) {
+// The runs read: all of agent_runs, or (spans) the runs whose finished_at lies in
+// one of the spans [$3[i], $4[i]], an index range scan each.
+enum class RunsFrom { kTable, kSpans };
+
+std::string ClassifiedRowsSql(std::string_view quoted_schema, const ShardOptions& shard,
+                              RunsFrom from = RunsFrom::kTable) {
   std::vector<std::string> codes;
   for (auto v : kLatencies) {
     codes.push_back(LatencyCodeSql(v, "row_skip IS NOT NULL OR NOT started") + " AS " + std::string(v) + "_code");
@@ -103,6 +108,10 @@ std::string ClassifiedRowsSql(std::string_view quoted_schema, const ShardOptions
   std::string sql(kClassifiedRows);
   sql.replace(sql.find("{codes}"), 7, Join(codes, ", "));
   sql.replace(sql.find("{shard}"), 7, WorkspaceShardSql("r.workspace_id", quoted_schema, shard));
+  sql.replace(sql.find("{rows}"), 6,
+              from == RunsFrom::kTable ? "{schema}.agent_runs r"
+                                       : "unnest($3::timestamptz[], $4::timestamptz[]) AS s(lo, hi) "
+                                         "JOIN {schema}.agent_runs r ON r.finished_at >= s.lo AND r.finished_at <= s.hi");
   return WithSchema(sql, quoted_schema);
 }
 
@@ -142,14 +151,14 @@ std::string AggregateSql(std::string_view quoted_schema, const ShardOptions& sha
 // then per latency (kLatencies order) its code and microseconds.
 enum RowColumn : int { kRowId, kRowWorkspace, kRowAgent, kRowStatus, kRowFinishedUs, kRowSkip, kRowLatencies };
 
-std::string RowsSql(std::string_view quoted_schema, const ShardOptions& shard) {
+std::string RowsSql(std::string_view quoted_schema, const ShardOptions& shard, RunsFrom from = RunsFrom::kTable) {
   std::vector<std::string> cols = {"run_id::text", "workspace_id::text", "agent_id::text", "status",
                                    "(extract(epoch FROM finished_at) * 1000000)::bigint", "row_skip"};
   for (auto v : kLatencies) {
     cols.push_back(std::string(v) + "_code");
     cols.push_back(LatencyMicrosSql(v, std::string(v) + "_code"));
   }
-  return ClassifiedRowsSql(quoted_schema, shard) + "SELECT " + Join(cols, ", ") + " FROM c";
+  return ClassifiedRowsSql(quoted_schema, shard, from) + "SELECT " + Join(cols, ", ") + " FROM c";
 }
 
 std::string LedgerSql(std::string_view quoted_schema, const ShardOptions& shard) {
@@ -172,6 +181,7 @@ RunsCollector::RunsCollector(CollectorContext ctx, RunsCollectorOptions options)
                 .id = DailyWindow::IdColumn::kText,
                 .timestamp_column = kRowFinishedUs,
                 .rows_sql = RowsSql(ctx_.quoted_schema, ctx_.shard),
+                .spans_rows_sql = RowsSql(ctx_.quoted_schema, ctx_.shard, RunsFrom::kSpans),
                 .announced = ctx_.change_feed != nullptr,
                 .aggregate_sql = AggregateSql(ctx_.quoted_schema, ctx_.shard),
                 .ledger_sql = LedgerSql(ctx_.quoted_schema, ctx_.shard),
@@ -251,9 +261,9 @@ void RunsCollector::BeforeCycle() { cycle_generation_ = TrustedAgentsGeneration(
 
 std::optional<DailyWindow::Announced> RunsCollector::TakeAnnounced() {
   if (!ctx_.change_feed) return std::nullopt;
-  const ChangeFeed::Oldest finished = ctx_.change_feed->TakeFinished();
+  ChangeFeed::Oldest finished = ctx_.change_feed->TakeFinished();
   if (!finished.complete) return std::nullopt;
-  return DailyWindow::Announced{finished.us};
+  return DailyWindow::Announced{finished.us, std::move(finished.times)};
 }
 
 void RunsCollector::ReadAlso(pqxx::transaction_base& tx, bool startup) {

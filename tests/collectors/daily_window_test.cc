@@ -38,7 +38,7 @@ size_t RunCycles(DailyWindow& w, std::int64_t start_us, int step, int total, int
     const bool complete = announced(cycle++);
     // The one id committed since the previous cycle (below) is the oldest announced.
     const DailyWindow::Range range =
-        w.NextRange(now, complete ? std::optional(DailyWindow::Announced{now - lag * kSecondUs}) : std::nullopt);
+        w.NextRange(now, complete ? std::optional(DailyWindow::Announced{now - lag * kSecondUs, std::nullopt}) : std::nullopt);
     for (const Seen& s : seen) {
       if (s.ts_us >= range.from_us && s.ts_us < range.to_us) {
         EXPECT_FALSE(w.Record(s.id, s.ts_us)) << "id " << s.id << " re-read at +" << (now - start_us) / kSecondUs
@@ -91,25 +91,61 @@ TEST(DailyWindowTest, AnnouncedCyclesReadFromTheOldestAnnouncedAndAGapBringsOneS
     w.Finish(r, now, DailyWindow::Bound{}, announced.has_value());
     return r;
   };
-  DailyWindow::Range r = cycle(DailyWindow::Announced{start - 10 * kSecondUs});
+  DailyWindow::Range r = cycle(DailyWindow::Announced{start - 10 * kSecondUs, std::nullopt});
   EXPECT_TRUE(r.announced && !r.sweep);
   EXPECT_EQ(r.from_us, start - 10 * kSecondUs);
   r = cycle(DailyWindow::Announced{});
   EXPECT_TRUE(r.announced);
   EXPECT_GE(r.from_us, r.to_us) << "nothing announced: nothing to read";
-  r = cycle(DailyWindow::Announced{start - 3600 * kSecondUs});
+  r = cycle(DailyWindow::Announced{start - 3600 * kSecondUs, std::nullopt});
   EXPECT_EQ(r.from_us, now - kSecondUs - window) << "older than the sweep's window: clamped to it";
   r = cycle(std::nullopt);  // a gap right after announcements: back the whole window
   EXPECT_TRUE(!r.announced && r.sweep);
   EXPECT_EQ(r.from_us, now - kSecondUs - window);
   r = cycle(std::nullopt);  // still incomplete: the fast path
   EXPECT_TRUE(!r.announced && !r.sweep);
-  r = cycle(DailyWindow::Announced{now});  // complete, but not since the last sweep: a sweep now
+  r = cycle(DailyWindow::Announced{now, std::nullopt});  // complete, but not since the last sweep: a sweep now
   EXPECT_TRUE(!r.announced && r.sweep);
   EXPECT_EQ(r.from_us, now - 2 * kSecondUs - window);
-  r = cycle(DailyWindow::Announced{now});
+  r = cycle(DailyWindow::Announced{now, std::nullopt});
   EXPECT_TRUE(r.announced);
   EXPECT_EQ(r.from_us, now - kSecondUs);
+}
+
+// With every announced time known, an announced cycle reads only around them:
+// times closer than kSpanGapUs make one span, times outside the range (older than
+// the sweep's window, tomorrow's) none, and nothing when none is left.
+TEST(DailyWindowTest, AnnouncedTimesAreReadAsSpans) {
+  const std::int64_t start = DailyWindow::kDayUs * 20000 + 3600 * kSecondUs;
+  const std::int64_t window = 300 * kSecondUs + DailyWindow::kClockSlackUs;
+  const std::int64_t gap = DailyWindow::kSpanGapUs;
+  DailyWindow w("runs", {minutes(5), minutes(5)}, nullptr);
+  w.Start(start, DailyWindow::Bound{}, RunLedger{});
+  const std::int64_t now = start + kSecondUs;
+  const std::int64_t late = now - 4 * kSecondUs;  // a finish committed 4 s after it was stamped
+  const std::int64_t old = now - 3600 * kSecondUs;  // before the sweep's window
+  const std::int64_t tomorrow = DailyWindow::DayStart(now) + DailyWindow::kDayUs;
+  const std::vector<std::int64_t> times = {old, late, now - 900'000, now - 900'000 + gap, now - 500'000,
+                                           now - 500'000 + gap + 1, tomorrow};
+  DailyWindow::Range r = w.NextRange(now, DailyWindow::Announced{old, times});
+  EXPECT_TRUE(r.announced && !r.sweep);
+  EXPECT_EQ(r.from_us, start - window) << "the oldest, clamped to the sweep's window";
+  ASSERT_EQ(r.spans.size(), 4u);
+  EXPECT_EQ(r.spans[0].lo_us, late);
+  EXPECT_EQ(r.spans[0].hi_us, late);
+  EXPECT_EQ(r.spans[1].lo_us, now - 900'000);
+  EXPECT_EQ(r.spans[1].hi_us, now - 900'000 + gap) << "a gap of kSpanGapUs joins";
+  EXPECT_EQ(r.spans[2].lo_us, now - 500'000);
+  EXPECT_EQ(r.spans[2].hi_us, now - 500'000);
+  EXPECT_EQ(r.spans[3].lo_us, now - 500'000 + gap + 1) << "one more microsecond does not";
+  // Only times outside the range: nothing to read.
+  r = w.NextRange(now, DailyWindow::Announced{old, std::vector<std::int64_t>{old, tomorrow}});
+  EXPECT_TRUE(r.announced && r.spans.empty());
+  EXPECT_GE(r.from_us, r.to_us);
+  // Only the oldest known (too many times): the whole range from it, as before.
+  r = w.NextRange(now, DailyWindow::Announced{late, std::nullopt});
+  EXPECT_TRUE(r.announced && r.spans.empty());
+  EXPECT_EQ(r.from_us, late);
 }
 
 // Announced cycles with gaps between them keep every id a read can reach in the

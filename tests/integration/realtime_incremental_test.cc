@@ -695,6 +695,44 @@ TEST_F(RealtimeIncrementalTest, RunsReadsFromTheOldestAnnouncedFinishAndCountsEa
   EXPECT_EQ(read("incremental"), 0);
 }
 
+// With every finish time announced, runs reads only around those times: a run
+// finished two minutes back and two finished now cost three rows, not the two
+// minutes of finishes between them (which the oldest-time range read).
+TEST_F(RealtimeIncrementalTest, RunsReadsOnlyAroundTheAnnouncedFinishTimes) {
+  std::unique_ptr<RunsCollector> made = RunsOnATrustedFeed();
+  if (HasFatalFailure()) return;
+  RunsCollector& runs = *made;
+  DbSession session(db_.url(), "test/runs"), truth_session(db_.url(), "test/truth");
+  Snapshot snap = runs.Collect(session);  // start-up
+  auto announced = [&] {
+    return testing::Value(snap, "agent_exporter_rows_read_total", {{"collector", "runs"}, {"scan", "announced"}});
+  };
+  auto insert = [&](const std::string& status, int n, std::int64_t ago_us, std::int64_t step_us) {
+    for (int i = 0; i < n; ++i) {
+      db_.Exec("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, queued_at, started_at, finished_at) "
+               "VALUES (gen_random_uuid(), '" + std::string(testing::kWs1) + "', '" + testing::kAgent1 + "', '" +
+               status + "', " + At(-ago_us - 2'000'000) + ", " + At(-ago_us - 1'000'000) + ", " +
+               (status == "running" ? "NULL" : At(-ago_us + i * step_us)) + ")");
+    }
+  };
+  auto cycle = [&] {
+    Drain();
+    clock_.Advance(seconds(1));
+    snap = runs.Collect(session);
+  };
+  insert("completed", 60, 110'000'000, 1'500'000);  // one every 1.5 s from 110 s back
+  insert("running", 3, 0, 0);
+  cycle();
+  const double before = announced();
+  db_.Exec("UPDATE agent_runs SET status = 'failed', finished_at = " + At(-120'000'000) +
+           " WHERE run_id = (SELECT run_id FROM agent_runs WHERE status = 'running' LIMIT 1)");
+  db_.Exec("UPDATE agent_runs SET status = 'completed', finished_at = " + At(0) + " WHERE status = 'running'");
+  cycle();
+  EXPECT_EQ(announced() - before, 3);
+  RunsCollector truth(testing::Ctx(clock_), RunsCollectorOptions{});
+  EXPECT_EQ(testing::Text(snap, "agent_run"), testing::Text(truth.Collect(truth_session), "agent_run"));
+}
+
 TEST(ChangeFeedTest, OnlyUnbrokenListsOfIdsAreComplete) {
   ChangeFeed feed(kChannel);
   feed.Notify("agent_runs:00000000-0000-0000-0000-000000000001");
@@ -803,7 +841,23 @@ TEST(ChangeFeedTest, ARowsLatestAnnouncedStateWinsUnlessItMustBeRead) {
   ChangeFeed::Oldest finished = feed.TakeFinished();
   EXPECT_TRUE(finished.complete);
   EXPECT_EQ(finished.us, std::optional<std::int64_t>(700));
+  EXPECT_EQ(finished.times, std::optional(std::vector<std::int64_t>{700}));
   EXPECT_TRUE(feed.Take().complete);
+  // Every finish time, sorted, each once; more than kMaxFinishedTimes: only the oldest.
+  EXPECT_TRUE(feed.Notify("agent_runs:" + ws + "/" + a + "=-900," + ws + "/" + b + "=-800,#1"));
+  EXPECT_TRUE(feed.Notify("agent_runs:" + ws + "/" + b + "=-900,#2"));
+  finished = feed.TakeFinished();
+  EXPECT_EQ(finished.us, std::optional<std::int64_t>(800));
+  EXPECT_EQ(finished.times, std::optional(std::vector<std::int64_t>{800, 900}));
+  for (size_t i = 0; i <= ChangeFeed::kMaxFinishedTimes; ++i) {
+    feed.Notify("agent_runs:" + ws + "/" + a + "=-" + std::to_string(1000 + i) + ",#" + std::to_string(i));
+  }
+  finished = feed.TakeFinished();
+  EXPECT_TRUE(finished.complete);
+  EXPECT_EQ(finished.us, std::optional<std::int64_t>(1000));
+  EXPECT_FALSE(finished.times.has_value()) << "too many to keep";
+  EXPECT_EQ(feed.TakeFinished().times, std::optional(std::vector<std::int64_t>{})) << "kept again after a take";
+  feed.Take();
   EXPECT_TRUE(feed.Notify("agent_runs:" + ws + "/" + a));
   EXPECT_FALSE(feed.TakeFinished().complete);
   EXPECT_TRUE(feed.Take().complete) << "the realtime collector reads that row";
