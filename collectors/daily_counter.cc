@@ -61,6 +61,11 @@ void DailyCounter::Advance(DbSession& db, std::int64_t now_us, Policy& policy) {
   const std::optional<DailyWindow::Announced> announced =
       spec_.announced ? policy.TakeAnnounced() : std::nullopt;
   const DailyWindow::Range range = window_.NextRange(now_us, announced);
+  // The reads of announced spans go through a prepared statement, except behind a
+  // transaction pooler (it keeps none).
+  const std::string spans_prepared =
+      range.spans.empty() || db.pooler() == DbPooler::kTransaction ? "" : "aee_" + spec_.collector + "_spans";
+  if (!spans_prepared.empty()) db.Prepare(spans_prepared, spec_.spans_rows_sql + " LIMIT $5");
   policy.BeforeCycle();
   pqxx::read_transaction tx(db.Get());
   SetStatementTimeout(tx, timeout_);
@@ -71,7 +76,7 @@ void DailyCounter::Advance(DbSession& db, std::int64_t now_us, Policy& policy) {
   if (!range.announced) bound = window_.ReadBound(tx);  // before the rows' snapshot
   if (range.from_us < range.to_us) {
     uncounted = window_.ReadUncounted(tx, "aee_" + spec_.collector + "_rows", spec_.rows_sql, spec_.spans_rows_sql,
-                                      range, spec_.id, read_batch_rows_, &read);
+                                      spans_prepared, range, spec_.id, read_batch_rows_, &read);
   }
   policy.ReadAlso(tx, false);
   tx.commit();

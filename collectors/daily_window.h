@@ -137,10 +137,13 @@ class DailyWindow {
   /// yet: a sweep re-reads minutes of rows that are nearly all counted already. The
   /// caller records them with Record() once the transaction has committed. A range
   /// with spans is read with spans_sql instead (parameters from, to, and the spans'
-  /// lower and upper bounds as timestamptz[]).
+  /// lower and upper bounds as timestamptz[]): by the statement spans_prepared
+  /// (spans_sql with LIMIT $5, planned once per session) when it is not empty and
+  /// the spans hold fewer than batch_rows rows, else through the cursor.
   std::vector<pqxx::result> ReadUncounted(pqxx::transaction_base& tx, std::string_view cursor, std::string_view sql,
-                                          std::string_view spans_sql, const Range& range, IdColumn id,
-                                          size_t batch_rows, std::uint64_t* rows_read) const;
+                                          std::string_view spans_sql, const std::string& spans_prepared,
+                                          const Range& range, IdColumn id, size_t batch_rows,
+                                          std::uint64_t* rows_read) const;
   /// Records an id read by the current cycle; true when it was not counted yet.
   bool Record(std::string_view id, std::int64_t ts_us) { return ledger_.Insert(id, ts_us); }
   bool Record(std::int64_t id, std::int64_t ts_us) { return ledger_.Insert(id, ts_us); }

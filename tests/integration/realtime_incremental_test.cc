@@ -181,12 +181,12 @@ class RealtimeIncrementalTest : public ::testing::Test {
     ExpectSame("a running run");
   }
   // A runs collector on feed_, once the realtime collector verified the triggers.
-  std::unique_ptr<RunsCollector> RunsOnATrustedFeed() {
+  std::unique_ptr<RunsCollector> RunsOnATrustedFeed(RunsCollectorOptions options = {}) {
     ExpectSame("start-up");
     EXPECT_TRUE(feed_->Trusted());
     CollectorContext ctx = testing::Ctx(clock_);
     ctx.change_feed = feed_;
-    return std::make_unique<RunsCollector>(ctx, RunsCollectorOptions{});
+    return std::make_unique<RunsCollector>(ctx, options);
   }
   // ExpectSame() at start-up and after each of 120 random steps per seed.
   void CompareAfterRandomSteps(std::initializer_list<unsigned> seeds) {
@@ -698,8 +698,16 @@ TEST_F(RealtimeIncrementalTest, RunsReadsFromTheOldestAnnouncedFinishAndCountsEa
 // With every finish time announced, runs reads only around those times: a run
 // finished two minutes back and two finished now cost three rows, not the two
 // minutes of finishes between them (which the oldest-time range read).
-TEST_F(RealtimeIncrementalTest, RunsReadsOnlyAroundTheAnnouncedFinishTimes) {
-  std::unique_ptr<RunsCollector> made = RunsOnATrustedFeed();
+// With every finish time announced, runs reads only around those times: a run
+// finished two minutes back and two finished now cost three rows, not the two
+// minutes of finishes between them (which the oldest-time range read). The spans
+// are read by a statement planned once per session; spans holding batch_rows rows or
+// more are read again through the cursor (batch_rows 2 here), counted all the same.
+class RunsSpansTest : public RealtimeIncrementalTest, public ::testing::WithParamInterface<size_t> {};
+
+TEST_P(RunsSpansTest, RunsReadsOnlyAroundTheAnnouncedFinishTimes) {
+  const size_t batch_rows = GetParam();
+  std::unique_ptr<RunsCollector> made = RunsOnATrustedFeed({.read_batch_rows = batch_rows});
   if (HasFatalFailure()) return;
   RunsCollector& runs = *made;
   DbSession session(db_.url(), "test/runs"), truth_session(db_.url(), "test/truth");
@@ -728,10 +736,19 @@ TEST_F(RealtimeIncrementalTest, RunsReadsOnlyAroundTheAnnouncedFinishTimes) {
            " WHERE run_id = (SELECT run_id FROM agent_runs WHERE status = 'running' LIMIT 1)");
   db_.Exec("UPDATE agent_runs SET status = 'completed', finished_at = " + At(0) + " WHERE status = 'running'");
   cycle();
-  EXPECT_EQ(announced() - before, 3);
+  // Fewer rows than batch_rows: one execution; else the limit's rows and the cursor's.
+  EXPECT_EQ(announced() - before, batch_rows > 3 ? 3 : batch_rows + 3);
   RunsCollector truth(testing::Ctx(clock_), RunsCollectorOptions{});
   EXPECT_EQ(testing::Text(snap, "agent_run"), testing::Text(truth.Collect(truth_session), "agent_run"));
+  pqxx::nontransaction q(session.Get());
+  const pqxx::result plans =
+      q.exec("SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = 'aee_runs_spans'");
+  ASSERT_EQ(plans.size(), 1u) << "the spans are read by a prepared statement";
+  EXPECT_GE(plans[0][0].as<int>(), 1);
+  EXPECT_EQ(plans[0][1].as<int>(), 0) << "planned once, not per execution";
 }
+
+INSTANTIATE_TEST_SUITE_P(BatchRows, RunsSpansTest, ::testing::Values(size_t{2000}, size_t{2}));
 
 TEST(ChangeFeedTest, OnlyUnbrokenListsOfIdsAreComplete) {
   ChangeFeed feed(kChannel);
