@@ -177,7 +177,7 @@
           // come from ONE replica (oneReplica): within one scrape they share timestamps
           // and Prometheus' extrapolation cancels, where a max per series mixed replicas
           // scraped at different phases and turned 1 % of extrapolation into tens of %
-          // (seen: 0.61 against 1 for the same runs; alerts/tests/ratios_test.yml).
+          // (seen: 0.61 against 1 for the same runs; alerts/tests/ha_cancelled_ratio_test.yml).
           rule('workspace:agent_runs_cancelled_after_start:ratio_rate5m',
                'clamp(\n  %s,\n  0, 1)' % oneReplica(
                  '(sum by (workspace_id) (rate(%s[5m]))\n    - sum by (workspace_id) (rate(%s[5m])))\n  / (sum by (workspace_id) (rate(%s[5m])) > 0)' % [
@@ -188,7 +188,7 @@
                  'rate(%s[5m])' % m('agent_run_duration_seconds_count'))),
           rule('workspace_agent:agent_runs_with_runtime:rate5m',
                'sum by (workspace_id, agent_id) (%s)\nor\n%s' % [
-                 dedup('rate(agent_run_duration_seconds_count{%s}[5m])' % std.join(', ', std.filter(function(s) s != '', [sel, 'agent_id!=""']))),
+                 dedup('rate(%s[5m])' % withLabel('agent_run_duration_seconds_count', 'agent_id!=""')),
                  '(\n  sum by (workspace_id, agent_id) (workspace_agent_status:agent_runs_finished:rate5m{status=~"completed|failed"})\n  + on (workspace_id, agent_id)\n  sum by (workspace_id, agent_id) (workspace_agent_status:agent_runs_finished:rate5m{status="cancelled"})\n    * on (workspace_id) group_left ()\n    (workspace:agent_runs_cancelled_after_start:ratio_rate5m or on (workspace_id) (workspace:agent_runs_finished:rate5m * 0))\n)',
                ]),
           rule('workspace_agent:agent_run_runtime_seconds:avg_rate5m',

@@ -57,13 +57,13 @@ class DailyWindow {
     std::int64_t replay_us = 0;       // standby: every commit stamped before this is visible; 0 unknown
     double replay_lag_s = -1;         // standby: seconds behind (0 when it replayed all it received); <0 unknown
   };
-  /// The timestamp range [from_us, to_us) the next incremental read covers (none
-  /// when from_us >= to_us), and whether announcements chose it.
   /// Timestamps from lo_us to hi_us, both included.
   struct Span {
     std::int64_t lo_us = 0;
     std::int64_t hi_us = 0;
   };
+  /// The timestamp range [from_us, to_us) the next incremental read covers (none
+  /// when from_us >= to_us), and whether announcements chose it.
   struct Range {
     std::int64_t from_us = 0;
     std::int64_t to_us = 0;

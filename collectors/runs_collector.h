@@ -47,9 +47,10 @@ struct RunsCollectorOptions {
 /// at once), clamped to the lateness window. A periodic sweep re-reads the whole
 /// lateness window for application-stamped timestamps. A ledger of run ids counted
 /// inside the window makes overlapping reads count every run once. With a change
-/// feed that missed nothing since the last sweep, a cycle reads from the oldest
-/// finished_at the triggers announced since the previous one (nothing when none),
-/// without the frontier or sweeps.
+/// feed that missed nothing since the last sweep, a cycle reads the runs at the
+/// finished_at times the triggers announced since the previous one (from the oldest
+/// of them when there were too many to keep; nothing when none), without the
+/// frontier or sweeps.
 class RunsCollector final : public Collector, private DailyCounter::Policy {
  public:
   RunsCollector(CollectorContext ctx, RunsCollectorOptions options);
