@@ -32,6 +32,7 @@ void DailyCounter::Initialize(DbSession& db, std::int64_t now_us, Policy& policy
     pqxx::read_transaction tx(conn);
     SetStatementTimeout(tx, timeout_);
     policy.Check(tx);
+    if (!spec_.id_sequence_table.empty()) window_.UseIdSequence(tx, spec_.id_sequence_table, spec_.id_sequence_column);
     bound = window_.ReadBound(tx);
     tx.commit();
   }
@@ -48,6 +49,13 @@ void DailyCounter::Initialize(DbSession& db, std::int64_t now_us, Policy& policy
   // The cycle's own until Start(): a failed read leaves nothing behind.
   RunLedger ledger = window_.ReadLedger(tx, "aee_" + spec_.collector + "_ledger", spec_.ledger_sql,
                                         window_.ReadAt(bound, now_us), to, spec_.id, read_batch_rows_);
+  // Reads by id reach every id from the bound's sample on, however old its timestamp.
+  if (const std::optional<std::int64_t> from_id = window_.LedgerFromId(bound)) {
+    ForEachBatch(tx, "aee_" + spec_.collector + "_id_ledger", spec_.id_ledger_sql,
+                 {std::to_string(*from_id), from, to}, read_batch_rows_, [&](const pqxx::result& batch) {
+                   for (const auto& row : batch) ledger.Insert(row[0].as<std::int64_t>(), row[1].as<std::int64_t>());
+                 });
+  }
   policy.ReadAlso(tx, true);
   tx.commit();
 
@@ -63,9 +71,13 @@ void DailyCounter::Advance(DbSession& db, std::int64_t now_us, Policy& policy) {
   const DailyWindow::Range range = window_.NextRange(now_us, announced);
   // The reads of announced spans go through a prepared statement, except behind a
   // transaction pooler (it keeps none).
-  const std::string spans_prepared =
-      range.spans.empty() || db.pooler() == DbPooler::kTransaction ? "" : "aee_" + spec_.collector + "_spans";
-  if (!spans_prepared.empty()) db.Prepare(spans_prepared, spec_.spans_rows_sql + " LIMIT $5");
+  const DailyWindow::RowQueries queries{
+      .range = spec_.rows_sql,
+      .spans = spec_.spans_rows_sql,
+      .spans_prepared =
+          range.spans.empty() || db.pooler() == DbPooler::kTransaction ? "" : "aee_" + spec_.collector + "_spans",
+      .by_id = spec_.id_rows_sql};
+  if (!queries.spans_prepared.empty()) db.Prepare(queries.spans_prepared, spec_.spans_rows_sql + " LIMIT $5");
   policy.BeforeCycle();
   pqxx::read_transaction tx(db.Get());
   SetStatementTimeout(tx, timeout_);
@@ -75,8 +87,8 @@ void DailyCounter::Advance(DbSession& db, std::int64_t now_us, Policy& policy) {
   std::vector<pqxx::result> uncounted;
   if (!range.announced) bound = window_.ReadBound(tx);  // before the rows' snapshot
   if (range.from_us < range.to_us) {
-    uncounted = window_.ReadUncounted(tx, "aee_" + spec_.collector + "_rows", spec_.rows_sql, spec_.spans_rows_sql,
-                                      spans_prepared, range, spec_.id, read_batch_rows_, &read);
+    uncounted = window_.ReadUncounted(tx, "aee_" + spec_.collector + "_rows", queries, range, spec_.id,
+                                      read_batch_rows_, &read);
   }
   policy.ReadAlso(tx, false);
   tx.commit();

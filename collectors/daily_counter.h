@@ -78,6 +78,16 @@ class DailyCounter {
     std::string spans_rows_sql;
     /// The collector has a change feed (Policy::TakeAnnounced).
     bool announced = false;
+    /// The table (as SQL writes it) and column whose sequence hands out the ids:
+    /// new rows are read by id when it qualifies (DailyWindow::UseIdSequence);
+    /// empty: by timestamp.
+    std::string id_sequence_table;
+    std::string id_sequence_column;
+    /// Parameters from, to, lowest id: the classified rows of the day from an id on.
+    std::string id_rows_sql;
+    /// Parameters lowest id, from, to: id and timestamp in microseconds of the day's
+    /// rows from an id on (the start-up ledger's part a read by id can reach).
+    std::string id_ledger_sql;
     /// Parameters from, to: the start-up aggregate.
     std::string aggregate_sql;
     /// Parameters from, to: id and timestamp in microseconds (DailyWindow::ReadLedger).
@@ -91,6 +101,9 @@ class DailyCounter {
 
   DailyCounter(Spec spec, DailyWindow::Options window, size_t read_batch_rows, std::chrono::milliseconds timeout,
                Logger* logger);
+
+  /// Whether new rows are read by id at present.
+  bool reads_by_id() const { return window_.reads_by_id(); }
 
   /// One cycle at now_us: a (re)start at the first cycle and when the UTC day
   /// changed, else an incremental read. A cycle that throws changes nothing the

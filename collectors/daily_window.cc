@@ -1,6 +1,7 @@
 #include "collectors/daily_window.h"
 
 #include <algorithm>
+#include <limits>
 
 #include <pqxx/pqxx>
 
@@ -34,9 +35,18 @@ SELECT (extract(epoch FROM min(xact_start)) * 1000000)::bigint,
                                       (pg_control_checkpoint()).checkpoint_time)) * 1000000)::bigint END,
        CASE WHEN pg_is_in_recovery() THEN
          CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0::float8
-              ELSE greatest(0, extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()))::float8 END END
+              ELSE greatest(0, extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()))::float8 END END,
+       (extract(epoch FROM statement_timestamp()) * 1000000)::bigint
 FROM pg_stat_activity
 WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+)SQL";
+
+// The sequence owning an id column (serial or identity), as SQL writes its name,
+// and what decides whether its samples bound the ids handed out later.
+constexpr std::string_view kIdSequenceSql = R"SQL(
+SELECT q.name, s.seqincrement, s.seqcache, s.seqcycle, has_sequence_privilege(s.seqrelid, 'SELECT')
+FROM (SELECT pg_get_serial_sequence($1, $2) AS name) q
+JOIN pg_sequence s ON s.seqrelid = q.name::regclass
 )SQL";
 
 }  // namespace
@@ -50,9 +60,52 @@ std::int64_t DailyWindow::DayStart(std::int64_t us) {
   return d * kDayUs;
 }
 
+void DailyWindow::UseIdSequence(pqxx::transaction_base& tx, std::string_view quoted_table, std::string_view column) {
+  const pqxx::result r = tx.exec_params(std::string(kIdSequenceSql), std::string(quoted_table), std::string(column));
+  std::string refusal;
+  const std::string what = std::string(quoted_table) + "." + std::string(column);
+  if (r.empty()) {
+    refusal = "no sequence hands out " + what;
+  } else if (r[0][1].as<std::int64_t>() <= 0) {
+    refusal = "the sequence of " + what + " descends";
+  } else if (r[0][3].as<bool>()) {
+    refusal = "the sequence of " + what + " cycles";
+  } else if (r[0][2].as<std::int64_t>() != 1) {
+    refusal = "the sequence of " + what + " caches " + r[0][2].as<std::string>() +
+              " values a session (ALTER SEQUENCE " + r[0][0].as<std::string>() + " CACHE 1 to read by id)";
+  } else if (!r[0][4].as<bool>()) {
+    refusal = "the role may not read the sequence of " + what + " (GRANT SELECT ON SEQUENCE " +
+              r[0][0].as<std::string>() + " to read by id)";
+  }
+  const std::string sequence = refusal.empty() ? r[0][0].as<std::string>() : "";
+  if (logger_ != nullptr && (refusal != id_refusal_ || sequence != id_sequence_)) {
+    if (refusal.empty()) {
+      logger_->Log(LogLevel::kInfo, "reading new rows by id: late commits are counted at once, without sweeps",
+                   {{"collector", collector_}, {"sequence", sequence}});
+    } else {
+      logger_->Log(LogLevel::kInfo, "reading new rows by timestamp with sweeps: " + refusal,
+                   {{"collector", collector_}});
+    }
+  }
+  id_refusal_ = refusal;
+  if (sequence != id_sequence_) id_samples_.clear();
+  id_sequence_ = sequence;
+}
+
 DailyWindow::Bound DailyWindow::ReadBound(pqxx::transaction_base& tx) {
+  std::optional<IdSample> sample;
+  if (!id_sequence_.empty()) {
+    // The clock after the value: every id handed out after that time is at or
+    // above the next value (one value cached a session).
+    const pqxx::row v = tx.exec1(
+        "SELECT CASE WHEN is_called AND last_value < 9223372036854775807 THEN last_value + 1 ELSE last_value END, "
+        "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint FROM " + id_sequence_);
+    sample = IdSample{.db_us = v[1].as<std::int64_t>(), .next_id = v[0].as<std::int64_t>()};
+  }
   pqxx::row r = tx.exec1(std::string(kBoundSql));
   Bound b;
+  b.db_now_us = r[5].as<std::int64_t>();
+  b.id_sample = sample;
   if (!r[0].is_null()) b.oldest_xact_us = r[0].as<std::int64_t>();
   b.hidden_sessions = r[1].as<bool>();
   b.standby = r[2].as<bool>();
@@ -110,6 +163,43 @@ void DailyWindow::Start(std::int64_t now_us, const Bound& bound, RunLedger ledge
   announced_since_sweep_ = true;  // until a cycle's list is incomplete
   standby_ = bound.standby;
   started_ = true;
+  id_samples_.clear();  // the ledger holds the ids from this bound's sample on
+  NoteIdSample(bound);
+  id_covered_ = true;   // the aggregate counted everything visible
+}
+
+void DailyWindow::NoteIdSample(const Bound& bound) {
+  id_from_.reset();
+  if (!bound.id_sample || bound.standby || bound.hidden_sessions) {
+    // No frontier to map (a standby shows none of the primary's transactions).
+    id_samples_.clear();
+    return;
+  }
+  if (!id_samples_.empty() && bound.id_sample->next_id < id_samples_.back().next_id) {
+    id_samples_.clear();  // the sequence was set back: earlier samples bound nothing
+    id_covered_ = false;
+  }
+  id_samples_.push_back(*bound.id_sample);
+  if (id_samples_.size() > kMaxIdSamples) id_samples_.pop_front();
+  // Every transaction that may still commit began at or after this (clamped like
+  // the timestamp frontier, so a forgotten open session cannot pin the reads).
+  const std::int64_t lateness_us = duration_cast<microseconds>(options_.lateness).count();
+  const std::int64_t began_us = bound.oldest_xact_us != 0 ? std::min(bound.oldest_xact_us, bound.db_now_us)
+                                                          : bound.db_now_us;
+  const std::int64_t frontier_us = std::max(began_us, bound.db_now_us - lateness_us - kClockSlackUs);
+  // The newest sample taken at or before the frontier; older ones are not needed.
+  while (id_samples_.size() >= 2 && id_samples_[1].db_us <= frontier_us) id_samples_.pop_front();
+  if (id_samples_.front().db_us <= frontier_us) id_from_ = id_samples_.front().next_id;
+}
+
+std::int64_t DailyWindow::KeepFromId() const {
+  // A later read by id starts at a sample kept now, or a newer (larger) one.
+  return id_samples_.empty() ? std::numeric_limits<std::int64_t>::max() : id_samples_.front().next_id;
+}
+
+std::optional<std::int64_t> DailyWindow::LedgerFromId(const Bound& bound) const {
+  if (id_sequence_.empty() || !bound.id_sample || bound.standby || bound.hidden_sessions) return std::nullopt;
+  return bound.id_sample->next_id;
 }
 
 DailyWindow::Range DailyWindow::NextRange(std::int64_t now_us, const std::optional<Announced>& announced) const {
@@ -135,6 +225,14 @@ DailyWindow::Range DailyWindow::NextRange(std::int64_t now_us, const std::option
     }
     return r;
   }
+  if (id_from_ && id_covered_ && !standby_) {
+    // Every row not counted yet is at or above the frontier's id, whatever its
+    // timestamp: no sweeps.
+    r.by_id = true;
+    r.from_id = *id_from_;
+    r.from_us = day_start_us_;
+    return r;
+  }
   // Fast path: everything that was invisible at the last read is at or after its
   // bound (clamped to the lateness window, so a forgotten open session cannot make
   // every cycle read hours of rows).
@@ -144,7 +242,9 @@ DailyWindow::Range DailyWindow::NextRange(std::int64_t now_us, const std::option
   // asks for one now, from which on the announced times cover everything.
   r.sweep = !standby_ && ((options_.sweep_interval.count() > 0 &&
                            now_us - last_sweep_us_ >= duration_cast<microseconds>(options_.sweep_interval).count()) ||
-                          r.from_us <= sweep_from_us || announced.has_value());
+                          r.from_us <= sweep_from_us || announced.has_value() ||
+                          // reading by id can start once a read left nothing behind
+                          (id_from_.has_value() && options_.sweep_interval.count() > 0));
   if (r.sweep) r.from_us = std::min(r.from_us, sweep_from_us);
   r.from_us = std::max(r.from_us, day_start_us_);
   return r;
@@ -167,10 +267,8 @@ RunLedger DailyWindow::ReadLedger(pqxx::transaction_base& tx, std::string_view c
 }
 
 std::vector<pqxx::result> DailyWindow::ReadUncounted(pqxx::transaction_base& tx, std::string_view cursor,
-                                                     std::string_view sql, std::string_view spans_sql,
-                                                     const std::string& spans_prepared, const Range& range,
-                                                     IdColumn id, size_t batch_rows,
-                                                     std::uint64_t* rows_read) const {
+                                                     const RowQueries& sql, const Range& range, IdColumn id,
+                                                     size_t batch_rows, std::uint64_t* rows_read) const {
   std::vector<pqxx::result> uncounted;
   const auto keep_uncounted = [&](const pqxx::result& batch) {
     *rows_read += batch.size();
@@ -185,8 +283,12 @@ std::vector<pqxx::result> DailyWindow::ReadUncounted(pqxx::transaction_base& tx,
   };
   const std::string from = FormatTimestampUs(range.from_us);
   const std::string to = FormatTimestampUs(range.to_us);
+  if (range.by_id) {
+    ForEachBatch(tx, cursor, sql.by_id, {from, to, std::to_string(range.from_id)}, batch_rows, keep_uncounted);
+    return uncounted;
+  }
   if (range.spans.empty()) {
-    ForEachBatch(tx, cursor, sql, {from, to}, batch_rows, keep_uncounted);
+    ForEachBatch(tx, cursor, sql.range, {from, to}, batch_rows, keep_uncounted);
     return uncounted;
   }
   // timestamptz[] literals: {"2026-12-01 15:34:00.123456+00",...}
@@ -198,7 +300,7 @@ std::vector<pqxx::result> DailyWindow::ReadUncounted(pqxx::transaction_base& tx,
   lo += "}";
   hi += "}";
   batch_rows = std::max<size_t>(batch_rows, 1);
-  if (!spans_prepared.empty()) {
+  if (!sql.spans_prepared.empty()) {
     // Planning this statement took 0.55 ms a cycle at 10 M runs, as long as
     // reading the few hundred rows; a prepared one is planned once. Left to choose,
     // PostgreSQL would plan each execution anyway (a custom plan's estimate for a
@@ -206,14 +308,14 @@ std::vector<pqxx::result> DailyWindow::ReadUncounted(pqxx::transaction_base& tx,
     // the same nested loop of index range scans (docs/benchmarks.md). The setting
     // holds to the end of the transaction; what follows are simple lookups.
     if (tx.conn().server_version() >= 120000) tx.exec("SET LOCAL plan_cache_mode = force_generic_plan");
-    const pqxx::result rows = tx.exec_prepared(spans_prepared, from, to, lo, hi, batch_rows);
+    const pqxx::result rows = tx.exec_prepared(sql.spans_prepared, from, to, lo, hi, batch_rows);
     if (rows.size() < batch_rows) {
       keep_uncounted(rows);
       return uncounted;
     }
     *rows_read += rows.size();  // a full limit: read again, in batches
   }
-  ForEachBatch(tx, cursor, spans_sql, {from, to, lo, hi}, batch_rows, keep_uncounted);
+  ForEachBatch(tx, cursor, sql.spans, {from, to, lo, hi}, batch_rows, keep_uncounted);
   return uncounted;
 }
 
@@ -224,9 +326,13 @@ void DailyWindow::Finish(const Range& range, std::int64_t now_us, const Bound& b
   // An announced read knows no frontier: a range read after it goes back the
   // whole lateness window (and so is a sweep).
   bound_us_ = range.announced ? read_at_us - lateness_us : NextBound(bound, read_at_us);
-  // An announced read is as good as a sweep: every commit since the last one was
-  // read, whatever its timestamp.
-  if (range.sweep || range.announced || bound.standby) last_sweep_us_ = read_at_us;
+  // An announced read or one by id is as good as a sweep: every commit since the
+  // last one was read, whatever its timestamp.
+  if (range.sweep || range.announced || range.by_id || bound.standby) last_sweep_us_ = read_at_us;
+  // A read by timestamp between sweeps may have left a commit stamped before its
+  // frontier to the next sweep.
+  id_covered_ = range.sweep || range.announced || range.by_id || options_.sweep_interval.count() == 0;
+  NoteIdSample(bound);
   // After a full-window read, a complete list from the next cycle on covers all.
   announced_since_sweep_ = range.sweep || bound.standby || (announced_since_sweep_ && announced);
   standby_ = bound.standby;
@@ -235,7 +341,7 @@ void DailyWindow::Finish(const Range& range, std::int64_t now_us, const Bound& b
   // Without sweeps last_sweep_us_ stays at the start, which must not pin the ledger.
   const bool sweeps = options_.sweep_interval.count() > 0;
   const std::int64_t oldest_read_us = sweeps ? std::min(last_read_us_, last_sweep_us_) : last_read_us_;
-  ledger_.EvictBefore(oldest_read_us - lateness_us - 2 * kClockSlackUs);
+  ledger_.EvictBefore(oldest_read_us - lateness_us - 2 * kClockSlackUs, KeepFromId());
 }
 
 }  // namespace aee

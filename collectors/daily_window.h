@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,6 +41,18 @@ class Logger;
 /// checkpoint time before anything was replayed): a row the standby had not shown
 /// yet committed after that, so it is counted if it committed at most the lateness
 /// after its timestamp, however far the standby lags.
+///
+/// A table whose ids come from a sequence (model_calls.id, a bigserial) can be read
+/// by id instead (UseIdSequence()): a row invisible to a read was written by a
+/// transaction that began at or after the frontier, so its id was handed out after
+/// then. Each cycle samples the sequence (the next value it hands out, then the
+/// database clock); the frontier's id is that of the newest sample taken at or
+/// before the frontier, and every row above it is read, whatever its timestamp: a call stamped
+/// by the application a minute before its row commits is counted at once, without
+/// sweeps. The frontier is clamped to the lateness before the read (a forgotten open
+/// session does not make every cycle read hours of rows). Reads switch to ids once a
+/// sample is old enough and the last read left nothing for a sweep to find; on a
+/// standby, with hidden sessions, or without a usable sequence they read timestamps.
 class DailyWindow {
  public:
   struct Options {
@@ -47,6 +60,12 @@ class DailyWindow {
     std::chrono::milliseconds lateness{std::chrono::minutes(5)};
     /// How often the whole lateness window is re-read; 0 = never.
     std::chrono::milliseconds sweep_interval{std::chrono::minutes(5)};
+  };
+  /// A sample of the id sequence: every id handed out after db_us (database clock)
+  /// is at or above next_id.
+  struct IdSample {
+    std::int64_t db_us = 0;
+    std::int64_t next_id = 0;
   };
   /// What pg_stat_activity said about other open transactions, and on a standby
   /// how far it had replayed.
@@ -56,6 +75,8 @@ class DailyWindow {
     bool standby = false;             // pg_is_in_recovery(): the bound is replay_us
     std::int64_t replay_us = 0;       // standby: every commit stamped before this is visible; 0 unknown
     double replay_lag_s = -1;         // standby: seconds behind (0 when it replayed all it received); <0 unknown
+    std::int64_t db_now_us = 0;       // the database's statement_timestamp() of the read
+    std::optional<IdSample> id_sample;  // taken just before, when reading by id (UseIdSequence)
   };
   /// Timestamps from lo_us to hi_us, both included.
   struct Span {
@@ -69,6 +90,9 @@ class DailyWindow {
     std::int64_t to_us = 0;
     bool sweep = false;
     bool announced = false;
+    /// Read every row of [from_us, to_us) (the day) whose id is at or above from_id.
+    bool by_id = false;
+    std::int64_t from_id = 0;
     /// Announced with every timestamp known: only these parts of [from_us, to_us)
     /// hold rows to count (the announced times, those closer than kSpanGapUs merged).
     std::vector<Span> spans;
@@ -91,6 +115,16 @@ class DailyWindow {
   /// or the UTC day changed.
   bool NeedsStart(std::int64_t now_us) const { return !started_ || DayStart(now_us) != day_start_us_; }
   std::int64_t day_start_us() const { return day_start_us_; }
+
+  /// Finds the sequence that hands out the ids of column in table (quoted_table as
+  /// written in SQL) and reads by id from then on if it can: a sequence of its own
+  /// (serial or identity), ascending, not cycling, one value cached per session (a
+  /// session holding a block of values could hand out ids below a sample), and
+  /// readable by this role. Otherwise reads timestamps, and logs why once. Call in
+  /// the start-up's first transaction, before ReadBound().
+  void UseIdSequence(pqxx::transaction_base& tx, std::string_view quoted_table, std::string_view column);
+  /// Stops reading by id (the exporter's flag).
+  void UseTimestampsOnly() { id_sequence_.clear(); }
 
   /// Reads the frontier; call inside the cycle's transaction before reading rows.
   /// Logs once when the role cannot see other roles' transactions.
@@ -132,18 +166,30 @@ class DailyWindow {
   /// ReadBound() nor sweeps. With every announced time known it reads only around
   /// those times (Range::spans).
   Range NextRange(std::int64_t now_us, const std::optional<Announced>& announced = std::nullopt) const;
-  /// Reads range with sql (parameters from, to; the id in the first column) through
-  /// a cursor (ForEachBatch) and returns only the batches holding an id not counted
-  /// yet: a sweep re-reads minutes of rows that are nearly all counted already. The
-  /// caller records them with Record() once the transaction has committed. A range
-  /// with spans is read with spans_sql instead (parameters from, to, and the spans'
-  /// lower and upper bounds as timestamptz[]): by the statement spans_prepared
-  /// (spans_sql with LIMIT $5, planned once per session) when it is not empty and
-  /// the spans hold fewer than batch_rows rows, else through the cursor.
-  std::vector<pqxx::result> ReadUncounted(pqxx::transaction_base& tx, std::string_view cursor, std::string_view sql,
-                                          std::string_view spans_sql, const std::string& spans_prepared,
-                                          const Range& range, IdColumn id, size_t batch_rows,
+  /// The statements that read a range's rows (the id in the first column).
+  struct RowQueries {
+    /// Parameters from, to.
+    std::string_view range;
+    /// Parameters from, to, and the spans' lower and upper bounds as timestamptz[].
+    std::string_view spans;
+    /// spans with LIMIT $5, prepared once per session; empty: none.
+    std::string spans_prepared;
+    /// Parameters from, to, and the lowest id (Range::by_id).
+    std::string_view by_id;
+  };
+  /// Reads range through a cursor (ForEachBatch) and returns only the batches
+  /// holding an id not counted yet: a sweep re-reads minutes of rows that are
+  /// nearly all counted already. The caller records them with Record() once the
+  /// transaction has committed. A range with spans is read with sql.spans: by the
+  /// statement sql.spans_prepared when there is one and the spans hold fewer than
+  /// batch_rows rows, else through the cursor. A range by id is read with sql.by_id.
+  std::vector<pqxx::result> ReadUncounted(pqxx::transaction_base& tx, std::string_view cursor,
+                                          const RowQueries& sql, const Range& range, IdColumn id, size_t batch_rows,
                                           std::uint64_t* rows_read) const;
+  /// The id a (re)start's ledger must hold every counted id from (with the ids
+  /// LedgerFrom() gives): the sample of the bound read before its snapshot; nullopt
+  /// when not reading by id.
+  std::optional<std::int64_t> LedgerFromId(const Bound& bound) const;
   /// Records an id read by the current cycle; true when it was not counted yet.
   bool Record(std::string_view id, std::int64_t ts_us) { return ledger_.Insert(id, ts_us); }
   bool Record(std::int64_t id, std::int64_t ts_us) { return ledger_.Insert(id, ts_us); }
@@ -153,9 +199,19 @@ class DailyWindow {
   void Finish(const Range& range, std::int64_t now_us, const Bound& bound, bool announced = false);
 
   size_t ledger_size() const { return ledger_.size(); }
+  /// Whether the sequence is being sampled (UseIdSequence found one).
+  bool reads_by_id() const { return !id_sequence_.empty(); }
+
+  /// Samples kept at most; with more, the oldest go (reads fall back to timestamps
+  /// while the frontier is older than every sample).
+  static constexpr size_t kMaxIdSamples = 4096;
 
  private:
   std::int64_t NextBound(const Bound& bound, std::int64_t read_at_us) const;
+  /// Adds bound's sample and maps bound's frontier to an id (id_from_).
+  void NoteIdSample(const Bound& bound);
+  /// The lowest id a later read by id can start from (what the ledger must keep).
+  std::int64_t KeepFromId() const;
 
   std::string collector_;
   Options options_;
@@ -170,6 +226,13 @@ class DailyWindow {
   std::int64_t last_sweep_us_ = 0;  // exporter time of the last full-window read
   // Every commit since the last full-window read (or start) was announced.
   bool announced_since_sweep_ = false;
+  // Reading by id: the sequence (quoted), empty when reading timestamps.
+  std::string id_sequence_;
+  std::string id_refusal_;               // why not, last logged
+  std::deque<IdSample> id_samples_;      // oldest first; the first one is the one id_from_ came from
+  std::optional<std::int64_t> id_from_;  // the next read by id starts here; nullopt: not mappable
+  // The last read left nothing behind for a sweep: the next one may read by id.
+  bool id_covered_ = false;
 };
 
 }  // namespace aee

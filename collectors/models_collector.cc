@@ -55,7 +55,7 @@ WITH raw AS (
          m.cost_usd,
          m.latency_seconds AS latency
   FROM {schema}.model_calls m
-  WHERE m.created_at >= $1::timestamptz AND m.created_at < $2::timestamptz AND {shard}
+  WHERE {by_id} m.created_at >= $1::timestamptz AND m.created_at < $2::timestamptz AND {shard}
   OFFSET 0
 ), v AS (
   SELECT raw.*,
@@ -65,8 +65,10 @@ WITH raw AS (
 )
 )SQL";
 
-std::string ClassifiedRowsSql(std::string_view quoted_schema, const ShardOptions& shard) {
+// by_id: only the calls from id $3 on (reads by id, DailyWindow).
+std::string ClassifiedRowsSql(std::string_view quoted_schema, const ShardOptions& shard, bool by_id = false) {
   std::string sql(kClassifiedRows);
+  sql.replace(sql.find("{by_id}"), 7, by_id ? "m.id >= $3::bigint AND" : "");
   sql.replace(sql.find("{latency_code}"), 14, LatencyCodeSql("latency", "row_skip IS NOT NULL"));
   sql.replace(sql.find("{shard}"), 7, WorkspaceShardSql("m.workspace_id", quoted_schema, shard));
   return WithSchema(sql, quoted_schema);
@@ -88,8 +90,8 @@ std::string AggregateSql(std::string_view quoted_schema, const ShardOptions& sha
 enum RowColumn : int { kRowId, kRowWorkspace, kRowModel, kRowCreatedUs, kRowSkip, kRowPrompt, kRowCompletion,
                        kRowCostNano, kRowLatencyCode, kRowLatencyUs };
 
-std::string RowsSql(std::string_view quoted_schema, const ShardOptions& shard) {
-  return ClassifiedRowsSql(quoted_schema, shard) +
+std::string RowsSql(std::string_view quoted_schema, const ShardOptions& shard, bool by_id = false) {
+  return ClassifiedRowsSql(quoted_schema, shard, by_id) +
          "SELECT id, workspace_id::text, model, (extract(epoch FROM created_at) * 1000000)::bigint, row_skip, "
          "prompt_tokens, completion_tokens, cost_nano, latency_code, " +
          LatencyMicrosSql("latency", "latency_code") + " FROM v ORDER BY created_at, model, id";
@@ -106,6 +108,14 @@ ModelsCollector::ModelsCollector(CollectorContext ctx, ModelsCollectorOptions op
                 .rows_sql = RowsSql(ctx_.quoted_schema, ctx_.shard),
                 .spans_rows_sql = {},
                 .announced = false,  // no triggers on model_calls (docs/configuration.md)
+                .id_sequence_table = options.read_by_id ? WithSchema("{schema}.model_calls", ctx_.quoted_schema) : "",
+                .id_sequence_column = "id",
+                .id_rows_sql = RowsSql(ctx_.quoted_schema, ctx_.shard, true),
+                .id_ledger_sql = WithSchema(
+                    "SELECT m.id, (extract(epoch FROM m.created_at) * 1000000)::bigint FROM {schema}.model_calls m "
+                    "WHERE m.id >= $1::bigint AND m.created_at >= $2::timestamptz AND m.created_at < $3::timestamptz "
+                    "AND " + WorkspaceShardSql("m.workspace_id", ctx_.quoted_schema, ctx_.shard),
+                    ctx_.quoted_schema),
                 .aggregate_sql = AggregateSql(ctx_.quoted_schema, ctx_.shard),
                 .ledger_sql = WithSchema(
                     "SELECT m.id, (extract(epoch FROM m.created_at) * 1000000)::bigint FROM {schema}.model_calls m "
@@ -227,9 +237,15 @@ std::span<const CollectorFlag> ModelsCollector::Flags() {
          return ParseDurationFlag(v, true, &o->models.lateness, why);
        }},
       {{"collector.models.sweep-interval", FlagKind::kDuration, "5m",
-        "How often the whole lateness window of model calls is re-read (0 = never)."},
+        "How often the whole lateness window of model calls is re-read when they are read by created_at (0 = never)."},
        [](std::string_view v, CollectorOptions* o, std::string* why) {
          return ParseDurationFlag(v, true, &o->models.sweep_interval, why);
+       }},
+      {{"collector.models.read-by-id", FlagKind::kBool, "true",
+        "Read new model calls by id when model_calls.id comes from a sequence with CACHE 1 the role may read; "
+        "false: by created_at with sweeps."},
+       [](std::string_view v, CollectorOptions* o, std::string* why) {
+         return ParseBoolFlag(v, &o->models.read_by_id, why);
        }},
   };
   return kFlags;

@@ -21,8 +21,12 @@ struct ModelsCollectorOptions {
   int max_models = 50;
   /// How much later than its created_at a call may commit and still be counted.
   std::chrono::milliseconds lateness{std::chrono::minutes(5)};
-  /// How often the whole lateness window is re-read (application-stamped created_at); 0 = never.
+  /// How often the whole lateness window is re-read (application-stamped created_at)
+  /// while calls are read by created_at; 0 = never.
   std::chrono::milliseconds sweep_interval{std::chrono::minutes(5)};
+  /// Read new calls by id when model_calls.id comes from a usable sequence
+  /// (DailyWindow::UseIdSequence): late commits count at once, no sweeps.
+  bool read_by_id = true;
   /// Rows fetched per round trip when reading rows (ForEachBatch).
   size_t read_batch_rows = 2000;
 

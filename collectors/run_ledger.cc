@@ -103,9 +103,11 @@ bool RunLedger::Contains(std::int64_t id) const {
   return (it->second.bits[index] & mask) != 0;
 }
 
-void RunLedger::EvictBefore(std::int64_t cutoff_us) {
+void RunLedger::EvictBefore(std::int64_t cutoff_us, std::int64_t keep_from_id) {
+  // A block's ids are [key << kBlockShift, (key + 1) << kBlockShift).
+  const std::int64_t keep_from_block = keep_from_id >> kBlockShift;
   std::erase_if(blocks_, [&](const auto& entry) {
-    if (entry.second.newest_us >= cutoff_us) return false;
+    if (entry.second.newest_us >= cutoff_us || entry.first >= keep_from_block) return false;
     block_ids_ -= entry.second.count;
     return true;
   });

@@ -34,8 +34,10 @@ class RunLedger {
   bool Contains(std::int64_t id) const;
   /// Forgets runs that finished before cutoff_us (no scan reaches them any more).
   /// Costs one pass over the table when some entry is older than the cutoff,
-  /// nothing otherwise.
-  void EvictBefore(std::int64_t cutoff_us);
+  /// nothing otherwise. An integer id at or above keep_from_id is kept whatever
+  /// its time: reads by id (DailyWindow's id frontier) can still reach it.
+  void EvictBefore(std::int64_t cutoff_us,
+                   std::int64_t keep_from_id = std::numeric_limits<std::int64_t>::max());
   void Clear();
   size_t size() const { return size_ + block_ids_; }
   /// Slots allocated for text ids (each 24 bytes).

@@ -183,6 +183,11 @@ RunsCollector::RunsCollector(CollectorContext ctx, RunsCollectorOptions options)
                 .rows_sql = RowsSql(ctx_.quoted_schema, ctx_.shard),
                 .spans_rows_sql = RowsSql(ctx_.quoted_schema, ctx_.shard, RunsFrom::kSpans),
                 .announced = ctx_.change_feed != nullptr,
+                // run_id is a uuid: new runs are read by finished_at
+                .id_sequence_table = {},
+                .id_sequence_column = {},
+                .id_rows_sql = {},
+                .id_ledger_sql = {},
                 .aggregate_sql = AggregateSql(ctx_.quoted_schema, ctx_.shard),
                 .ledger_sql = LedgerSql(ctx_.quoted_schema, ctx_.shard),
                 // The grouping sets hash in memory with this (about 10 MB at 350 k

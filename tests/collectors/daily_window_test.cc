@@ -239,5 +239,146 @@ TEST(DailyWindowTest, OnAStandbyTheLedgerKeepsEveryIdARangeCanReRead) {
   EXPECT_GE(largest, static_cast<size_t>(60 / 5 - 2));
 }
 
+// Reading by id (model_calls.id from a sequence): the frontier becomes the last
+// value of the newest sample of the sequence taken at or before it.
+// db_now_s, oldest_s: seconds after kIdStart on the database's clock (no oldest:
+// no other transaction open); the sample is taken just before the bound.
+constexpr std::int64_t kIdStart = DailyWindow::kDayUs * 20000 + 3600 * kSecondUs;
+DailyWindow::Bound IdBound(std::int64_t db_now_s, std::optional<std::int64_t> oldest_s, std::int64_t value) {
+  DailyWindow::Bound b;
+  b.db_now_us = kIdStart + db_now_s * kSecondUs;
+  if (oldest_s) b.oldest_xact_us = kIdStart + *oldest_s * kSecondUs;
+  b.id_sample = DailyWindow::IdSample{.db_us = b.db_now_us - 1000, .next_id = value};
+  return b;
+}
+
+TEST(DailyWindowTest, ReadsByIdFromTheNewestSampleAtOrBeforeTheFrontier) {
+  const std::int64_t start = kIdStart;
+  DailyWindow w("models", {minutes(5), minutes(5)}, nullptr);
+  // No other transaction open at the start: its own sample bounds what may commit.
+  w.Start(start, IdBound(0, std::nullopt, 100), RunLedger{});
+  DailyWindow::Range r = w.NextRange(start + 10 * kSecondUs);
+  EXPECT_TRUE(r.by_id && !r.sweep && !r.announced);
+  EXPECT_EQ(r.from_id, 100);
+  EXPECT_EQ(r.from_us, DailyWindow::DayStart(start)) << "the whole day, from that id on";
+  EXPECT_EQ(r.to_us, DailyWindow::DayStart(start) + DailyWindow::kDayUs);
+  // A transaction that began at 5 s is still open: the newest sample taken at or
+  // before it is the start's.
+  w.Finish(r, start + 10 * kSecondUs, IdBound(10, 5, 200));
+  r = w.NextRange(start + 20 * kSecondUs);
+  EXPECT_TRUE(r.by_id);
+  EXPECT_EQ(r.from_id, 100);
+  w.Finish(r, start + 20 * kSecondUs, IdBound(20, 15, 300));
+  r = w.NextRange(start + 30 * kSecondUs);
+  EXPECT_EQ(r.from_id, 200) << "the sample of 10 s is the newest at or before 15 s";
+  w.Finish(r, start + 30 * kSecondUs, IdBound(30, std::nullopt, 400));
+  r = w.NextRange(start + 40 * kSecondUs);
+  EXPECT_EQ(r.from_id, 400) << "nothing open: this read's own sample";
+  // Never a sweep while reading by id, however long.
+  for (int i = 5; i < 100; ++i) {
+    r = w.NextRange(start + i * 10 * kSecondUs);
+    EXPECT_TRUE(r.by_id && !r.sweep) << i;
+    w.Finish(r, start + i * 10 * kSecondUs, IdBound(i * 10, std::nullopt, 100 * i));
+  }
+}
+
+// A transaction left open does not make every read go back to it: the frontier is
+// clamped to the lateness (and the clock slack) before the read.
+TEST(DailyWindowTest, ReadsByIdClampTheFrontierToTheLateness) {
+  const std::int64_t start = kIdStart;
+  DailyWindow w("models", {minutes(1), minutes(5)}, nullptr);
+  w.Start(start, IdBound(0, std::nullopt, 0), RunLedger{});
+  std::int64_t value = 0;
+  for (int i = 1; i <= 30; ++i) {
+    const DailyWindow::Range r = w.NextRange(start + i * 10 * kSecondUs);
+    ASSERT_TRUE(r.by_id);
+    // Open since 1 s; a sample every 10 s, 10 ids apart.
+    if (i * 10 > 62) {
+      EXPECT_GE(r.from_id, (i * 10 - 62 - 10) / 10 * 10) << "within the lateness and one sample of the read";
+    } else {
+      EXPECT_EQ(r.from_id, 0);
+    }
+    value += 10;
+    w.Finish(r, start + i * 10 * kSecondUs, IdBound(i * 10, 1, value));
+  }
+}
+
+// Open transactions at the start (older than every sample): by timestamp until a
+// sample is old enough, then one sweep (a read between sweeps may have left a
+// commit stamped before its frontier), then by id. Sweeps off: no sweep needed.
+TEST(DailyWindowTest, ReadsByIdOnlyAfterAReadThatLeftNothingBehind) {
+  const std::int64_t start = kIdStart;
+  for (const bool sweeps : {true, false}) {
+    DailyWindow w("models", {minutes(5), sweeps ? minutes(5) : milliseconds(0)}, nullptr);
+    w.Start(start, IdBound(0, -10, 100), RunLedger{});  // open since before the sample
+    DailyWindow::Range r = w.NextRange(start + 10 * kSecondUs);
+    EXPECT_TRUE(!r.by_id && !r.sweep) << "no sample at or before -10 s";
+    w.Finish(r, start + 10 * kSecondUs, IdBound(10, std::nullopt, 200));  // that transaction ended
+    r = w.NextRange(start + 20 * kSecondUs);
+    if (sweeps) {
+      EXPECT_TRUE(!r.by_id && r.sweep) << "a sweep first";
+      w.Finish(r, start + 20 * kSecondUs, IdBound(20, std::nullopt, 300));
+      r = w.NextRange(start + 30 * kSecondUs);
+      EXPECT_TRUE(r.by_id);
+      EXPECT_EQ(r.from_id, 300);
+    } else {
+      EXPECT_TRUE(r.by_id);
+      EXPECT_EQ(r.from_id, 200);
+    }
+  }
+}
+
+// No frontier to map: on a standby, with other roles' sessions hidden, or without
+// samples, every read is by timestamp; a sequence set back starts over.
+TEST(DailyWindowTest, ReadsByTimestampWithoutAFrontierOrAfterTheSequenceWentBack) {
+  const std::int64_t start = kIdStart;
+  DailyWindow::Bound hidden = IdBound(0, std::nullopt, 100);
+  hidden.hidden_sessions = true;
+  DailyWindow::Bound standby = IdBound(0, std::nullopt, 100);
+  standby.standby = true;
+  standby.replay_us = start;
+  for (const DailyWindow::Bound& b : {hidden, standby, DailyWindow::Bound{}}) {
+    DailyWindow w("models", {minutes(5), minutes(5)}, nullptr);
+    w.Start(start, b, RunLedger{});
+    for (int i = 1; i < 40; ++i) {
+      const DailyWindow::Range r = w.NextRange(start + i * 10 * kSecondUs);
+      EXPECT_FALSE(r.by_id) << i;
+      w.Finish(r, start + i * 10 * kSecondUs, b);
+    }
+  }
+  DailyWindow w("models", {minutes(5), minutes(5)}, nullptr);
+  w.Start(start, IdBound(0, std::nullopt, 500), RunLedger{});
+  DailyWindow::Range r = w.NextRange(start + 10 * kSecondUs);
+  ASSERT_TRUE(r.by_id);
+  w.Finish(r, start + 10 * kSecondUs, IdBound(10, std::nullopt, 5));  // ALTER SEQUENCE … RESTART
+  r = w.NextRange(start + 20 * kSecondUs);
+  EXPECT_TRUE(!r.by_id && r.sweep) << "one sweep, then by id from the new values";
+  w.Finish(r, start + 20 * kSecondUs, IdBound(20, std::nullopt, 9));
+  r = w.NextRange(start + 30 * kSecondUs);
+  EXPECT_TRUE(r.by_id);
+  EXPECT_EQ(r.from_id, 9);
+}
+
+// The ledger keeps every id a read by id can reach, however old its created_at (an
+// application stamps a call long before its row commits), and forgets the rest.
+TEST(DailyWindowTest, ReadsByIdKeepEveryIdTheyCanReachInTheLedger) {
+  const std::int64_t start = kIdStart;
+  DailyWindow w("models", {minutes(1), minutes(1)}, nullptr);
+  w.Start(start, IdBound(0, std::nullopt, 0), RunLedger{});
+  std::int64_t next_id = 1;
+  for (int i = 1; i <= 60; ++i) {
+    const std::int64_t now = start + i * 10 * kSecondUs;
+    const DailyWindow::Range r = w.NextRange(now);
+    ASSERT_TRUE(r.by_id);
+    for (std::int64_t id = std::max<std::int64_t>(r.from_id, 1); id < next_id; ++id) {
+      EXPECT_FALSE(w.Record(id, start - 3600 * kSecondUs)) << "id " << id << " re-read at cycle " << i;
+    }
+    // 10 new calls a cycle, stamped an hour back; a transaction open for 30 s.
+    for (int k = 0; k < 10; ++k) EXPECT_TRUE(w.Record(next_id++, start - 3600 * kSecondUs));
+    w.Finish(r, now, IdBound(i * 10, std::max(0, i * 10 - 30), next_id - 1));
+  }
+  EXPECT_LE(w.ledger_size(), 1024u) << "two 512-id blocks at most: the rest was forgotten";
+}
+
 }  // namespace
 }  // namespace aee

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/db.h"
+#include "core/log.h"
 #include "exporter/config.h"
 #include "tests/support/fake_clock.h"
 #include "tests/support/fixed_time.h"
@@ -236,20 +237,35 @@ TEST_F(ModelsCollectorTest, UnknownModelFloodIsFoldedIntoOther) {
   EXPECT_EQ(Text(b.Collect(sb), "agent_model"), Text(snap, "agent_model"));
 }
 
-TEST_F(ModelsCollectorTest, LateApplicationStampedCommitIsCountedOnce) {
+// The platform stamps created_at when the call was made, minutes before its row
+// commits: a call stamped 11:58, in a transaction left open on `late`.
+void InsertLateStampedCall(pqxx::work& late) {
+  late.exec(std::string("INSERT INTO model_calls (workspace_id, model, prompt_tokens, completion_tokens, latency_seconds, "
+                        "cost_usd, created_at) VALUES ('") + testing::kWs1 + "', 'model-0', 1000, 200, 3.5, 0.0123, " +
+            At("-2 minutes") + ")");
+}
+
+double TotalCalls(const Snapshot& snap) {
+  double total = 0;
+  for (const auto& f : snap) {
+    if (f.name == "agent_model_calls_total") for (const auto& m : f.metric) total += m.counter.value;
+  }
+  return total;
+}
+
+// Read by created_at, a call stamped before the frontier is counted by the sweep.
+TEST_F(ModelsCollectorTest, LateApplicationStampedCommitIsCountedOnceByTheSweep) {
   ModelsCollectorOptions opts;
+  opts.read_by_id = false;
   opts.sweep_interval = seconds(30);
   opts.read_batch_rows = 7;  // the start-up ledger and every read in many batches
   auto c = Make(opts);
   auto s = Session();
   InsertCalls(db_, 100, kDay, At("0 seconds"), 0.7, 3);
   c.Collect(s);
-  // created_at = 11:58 stamped by the application, committed after 12:01 was read.
   pqxx::connection writer(db_.url());
   pqxx::work late(writer);
-  late.exec(std::string("INSERT INTO model_calls (workspace_id, model, prompt_tokens, completion_tokens, latency_seconds, "
-                        "cost_usd, created_at) VALUES ('") + kWs1 + "', 'model-0', 1000, 200, 3.5, 0.0123, " +
-            At("-2 minutes") + ")");
+  InsertLateStampedCall(late);
   for (int i = 0; i < 6; ++i) {
     InsertCalls(db_, 20, At(std::to_string(i * 10) + " seconds"), At(std::to_string(i * 10 + 10) + " seconds"),
                 0.71 + i / 100.0, 3);
@@ -264,6 +280,137 @@ TEST_F(ModelsCollectorTest, LateApplicationStampedCommitIsCountedOnce) {
   auto snap = c.Collect(s);
   ExpectModelsMatchSql(db_, snap, kDay, kNextDay, 50);
   EXPECT_GT(Value(snap, "agent_exporter_rows_read_total", {{"collector", "models"}, {"scan", "sweep"}}), 0);
+}
+
+// Read by id (the default), the same call is counted by the first cycle after it
+// commits, with sweeps off; read by created_at without sweeps it never is.
+TEST_F(ModelsCollectorTest, LateApplicationStampedCommitIsCountedAtTheNextCycleById) {
+  ModelsCollectorOptions by_id;
+  by_id.sweep_interval = milliseconds(0);  // nothing but the reads by id can count it
+  by_id.read_batch_rows = 7;
+  ModelsCollectorOptions by_created_at = by_id;
+  by_created_at.read_by_id = false;
+  auto c = Make(by_id);
+  auto t = Make(by_created_at);
+  auto s = Session();
+  auto st = Session();
+  InsertCalls(db_, 100, kDay, At("0 seconds"), 0.7, 3);
+  c.Collect(s);
+  t.Collect(st);
+  pqxx::connection writer(db_.url());
+  pqxx::work late(writer);
+  InsertLateStampedCall(late);
+  for (int i = 0; i < 6; ++i) {
+    InsertCalls(db_, 20, At(std::to_string(i * 10) + " seconds"), At(std::to_string(i * 10 + 10) + " seconds"),
+                0.71 + i / 100.0, 3);
+    clock_.Advance(seconds(10));
+    c.Collect(s);
+    t.Collect(st);
+  }
+  late.commit();
+  clock_.Advance(seconds(10));
+  auto snap = c.Collect(s);
+  ExpectModelsMatchSql(db_, snap, kDay, kNextDay, 50);
+  EXPECT_EQ(TotalCalls(t.Collect(st)) + 1, TotalCalls(snap)) << "by created_at, without sweeps, the call is missed";
+  for (int i = 0; i < 3; ++i) {
+    InsertCalls(db_, 20, At(std::to_string(70 + i * 10) + " seconds"), At(std::to_string(80 + i * 10) + " seconds"),
+                0.78 + i / 100.0, 3);
+    clock_.Advance(seconds(10));
+    snap = c.Collect(s);
+  }
+  ExpectModelsMatchSql(db_, snap, kDay, kNextDay, 50);
+  EXPECT_EQ(Value(snap, "agent_exporter_rows_read_total", {{"collector", "models"}, {"scan", "sweep"}}), 0);
+  // Each cycle read the calls inserted since the previous one (and the late one,
+  // pinned by its open transaction), not every call of the day again.
+  EXPECT_LT(Value(snap, "agent_exporter_rows_read_total", {{"collector", "models"}, {"scan", "incremental"}}),
+            6 * 121 + 3 * 20 + 1);
+}
+
+// A transaction open since before the start-up may hold any id: reads are by
+// created_at until it ended, then one sweep reads the lateness window, then by id.
+TEST_F(ModelsCollectorTest, TransactionsOpenAtTheStartAreCountedByOneSweepThenReadsAreById) {
+  ModelsCollectorOptions opts;
+  opts.read_batch_rows = 7;
+  auto c = Make(opts);
+  auto s = Session();
+  InsertCalls(db_, 100, kDay, At("0 seconds"), 0.7, 3);
+  pqxx::connection writer(db_.url());
+  pqxx::work late(writer);
+  InsertLateStampedCall(late);
+  c.Collect(s);
+  InsertCalls(db_, 20, At("0 seconds"), At("10 seconds"), 0.71, 3);
+  clock_.Advance(seconds(10));
+  c.Collect(s);
+  late.commit();
+  Snapshot snap;
+  for (int i = 1; i < 4; ++i) {
+    InsertCalls(db_, 20, At(std::to_string(i * 10) + " seconds"), At(std::to_string(i * 10 + 10) + " seconds"),
+                0.71 + i / 100.0, 3);
+    clock_.Advance(seconds(10));
+    snap = c.Collect(s);
+  }
+  ExpectModelsMatchSql(db_, snap, kDay, kNextDay, 50);
+  const double swept = Value(snap, "agent_exporter_rows_read_total", {{"collector", "models"}, {"scan", "sweep"}});
+  EXPECT_GT(swept, 0);
+  for (int i = 4; i < 40; ++i) {  // 6 minutes: past the 5-minute sweep interval
+    InsertCalls(db_, 5, At(std::to_string(i * 10) + " seconds"), At(std::to_string(i * 10 + 10) + " seconds"),
+                0.71 + i / 1000.0, 3);
+    clock_.Advance(seconds(10));
+    snap = c.Collect(s);
+  }
+  ExpectModelsMatchSql(db_, snap, kDay, kNextDay, 50);
+  EXPECT_EQ(Value(snap, "agent_exporter_rows_read_total", {{"collector", "models"}, {"scan", "sweep"}}), swept)
+      << "no sweep once reading by id";
+}
+
+// A sequence that caches values, or one the role may not read, cannot bound the
+// ids: the collector says why once and reads by created_at with sweeps, exactly.
+TEST_F(ModelsCollectorTest, ReadsByCreatedAtWhenTheSequenceCannotBoundTheIds) {
+  const std::string role = "exporter_" + db_.name();
+  db_.Exec("CREATE ROLE " + role + " LOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO " + role +
+           "; GRANT pg_read_all_stats TO " + role);
+  const std::string role_url =
+      db_.url().substr(0, db_.url().find("postgres@")) + role + "@" + db_.url().substr(db_.url().find('@') + 1);
+  struct Case {
+    std::string setup, url, why;
+  };
+  for (const Case& k : {Case{"ALTER SEQUENCE model_calls_id_seq CACHE 10", db_.url(), "caches 10 values a session"},
+                        Case{"ALTER SEQUENCE model_calls_id_seq CACHE 1", role_url, "GRANT SELECT ON SEQUENCE"}}) {
+    SCOPED_TRACE(k.why);
+    db_.Exec(k.setup);
+    Logger logger(LogLevel::kInfo, LogFormat::kLogfmt);
+    std::string log;
+    logger.SetSinkForTest(&log);
+    CollectorContext ctx = Ctx(clock_);
+    ctx.logger = &logger;
+    ModelsCollectorOptions opts;
+    opts.sweep_interval = seconds(30);
+    ModelsCollector c(ctx, opts);
+    DbSession s(k.url, "test");
+    InsertCalls(db_, 50, kDay, At("0 seconds"), 0.6, 3);
+    c.Collect(s);
+    pqxx::connection writer(db_.url());
+    pqxx::work late(writer);
+    InsertLateStampedCall(late);
+    for (int i = 0; i < 3; ++i) {
+      InsertCalls(db_, 20, At(std::to_string(i * 10) + " seconds"), At(std::to_string(i * 10 + 10) + " seconds"),
+                  0.61 + i / 100.0, 3);
+      clock_.Advance(seconds(10));
+      c.Collect(s);
+    }
+    late.commit();
+    Snapshot snap;
+    for (int i = 0; i < 5; ++i) {
+      clock_.Advance(seconds(10));
+      snap = c.Collect(s);
+    }
+    ExpectModelsMatchSql(db_, snap, kDay, kNextDay, 50);
+    EXPECT_GT(Value(snap, "agent_exporter_rows_read_total", {{"collector", "models"}, {"scan", "sweep"}}), 0);
+    EXPECT_NE(log.find(k.why), std::string::npos) << log;
+    EXPECT_EQ(log.find("reading new rows by id"), std::string::npos) << log;
+    s.Reset();
+  }
+  db_.Exec("DROP OWNED BY " + role + "; DROP ROLE " + role);
 }
 
 TEST_F(ModelsCollectorTest, MidnightResetsToZeroAndCountsTheNewDay) {

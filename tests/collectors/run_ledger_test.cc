@@ -157,6 +157,19 @@ TEST(RunLedgerTest, RemembersIntegerIdsUntilTheCutoffInCompactBlocks) {
   EXPECT_EQ(l.blocks(), 0u);
 }
 
+// Reads by id reach every id at or above their lowest, however old its time: the
+// blocks holding such ids stay, the ones wholly below go.
+TEST(RunLedgerTest, KeepsIdsAtOrAboveKeepFromIdWhateverTheirTime) {
+  RunLedger l;
+  for (std::int64_t id = 1; id <= 2000; ++id) EXPECT_TRUE(l.Insert(id, 100));
+  l.EvictBefore(1000, 1500);  // every time is before the cutoff
+  for (std::int64_t id = 1500; id <= 2000; ++id) EXPECT_TRUE(l.Contains(id)) << id;
+  EXPECT_FALSE(l.Contains(std::int64_t{1})) << "a block wholly below 1500 is forgotten";
+  EXPECT_LT(l.size(), 2000u);
+  l.EvictBefore(1000);
+  EXPECT_EQ(l.size(), 0u);
+}
+
 TEST(RunLedgerTest, KeepsTheOldestEntryOfAnyTime) {
   RunLedger l;
   EXPECT_TRUE(l.Insert(std::int64_t{1}, std::numeric_limits<std::int64_t>::min()));  // the free marker's value
