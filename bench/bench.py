@@ -396,6 +396,8 @@ def ensure_seeded(size):
     psql(db, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     for role in ROLES:
         psql(db, f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+        # the models collector reads new calls by id (docs/configuration.md)
+        psql(db, f"GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
     table = psql(db, "SELECT pg_total_relation_size('agent_runs')")
     return db, finished, int(table)
 

@@ -458,6 +458,8 @@ def measure(a):
         psql(admin, f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN "
                     f"CREATE ROLE {role} LOGIN IN ROLE pg_monitor; END IF; END $$")
         psql(url, f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+        # the models collector reads new calls by id (docs/configuration.md)
+        psql(url, f"GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
     # No triggers left by an interrupted run: the polling pass and postgres_exporter are
     # measured on the platform's tables as they are without schema/notify.sql.
     psql(url, DROP_NOTIFY)

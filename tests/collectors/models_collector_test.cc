@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -123,11 +124,33 @@ void ExpectModelsMatchSql(testing::TestDb& db, const Snapshot& snap, const std::
   EXPECT_EQ(SeriesCount(snap, "agent_model_call_duration_seconds"), SeriesCount(snap, "agent_model_calls_total"));
 }
 
+// The platform stamps created_at when the call was made, minutes before its row
+// commits: a call stamped 11:58, in a transaction left open on `late`.
+void InsertLateStampedCall(pqxx::work& late) {
+  late.exec(std::string("INSERT INTO model_calls (workspace_id, model, prompt_tokens, completion_tokens, latency_seconds, "
+                        "cost_usd, created_at) VALUES ('") + testing::kWs1 + "', 'model-0', 1000, 200, 3.5, 0.0123, " +
+            At("-2 minutes") + ")");
+}
+
 class ModelsCollectorTest : public ::testing::Test {
  protected:
   void SetUp() override { testing::InsertWorkspacesAndAgents(db_); }
   ModelsCollector Make(ModelsCollectorOptions opts = {}) { return ModelsCollector(Ctx(clock_), opts); }
   DbSession Session() { return DbSession(db_.url(), "test"); }
+  // Leaves a late-stamped call (InsertLateStampedCall) uncommitted while `cycles`
+  // cycles 10 s apart each insert 20 calls and run collect, then commits it.
+  void CommitLateStampedCallAfter(int cycles, const std::function<void()>& collect) {
+    pqxx::connection writer(db_.url());
+    pqxx::work late(writer);
+    InsertLateStampedCall(late);
+    for (int i = 0; i < cycles; ++i) {
+      InsertCalls(db_, 20, At(std::to_string(i * 10) + " seconds"), At(std::to_string(i * 10 + 10) + " seconds"),
+                  0.71 + i / 100.0, 3);
+      clock_.Advance(seconds(10));
+      collect();
+    }
+    late.commit();
+  }
   testing::TestDb db_;
   FakeClock clock_{kNoon};
 };
@@ -237,14 +260,6 @@ TEST_F(ModelsCollectorTest, UnknownModelFloodIsFoldedIntoOther) {
   EXPECT_EQ(Text(b.Collect(sb), "agent_model"), Text(snap, "agent_model"));
 }
 
-// The platform stamps created_at when the call was made, minutes before its row
-// commits: a call stamped 11:58, in a transaction left open on `late`.
-void InsertLateStampedCall(pqxx::work& late) {
-  late.exec(std::string("INSERT INTO model_calls (workspace_id, model, prompt_tokens, completion_tokens, latency_seconds, "
-                        "cost_usd, created_at) VALUES ('") + testing::kWs1 + "', 'model-0', 1000, 200, 3.5, 0.0123, " +
-            At("-2 minutes") + ")");
-}
-
 double TotalCalls(const Snapshot& snap) {
   double total = 0;
   for (const auto& f : snap) {
@@ -263,16 +278,7 @@ TEST_F(ModelsCollectorTest, LateApplicationStampedCommitIsCountedOnceByTheSweep)
   auto s = Session();
   InsertCalls(db_, 100, kDay, At("0 seconds"), 0.7, 3);
   c.Collect(s);
-  pqxx::connection writer(db_.url());
-  pqxx::work late(writer);
-  InsertLateStampedCall(late);
-  for (int i = 0; i < 6; ++i) {
-    InsertCalls(db_, 20, At(std::to_string(i * 10) + " seconds"), At(std::to_string(i * 10 + 10) + " seconds"),
-                0.71 + i / 100.0, 3);
-    clock_.Advance(seconds(10));
-    c.Collect(s);
-  }
-  late.commit();
+  CommitLateStampedCallAfter(6, [&] { c.Collect(s); });
   for (int i = 0; i < 8; ++i) {
     clock_.Advance(seconds(10));
     c.Collect(s);
@@ -297,17 +303,10 @@ TEST_F(ModelsCollectorTest, LateApplicationStampedCommitIsCountedAtTheNextCycleB
   InsertCalls(db_, 100, kDay, At("0 seconds"), 0.7, 3);
   c.Collect(s);
   t.Collect(st);
-  pqxx::connection writer(db_.url());
-  pqxx::work late(writer);
-  InsertLateStampedCall(late);
-  for (int i = 0; i < 6; ++i) {
-    InsertCalls(db_, 20, At(std::to_string(i * 10) + " seconds"), At(std::to_string(i * 10 + 10) + " seconds"),
-                0.71 + i / 100.0, 3);
-    clock_.Advance(seconds(10));
+  CommitLateStampedCallAfter(6, [&] {
     c.Collect(s);
     t.Collect(st);
-  }
-  late.commit();
+  });
   clock_.Advance(seconds(10));
   auto snap = c.Collect(s);
   ExpectModelsMatchSql(db_, snap, kDay, kNextDay, 50);
@@ -369,8 +368,7 @@ TEST_F(ModelsCollectorTest, ReadsByCreatedAtWhenTheSequenceCannotBoundTheIds) {
   const std::string role = "exporter_" + db_.name();
   db_.Exec("CREATE ROLE " + role + " LOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO " + role +
            "; GRANT pg_read_all_stats TO " + role);
-  const std::string role_url =
-      db_.url().substr(0, db_.url().find("postgres@")) + role + "@" + db_.url().substr(db_.url().find('@') + 1);
+  const std::string role_url = db_.UrlAs(role);
   struct Case {
     std::string setup, url, why;
   };
@@ -389,16 +387,7 @@ TEST_F(ModelsCollectorTest, ReadsByCreatedAtWhenTheSequenceCannotBoundTheIds) {
     DbSession s(k.url, "test");
     InsertCalls(db_, 50, kDay, At("0 seconds"), 0.6, 3);
     c.Collect(s);
-    pqxx::connection writer(db_.url());
-    pqxx::work late(writer);
-    InsertLateStampedCall(late);
-    for (int i = 0; i < 3; ++i) {
-      InsertCalls(db_, 20, At(std::to_string(i * 10) + " seconds"), At(std::to_string(i * 10 + 10) + " seconds"),
-                  0.61 + i / 100.0, 3);
-      clock_.Advance(seconds(10));
-      c.Collect(s);
-    }
-    late.commit();
+    CommitLateStampedCallAfter(3, [&] { c.Collect(s); });
     Snapshot snap;
     for (int i = 0; i < 5; ++i) {
       clock_.Advance(seconds(10));

@@ -355,7 +355,7 @@ TEST(RunsCollectorLateCommitTest, WithoutStatsPrivilegeTheSweepCountsLateCommits
   InsertWorkspacesAndAgents(db);
   const std::string role = "exporter_" + db.name();
   db.Exec("CREATE ROLE " + role + " LOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO " + role);
-  const std::string url = db.url().substr(0, db.url().find("postgres@")) + role + "@" + db.url().substr(db.url().find('@') + 1);
+  const std::string url = db.UrlAs(role);
   SystemClock clock;
   Logger logger(LogLevel::kInfo, LogFormat::kLogfmt);
   std::string log;

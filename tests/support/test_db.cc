@@ -37,6 +37,11 @@ std::string TestDb::WithDatabase(const std::string& url, const std::string& db) 
   return base + "/" + db + rest;
 }
 
+std::string TestDb::UrlAs(const std::string& role) const {
+  const size_t user = url_.find("://") + 3;
+  return url_.substr(0, user) + role + url_.substr(url_.find('@', user));
+}
+
 TestDb::TestDb(const std::string& schema, const std::string& server_url)
     : server_(server_url.empty() ? ServerUrl() : server_url) {
   const std::string& server = server_;

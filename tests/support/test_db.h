@@ -19,6 +19,8 @@ class TestDb {
 
   /// libpq URI of the test database.
   const std::string& url() const { return url_; }
+  /// The same URI logging in as role (a role the test created, without password).
+  std::string UrlAs(const std::string& role) const;
   const std::string& name() const { return name_; }
   /// Runs SQL (several statements allowed) in its own transaction.
   void Exec(const std::string& sql);
