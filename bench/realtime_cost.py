@@ -17,11 +17,16 @@ every 15 s as Prometheus would:
   notify-1s    the same with --db.notify-coalesce=1s: at most about one woken cycle a
                second per collector, i.e. the polling cadence (the default 20 ms wakes
                realtime for nearly every committed change under live load)
+  notify-by-created-at
+               notify with --no-collector.models.read-by-id: model calls read by
+               created_at with a sweep every 5 minutes (BENCH_WINDOW=300 holds one)
   pgexp        prometheus-postgres-exporter with bench/peers/queries.yaml, one scrape
                at a time for BENCH_PEER_DURATION; per wall second at a 15 s interval
 
 BENCH_RT_ARGS adds flags to every window of ours (default --no-collector.patterns: its
-start-up pass over 28 days of history would fall into the first windows).
+start-up pass over 28 days of history would fall into the first windows). BENCH_RT_MODES
+picks windows (comma-separated, default all, pgexp last); BENCH_RT_WARMUP is the wait
+after /readyz before a window (default 45 s).
 Prints one JSON line per window and a table.
 """
 import json
@@ -50,13 +55,20 @@ def split(stats):
 
 
 RT_ARGS = os.environ.get("BENCH_RT_ARGS", "--no-collector.patterns").split()
+WARMUP_S = float(os.environ.get("BENCH_RT_WARMUP", "45"))
+# The windows to run, in this order (pgexp: postgres_exporter).
+MODES = os.environ.get("BENCH_RT_MODES", "polling,notify-full,notify,notify-1s,notify-by-created-at,pgexp").split(",")
 
 
 def window(size, db, name, args):
     exp = bench.start_exporter(db, f"exporter-{name}-{bench.label(size)}", [*RT_ARGS, *args])
     try:
         bench.wait_http(f"http://127.0.0.1:{bench.PORT}/readyz", exp, timeout=600)
-        time.sleep(10)  # past start-up and the first resync
+        # Past start-up, the first resync and, when models reads by id, its one sweep
+        # after a start-up with transactions open (about 20-30 s in; a sweep every
+        # --collector.models.sweep-interval when it reads by created_at: a window of
+        # 300 s holds one).
+        time.sleep(WARMUP_S)
         bench.pgss_reset(db, "bench_ours")
         t0 = time.monotonic()
         while time.monotonic() - t0 < bench.QUIET_WINDOW:
@@ -116,13 +128,19 @@ def main():
             live = bench.start_live(db)
             try:
                 time.sleep(5)
-                out.append(window(size, db, "polling", []))
-                bench.psql(db, open(notify_sql).read())
                 flag = f"--db.notify-channel={bench.NOTIFY_CHANNEL}"
-                out.append(window(size, db, "notify-full", [flag, "--collector.realtime.resync-interval=0"]))
-                out.append(window(size, db, "notify", [flag]))
-                out.append(window(size, db, "notify-1s", [flag, "--db.notify-coalesce=1s"]))
-                out.append(pgexp(size, db))
+                args = {"polling": [],
+                        "notify-full": [flag, "--collector.realtime.resync-interval=0"],
+                        "notify": [flag],
+                        "notify-1s": [flag, "--db.notify-coalesce=1s"],
+                        "notify-by-created-at": [flag, "--no-collector.models.read-by-id"]}
+                for mode in MODES:
+                    if mode == "pgexp":
+                        out.append(pgexp(size, db))
+                        continue
+                    if mode != "polling":
+                        bench.psql(db, open(notify_sql).read())  # idempotent
+                    out.append(window(size, db, mode, args[mode]))
             finally:
                 live.stop()
             # After the live load: dropping triggers locks all four tables at once.

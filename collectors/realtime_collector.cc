@@ -371,6 +371,13 @@ Snapshot RealtimeCollector::Collect(DbSession& db) {
   // Taken before anything is read: a change committed after this is announced
   // again and read by the next sample, whatever this one saw of it.
   const ChangeFeed::Changes changes = feed->Take();
+  // Names read from here on are at least as new as this generation; a different
+  // one means an agent may have changed since the cached names were read.
+  const std::uint64_t generation = feed->agents_generation();
+  if (!feed->Trusted() || generation != names_generation_) {
+    agent_names_.clear();
+    names_generation_ = generation;
+  }
   const std::int64_t resync_us = std::chrono::duration_cast<std::chrono::microseconds>(options_.resync_interval).count();
   const bool resync = !cache_valid_ || !changes.complete || now_us - last_resync_us_ >= resync_us ||
                       now_us < last_resync_us_;
@@ -445,7 +452,6 @@ void RealtimeCollector::Resync(DbSession& db) {
   workspaces_.clear();
   runs_.clear();
   queue_.clear();
-  agent_names_.clear();
   const bool live = options_.live_cap > 0;  // names are read (and needed) for a live view only
   for (const auto& row : rows) {
     const char kind = row[0].c_str()[0];
@@ -453,10 +459,10 @@ void RealtimeCollector::Resync(DbSession& db) {
       workspaces_[row[1].as<std::string>()] = row[4].is_null() ? "" : row[4].as<std::string>();
     } else if (kind == 'r') {
       const CachedRun& run = runs_[row[1].as<std::string>()] = RunFromRow(row);
-      if (live) agent_names_.emplace(run.agent, run.agent_name);
+      if (live) agent_names_[run.agent] = run.agent_name;
     } else if (kind == 'q') {
       const CachedEntry& entry = queue_[row[1].as<std::string>()] = EntryFromRow(row);
-      if (live) agent_names_.emplace(entry.agent, entry.agent_name);
+      if (live) agent_names_[entry.agent] = entry.agent_name;
     }
   }
 }

@@ -117,9 +117,11 @@ class RealtimeCollector final : public Collector {
   std::map<std::string, std::string> workspaces_;
   std::map<std::string, CachedRun> runs_;
   std::map<std::string, CachedEntry> queue_;
-  // Agent names for rows applied from their state (live view only), since the last
-  // resync: any change to agents is a gap, so they stay current until the next.
+  // Agent names for rows applied from their state (live view only), each read
+  // after the feed's agents generation names_generation_ was taken: while it stays
+  // (and the feed is trusted) no agent changed, so they are kept across resyncs.
   std::map<std::string, std::string> agent_names_;
+  std::uint64_t names_generation_ = 0;
   std::uint64_t full_reads_ = 0;
   std::uint64_t incremental_reads_ = 0;
   std::uint64_t announced_rows_read_ = 0;
