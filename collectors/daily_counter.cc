@@ -76,7 +76,8 @@ void DailyCounter::Advance(DbSession& db, std::int64_t now_us, Policy& policy) {
       .spans = spec_.spans_rows_sql,
       .spans_prepared =
           range.spans.empty() || db.pooler() == DbPooler::kTransaction ? "" : "aee_" + spec_.collector + "_spans",
-      .by_id = spec_.id_rows_sql};
+      .by_id = spec_.id_rows_sql,
+      .by_id_mine = spec_.id_mine_column};
   if (!queries.spans_prepared.empty()) db.Prepare(queries.spans_prepared, spec_.spans_rows_sql + " LIMIT $5");
   policy.BeforeCycle();
   pqxx::read_transaction tx(db.Get());
@@ -85,24 +86,26 @@ void DailyCounter::Advance(DbSession& db, std::int64_t now_us, Policy& policy) {
   std::uint64_t read = 0;
   DailyWindow::Bound bound;
   std::vector<pqxx::result> uncounted;
+  std::vector<std::int64_t> ids_read;
   if (!range.announced) bound = window_.ReadBound(tx);  // before the rows' snapshot
   if (range.from_us < range.to_us) {
     uncounted = window_.ReadUncounted(tx, "aee_" + spec_.collector + "_rows", queries, range, spec_.id,
-                                      read_batch_rows_, &read);
+                                      read_batch_rows_, &read, &ids_read);
   }
   policy.ReadAlso(tx, false);
   tx.commit();
 
-  policy.ApplyRows(RecordFresh(uncounted));
+  policy.ApplyRows(RecordFresh(uncounted, range.by_id));
   (range.announced ? rows_read_announced_ : range.sweep ? rows_read_sweep_ : rows_read_incremental_) += read;
-  window_.Finish(range, now_us, bound, announced.has_value());
+  window_.Finish(range, now_us, bound, announced.has_value(), ids_read);
   policy.AfterCycle(bound);
 }
 
-std::vector<pqxx::row> DailyCounter::RecordFresh(const std::vector<pqxx::result>& uncounted) {
+std::vector<pqxx::row> DailyCounter::RecordFresh(const std::vector<pqxx::result>& uncounted, bool by_id) {
   std::vector<pqxx::row> fresh;
   for (const pqxx::result& batch : uncounted) {
     for (const auto& row : batch) {
+      if (by_id && !row[spec_.id_mine_column].as<bool>()) continue;  // another day's or shard's
       const std::int64_t ts_us = row[spec_.timestamp_column].as<std::int64_t>();
       const bool inserted = spec_.id == DailyWindow::IdColumn::kText
                                 ? window_.Record(std::string_view(row[0].c_str()), ts_us)

@@ -83,8 +83,12 @@ class DailyCounter {
     /// empty: by timestamp.
     std::string id_sequence_table;
     std::string id_sequence_column;
-    /// Parameters from, to, lowest id: the classified rows of the day from an id on.
+    /// Parameters from, to, lowest id, high id, gaps (bigint[]): the classified rows
+    /// at or above the lowest id and either at or above the high id or a gap, of
+    /// every day and workspace, with id_mine_column true for those to count (the
+    /// day's, this shard's). DailyWindow::Range::by_id.
     std::string id_rows_sql;
+    int id_mine_column = 0;
     /// Parameters lowest id, from, to: id and timestamp in microseconds of the day's
     /// rows from an id on (the start-up ledger's part a read by id can reach).
     std::string id_ledger_sql;
@@ -119,8 +123,9 @@ class DailyCounter {
  private:
   void Initialize(DbSession& db, std::int64_t now_us, Policy& policy);
   void Advance(DbSession& db, std::int64_t now_us, Policy& policy);
-  /// Records the rows of uncounted in the ledger; returns those not counted before.
-  std::vector<pqxx::row> RecordFresh(const std::vector<pqxx::result>& uncounted);
+  /// Records the rows of uncounted in the ledger; returns those not counted before
+  /// (of a read by id, only the rows to count).
+  std::vector<pqxx::row> RecordFresh(const std::vector<pqxx::result>& uncounted, bool by_id);
 
   Spec spec_;
   size_t read_batch_rows_;

@@ -166,6 +166,10 @@ void DailyWindow::Start(std::int64_t now_us, const Bound& bound, RunLedger ledge
   id_samples_.clear();  // the ledger holds the ids from this bound's sample on
   NoteIdSample(bound);
   id_covered_ = true;   // the aggregate counted everything visible
+  // Mapped to this very sample: nothing below it was invisible to the aggregate.
+  gaps_.clear();
+  gaps_known_ = id_from_.has_value();
+  gaps_hi_ = id_from_.value_or(0);
 }
 
 void DailyWindow::NoteIdSample(const Bound& bound) {
@@ -190,6 +194,32 @@ void DailyWindow::NoteIdSample(const Bound& bound) {
   // The newest sample taken at or before the frontier; older ones are not needed.
   while (id_samples_.size() >= 2 && id_samples_[1].db_us <= frontier_us) id_samples_.pop_front();
   if (id_samples_.front().db_us <= frontier_us) id_from_ = id_samples_.front().next_id;
+}
+
+void DailyWindow::NoteGaps(const Range& range, const Bound& bound, const std::vector<std::int64_t>& ids_read) {
+  // What this read could not see: the gaps it read and the ids from its hi_id to
+  // its sample, less those it read. Only a read by id that knows its sample and the
+  // next frontier's id can say.
+  const bool known = range.by_id && id_from_ && bound.id_sample && bound.id_sample->next_id >= range.hi_id &&
+                     bound.id_sample->next_id - range.hi_id <= kMaxGapSpan;
+  gaps_known_ = false;
+  gaps_.clear();
+  if (!known) return;
+  const std::int64_t lo = *id_from_;  // below: transactions that ended
+  auto unseen = [&](std::int64_t id) { return id >= lo && !std::binary_search(ids_read.begin(), ids_read.end(), id); };
+  for (const std::int64_t g : range.gaps) {
+    if (unseen(g)) gaps_.push_back(g);
+  }
+  for (std::int64_t id = std::max(range.hi_id, lo); id < bound.id_sample->next_id; ++id) {
+    if (!unseen(id)) continue;
+    if (gaps_.size() >= kMaxGaps) {
+      gaps_.clear();
+      return;  // the next read by id reads everything from its frontier's id
+    }
+    gaps_.push_back(id);
+  }
+  gaps_hi_ = bound.id_sample->next_id;
+  gaps_known_ = true;
 }
 
 std::int64_t DailyWindow::KeepFromId() const {
@@ -230,6 +260,14 @@ DailyWindow::Range DailyWindow::NextRange(std::int64_t now_us, const std::option
     // timestamp: no sweeps.
     r.by_id = true;
     r.from_id = *id_from_;
+    r.hi_id = *id_from_;
+    if (gaps_known_ && gaps_hi_ >= r.from_id) {
+      // Only what the last read could not see: gaps at or above the frontier's id
+      // (those below belong to transactions that ended without committing them)
+      // and everything from its sample on.
+      r.hi_id = gaps_hi_;
+      r.gaps.assign(std::lower_bound(gaps_.begin(), gaps_.end(), r.from_id), gaps_.end());
+    }
     r.from_us = day_start_us_;
     return r;
   }
@@ -268,7 +306,8 @@ RunLedger DailyWindow::ReadLedger(pqxx::transaction_base& tx, std::string_view c
 
 std::vector<pqxx::result> DailyWindow::ReadUncounted(pqxx::transaction_base& tx, std::string_view cursor,
                                                      const RowQueries& sql, const Range& range, IdColumn id,
-                                                     size_t batch_rows, std::uint64_t* rows_read) const {
+                                                     size_t batch_rows, std::uint64_t* rows_read,
+                                                     std::vector<std::int64_t>* ids_read) const {
   std::vector<pqxx::result> uncounted;
   const auto keep_uncounted = [&](const pqxx::result& batch) {
     *rows_read += batch.size();
@@ -284,7 +323,20 @@ std::vector<pqxx::result> DailyWindow::ReadUncounted(pqxx::transaction_base& tx,
   const std::string from = FormatTimestampUs(range.from_us);
   const std::string to = FormatTimestampUs(range.to_us);
   if (range.by_id) {
-    ForEachBatch(tx, cursor, sql.by_id, {from, to, std::to_string(range.from_id)}, batch_rows, keep_uncounted);
+    std::string gaps = "{";
+    for (const std::int64_t g : range.gaps) gaps += (gaps.size() > 1 ? "," : "") + std::to_string(g);
+    gaps += "}";
+    ForEachBatch(tx, cursor, sql.by_id,
+                 {from, to, std::to_string(range.from_id), std::to_string(range.hi_id), gaps}, batch_rows,
+                 [&](const pqxx::result& batch) {
+                   keep_uncounted(batch);
+                   for (const auto& row : batch) {
+                     ids_read->push_back(row[0].as<std::int64_t>());
+                     // another day's or shard's: read to see its id, not counted as read
+                     if (!row[sql.by_id_mine].as<bool>()) --*rows_read;
+                   }
+                 });
+    std::sort(ids_read->begin(), ids_read->end());
     return uncounted;
   }
   if (range.spans.empty()) {
@@ -319,7 +371,8 @@ std::vector<pqxx::result> DailyWindow::ReadUncounted(pqxx::transaction_base& tx,
   return uncounted;
 }
 
-void DailyWindow::Finish(const Range& range, std::int64_t now_us, const Bound& bound, bool announced) {
+void DailyWindow::Finish(const Range& range, std::int64_t now_us, const Bound& bound, bool announced,
+                         const std::vector<std::int64_t>& ids_read) {
   const std::int64_t lateness_us = duration_cast<microseconds>(options_.lateness).count();
   const std::int64_t read_at_us = ReadAt(bound, now_us);
   last_read_us_ = read_at_us;
@@ -333,6 +386,7 @@ void DailyWindow::Finish(const Range& range, std::int64_t now_us, const Bound& b
   // frontier to the next sweep.
   id_covered_ = range.sweep || range.announced || range.by_id || options_.sweep_interval.count() == 0;
   NoteIdSample(bound);
+  NoteGaps(range, bound, ids_read);
   // After a full-window read, a complete list from the next cycle on covers all.
   announced_since_sweep_ = range.sweep || bound.standby || (announced_since_sweep_ && announced);
   standby_ = bound.standby;

@@ -90,9 +90,14 @@ class DailyWindow {
     std::int64_t to_us = 0;
     bool sweep = false;
     bool announced = false;
-    /// Read every row of [from_us, to_us) (the day) whose id is at or above from_id.
+    /// Read by id: the rows whose id is at or above hi_id or one of gaps (ids below
+    /// hi_id the last read by id did not see), all at or above from_id, whatever
+    /// their timestamp or workspace: the caller counts only its own of [from_us,
+    /// to_us) (the day), and passes every id read to Finish().
     bool by_id = false;
     std::int64_t from_id = 0;
+    std::int64_t hi_id = 0;
+    std::vector<std::int64_t> gaps;
     /// Announced with every timestamp known: only these parts of [from_us, to_us)
     /// hold rows to count (the announced times, those closer than kSpanGapUs merged).
     std::vector<Span> spans;
@@ -174,8 +179,10 @@ class DailyWindow {
     std::string_view spans;
     /// spans with LIMIT $5, prepared once per session; empty: none.
     std::string spans_prepared;
-    /// Parameters from, to, and the lowest id (Range::by_id).
+    /// Parameters from, to, from_id, hi_id and the gaps as bigint[] (Range::by_id);
+    /// its column by_id_mine is true for the rows to count (only they count as read).
     std::string_view by_id;
+    int by_id_mine = 0;
   };
   /// Reads range through a cursor (ForEachBatch) and returns only the batches
   /// holding an id not counted yet: a sweep re-reads minutes of rows that are
@@ -183,9 +190,10 @@ class DailyWindow {
   /// transaction has committed. A range with spans is read with sql.spans: by the
   /// statement sql.spans_prepared when there is one and the spans hold fewer than
   /// batch_rows rows, else through the cursor. A range by id is read with sql.by_id.
+  /// A range by id also puts every id it read in *ids_read, sorted.
   std::vector<pqxx::result> ReadUncounted(pqxx::transaction_base& tx, std::string_view cursor,
                                           const RowQueries& sql, const Range& range, IdColumn id, size_t batch_rows,
-                                          std::uint64_t* rows_read) const;
+                                          std::uint64_t* rows_read, std::vector<std::int64_t>* ids_read) const;
   /// The id a (re)start's ledger must hold every counted id from (with the ids
   /// LedgerFrom() gives): the sample of the bound read before its snapshot; nullopt
   /// when not reading by id.
@@ -195,8 +203,10 @@ class DailyWindow {
   bool Record(std::int64_t id, std::int64_t ts_us) { return ledger_.Insert(id, ts_us); }
   /// Commits an incremental cycle that read range at now_us; announced: its list
   /// was complete (NextRange() had one). An announced range has no bound (the
-  /// frontier was not read).
-  void Finish(const Range& range, std::int64_t now_us, const Bound& bound, bool announced = false);
+  /// frontier was not read). A range by id passes the ids it read (sorted): the ids
+  /// below this bound's sample it did not see are the next read's gaps.
+  void Finish(const Range& range, std::int64_t now_us, const Bound& bound, bool announced = false,
+              const std::vector<std::int64_t>& ids_read = {});
 
   size_t ledger_size() const { return ledger_.size(); }
   /// Whether the sequence is being sampled (UseIdSequence found one).
@@ -205,6 +215,10 @@ class DailyWindow {
   /// Samples kept at most; with more, the oldest go (reads fall back to timestamps
   /// while the frontier is older than every sample).
   static constexpr size_t kMaxIdSamples = 4096;
+  /// Gaps kept at most, and ids a read may span when finding them; beyond either
+  /// the next read by id reads everything from its frontier's id.
+  static constexpr size_t kMaxGaps = 100'000;
+  static constexpr std::int64_t kMaxGapSpan = 1'000'000;
 
  private:
   std::int64_t NextBound(const Bound& bound, std::int64_t read_at_us) const;
@@ -212,6 +226,8 @@ class DailyWindow {
   void NoteIdSample(const Bound& bound);
   /// The lowest id a later read by id can start from (what the ledger must keep).
   std::int64_t KeepFromId() const;
+  /// After NoteIdSample(): the ids a read by id did not see (gaps_).
+  void NoteGaps(const Range& range, const Bound& bound, const std::vector<std::int64_t>& ids_read);
 
   std::string collector_;
   Options options_;
@@ -233,6 +249,11 @@ class DailyWindow {
   std::optional<std::int64_t> id_from_;  // the next read by id starts here; nullopt: not mappable
   // The last read left nothing behind for a sweep: the next one may read by id.
   bool id_covered_ = false;
+  // After a read by id (or a start) with its sample: every row invisible then is
+  // at or above gaps_hi_ or in gaps_ (ids below it not seen, ascending).
+  bool gaps_known_ = false;
+  std::int64_t gaps_hi_ = 0;
+  std::vector<std::int64_t> gaps_;
 };
 
 }  // namespace aee

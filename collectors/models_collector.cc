@@ -54,8 +54,9 @@ WITH raw AS (
          coalesce(m.completion_tokens, 0)::bigint AS completion_tokens,
          m.cost_usd,
          m.latency_seconds AS latency
+         {mine}
   FROM {schema}.model_calls m
-  WHERE {by_id} m.created_at >= $1::timestamptz AND m.created_at < $2::timestamptz AND {shard}
+  WHERE {where}
   OFFSET 0
 ), v AS (
   SELECT raw.*,
@@ -65,12 +66,18 @@ WITH raw AS (
 )
 )SQL";
 
-// by_id: only the calls from id $3 on (reads by id, DailyWindow).
+// by_id: the calls a read by id covers (DailyWindow::Range::by_id: from id $3, at
+// or above $4 or in $5), of every day and workspace, `mine` telling today's of
+// this shard.
 std::string ClassifiedRowsSql(std::string_view quoted_schema, const ShardOptions& shard, bool by_id = false) {
   std::string sql(kClassifiedRows);
-  sql.replace(sql.find("{by_id}"), 7, by_id ? "m.id >= $3::bigint AND" : "");
+  const std::string today_here =
+      "m.created_at >= $1::timestamptz AND m.created_at < $2::timestamptz AND " +
+      WorkspaceShardSql("m.workspace_id", quoted_schema, shard);
+  sql.replace(sql.find("{mine}"), 6, by_id ? ", (" + today_here + ") AS mine" : "");
+  sql.replace(sql.find("{where}"), 7,
+              by_id ? "m.id >= $3::bigint AND (m.id >= $4::bigint OR m.id = ANY($5::bigint[]))" : today_here);
   sql.replace(sql.find("{latency_code}"), 14, LatencyCodeSql("latency", "row_skip IS NOT NULL"));
-  sql.replace(sql.find("{shard}"), 7, WorkspaceShardSql("m.workspace_id", quoted_schema, shard));
   return WithSchema(sql, quoted_schema);
 }
 
@@ -86,15 +93,16 @@ std::string AggregateSql(std::string_view quoted_schema, const ShardOptions& sha
          ", " + CappedSumSql(LatencyMicrosSql("latency", "latency_code")) + " FROM v GROUP BY 1, 2, 3, 4";
 }
 
-// Row columns, in this order.
+// Row columns, in this order (kRowMine: reads by id only).
 enum RowColumn : int { kRowId, kRowWorkspace, kRowModel, kRowCreatedUs, kRowSkip, kRowPrompt, kRowCompletion,
-                       kRowCostNano, kRowLatencyCode, kRowLatencyUs };
+                       kRowCostNano, kRowLatencyCode, kRowLatencyUs, kRowMine };
 
 std::string RowsSql(std::string_view quoted_schema, const ShardOptions& shard, bool by_id = false) {
   return ClassifiedRowsSql(quoted_schema, shard, by_id) +
          "SELECT id, workspace_id::text, model, (extract(epoch FROM created_at) * 1000000)::bigint, row_skip, "
          "prompt_tokens, completion_tokens, cost_nano, latency_code, " +
-         LatencyMicrosSql("latency", "latency_code") + " FROM v ORDER BY created_at, model, id";
+         LatencyMicrosSql("latency", "latency_code") + (by_id ? ", mine" : "") +
+         " FROM v ORDER BY created_at, model, id";
 }
 
 }  // namespace
@@ -111,6 +119,7 @@ ModelsCollector::ModelsCollector(CollectorContext ctx, ModelsCollectorOptions op
                 .id_sequence_table = options.read_by_id ? WithSchema("{schema}.model_calls", ctx_.quoted_schema) : "",
                 .id_sequence_column = "id",
                 .id_rows_sql = RowsSql(ctx_.quoted_schema, ctx_.shard, true),
+                .id_mine_column = kRowMine,
                 .id_ledger_sql = WithSchema(
                     "SELECT m.id, (extract(epoch FROM m.created_at) * 1000000)::bigint FROM {schema}.model_calls m "
                     "WHERE m.id >= $1::bigint AND m.created_at >= $2::timestamptz AND m.created_at < $3::timestamptz "

@@ -282,6 +282,56 @@ TEST(DailyWindowTest, ReadsByIdFromTheNewestSampleAtOrBeforeTheFrontier) {
   }
 }
 
+// A read by id sees every id it covers: the next one reads only the ids below the
+// last sample it did not see (in transactions still open then) and everything from
+// that sample on; a gap below the next frontier's id is dropped (its transaction
+// ended without committing it).
+TEST(DailyWindowTest, ReadsByIdOnlyTheGapsBelowTheLastSampleAndEverythingFromIt) {
+  const std::int64_t start = kIdStart;
+  DailyWindow w("models", {minutes(5), minutes(5)}, nullptr);
+  w.Start(start, IdBound(0, std::nullopt, 100), RunLedger{});
+  DailyWindow::Range r = w.NextRange(start + 10 * kSecondUs);
+  ASSERT_TRUE(r.by_id);
+  EXPECT_EQ(r.from_id, 100);
+  EXPECT_EQ(r.hi_id, 100);
+  EXPECT_TRUE(r.gaps.empty());
+  auto ids = [](std::int64_t lo, std::int64_t hi, std::vector<std::int64_t> except) {
+    std::vector<std::int64_t> out;
+    for (std::int64_t id = lo; id < hi; ++id) {
+      if (std::find(except.begin(), except.end(), id) == except.end()) out.push_back(id);
+    }
+    return out;
+  };
+  // 103 and 107 were handed out to a transaction open since 5 s, not visible yet.
+  w.Finish(r, start + 10 * kSecondUs, IdBound(10, 5, 110), false, ids(100, 110, {103, 107}));
+  r = w.NextRange(start + 20 * kSecondUs);
+  ASSERT_TRUE(r.by_id);
+  EXPECT_EQ(r.from_id, 100);
+  EXPECT_EQ(r.hi_id, 110);
+  EXPECT_EQ(r.gaps, (std::vector<std::int64_t>{103, 107}));
+  // 103 committed, 107 was rolled back; nothing is open any more.
+  std::vector<std::int64_t> read = ids(110, 120, {});
+  read.insert(read.begin(), 103);
+  w.Finish(r, start + 20 * kSecondUs, IdBound(20, std::nullopt, 120), false, read);
+  r = w.NextRange(start + 30 * kSecondUs);
+  EXPECT_EQ(r.from_id, 120);
+  EXPECT_EQ(r.hi_id, 120);
+  EXPECT_TRUE(r.gaps.empty()) << "107 is below the frontier's id";
+  // A sweep by timestamp in between sees only some ids: the next read by id reads
+  // everything from its frontier's id again.
+  w.Finish(r, start + 30 * kSecondUs, IdBound(30, 25, 130), false, ids(120, 130, {125}));
+  r = w.NextRange(start + 40 * kSecondUs);
+  EXPECT_EQ(r.gaps, (std::vector<std::int64_t>{125}));
+  DailyWindow::Range by_timestamp = r;
+  by_timestamp.by_id = false;
+  by_timestamp.sweep = true;
+  w.Finish(by_timestamp, start + 40 * kSecondUs, IdBound(40, std::nullopt, 140));
+  r = w.NextRange(start + 50 * kSecondUs);
+  ASSERT_TRUE(r.by_id);
+  EXPECT_EQ(r.hi_id, r.from_id);
+  EXPECT_TRUE(r.gaps.empty());
+}
+
 // A transaction left open does not make every read go back to it: the frontier is
 // clamped to the lateness (and the clock slack) before the read.
 TEST(DailyWindowTest, ReadsByIdClampTheFrontierToTheLateness) {

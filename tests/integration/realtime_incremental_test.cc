@@ -575,6 +575,40 @@ TEST_F(RealtimeIncrementalTest, MissingTriggersMeanAFullReadEverySample) {
   EXPECT_FALSE(feed_->Trusted());
 }
 
+// Agent names for applied states are read once per agent and kept across resyncs
+// while no change to agents was announced; a rename is a gap (a resync reads the
+// new name with the rows) and the names are read afresh after it.
+TEST_F(RealtimeIncrementalTest, AgentNamesAreReadOnceAndKeptAcrossResyncsUntilAnAgentChanges) {
+  StartOneRunWithoutUserIds("00000000-0000-0000-0000-0000000000e1");  // kAgent1, named by the resync
+  const std::uint64_t read = inc_->agent_names_read();
+  auto start = [&](const std::string& run, const char* agent) {
+    db_.Exec("INSERT INTO agent_runs (run_id, workspace_id, agent_id, status, started_at) VALUES ('" + run + "', '" +
+             testing::kWs1 + "', '" + agent + "', 'running', " + At(-1'000'000) + ")");
+    clock_.Advance(seconds(1));
+    ExpectSame("run " + run + " of " + agent + " started");
+  };
+  auto finish = [&](const std::string& run) {
+    db_.Exec("UPDATE agent_runs SET status = 'completed', finished_at = " + At(0) + " WHERE run_id = '" + run + "'");
+    clock_.Advance(seconds(1));
+    ExpectSame("run " + run + " finished");
+  };
+  start("00000000-0000-0000-0000-0000000000e2", testing::kAgent2);
+  EXPECT_EQ(inc_->agent_names_read(), read + 1) << "kAgent2's name, once";
+  finish("00000000-0000-0000-0000-0000000000e2");
+  const std::uint64_t full = inc_->full_reads();
+  clock_.Advance(std::chrono::hours(2));  // past the resync interval: kAgent2 runs nothing then
+  ExpectSame("a resync");
+  EXPECT_EQ(inc_->full_reads(), full + 1);
+  start("00000000-0000-0000-0000-0000000000e3", testing::kAgent2);
+  EXPECT_EQ(inc_->agent_names_read(), read + 1) << "kept across the resync";
+  finish("00000000-0000-0000-0000-0000000000e3");
+  db_.Exec(std::string("UPDATE agents SET name = 'renamed' WHERE id = '") + testing::kAgent2 + "'");
+  clock_.Advance(seconds(1));
+  ExpectSame("kAgent2 renamed");  // a gap: a resync, kAgent2 running nothing
+  start("00000000-0000-0000-0000-0000000000e4", testing::kAgent2);
+  EXPECT_EQ(inc_->agent_names_read(), read + 2) << "read again after the rename";
+}
+
 // The runs collector exposes every known agent (0 before its first run), so it used
 // to read the agents table every cycle; with a trusted feed it reads it only when a
 // change to agents was announced.
