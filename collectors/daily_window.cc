@@ -267,6 +267,17 @@ DailyWindow::Range DailyWindow::NextRange(std::int64_t now_us, const std::option
       // and everything from its sample on.
       r.hi_id = gaps_hi_;
       r.gaps.assign(std::lower_bound(gaps_.begin(), gaps_.end(), r.from_id), gaps_.end());
+      // A gap costs an index descent (about 3 buffers), an id of a range a tenth of
+      // a buffer or so: the gaps where they are at least one in kGapDensity ids are
+      // read as part of the range instead.
+      size_t keep = r.gaps.size();
+      for (size_t i = r.gaps.size(); i-- > 0;) {
+        if (r.hi_id - r.gaps[i] <= kGapDensity * static_cast<std::int64_t>(r.gaps.size() - i)) keep = i;
+      }
+      if (keep < r.gaps.size()) {
+        r.hi_id = r.gaps[keep];
+        r.gaps.resize(keep);
+      }
     }
     r.from_us = day_start_us_;
     return r;

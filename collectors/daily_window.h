@@ -219,6 +219,9 @@ class DailyWindow {
   /// the next read by id reads everything from its frontier's id.
   static constexpr size_t kMaxGaps = 100'000;
   static constexpr std::int64_t kMaxGapSpan = 1'000'000;
+  /// Gaps at least this dense (one in so many ids, counted down from the last
+  /// sample) are read as a range rather than one by one.
+  static constexpr std::int64_t kGapDensity = 10;
 
  private:
   std::int64_t NextBound(const Bound& bound, std::int64_t read_at_us) const;

@@ -303,29 +303,33 @@ TEST(DailyWindowTest, ReadsByIdOnlyTheGapsBelowTheLastSampleAndEverythingFromIt)
     return out;
   };
   // 103 and 107 were handed out to a transaction open since 5 s, not visible yet.
-  w.Finish(r, start + 10 * kSecondUs, IdBound(10, 5, 110), false, ids(100, 110, {103, 107}));
+  w.Finish(r, start + 10 * kSecondUs, IdBound(10, 5, 200), false, ids(100, 200, {103, 107}));
   r = w.NextRange(start + 20 * kSecondUs);
   ASSERT_TRUE(r.by_id);
   EXPECT_EQ(r.from_id, 100);
-  EXPECT_EQ(r.hi_id, 110);
+  EXPECT_EQ(r.hi_id, 200);
   EXPECT_EQ(r.gaps, (std::vector<std::int64_t>{103, 107}));
   // 103 committed, 107 was rolled back; nothing is open any more.
-  std::vector<std::int64_t> read = ids(110, 120, {});
+  std::vector<std::int64_t> read = ids(200, 300, {});
   read.insert(read.begin(), 103);
-  w.Finish(r, start + 20 * kSecondUs, IdBound(20, std::nullopt, 120), false, read);
+  w.Finish(r, start + 20 * kSecondUs, IdBound(20, std::nullopt, 300), false, read);
   r = w.NextRange(start + 30 * kSecondUs);
-  EXPECT_EQ(r.from_id, 120);
-  EXPECT_EQ(r.hi_id, 120);
+  EXPECT_EQ(r.from_id, 300);
+  EXPECT_EQ(r.hi_id, 300);
   EXPECT_TRUE(r.gaps.empty()) << "107 is below the frontier's id";
+  // Gaps dense below the sample (writes in flight) are read as part of the range; a
+  // lone gap far below it is read by itself.
+  w.Finish(r, start + 30 * kSecondUs, IdBound(30, 25, 400), false, ids(300, 400, {325, 390, 395, 398}));
+  r = w.NextRange(start + 40 * kSecondUs);
+  EXPECT_EQ(r.from_id, 300);
+  EXPECT_EQ(r.hi_id, 390) << "3 gaps within 10 ids each of 400";
+  EXPECT_EQ(r.gaps, (std::vector<std::int64_t>{325}));
   // A sweep by timestamp in between sees only some ids: the next read by id reads
   // everything from its frontier's id again.
-  w.Finish(r, start + 30 * kSecondUs, IdBound(30, 25, 130), false, ids(120, 130, {125}));
-  r = w.NextRange(start + 40 * kSecondUs);
-  EXPECT_EQ(r.gaps, (std::vector<std::int64_t>{125}));
   DailyWindow::Range by_timestamp = r;
   by_timestamp.by_id = false;
   by_timestamp.sweep = true;
-  w.Finish(by_timestamp, start + 40 * kSecondUs, IdBound(40, std::nullopt, 140));
+  w.Finish(by_timestamp, start + 40 * kSecondUs, IdBound(40, std::nullopt, 500));
   r = w.NextRange(start + 50 * kSecondUs);
   ASSERT_TRUE(r.by_id);
   EXPECT_EQ(r.hi_id, r.from_id);
