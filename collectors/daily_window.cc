@@ -66,8 +66,11 @@ void DailyWindow::UseIdSequence(pqxx::transaction_base& tx, std::string_view quo
   const std::string what = std::string(quoted_table) + "." + std::string(column);
   if (r.empty()) {
     refusal = "no sequence hands out " + what;
-  } else if (r[0][1].as<std::int64_t>() <= 0) {
-    refusal = "the sequence of " + what + " descends";
+  } else if (r[0][1].as<std::int64_t>() != 1) {
+    // Also INCREMENT BY 50 and such: ORMs that fetch a block of ids ahead
+    // (allocation sizes above 1) hand out ids below a later sample.
+    refusal = "the sequence of " + what + " steps by " + r[0][1].as<std::string>() +
+              " (ids may be handed out ahead of their rows)";
   } else if (r[0][3].as<bool>()) {
     refusal = "the sequence of " + what + " cycles";
   } else if (r[0][2].as<std::int64_t>() != 1) {

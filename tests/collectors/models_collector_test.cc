@@ -11,6 +11,7 @@
 
 #include "core/db.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "exporter/config.h"
 #include "tests/support/fake_clock.h"
 #include "tests/support/fixed_time.h"
@@ -125,11 +126,13 @@ void ExpectModelsMatchSql(testing::TestDb& db, const Snapshot& snap, const std::
 }
 
 // The platform stamps created_at when the call was made, minutes before its row
-// commits: a call stamped 11:58, in a transaction left open on `late`.
-void InsertLateStampedCall(pqxx::work& late) {
+// commits: a call stamped 2 minutes before the clock's now, in a transaction left
+// open on `late`.
+void InsertLateStampedCall(pqxx::work& late, const Clock& clock) {
+  const std::int64_t stamped_us = ToUnixMicros(clock.Now()) - 120'000'000;
   late.exec(std::string("INSERT INTO model_calls (workspace_id, model, prompt_tokens, completion_tokens, latency_seconds, "
-                        "cost_usd, created_at) VALUES ('") + testing::kWs1 + "', 'model-0', 1000, 200, 3.5, 0.0123, " +
-            At("-2 minutes") + ")");
+                        "cost_usd, created_at) VALUES ('") + testing::kWs1 + "', 'model-0', 1000, 200, 3.5, 0.0123, '" +
+            FormatTimestampUs(stamped_us) + "')");
 }
 
 class ModelsCollectorTest : public ::testing::Test {
@@ -142,7 +145,7 @@ class ModelsCollectorTest : public ::testing::Test {
   void CommitLateStampedCallAfter(int cycles, const std::function<void()>& collect) {
     pqxx::connection writer(db_.url());
     pqxx::work late(writer);
-    InsertLateStampedCall(late);
+    InsertLateStampedCall(late, clock_);
     for (int i = 0; i < cycles; ++i) {
       InsertCalls(db_, 20, At(std::to_string(i * 10) + " seconds"), At(std::to_string(i * 10 + 10) + " seconds"),
                   0.71 + i / 100.0, 3);
@@ -336,7 +339,7 @@ TEST_F(ModelsCollectorTest, TransactionsOpenAtTheStartAreCountedByOneSweepThenRe
   InsertCalls(db_, 100, kDay, At("0 seconds"), 0.7, 3);
   pqxx::connection writer(db_.url());
   pqxx::work late(writer);
-  InsertLateStampedCall(late);
+  InsertLateStampedCall(late, clock_);
   c.Collect(s);
   InsertCalls(db_, 20, At("0 seconds"), At("10 seconds"), 0.71, 3);
   clock_.Advance(seconds(10));
@@ -363,8 +366,9 @@ TEST_F(ModelsCollectorTest, TransactionsOpenAtTheStartAreCountedByOneSweepThenRe
       << "no sweep once reading by id";
 }
 
-// A sequence that caches values, or one the role may not read, cannot bound the
-// ids: the collector says why once and reads by created_at with sweeps, exactly.
+// A sequence that caches values or steps by more than 1, or one the role may not
+// read, cannot bound the ids: the collector says why once and reads by created_at
+// with sweeps, exactly.
 TEST_F(ModelsCollectorTest, ReadsByCreatedAtWhenTheSequenceCannotBoundTheIds) {
   const std::string role = "exporter_" + db_.name();
   db_.Exec("CREATE ROLE " + role + " LOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO " + role +
@@ -374,7 +378,8 @@ TEST_F(ModelsCollectorTest, ReadsByCreatedAtWhenTheSequenceCannotBoundTheIds) {
     std::string setup, url, why;
   };
   for (const Case& k : {Case{"ALTER SEQUENCE model_calls_id_seq CACHE 10", db_.url(), "caches 10 values a session"},
-                        Case{"ALTER SEQUENCE model_calls_id_seq CACHE 1", role_url, "GRANT SELECT ON SEQUENCE"}}) {
+                        Case{"ALTER SEQUENCE model_calls_id_seq CACHE 1 INCREMENT BY 50", db_.url(), "steps by 50"},
+                        Case{"ALTER SEQUENCE model_calls_id_seq INCREMENT BY 1", role_url, "GRANT SELECT ON SEQUENCE"}}) {
     SCOPED_TRACE(k.why);
     db_.Exec(k.setup);
     Logger logger(LogLevel::kInfo, LogFormat::kLogfmt);
