@@ -74,7 +74,8 @@ std::string ClassifiedRowsSql(std::string_view quoted_schema, const ShardOptions
   const std::string today_here =
       "m.created_at >= $1::timestamptz AND m.created_at < $2::timestamptz AND " +
       WorkspaceShardSql("m.workspace_id", quoted_schema, shard);
-  sql.replace(sql.find("{mine}"), 6, by_id ? ", (" + today_here + ") AS mine" : "");
+  // coalesce: a NULL created_at (a schema without NOT NULL) is nobody's day.
+  sql.replace(sql.find("{mine}"), 6, by_id ? ", coalesce(" + today_here + ", false) AS mine" : "");
   sql.replace(sql.find("{where}"), 7,
               by_id ? "m.id >= $3::bigint AND (m.id >= $4::bigint OR m.id = ANY($5::bigint[]))" : today_here);
   sql.replace(sql.find("{latency_code}"), 14, LatencyCodeSql("latency", "row_skip IS NOT NULL"));

@@ -366,6 +366,24 @@ TEST_F(ModelsCollectorTest, TransactionsOpenAtTheStartAreCountedByOneSweepThenRe
       << "no sweep once reading by id";
 }
 
+// A schema without NOT NULL on created_at: a call without one belongs to no day.
+// Read by id, it is read (its id is in the range) and counted nowhere, and the
+// cycles go on.
+TEST_F(ModelsCollectorTest, ACallWithoutCreatedAtIsReadByIdAndCountedNowhere) {
+  db_.Exec("ALTER TABLE model_calls ALTER COLUMN created_at DROP NOT NULL");
+  auto c = Make();
+  auto s = Session();
+  InsertCalls(db_, 50, kDay, At("0 seconds"), 0.9, 3);
+  c.Collect(s);
+  db_.Exec(std::string("INSERT INTO model_calls (workspace_id, model, created_at) VALUES ('") + testing::kWs1 +
+           "', 'model-0', NULL)");
+  InsertCalls(db_, 20, At("0 seconds"), At("10 seconds"), 0.91, 3);
+  clock_.Advance(seconds(10));
+  auto snap = c.Collect(s);
+  ExpectModelsMatchSql(db_, snap, kDay, kNextDay, 50);
+  EXPECT_EQ(TotalCalls(snap), 70);
+}
+
 // A sequence that caches values or steps by more than 1, or one the role may not
 // read, cannot bound the ids: the collector says why once and reads by created_at
 // with sweeps, exactly.
