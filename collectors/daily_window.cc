@@ -98,12 +98,28 @@ void DailyWindow::UseIdSequence(pqxx::transaction_base& tx, std::string_view quo
 DailyWindow::Bound DailyWindow::ReadBound(pqxx::transaction_base& tx) {
   std::optional<IdSample> sample;
   if (!id_sequence_.empty()) {
-    // The clock after the value: every id handed out after that time is at or
-    // above the next value (one value cached a session).
-    const pqxx::row v = tx.exec1(
-        "SELECT CASE WHEN is_called AND last_value < 9223372036854775807 THEN last_value + 1 ELSE last_value END, "
-        "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint FROM " + id_sequence_);
-    sample = IdSample{.db_us = v[1].as<std::int64_t>(), .next_id = v[0].as<std::int64_t>()};
+    try {
+      // The clock after the value: every id handed out after that time is at or
+      // above the next value (one value cached a session).
+      const pqxx::row v = tx.exec1(
+          "SELECT CASE WHEN is_called AND last_value < 9223372036854775807 THEN last_value + 1 ELSE last_value END, "
+          "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint FROM " + id_sequence_);
+      sample = IdSample{.db_us = v[1].as<std::int64_t>(), .next_id = v[0].as<std::int64_t>()};
+    } catch (const pqxx::sql_error& e) {
+      // Dropped, renamed or no longer readable since the start-up: this cycle
+      // fails, the next ones read by timestamp (with sweeps) until the next start.
+      if (logger_ != nullptr) {
+        logger_->Log(LogLevel::kWarn,
+                     "the id sequence can no longer be read; reading new rows by timestamp with sweeps until the "
+                     "next start-up or midnight: " + std::string(e.what()),
+                     {{"collector", collector_}, {"sequence", id_sequence_}});
+      }
+      id_sequence_.clear();
+      id_samples_.clear();
+      id_from_.reset();
+      gaps_known_ = false;
+      throw;
+    }
   }
   pqxx::row r = tx.exec1(std::string(kBoundSql));
   Bound b;

@@ -366,6 +366,41 @@ TEST_F(ModelsCollectorTest, TransactionsOpenAtTheStartAreCountedByOneSweepThenRe
       << "no sweep once reading by id";
 }
 
+// The sequence's grant revoked while reading by id: one cycle fails with the error,
+// the next ones read by created_at, exactly, and say so.
+TEST_F(ModelsCollectorTest, ASequenceThatCanNoLongerBeReadFailsOneCycleThenReadsByCreatedAt) {
+  const std::string role = "exporter_" + db_.name();
+  db_.Exec("CREATE ROLE " + role + " LOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO " + role +
+           "; GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO " + role + "; GRANT pg_read_all_stats TO " + role);
+  Logger logger(LogLevel::kInfo, LogFormat::kLogfmt);
+  std::string log;
+  logger.SetSinkForTest(&log);
+  CollectorContext ctx = Ctx(clock_);
+  ctx.logger = &logger;
+  ModelsCollector c(ctx, ModelsCollectorOptions{});
+  {
+    DbSession s(db_.UrlAs(role), "test");
+    InsertCalls(db_, 50, kDay, At("0 seconds"), 0.92, 3);
+    c.Collect(s);
+    EXPECT_NE(log.find("reading new rows by id"), std::string::npos) << log;
+    db_.Exec("REVOKE SELECT ON ALL SEQUENCES IN SCHEMA public FROM " + role);
+    InsertCalls(db_, 20, At("0 seconds"), At("10 seconds"), 0.93, 3);
+    clock_.Advance(seconds(10));
+    EXPECT_THROW(c.Collect(s), std::exception);
+    s.Reset();  // as the scheduler does after a failed cycle
+    EXPECT_NE(log.find("can no longer be read"), std::string::npos) << log;
+    Snapshot snap;
+    for (int i = 1; i < 4; ++i) {
+      InsertCalls(db_, 20, At(std::to_string(i * 10) + " seconds"), At(std::to_string(i * 10 + 10) + " seconds"),
+                  0.93 + i / 100.0, 3);
+      clock_.Advance(seconds(10));
+      snap = c.Collect(s);
+    }
+    ExpectModelsMatchSql(db_, snap, kDay, kNextDay, 50);
+  }
+  db_.Exec("DROP OWNED BY " + role + "; DROP ROLE " + role);
+}
+
 // A schema without NOT NULL on created_at: a call without one belongs to no day.
 // Read by id, it is read (its id is in the range) and counted nowhere, and the
 // cycles go on.
