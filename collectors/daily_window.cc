@@ -191,10 +191,15 @@ void DailyWindow::Start(std::int64_t now_us, const Bound& bound, RunLedger ledge
   gaps_hi_ = id_from_.value_or(0);
 }
 
+bool DailyWindow::MapsIds(const Bound& bound) {
+  // A sample and a frontier to map to it: a standby shows none of the primary's
+  // transactions, hidden sessions not all of them.
+  return bound.id_sample && !bound.standby && !bound.hidden_sessions;
+}
+
 void DailyWindow::NoteIdSample(const Bound& bound) {
   id_from_.reset();
-  if (!bound.id_sample || bound.standby || bound.hidden_sessions) {
-    // No frontier to map (a standby shows none of the primary's transactions).
+  if (!MapsIds(bound)) {
     id_samples_.clear();
     return;
   }
@@ -247,7 +252,7 @@ std::int64_t DailyWindow::KeepFromId() const {
 }
 
 std::optional<std::int64_t> DailyWindow::LedgerFromId(const Bound& bound) const {
-  if (id_sequence_.empty() || !bound.id_sample || bound.standby || bound.hidden_sessions) return std::nullopt;
+  if (id_sequence_.empty() || !MapsIds(bound)) return std::nullopt;
   return bound.id_sample->next_id;
 }
 

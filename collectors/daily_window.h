@@ -225,6 +225,8 @@ class DailyWindow {
 
  private:
   std::int64_t NextBound(const Bound& bound, std::int64_t read_at_us) const;
+  /// Whether bound's frontier can be mapped to an id by its sample.
+  static bool MapsIds(const Bound& bound);
   /// Adds bound's sample and maps bound's frontier to an id (id_from_).
   void NoteIdSample(const Bound& bound);
   /// The lowest id a later read by id can start from (what the ledger must keep).
