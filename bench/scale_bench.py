@@ -66,7 +66,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import DROP_NOTIFY, Proc, parse_metrics, pgexp_argv, proc_stat, run_wrk, wait_http  # noqa: E402  (helpers without globals)
+from bench import CLOSE_LEFTOVERS, DROP_NOTIFY, Proc, parse_metrics, pgexp_argv, proc_stat, run_wrk, wait_http  # noqa: E402  (helpers without globals)
 from rollup_bench import with_db  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -260,6 +260,7 @@ NOTIFY_CHANNEL = "agent_execution_events"
 
 
 def start_load(a, url, name):
+    log(f"closed what earlier live loads left in flight: {psql(url, CLOSE_LEFTOVERS)}")
     slots = max(64, int(a.rate * 4))
     return start(name, [a.sim, f"--db.url={url}", "--live", f"--seed={SEED}", f"--workspaces={a.workspaces}",
                         f"--agents-per-workspace={a.agents}", f"--rate={a.rate}", f"--workers={max(1, slots // 16)}",
@@ -293,7 +294,12 @@ def measure_pgexp(a, url, db, role):
         text = body.decode(errors="replace")
         lat.sort()
         ms = sum(s["ms"] for s in st)
-        return {"scrapes": len(lat), "window_s": round(wall, 1), "db_ms": ms, "db_ms_per_scrape": ms / len(lat),
+        # What its queries scan, and what its cost follows (ours does not): the runs
+        # finished over the last 24 hours and the running set.
+        finished_24h, running = psql(url, "SELECT (SELECT count(*) FROM agent_runs WHERE finished_at > now() - "
+                                          "interval '24 hours'), (SELECT count(*) FROM agent_runs "
+                                          "WHERE status = 'running')").split("|")
+        return {"scrapes": len(lat), "finished_24h": int(finished_24h), "running": int(running), "window_s": round(wall, 1), "db_ms": ms, "db_ms_per_scrape": ms / len(lat),
                 "db_ms_per_s_at_15s": ms / len(lat) / 15.0, "scrape_p50_s": lat[len(lat) // 2],
                 "scrape_p99_s": lat[min(len(lat) - 1, int(0.99 * len(lat)))], "scrape_max_s": lat[-1],
                 "series": sum(1 for line in text.splitlines() if line and line[0] != "#"),
@@ -477,7 +483,8 @@ def measure(a):
         if not a.no_pgexp:
             log(f"postgres_exporter: {a.pgexp_duration} s of back-to-back scrapes under the load")
             pgexp = measure_pgexp(a, url, db, "scale_pgexp")
-            log(f"postgres_exporter: {pgexp['scrapes']} scrapes, {pgexp['db_ms_per_scrape']:.1f} DB ms per scrape")
+            log(f"postgres_exporter: {pgexp['scrapes']} scrapes, {pgexp['db_ms_per_scrape']:.1f} DB ms per scrape "
+                f"({pgexp['finished_24h']} runs finished in the last 24 h, {pgexp['running']} running)")
         if "polling" in modes:
             passes["polling"] = run_pass(a, exporter, url, db, roles, "polling", [], a.port, live)
         if live is not None:
@@ -601,7 +608,9 @@ def render(r):
                      f"wall second at a 15 s scrape interval**; scrape p50 {1000 * pg['scrape_p50_s']:.0f} ms, "
                      f"max {1000 * pg['scrape_max_s']:.0f} ms"
                      + (" (longer than Prometheus' default 10 s scrape timeout: it would lose these scrapes)"
-                        if pg["scrape_p50_s"] > 10 else "") + f"; {pg['series']} series.")
+                        if pg["scrape_p50_s"] > 10 else "") + f"; {pg['series']} series"
+                     + (f"; its queries read {pg['finished_24h']} runs finished in the last 24 h and "
+                        f"{pg['running']} running." if "finished_24h" in pg else "."))
         lines.append("")
         lines.append("| mode | ours, 1 exporter: DB ms/s | postgres_exporter ÷ 1 exporter | "
                      f"ours, {r['shards']} shards summed: DB ms/s | postgres_exporter ÷ {r['shards']} shards |")

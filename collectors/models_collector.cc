@@ -71,11 +71,15 @@ WITH raw AS (
 // this shard.
 std::string ClassifiedRowsSql(std::string_view quoted_schema, const ShardOptions& shard, bool by_id = false) {
   std::string sql(kClassifiedRows);
-  const std::string today_here =
-      "m.created_at >= $1::timestamptz AND m.created_at < $2::timestamptz AND " +
-      WorkspaceShardSql("m.workspace_id", quoted_schema, shard);
-  // coalesce: a NULL created_at (a schema without NOT NULL) is nobody's day.
-  sql.replace(sql.find("{mine}"), 6, by_id ? ", coalesce(" + today_here + ", false) AS mine" : "");
+  const std::string today = "m.created_at >= $1::timestamptz AND m.created_at < $2::timestamptz AND ";
+  const std::string today_here = today + WorkspaceShardSql("m.workspace_id", quoted_schema, shard);
+  // coalesce: a NULL created_at (a schema without NOT NULL) is nobody's day. `mine`
+  // hashes each row's workspace (ShardSql): the EXISTS of WorkspaceShardSql became a
+  // primary-key probe of workspaces per row here (3.7 buffers a call, 4 times the read
+  // itself, at 2 000 workspaces; docs/benchmarks.md), because a read by id is planned
+  // for the few rows above the statistics' highest id.
+  sql.replace(sql.find("{mine}"), 6,
+              by_id ? ", coalesce(" + today + ShardSql("m.workspace_id", shard) + ", false) AS mine" : "");
   sql.replace(sql.find("{where}"), 7,
               by_id ? "m.id >= $3::bigint AND (m.id >= $4::bigint OR m.id = ANY($5::bigint[]))" : today_here);
   sql.replace(sql.find("{latency_code}"), 14, LatencyCodeSql("latency", "row_skip IS NOT NULL"));
