@@ -135,6 +135,11 @@ CLOSE_LEFTOVERS = (
     "total_latency_seconds = extract(epoch FROM now() - coalesce(queued_at, started_at)) "
     "WHERE status IN ('queued', 'running') RETURNING 1) "
     "SELECT (SELECT count(*) FROM r) || ' runs, ' || (SELECT count(*) FROM q) || ' queue rows'")
+# What postgres_exporter's queries (bench/peers/queries.yaml) scan, and what its cost
+# follows (ours does not): the runs finished over the last 24 hours (a seed's last day
+# plus whatever live load ran in them) and the running set. Prints "FINISHED_24H|RUNNING".
+PEER_SCANS = ("SELECT (SELECT count(*) FROM agent_runs WHERE finished_at > now() - interval '24 hours'), "
+              "(SELECT count(*) FROM agent_runs WHERE status = 'running')")
 # Phase "queries" (bench/query_targets.py): WORKSPACES:SPAN_HOURS pairs of the Prometheus
 # TSDBs it builds (bench/query_data.py, reused from STATE while their meta.json matches).
 QUERIES_SIZES = os.environ.get("BENCH_QUERIES_SIZES", "20:26 2000:1.17").split()

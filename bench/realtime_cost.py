@@ -107,11 +107,7 @@ def pgexp(size, db):
     res = Res()
     bench.measure_pgexp(size, db, res)
     peer = [r for r in res.rows if r["kind"] == "peer_db"][0]
-    # What its queries scan: the runs finished over the last 24 hours (the seed's last day
-    # plus whatever live load ran in them) and the running set. Its cost follows these;
-    # ours does not.
-    scanned = bench.psql(db, "SELECT (SELECT count(*) FROM agent_runs WHERE finished_at > now() - interval '24 hours') "
-                             "|| '/' || (SELECT count(*) FROM agent_runs WHERE status = 'running')")
+    scanned = bench.psql(db, bench.PEER_SCANS).replace("|", "/")
     row = {"size": size, "who": "postgres_exporter", "db_ms_per_scrape": peer["db_ms_per_cycle"],
            "db_ms_per_s": peer["db_ms_per_cycle"] / 15.0, "scrapes": peer["cycles"],
            "finished_24h/running": scanned}

@@ -66,7 +66,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import CLOSE_LEFTOVERS, DROP_NOTIFY, Proc, parse_metrics, pgexp_argv, proc_stat, run_wrk, wait_http  # noqa: E402  (helpers without globals)
+from bench import CLOSE_LEFTOVERS, DROP_NOTIFY, PEER_SCANS, Proc, parse_metrics, pgexp_argv, proc_stat, run_wrk, wait_http  # noqa: E402  (helpers without globals)
 from rollup_bench import with_db  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -294,12 +294,9 @@ def measure_pgexp(a, url, db, role):
         text = body.decode(errors="replace")
         lat.sort()
         ms = sum(s["ms"] for s in st)
-        # What its queries scan, and what its cost follows (ours does not): the runs
-        # finished over the last 24 hours and the running set.
-        finished_24h, running = psql(url, "SELECT (SELECT count(*) FROM agent_runs WHERE finished_at > now() - "
-                                          "interval '24 hours'), (SELECT count(*) FROM agent_runs "
-                                          "WHERE status = 'running')").split("|")
-        return {"scrapes": len(lat), "finished_24h": int(finished_24h), "running": int(running), "window_s": round(wall, 1), "db_ms": ms, "db_ms_per_scrape": ms / len(lat),
+        finished_24h, running = psql(url, PEER_SCANS).split("|")
+        return {"scrapes": len(lat), "finished_24h": int(finished_24h), "running": int(running),
+                "window_s": round(wall, 1), "db_ms": ms, "db_ms_per_scrape": ms / len(lat),
                 "db_ms_per_s_at_15s": ms / len(lat) / 15.0, "scrape_p50_s": lat[len(lat) // 2],
                 "scrape_p99_s": lat[min(len(lat) - 1, int(0.99 * len(lat)))], "scrape_max_s": lat[-1],
                 "series": sum(1 for line in text.splitlines() if line and line[0] != "#"),

@@ -125,8 +125,9 @@ class DailyWindow {
   /// written in SQL) and reads by id from then on if it can: a sequence of its own
   /// (serial or identity), stepping by 1 (an ORM fetching blocks of ids ahead uses
   /// larger steps), not cycling, one value cached per session (a session holding a
-  /// block of values could hand out ids below a sample), and readable by this role. Otherwise reads timestamps, and logs why once. Call in
-  /// the start-up's first transaction, before ReadBound().
+  /// block of values could hand out ids below a sample), and readable by this role.
+  /// Otherwise reads timestamps, and logs why once. Call in the start-up's first
+  /// transaction, before ReadBound().
   void UseIdSequence(pqxx::transaction_base& tx, std::string_view quoted_table, std::string_view column);
   /// Stops reading by id (the exporter's flag).
   void UseTimestampsOnly() { id_sequence_.clear(); }

@@ -75,8 +75,8 @@ std::string ClassifiedRowsSql(std::string_view quoted_schema, const ShardOptions
   const std::string today_here = today + WorkspaceShardSql("m.workspace_id", quoted_schema, shard);
   // coalesce: a NULL created_at (a schema without NOT NULL) is nobody's day. `mine`
   // hashes each row's workspace (ShardSql): the EXISTS of WorkspaceShardSql became a
-  // primary-key probe of workspaces per row here (3.7 buffers a call, 4 times the read
-  // itself, at 2 000 workspaces; docs/benchmarks.md), because a read by id is planned
+  // primary-key probe of workspaces per row here (3.7 buffers a call against the read's
+  // own 0.1, at 2 000 workspaces; docs/benchmarks.md), because a read by id is planned
   // for the few rows above the statistics' highest id.
   sql.replace(sql.find("{mine}"), 6,
               by_id ? ", coalesce(" + today + ShardSql("m.workspace_id", shard) + ", false) AS mine" : "");
